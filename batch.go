@@ -1,0 +1,94 @@
+package mpq
+
+import (
+	"context"
+	"fmt"
+)
+
+// A Batch holds messages received by [Queue.GetBatch] in one reusable
+// buffer, so that receiving many small messages allocates nothing once the
+// buffer has grown. The zero Batch is ready to use.
+type Batch struct {
+	buf  []byte
+	ends []int
+}
+
+// Len is the number of messages in the batch.
+func (b *Batch) Len() int { return len(b.ends) }
+
+// Message returns message i (0 <= i < Len). It aliases the batch's buffer and
+// is valid until the next Reset or GetBatch into b.
+func (b *Batch) Message(i int) []byte {
+	start := 0
+	if i > 0 {
+		start = b.ends[i-1]
+	}
+	return b.buf[start:b.ends[i]:b.ends[i]]
+}
+
+// Reset empties the batch, keeping its buffers.
+func (b *Batch) Reset() { b.buf, b.ends = b.buf[:0], b.ends[:0] }
+
+// PutBatch puts msgs in order, as many at a time as fit, waiting while the
+// queue is full. It returns how many were put: all of them unless err is not
+// nil. A message over the maximum size fails the call with ErrTooLarge
+// before anything is written.
+func (q *Queue) PutBatch(ctx context.Context, msgs [][]byte) (int, error) {
+	total := 0
+	for len(msgs) > 0 {
+		n, err := q.r.Put(nil, msgs, true, nil)
+		if again(err) {
+			n = 0
+			err = q.putSlow(ctx, msgs[0])
+			if err == nil {
+				n = 1
+			}
+		} else if n > 0 {
+			q.wake(forData)
+		}
+		total += n
+		msgs = msgs[n:]
+		if err != nil {
+			return total, err
+		}
+	}
+	return total, nil
+}
+
+// GetBatch resets b and fills it with at least one and at most max messages
+// (max <= 0 means no limit), waiting while the queue is empty. It stops
+// early, after the first message, rather than grow the batch buffer beyond
+// its capacity. It returns io.EOF once the queue is sealed and drained, or
+// ctx.Err().
+func (q *Queue) GetBatch(ctx context.Context, b *Batch, max int) error {
+	if b == nil {
+		return fmt.Errorf("%w: nil Batch", ErrInvalidOptions)
+	}
+	if max <= 0 {
+		max = 1 << 30
+	}
+	b.Reset()
+	limit := cap(b.buf)
+	out, n, err := q.r.Get(b.buf, &b.ends, max, limit, true, nil)
+	b.buf = out
+	if n > 0 {
+		q.wake(forSpace)
+		return nil
+	}
+	if !again(err) {
+		return err
+	}
+	// Wait for the first message, then take whatever else is there.
+	if b.buf, err = q.getSlow(ctx, b.buf); err != nil {
+		return err
+	}
+	b.ends = append(b.ends, len(b.buf))
+	if max > 1 {
+		out, n, _ = q.r.Get(b.buf, &b.ends, max-1, limit, true, nil)
+		b.buf = out
+		if n > 0 {
+			q.wake(forSpace)
+		}
+	}
+	return nil
+}

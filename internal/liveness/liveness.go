@@ -1,0 +1,72 @@
+// Package liveness records which processes are attached to a queue file.
+//
+// Every attached process holds an exclusive lock on one byte of the file: the
+// first byte of its slot in the process table. The kernel drops the lock when
+// the process dies, however it dies, so anyone can tell a dead owner from a
+// live one by testing the lock. On Linux the locks are open-file-description
+// locks (F_OFD_SETLK), taken through a private reopening of the file so that
+// no child process inheriting a descriptor keeps them alive; other Unix
+// systems fall back to process-associated POSIX locks (see the package mpq
+// documentation for what that costs).
+package liveness
+
+import (
+	"errors"
+	"os"
+	"runtime"
+)
+
+// ErrNoSlot means every slot of the process table is taken.
+var ErrNoSlot = errors.New("mpq: too many processes attached to the queue")
+
+// Table is one attachment's view of the process table of a queue file.
+type Table struct {
+	f     *os.File // private open file description carrying the locks
+	slot  int
+	slots int
+	off   func(slot int) int64
+}
+
+// Attach takes the first free slot of slots, whose lock bytes are at off(i).
+func Attach(f *os.File, slots int, off func(slot int) int64) (*Table, error) {
+	lf, err := reopen(f)
+	if err != nil {
+		return nil, err
+	}
+	t := &Table{f: lf, slot: -1, slots: slots, off: off}
+	for i := 0; i < slots; i++ {
+		ok, err := t.tryLock(i)
+		if err != nil {
+			lf.Close()
+			return nil, err
+		}
+		if ok {
+			t.slot = i
+			return t, nil
+		}
+	}
+	lf.Close()
+	return nil, ErrNoSlot
+}
+
+// Slot is the slot this attachment holds.
+func (t *Table) Slot() int { return t.slot }
+
+// Held reports whether another attachment holds the lock of slot.
+func (t *Table) Held(slot int) bool {
+	if slot < 0 || slot >= t.slots {
+		return false
+	}
+	held, err := t.test(slot)
+	// A failing test must not declare a live process dead.
+	return held || err != nil
+}
+
+// Yield gives up the processor.
+func (t *Table) Yield() { runtime.Gosched(); osYield() }
+
+// Close releases the slot.
+func (t *Table) Close() error {
+	t.release()
+	return t.f.Close()
+}

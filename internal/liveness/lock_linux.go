@@ -1,0 +1,48 @@
+//go:build linux
+
+package liveness
+
+import (
+	"fmt"
+	"io"
+	"os"
+
+	"golang.org/x/sys/unix"
+)
+
+// reopen opens the file again, creating an open file description that only
+// this attachment uses (descriptors passed to children share the original).
+func reopen(f *os.File) (*os.File, error) {
+	fd, err := unix.Open(fmt.Sprintf("/proc/self/fd/%d", f.Fd()), unix.O_RDWR|unix.O_CLOEXEC, 0)
+	if err != nil {
+		return nil, fmt.Errorf("mpq: reopen queue file for locking: %w", err)
+	}
+	return os.NewFile(uintptr(fd), f.Name()), nil
+}
+
+func (t *Table) flock(slot int) *unix.Flock_t {
+	return &unix.Flock_t{Type: unix.F_WRLCK, Whence: io.SeekStart, Start: t.off(slot), Len: 1}
+}
+
+func (t *Table) tryLock(slot int) (bool, error) {
+	err := unix.FcntlFlock(t.f.Fd(), unix.F_OFD_SETLK, t.flock(slot))
+	switch err {
+	case nil:
+		return true, nil
+	case unix.EAGAIN, unix.EACCES:
+		return false, nil
+	}
+	return false, fmt.Errorf("mpq: lock process slot: %w", err)
+}
+
+func (t *Table) test(slot int) (bool, error) {
+	lk := t.flock(slot)
+	if err := unix.FcntlFlock(t.f.Fd(), unix.F_OFD_GETLK, lk); err != nil {
+		return false, err
+	}
+	return lk.Type != unix.F_UNLCK, nil
+}
+
+func (t *Table) release() {}
+
+func osYield() { unix.Syscall(unix.SYS_SCHED_YIELD, 0, 0, 0) }

@@ -1,0 +1,93 @@
+//go:build unix && !linux
+
+package liveness
+
+import (
+	"fmt"
+	"io"
+	"os"
+	"sync"
+	"syscall"
+
+	"golang.org/x/sys/unix"
+)
+
+// Without open-file-description locks, locks belong to the process: a
+// process never sees its own locks through F_GETLK, so attachments of this
+// process are also recorded here.
+var (
+	mineMu sync.Mutex
+	mine   = map[mineKey]bool{}
+)
+
+type mineKey struct {
+	dev, ino uint64
+	slot     int
+}
+
+func (t *Table) key(slot int) mineKey {
+	var k mineKey
+	if fi, err := t.f.Stat(); err == nil {
+		if st, ok := fi.Sys().(*syscall.Stat_t); ok {
+			k.dev, k.ino = uint64(st.Dev), uint64(st.Ino)
+		}
+	}
+	k.slot = slot
+	return k
+}
+
+func reopen(f *os.File) (*os.File, error) {
+	fd, err := unix.Dup(int(f.Fd()))
+	if err != nil {
+		return nil, fmt.Errorf("mpq: dup queue file for locking: %w", err)
+	}
+	unix.CloseOnExec(fd)
+	return os.NewFile(uintptr(fd), f.Name()), nil
+}
+
+func (t *Table) flock(slot int) *unix.Flock_t {
+	return &unix.Flock_t{Type: unix.F_WRLCK, Whence: io.SeekStart, Start: t.off(slot), Len: 1}
+}
+
+func (t *Table) tryLock(slot int) (bool, error) {
+	mineMu.Lock()
+	defer mineMu.Unlock()
+	k := t.key(slot)
+	if mine[k] {
+		return false, nil
+	}
+	err := unix.FcntlFlock(t.f.Fd(), unix.F_SETLK, t.flock(slot))
+	switch err {
+	case nil:
+		mine[k] = true
+		return true, nil
+	case unix.EAGAIN, unix.EACCES:
+		return false, nil
+	}
+	return false, fmt.Errorf("mpq: lock process slot: %w", err)
+}
+
+func (t *Table) test(slot int) (bool, error) {
+	mineMu.Lock()
+	held := mine[t.key(slot)]
+	mineMu.Unlock()
+	if held {
+		return true, nil
+	}
+	lk := t.flock(slot)
+	if err := unix.FcntlFlock(t.f.Fd(), unix.F_GETLK, lk); err != nil {
+		return false, err
+	}
+	return lk.Type != unix.F_UNLCK, nil
+}
+
+func (t *Table) release() {
+	if t.slot < 0 {
+		return
+	}
+	mineMu.Lock()
+	delete(mine, t.key(t.slot))
+	mineMu.Unlock()
+}
+
+func osYield() {}

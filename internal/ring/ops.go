@@ -1,0 +1,272 @@
+package ring
+
+import (
+	"errors"
+	"io"
+	"sync/atomic"
+	"time"
+)
+
+var (
+	// ErrBusy means a try-operation found the lock held by a live process
+	// for longer than it may wait.
+	ErrBusy = errors.New("mpq: queue lock busy")
+	// ErrCanceled means the done channel of a blocking operation closed.
+	ErrCanceled = errors.New("mpq: wait canceled")
+)
+
+// Lock spinning: a few hundred loads, then yields, then sleeps with a
+// liveness check of the holder each round. Critical sections are a copy and
+// a few stores long, so a holder that stays longer was descheduled, stopped
+// or killed.
+const (
+	spinLoads  = 256
+	spinYields = 64
+	trySleeps  = 10 // rounds a try-operation waits on a live holder
+	lockSleep  = 100 * time.Microsecond
+)
+
+func (r *Ring) lock(w *uint32, try bool, done <-chan struct{}) error {
+	if atomic.CompareAndSwapUint32(w, 0, r.self) {
+		return nil
+	}
+	return r.lockSlow(w, try, done)
+}
+
+func (r *Ring) lockSlow(w *uint32, try bool, done <-chan struct{}) error {
+	sleeps := 0
+	for i := 0; ; i++ {
+		v := atomic.LoadUint32(w)
+		if v == 0 {
+			if atomic.CompareAndSwapUint32(w, 0, r.self) {
+				return nil
+			}
+			continue
+		}
+		// The caller holds this process's local mutex for the lock, so no
+		// goroutine of ours can be the holder.
+		if v == r.self || refGen(v) == 0 {
+			return corrupt("lock word holds %#x", v)
+		}
+		switch {
+		case i < spinLoads:
+			continue
+		case i < spinLoads+spinYields:
+			r.env.Yield()
+			continue
+		}
+		if !r.alive(v) {
+			if atomic.CompareAndSwapUint32(w, v, r.self) {
+				atomic.StoreUint32(r.w.recount, 1)
+				atomic.AddUint64(r.w.recovered, 1)
+				return nil
+			}
+			continue
+		}
+		if try && sleeps >= trySleeps {
+			return ErrBusy
+		}
+		if done != nil {
+			select {
+			case <-done:
+				return ErrCanceled
+			default:
+			}
+		}
+		time.Sleep(lockSleep)
+		sleeps++
+	}
+}
+
+// Points where TestHook is called.
+const (
+	HookPut = "put" // a producer holds the lock and has copied half the message
+	HookGet = "get" // a consumer holds the lock and is about to copy a message out
+)
+
+// TestHook, if set, is called at the points named above. Tests use it to
+// stop a process at an exact point and kill it there. It must be set before
+// any queue is used.
+var TestHook func(point string)
+
+func (r *Ring) unlock(w *uint32) { atomic.StoreUint32(w, 0) }
+
+// Put writes msg, or, if msgs is not nil, as many of msgs as fit, in order.
+// It returns how many messages it wrote. With nothing written the error is
+// ErrFull (no room), ErrSealed, ErrTooLarge, ErrClosed, ErrBusy, ErrCanceled
+// or ErrCorrupt.
+func (r *Ring) Put(msg []byte, msgs [][]byte, try bool, done <-chan struct{}) (int, error) {
+	if msgs == nil {
+		if uint64(len(msg)) > r.maxM {
+			return 0, ErrTooLarge
+		}
+	} else {
+		for _, m := range msgs {
+			if uint64(len(m)) > r.maxM {
+				return 0, ErrTooLarge
+			}
+		}
+	}
+	r.pmu.Lock()
+	defer r.pmu.Unlock()
+	if r.closed.Load() {
+		return 0, ErrClosed
+	}
+	r.setRole(RoleProducer)
+	if err := r.lock(r.w.prodLock, try, done); err != nil {
+		return 0, err
+	}
+	n, err := r.putLocked(msg, msgs)
+	r.unlock(r.w.prodLock)
+	return n, err
+}
+
+func (r *Ring) putLocked(msg []byte, msgs [][]byte) (int, error) {
+	if atomic.LoadUint32(r.w.sealed) != 0 {
+		return 0, ErrSealed
+	}
+	t0 := atomic.LoadUint64(r.w.tail)
+	t := t0
+	var n int
+	var err error
+	if msgs == nil {
+		if t, err = r.write(t, msg); err == nil {
+			n = 1
+		}
+	} else {
+		for _, m := range msgs {
+			var t2 uint64
+			if t2, err = r.write(t, m); err != nil {
+				break
+			}
+			t = t2
+			n++
+		}
+	}
+	if n > 0 {
+		atomic.StoreUint64(r.w.puts, atomic.LoadUint64(r.w.puts)+uint64(n))
+		atomic.StoreUint64(r.w.tail, t) // commit
+		return n, nil
+	}
+	return 0, err
+}
+
+// write copies msg into the record at position t and returns the position
+// after it, or ErrFull.
+func (r *Ring) write(t uint64, msg []byte) (uint64, error) {
+	size := RecordSize(len(msg))
+	idx := t & r.mask
+	need, pad := size, uint64(0)
+	if idx+size > r.cap {
+		pad = r.cap - idx
+		need += pad
+	}
+	if t+need-r.freeCache > r.cap {
+		free := atomic.LoadUint64(r.w.free)
+		if err := r.checkSpan("free/tail", free, t); err != nil {
+			return t, err
+		}
+		r.freeCache = free
+		if t+need-free > r.cap {
+			return t, ErrFull
+		}
+	}
+	if pad > 0 {
+		storeHeader(r.data, idx, makeHeader(pad-HeaderBytes, statePad))
+		t += pad
+		idx = 0
+	}
+	if TestHook != nil && len(msg) > 1 {
+		copy(r.data[idx+HeaderBytes:], msg[:len(msg)/2])
+		TestHook(HookPut)
+	}
+	copy(r.data[idx+HeaderBytes:], msg)
+	storeHeader(r.data, idx, makeHeader(uint64(len(msg)), stateReady))
+	return t + size, nil
+}
+
+// Get appends the payloads of up to max messages to dst; if ends is not nil
+// it appends the end offset in dst of each one. It returns the number of
+// messages taken. With none taken the error is ErrEmpty, io.EOF (sealed and
+// drained), ErrClosed, ErrBusy, ErrCanceled or ErrCorrupt. maxBytes, if
+// positive, stops the batch before a message that would make dst longer
+// (the first message is always taken).
+func (r *Ring) Get(dst []byte, ends *[]int, max, maxBytes int, try bool, done <-chan struct{}) ([]byte, int, error) {
+	r.cmu.Lock()
+	defer r.cmu.Unlock()
+	if r.closed.Load() {
+		return dst, 0, ErrClosed
+	}
+	r.setRole(RoleConsumer)
+	if err := r.lock(r.w.consLock, try, done); err != nil {
+		return dst, 0, err
+	}
+	h0 := atomic.LoadUint64(r.w.head)
+	h := h0
+	n := 0
+	var err error
+	for n < max {
+		if h >= r.tailCache {
+			sealed := atomic.LoadUint32(r.w.sealed) != 0 // before tail: see every put that preceded the seal
+			t := atomic.LoadUint64(r.w.tail)
+			if err = r.checkSpan("head/tail", h, t); err != nil {
+				break
+			}
+			r.tailCache = t
+			if h == t {
+				if n == 0 {
+					err = ErrEmpty
+					if sealed {
+						err = io.EOF
+					}
+				}
+				break
+			}
+		}
+		hdr, size, e := r.record(h, r.tailCache)
+		if e != nil {
+			err = e
+			break
+		}
+		if headerState(hdr) == statePad {
+			h += size
+			continue
+		}
+		l := headerLen(hdr)
+		if n > 0 && maxBytes > 0 && len(dst)+int(l) > maxBytes {
+			break
+		}
+		idx := (h & r.mask) + HeaderBytes
+		if TestHook != nil {
+			TestHook(HookGet)
+		}
+		dst = append(dst, r.data[idx:idx+l]...)
+		if ends != nil {
+			*ends = append(*ends, len(dst))
+		}
+		h += size
+		n++
+	}
+	if n > 0 {
+		err = nil
+		atomic.StoreUint64(r.w.gets, atomic.LoadUint64(r.w.gets)+uint64(n))
+	}
+	if h != h0 {
+		atomic.StoreUint64(r.w.free, h)
+		atomic.StoreUint64(r.w.head, h) // commit
+	}
+	r.unlock(r.w.consLock)
+	return dst, n, err
+}
+
+// HasData reports whether a message may be waiting, without locking: used
+// by waiters spinning before they sleep.
+func (r *Ring) HasData() bool {
+	return atomic.LoadUint64(r.w.tail) != atomic.LoadUint64(r.w.head) || atomic.LoadUint32(r.w.sealed) != 0
+}
+
+// HasSpace reports whether n bytes of message may fit now.
+func (r *Ring) HasSpace(n int) bool {
+	t, f := atomic.LoadUint64(r.w.tail), atomic.LoadUint64(r.w.free)
+	return t < f || t-f+2*RecordSize(n) <= r.cap || atomic.LoadUint32(r.w.sealed) != 0
+}

@@ -1,0 +1,433 @@
+// Package ring implements the record format and the put/get protocol of an mpq
+// queue over a plain []byte. It makes no system calls: the caller supplies
+// the memory (a shared mapping, or a heap slice in tests) and an [Env] that
+// says whether another process is still attached.
+//
+// # Protocol
+//
+// Positions (tail, head, free) are 64-bit byte offsets that never wrap; a
+// record lives at index pos & (capacity-1). A record is an 8-byte header
+// (length, state, owner) and its payload, padded to 8 bytes. A record that
+// would cross the end of the ring is preceded by a padding record filling the
+// rest of it.
+//
+// Producers serialize on the producer lock, consumers on the consumer lock.
+// Each lock word holds the ref (slot and generation) of its holder, so a
+// holder that dies can be found dead through [Env.Held] and its lock taken
+// over. Everything a holder does is invisible until its final store:
+//
+//   - Put copies the payload and header into free space above tail, then
+//     stores puts and tail. A producer killed before the tail store leaves
+//     bytes nobody reads; nothing partial is ever delivered.
+//   - Get copies the payload at head out, then stores gets and head. A
+//     consumer killed before the head store leaves the message in place for
+//     the next consumer.
+//
+// A process that takes over a dead holder's lock sets the recount flag, and
+// the puts/gets counters are recomputed from the records the next time they
+// are read.
+//
+// Every value read from the memory is validated before use; inconsistent
+// values yield [ErrCorrupt].
+package ring
+
+import (
+	"bytes"
+	"encoding/binary"
+	"fmt"
+	"math/bits"
+	"sync"
+	"sync/atomic"
+	"time"
+	"unsafe"
+)
+
+// Env connects a Ring to the processes sharing its memory.
+type Env interface {
+	// Held reports whether some process other than the caller holds the
+	// liveness lock of the slot.
+	Held(slot int) bool
+	// Yield gives the processor to another thread while spinning on a lock.
+	Yield()
+}
+
+// Geometry is what a queue file records about its size.
+type Geometry struct {
+	Capacity   uint64 // ring bytes, a power of two
+	MaxMessage uint64 // largest payload
+	Created    time.Time
+}
+
+// Validate checks g for a new queue.
+func (g Geometry) Validate() error {
+	if g.Capacity < MinCapacity || g.Capacity > MaxCapacity || g.Capacity&(g.Capacity-1) != 0 {
+		return fmt.Errorf("capacity %d is not a power of two in [%d, %d]", g.Capacity, MinCapacity, uint64(MaxCapacity))
+	}
+	if g.MaxMessage == 0 || RecordSize(int(min(g.MaxMessage, 1<<40))) > g.Capacity || g.MaxMessage > 1<<32-1 {
+		return fmt.Errorf("maximum message size %d does not fit a ring of %d bytes", g.MaxMessage, g.Capacity)
+	}
+	return nil
+}
+
+// Init formats mem as an empty queue. len(mem) must be at least MinSize(g.Capacity).
+func Init(mem []byte, g Geometry) error {
+	if err := g.Validate(); err != nil {
+		return err
+	}
+	if uint64(len(mem)) < RingOffset+g.Capacity {
+		return fmt.Errorf("memory of %d bytes is too small for a ring of %d", len(mem), g.Capacity)
+	}
+	clear(mem[:RingOffset])
+	binary.NativeEndian.PutUint32(mem[offVersion:], Version)
+	binary.NativeEndian.PutUint32(mem[offByteOrder:], byteOrderMark)
+	binary.NativeEndian.PutUint64(mem[offCapacity:], g.Capacity)
+	binary.NativeEndian.PutUint64(mem[offMaxMsg:], g.MaxMessage)
+	binary.NativeEndian.PutUint32(mem[offRingOff:], RingOffset)
+	binary.NativeEndian.PutUint32(mem[offMaxProcs:], MaxProcs)
+	binary.NativeEndian.PutUint64(mem[offCreated:], uint64(g.Created.UnixNano()))
+	copy(mem[offMagic:], Magic)
+	return nil
+}
+
+// ReadGeometry validates the identity part of a queue header. size is the
+// size of the underlying file, which must hold the whole ring.
+func ReadGeometry(mem []byte, size int64) (Geometry, error) {
+	var g Geometry
+	if len(mem) < PageSize || !bytes.Equal(mem[:len(Magic)], []byte(Magic)) {
+		return g, fmt.Errorf("%w: no queue header", ErrIncompatible)
+	}
+	if v := binary.NativeEndian.Uint32(mem[offVersion:]); v != Version {
+		return g, fmt.Errorf("%w: format version %d, this build reads %d", ErrIncompatible, v, Version)
+	}
+	if binary.NativeEndian.Uint32(mem[offByteOrder:]) != byteOrderMark {
+		return g, fmt.Errorf("%w: written on a machine of another byte order", ErrIncompatible)
+	}
+	g.Capacity = binary.NativeEndian.Uint64(mem[offCapacity:])
+	g.MaxMessage = binary.NativeEndian.Uint64(mem[offMaxMsg:])
+	g.Created = time.Unix(0, int64(binary.NativeEndian.Uint64(mem[offCreated:])))
+	if err := g.Validate(); err != nil {
+		return g, fmt.Errorf("%w: %v", ErrCorrupt, err)
+	}
+	if binary.NativeEndian.Uint32(mem[offRingOff:]) != RingOffset || binary.NativeEndian.Uint32(mem[offMaxProcs:]) != MaxProcs {
+		return g, fmt.Errorf("%w: unexpected table layout", ErrCorrupt)
+	}
+	if size < MinSize(g.Capacity) {
+		return g, fmt.Errorf("%w: file is %d bytes, its ring needs %d", ErrCorrupt, size, MinSize(g.Capacity))
+	}
+	return g, nil
+}
+
+// Ring is one process's view of a queue. Its methods are safe for concurrent
+// use; goroutines of one process first serialize on a local mutex, so only
+// one goroutine per process ever spins on a shared lock.
+type Ring struct {
+	mem   []byte
+	data  []byte
+	w     words
+	cap   uint64
+	mask  uint64
+	maxM  uint64
+	env   Env
+	slot  int
+	self  uint32
+	roles atomic.Uint32
+
+	pmu       sync.Mutex
+	freeCache uint64 // under pmu
+	cmu       sync.Mutex
+	tailCache uint64 // under cmu
+	closed    atomic.Bool
+}
+
+// Attach validates mem and attaches through slot, whose liveness lock the
+// caller already holds. pid is recorded for diagnostics.
+func Attach(mem []byte, size int64, env Env, slot int, pid int) (*Ring, error) {
+	g, err := ReadGeometry(mem, size)
+	if err != nil {
+		return nil, err
+	}
+	if uint64(len(mem)) < RingOffset+g.Capacity {
+		return nil, fmt.Errorf("%w: mapping of %d bytes is smaller than the ring", ErrCorrupt, len(mem))
+	}
+	if uintptr(unsafe.Pointer(&mem[0]))%8 != 0 {
+		return nil, fmt.Errorf("ring memory is not 8-byte aligned")
+	}
+	if slot < 0 || slot >= MaxProcs {
+		return nil, fmt.Errorf("slot %d out of range", slot)
+	}
+	r := &Ring{
+		mem: mem, data: mem[RingOffset : RingOffset+g.Capacity], w: wordsOf(mem),
+		cap: g.Capacity, mask: g.Capacity - 1, maxM: g.MaxMessage, env: env, slot: slot,
+	}
+	gen := atomic.AddUint32(slotU32(mem, slot, slotGen), 1) & genMask
+	for gen == 0 {
+		gen = atomic.AddUint32(slotU32(mem, slot, slotGen), 1) & genMask
+	}
+	r.self = makeRef(slot, gen)
+	atomic.StoreUint32(slotU32(mem, slot, slotPID), uint32(pid))
+	atomic.StoreInt64(slotI64(mem, slot, slotSince), time.Now().UnixNano())
+	atomic.StoreUint32(slotU32(mem, slot, slotRole), 0)
+	bit := uint64(1) << (slot % 64)
+	atomic.AndUint64(&r.w.dataMask[slot/64], ^bit)
+	atomic.AndUint64(&r.w.spaceMask[slot/64], ^bit)
+	r.freeCache = atomic.LoadUint64(r.w.free)
+	r.tailCache = atomic.LoadUint64(r.w.head)
+	return r, nil
+}
+
+// Geometry returns the ring's capacity and maximum message size.
+func (r *Ring) Capacity() uint64   { return r.cap }
+func (r *Ring) MaxMessage() uint64 { return r.maxM }
+func (r *Ring) Self() uint32       { return r.self }
+
+// DataSeq and SpaceSeq are the futex words waiters sleep on.
+func (r *Ring) DataSeq() *uint32  { return r.w.dataSeq }
+func (r *Ring) SpaceSeq() *uint32 { return r.w.spaceSeq }
+
+// alive reports whether the process named by ref is still attached.
+func (r *Ring) alive(ref uint32) bool {
+	slot := refSlot(ref)
+	if atomic.LoadUint32(slotU32(r.mem, slot, slotGen))&genMask != refGen(ref) {
+		return false
+	}
+	if slot == r.slot {
+		return true
+	}
+	return r.env.Held(slot)
+}
+
+// Close marks the ring closed once no goroutine of this process is inside a
+// put or get, then runs release (which typically unmaps the memory). Later
+// calls return ErrClosed.
+func (r *Ring) Close(release func()) error {
+	r.pmu.Lock()
+	defer r.pmu.Unlock()
+	r.cmu.Lock()
+	defer r.cmu.Unlock()
+	if r.closed.Swap(true) {
+		return ErrClosed
+	}
+	// Our slot's waiter bits would make producers wake nobody forever.
+	bit := uint64(1) << (r.slot % 64)
+	atomic.AndUint64(&r.w.dataMask[r.slot/64], ^bit)
+	atomic.AndUint64(&r.w.spaceMask[r.slot/64], ^bit)
+	if release != nil {
+		release()
+	}
+	return nil
+}
+
+// Closed reports whether Close has been called.
+func (r *Ring) Closed() bool { return r.closed.Load() }
+
+func (r *Ring) setRole(role uint32) {
+	if r.roles.Load()&role == 0 {
+		r.roles.Or(role)
+		atomic.OrUint32(slotU32(r.mem, r.slot, slotRole), role)
+	}
+}
+
+// Seal forbids further puts. It takes the producer lock so that a put either
+// completes before the seal or fails with ErrSealed.
+func (r *Ring) Seal() error {
+	r.pmu.Lock()
+	defer r.pmu.Unlock()
+	if r.closed.Load() {
+		return ErrClosed
+	}
+	if err := r.lock(r.w.prodLock, false, nil); err != nil {
+		return err
+	}
+	atomic.StoreUint32(r.w.sealed, 1)
+	atomic.StoreUint32(r.w.prodLock, 0)
+	return nil
+}
+
+// Sealed reports whether the queue is sealed.
+func (r *Ring) Sealed() bool { return atomic.LoadUint32(r.w.sealed) != 0 }
+
+// corrupt wraps ErrCorrupt with what was found.
+func corrupt(format string, args ...any) error {
+	return fmt.Errorf("%w: "+format, append([]any{ErrCorrupt}, args...)...)
+}
+
+// checkSpan validates a pair of positions read from shared memory: lo <= hi,
+// both aligned, at most a ring apart.
+func (r *Ring) checkSpan(what string, lo, hi uint64) error {
+	if lo > hi || hi-lo > r.cap || (lo|hi)%RecordAlign != 0 {
+		return corrupt("%s positions %d..%d inconsistent with capacity %d", what, lo, hi, r.cap)
+	}
+	return nil
+}
+
+// record reads and validates the record header at position pos, which lies
+// below limit. It returns the header and the record's size in the ring.
+func (r *Ring) record(pos, limit uint64) (uint64, uint64, error) {
+	idx := pos & r.mask
+	h := loadHeader(r.data, idx)
+	n := headerLen(h)
+	size := HeaderBytes + align(n)
+	switch headerState(h) {
+	case stateReady:
+		if n > r.maxM {
+			return 0, 0, corrupt("record at %d has length %d over the maximum %d", pos, n, r.maxM)
+		}
+	case statePad:
+	default:
+		return 0, 0, corrupt("record at %d has state %d", pos, headerState(h))
+	}
+	if idx+size > r.cap || pos+size > limit {
+		return 0, 0, corrupt("record at %d of %d bytes overruns the ring", pos, size)
+	}
+	return h, size, nil
+}
+
+// Counts are the queue's counters, read without locks.
+type Counts struct {
+	Puts, Gets, Waits, Recovered uint64
+	Len                          uint64
+	Used                         uint64
+	Sealed                       bool
+}
+
+// Counts reads the counters, recomputing them first if a dead process may
+// have left them inconsistent.
+func (r *Ring) Counts() (Counts, error) {
+	if r.closed.Load() {
+		return Counts{}, ErrClosed
+	}
+	if atomic.LoadUint32(r.w.recount) != 0 {
+		if err := r.recount(); err != nil {
+			return Counts{}, err
+		}
+	}
+	c := Counts{
+		Gets: atomic.LoadUint64(r.w.gets), Waits: atomic.LoadUint64(r.w.waits),
+		Recovered: atomic.LoadUint64(r.w.recovered), Sealed: r.Sealed(),
+	}
+	c.Puts = atomic.LoadUint64(r.w.puts)
+	if c.Puts > c.Gets {
+		c.Len = c.Puts - c.Gets
+	}
+	free, tail := atomic.LoadUint64(r.w.free), atomic.LoadUint64(r.w.tail)
+	if tail > free {
+		c.Used = min(tail-free, r.cap)
+	}
+	return c, nil
+}
+
+// Len is the number of messages waiting.
+func (r *Ring) Len() int {
+	c, _ := r.Counts()
+	return int(min(c.Len, 1<<62))
+}
+
+// AddWait counts one sleep of a waiter.
+func (r *Ring) AddWait() { atomic.AddUint64(r.w.waits, 1) }
+
+// recount recomputes puts from the records between head and tail, holding
+// both locks (always producer first, then consumer).
+func (r *Ring) recount() error {
+	r.pmu.Lock()
+	defer r.pmu.Unlock()
+	r.cmu.Lock()
+	defer r.cmu.Unlock()
+	if r.closed.Load() {
+		return ErrClosed
+	}
+	if err := r.lock(r.w.prodLock, false, nil); err != nil {
+		return err
+	}
+	defer atomic.StoreUint32(r.w.prodLock, 0)
+	if err := r.lock(r.w.consLock, false, nil); err != nil {
+		return err
+	}
+	defer atomic.StoreUint32(r.w.consLock, 0)
+	head, tail := atomic.LoadUint64(r.w.head), atomic.LoadUint64(r.w.tail)
+	if err := r.checkSpan("head/tail", head, tail); err != nil {
+		return err
+	}
+	var n uint64
+	for pos := head; pos < tail; {
+		h, size, err := r.record(pos, tail)
+		if err != nil {
+			return err
+		}
+		if headerState(h) == stateReady {
+			n++
+		}
+		pos += size
+	}
+	atomic.StoreUint64(r.w.puts, atomic.LoadUint64(r.w.gets)+n)
+	atomic.StoreUint32(r.w.recount, 0)
+	return nil
+}
+
+// Procs lists the processes attached now.
+type Proc struct {
+	Slot  int
+	PID   int
+	Since time.Time
+	Role  uint32
+}
+
+// Procs returns the attached processes, this one included.
+func (r *Ring) Procs() []Proc {
+	var ps []Proc
+	for s := 0; s < MaxProcs; s++ {
+		gen := atomic.LoadUint32(slotU32(r.mem, s, slotGen))
+		if gen == 0 || (s != r.slot && !r.env.Held(s)) {
+			continue
+		}
+		ps = append(ps, Proc{
+			Slot: s, PID: int(atomic.LoadUint32(slotU32(r.mem, s, slotPID))),
+			Since: time.Unix(0, atomic.LoadInt64(slotI64(r.mem, s, slotSince))),
+			Role:  atomic.LoadUint32(slotU32(r.mem, s, slotRole)),
+		})
+	}
+	return ps
+}
+
+// Waiting sets or clears this process's bit in the data or space waiter mask.
+func (r *Ring) Waiting(space, on bool) {
+	m := r.w.dataMask
+	if space {
+		m = r.w.spaceMask
+	}
+	bit := uint64(1) << (r.slot % 64)
+	if on {
+		atomic.OrUint64(&m[r.slot/64], bit)
+	} else {
+		atomic.AndUint64(&m[r.slot/64], ^bit)
+	}
+}
+
+// HasWaiters reports whether any process sleeps waiting for data (or space).
+func (r *Ring) HasWaiters(space bool) bool {
+	if space {
+		return anyBit(r.w.spaceMask)
+	}
+	return anyBit(r.w.dataMask)
+}
+
+// SweepWaiters clears the waiter bits of processes that are gone, so that
+// producers and consumers stop waking nobody. It returns how many it cleared.
+func (r *Ring) SweepWaiters() int {
+	n := 0
+	for _, m := range []*[maskWords]uint64{r.w.dataMask, r.w.spaceMask} {
+		for i := range m {
+			v := atomic.LoadUint64(&m[i])
+			for v != 0 {
+				b := bits.TrailingZeros64(v)
+				v &^= 1 << b
+				s := i*64 + b
+				if s != r.slot && !r.env.Held(s) {
+					atomic.AndUint64(&m[i], ^(uint64(1) << b))
+					n++
+				}
+			}
+		}
+	}
+	return n
+}
+

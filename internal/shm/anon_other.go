@@ -1,0 +1,19 @@
+//go:build unix && !linux
+
+package shm
+
+import (
+	"fmt"
+	"os"
+)
+
+// Without memfd, an anonymous queue is a temporary file removed at once: it
+// lives on while descriptors to it are open.
+func anonymous() (*os.File, error) {
+	f, err := os.CreateTemp("", ".mpq-anon-*")
+	if err != nil {
+		return nil, fmt.Errorf("mpq: anonymous queue file: %w", err)
+	}
+	os.Remove(f.Name())
+	return f, nil
+}

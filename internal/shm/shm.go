@@ -1,0 +1,184 @@
+// Package shm finds, creates, opens and maps queue files.
+package shm
+
+import (
+	"errors"
+	"fmt"
+	"io/fs"
+	"math/rand/v2"
+	"os"
+	"path/filepath"
+	"strings"
+
+	"golang.org/x/sys/unix"
+)
+
+// Ext is the file name extension of a queue file.
+const Ext = ".mpq"
+
+// MaxNameLen is the longest queue name accepted, in bytes.
+const MaxNameLen = 200
+
+// ErrInvalidName is returned for a name that could not be a single file in
+// the queue directory.
+var ErrInvalidName = errors.New("mpq: invalid queue name")
+
+// CheckName reports why name is not a valid queue name, or nil.
+func CheckName(name string) error {
+	switch {
+	case name == "":
+		return fmt.Errorf("%w: empty", ErrInvalidName)
+	case len(name) > MaxNameLen:
+		return fmt.Errorf("%w: %d bytes, at most %d", ErrInvalidName, len(name), MaxNameLen)
+	case strings.ContainsAny(name, "/\x00"):
+		return fmt.Errorf("%w: %q contains '/' or NUL", ErrInvalidName, name)
+	case strings.Contains(name, ".."):
+		return fmt.Errorf("%w: %q contains '..'", ErrInvalidName, name)
+	case name[0] == '.':
+		return fmt.Errorf("%w: %q starts with '.'", ErrInvalidName, name)
+	}
+	return nil
+}
+
+// Path joins dir and a checked name, and refuses any result outside dir.
+func Path(dir, name string) (string, error) {
+	if err := CheckName(name); err != nil {
+		return "", err
+	}
+	p := filepath.Join(dir, name+Ext)
+	if filepath.Dir(p) != filepath.Clean(dir) {
+		return "", fmt.Errorf("%w: %q leaves the queue directory", ErrInvalidName, name)
+	}
+	return p, nil
+}
+
+// DefaultDir is the per-user queue directory: $XDG_RUNTIME_DIR/mpq if that
+// variable names a directory, else /dev/shm/mpq-UID, else TMPDIR/mpq-UID.
+func DefaultDir() string {
+	if x := os.Getenv("XDG_RUNTIME_DIR"); x != "" {
+		if fi, err := os.Stat(x); err == nil && fi.IsDir() {
+			return filepath.Join(x, "mpq")
+		}
+	}
+	base := "/dev/shm"
+	if fi, err := os.Stat(base); err != nil || !fi.IsDir() {
+		base = os.TempDir()
+	}
+	return filepath.Join(base, fmt.Sprintf("mpq-%d", os.Getuid()))
+}
+
+// EnsureDir creates dir (mode 0700) if it is missing. When private is set
+// (the default directory, which lives in a shared place such as /dev/shm) an
+// existing dir must be a real directory owned by this user and closed to
+// others, so that nobody else can plant or read queues in it.
+func EnsureDir(dir string, private bool) error {
+	err := os.MkdirAll(dir, 0o700)
+	if err != nil {
+		return fmt.Errorf("mpq: queue directory: %w", err)
+	}
+	if !private {
+		return nil
+	}
+	var st unix.Stat_t
+	if err := unix.Lstat(dir, &st); err != nil {
+		return fmt.Errorf("mpq: queue directory: %w", err)
+	}
+	if st.Mode&unix.S_IFMT != unix.S_IFDIR || int(st.Uid) != os.Getuid() || st.Mode&0o077 != 0 {
+		return fmt.Errorf("mpq: queue directory %s is not a private directory of this user (want mode 0700, owner uid %d)", dir, os.Getuid())
+	}
+	return nil
+}
+
+// OpenFile opens an existing queue file for reading and writing, never
+// following a symbolic link.
+func OpenFile(path string) (*os.File, error) {
+	return os.OpenFile(path, os.O_RDWR|unix.O_NOFOLLOW, 0)
+}
+
+// Create makes a queue file at path atomically: it writes a complete file
+// under a temporary name, runs init on its mapping, then links it into
+// place. It fails with an error wrapping fs.ErrExist if path exists. The
+// returned file and mapping are the new queue's.
+func Create(path string, mode os.FileMode, size int64, init func(mem []byte) error) (*os.File, []byte, error) {
+	dir, base := filepath.Split(path)
+	tmp := filepath.Join(dir, fmt.Sprintf(".%s.%d.%x.tmp", base, os.Getpid(), rand.Uint64()))
+	f, err := os.OpenFile(tmp, os.O_RDWR|os.O_CREATE|os.O_EXCL|unix.O_NOFOLLOW, mode.Perm())
+	if err != nil {
+		return nil, nil, fmt.Errorf("mpq: create queue file: %w", err)
+	}
+	defer os.Remove(tmp)
+	mem, err := setup(f, mode, size, init)
+	if err == nil {
+		if err = os.Link(tmp, path); err != nil {
+			Unmap(mem)
+			if errors.Is(err, fs.ErrExist) {
+				err = &fs.PathError{Op: "create", Path: path, Err: fs.ErrExist}
+			}
+		}
+	}
+	if err != nil {
+		f.Close()
+		return nil, nil, err
+	}
+	return f, mem, nil
+}
+
+func setup(f *os.File, mode os.FileMode, size int64, init func([]byte) error) ([]byte, error) {
+	if err := f.Chmod(mode.Perm()); err != nil { // exact bits, whatever the umask
+		return nil, err
+	}
+	if err := f.Truncate(size); err != nil {
+		return nil, fmt.Errorf("mpq: size queue file: %w", err)
+	}
+	mem, err := Map(f, size)
+	if err != nil {
+		return nil, err
+	}
+	if err := init(mem); err != nil {
+		Unmap(mem)
+		return nil, err
+	}
+	return mem, nil
+}
+
+// Anonymous creates an unnamed queue file of size bytes (a memfd on Linux)
+// and runs init on its mapping.
+func Anonymous(size int64, init func(mem []byte) error) (*os.File, []byte, error) {
+	f, err := anonymous()
+	if err != nil {
+		return nil, nil, err
+	}
+	mem, err := setup(f, 0o600, size, init)
+	if err != nil {
+		f.Close()
+		return nil, nil, err
+	}
+	return f, mem, nil
+}
+
+// Size returns the size of an open file.
+func Size(f *os.File) (int64, error) {
+	fi, err := f.Stat()
+	if err != nil {
+		return 0, err
+	}
+	if !fi.Mode().IsRegular() {
+		return 0, fmt.Errorf("%s is not a regular file", f.Name())
+	}
+	return fi.Size(), nil
+}
+
+// Map maps size bytes of f shared, readable and writable.
+func Map(f *os.File, size int64) ([]byte, error) {
+	if size <= 0 || size != int64(int(size)) {
+		return nil, fmt.Errorf("mpq: cannot map %d bytes", size)
+	}
+	mem, err := unix.Mmap(int(f.Fd()), 0, int(size), unix.PROT_READ|unix.PROT_WRITE, unix.MAP_SHARED)
+	if err != nil {
+		return nil, fmt.Errorf("mpq: map queue file: %w", err)
+	}
+	return mem, nil
+}
+
+// Unmap releases a mapping made by Map.
+func Unmap(mem []byte) error { return unix.Munmap(mem) }

@@ -1,0 +1,103 @@
+package mpq
+
+import (
+	"fmt"
+	"os"
+	"time"
+
+	"mpq/internal/ring"
+	"mpq/internal/shm"
+)
+
+// Options configure how a queue is opened or created. A nil *Options means
+// all defaults. Capacity, MaxMessageSize and Mode apply only when a queue is
+// created: an existing queue keeps what its file records.
+type Options struct {
+	// Dir is the directory of named queues. The default, "", is a per-user
+	// directory on tmpfs: $XDG_RUNTIME_DIR/mpq if XDG_RUNTIME_DIR is set,
+	// else /dev/shm/mpq-UID. It is created with mode 0700, and an existing
+	// default directory must be owned by the user and closed to others.
+	Dir string
+
+	// Capacity is the size of the ring in bytes, rounded up to a power of
+	// two, at least 4 KiB and at most 1 TiB. Every message takes its length
+	// rounded up to 8 bytes, plus an 8-byte header. Default 4 MiB.
+	Capacity int
+
+	// MaxMessageSize is the largest message the queue accepts. It must fit
+	// the ring with its header. Default Capacity/4.
+	MaxMessageSize int
+
+	// Mode holds the permission bits of a new queue file. Default 0600.
+	Mode os.FileMode
+
+	// NoCreate makes Open fail with an error wrapping fs.ErrNotExist
+	// instead of creating a missing queue.
+	NoCreate bool
+
+	// Spin is how long a blocked Put or Get polls the queue before it
+	// sleeps in the kernel. Spinning trades CPU for latency: it is what
+	// makes a round trip take microseconds. Default 50µs; negative means
+	// do not spin.
+	Spin time.Duration
+}
+
+const (
+	defaultCapacity = 4 << 20
+	defaultSpin     = 50 * time.Microsecond
+)
+
+// settings are Options validated and filled with defaults.
+type settings struct {
+	dir      string
+	private  bool
+	geometry ring.Geometry
+	mode     os.FileMode
+	noCreate bool
+	spin     time.Duration
+}
+
+func (o *Options) settings() (settings, error) {
+	var s settings
+	if o == nil {
+		o = &Options{}
+	}
+	if o.Capacity < 0 || o.MaxMessageSize < 0 {
+		return s, fmt.Errorf("%w: negative Capacity %d or MaxMessageSize %d", ErrInvalidOptions, o.Capacity, o.MaxMessageSize)
+	}
+	if o.Mode&^os.ModePerm != 0 {
+		return s, fmt.Errorf("%w: Mode %v has bits other than permissions", ErrInvalidOptions, o.Mode)
+	}
+	c := uint64(defaultCapacity)
+	if o.Capacity > 0 {
+		if uint64(o.Capacity) > ring.MaxCapacity {
+			return s, fmt.Errorf("%w: Capacity %d over %d", ErrInvalidOptions, o.Capacity, uint64(ring.MaxCapacity))
+		}
+		c = ring.MinCapacity
+		for c < uint64(o.Capacity) {
+			c <<= 1
+		}
+	}
+	m := c / 4
+	if o.MaxMessageSize > 0 {
+		m = uint64(o.MaxMessageSize)
+	}
+	if ring.RecordSize(int(min(m, ring.MaxCapacity))) > c || m > 1<<32-1 {
+		return s, fmt.Errorf("%w: MaxMessageSize %d does not fit a ring of %d bytes (at most %d)", ErrInvalidOptions, m, c, c-ring.HeaderBytes)
+	}
+	s.geometry = ring.Geometry{Capacity: c, MaxMessage: m}
+	s.dir, s.private = o.Dir, false
+	if s.dir == "" {
+		s.dir, s.private = shm.DefaultDir(), true
+	}
+	s.mode = o.Mode
+	if s.mode == 0 {
+		s.mode = 0o600
+	}
+	s.noCreate = o.NoCreate
+	s.spin = o.Spin
+	if s.spin == 0 {
+		s.spin = defaultSpin
+	}
+	return s, nil
+}

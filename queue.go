@@ -1,0 +1,311 @@
+package mpq
+
+import (
+	"errors"
+	"fmt"
+	"io/fs"
+	"os"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"golang.org/x/sys/unix"
+
+	"mpq/internal/futex"
+	"mpq/internal/liveness"
+	"mpq/internal/ring"
+	"mpq/internal/shm"
+)
+
+// A Queue is a handle on a bounded multi-producer, multi-consumer message
+// queue in shared memory. Any number of processes may open the same queue
+// and Put and Get concurrently; all methods of one handle are safe for
+// concurrent use by multiple goroutines.
+//
+// A message is an arbitrary byte slice of at most the queue's maximum
+// message size, copied into the queue by Put and out of it by Get.
+type Queue struct {
+	name string
+	path string
+	f    *os.File // the queue file: mapped, and handed to children by File
+	lt   *liveness.Table
+	mem  []byte
+	r    *ring.Ring
+	spin time.Duration
+
+	wmu      sync.Mutex // guards the fields below
+	closing  bool
+	unmapped bool
+	active   int    // goroutines inside a blocking wait
+	waiting  [2]int // goroutines asleep for data, for space
+	closed   chan struct{}
+}
+
+// Open opens the named queue, creating it if it does not exist (unless
+// opts.NoCreate is set). opts may be nil.
+func Open(name string, opts *Options) (*Queue, error) {
+	return open(name, opts, true, true)
+}
+
+// Create creates the named queue and opens it. It fails with an error
+// wrapping fs.ErrExist if the queue exists.
+func Create(name string, opts *Options) (*Queue, error) {
+	return open(name, opts, false, true)
+}
+
+func open(name string, opts *Options, mayExist, mayCreate bool) (*Queue, error) {
+	s, err := opts.settings()
+	if err != nil {
+		return nil, err
+	}
+	path, err := shm.Path(s.dir, name)
+	if err != nil {
+		return nil, err
+	}
+	if s.noCreate {
+		mayCreate = false
+	}
+	for {
+		if mayExist {
+			f, err := shm.OpenFile(path)
+			if err == nil {
+				q, err := attach(f, nil, s)
+				if err != nil {
+					return nil, fmt.Errorf("open queue %s: %w", name, err)
+				}
+				q.name, q.path = name, path
+				return q, nil
+			}
+			if !errors.Is(err, fs.ErrNotExist) || !mayCreate {
+				return nil, fmt.Errorf("mpq: open queue %s in %s: %w", name, s.dir, err)
+			}
+		}
+		if err := shm.EnsureDir(s.dir, s.private); err != nil {
+			return nil, err
+		}
+		g := s.geometry
+		g.Created = time.Now()
+		f, mem, err := shm.Create(path, s.mode, ring.MinSize(g.Capacity), func(mem []byte) error { return ring.Init(mem, g) })
+		if errors.Is(err, fs.ErrExist) && mayExist {
+			continue // created by another process meanwhile: open it
+		}
+		if err != nil {
+			return nil, fmt.Errorf("mpq: create queue %s in %s: %w", name, s.dir, err)
+		}
+		q, err := attach(f, mem, s)
+		if err != nil {
+			return nil, fmt.Errorf("mpq: create queue %s: %w", name, err)
+		}
+		q.name, q.path = name, path
+		return q, nil
+	}
+}
+
+// New creates an anonymous queue, which has no name and is reachable only
+// through its file: hand q.File() to a child process (for example in
+// exec.Cmd.ExtraFiles) and open it there with [OpenFile]. On Linux it is a
+// memfd; it disappears when the last process holding it exits.
+func New(opts *Options) (*Queue, error) {
+	s, err := opts.settings()
+	if err != nil {
+		return nil, err
+	}
+	g := s.geometry
+	g.Created = time.Now()
+	f, mem, err := shm.Anonymous(ring.MinSize(g.Capacity), func(mem []byte) error { return ring.Init(mem, g) })
+	if err != nil {
+		return nil, err
+	}
+	return attach(f, mem, s)
+}
+
+// OpenFile opens the queue whose file is f, typically a descriptor inherited
+// from the process that created an anonymous queue with [New]. The Queue
+// uses its own duplicate of f; the caller may close f. opts may be nil; only
+// its Spin field is used.
+func OpenFile(f *os.File, opts *Options) (*Queue, error) {
+	s, err := opts.settings()
+	if err != nil {
+		return nil, err
+	}
+	fd, err := unix.FcntlInt(f.Fd(), unix.F_DUPFD_CLOEXEC, 0)
+	if err != nil {
+		return nil, fmt.Errorf("mpq: duplicate queue descriptor: %w", err)
+	}
+	return attach(os.NewFile(uintptr(fd), f.Name()), nil, s)
+}
+
+// Remove deletes the named queue. Processes that have it open keep using it
+// until they close it; a later Open creates a new queue. Removing a missing
+// queue returns an error wrapping fs.ErrNotExist.
+func Remove(name string, opts *Options) error {
+	s, err := opts.settings()
+	if err != nil {
+		return err
+	}
+	path, err := shm.Path(s.dir, name)
+	if err != nil {
+		return err
+	}
+	if err := os.Remove(path); err != nil {
+		return fmt.Errorf("mpq: remove queue %s: %w", name, err)
+	}
+	return nil
+}
+
+// attach maps f (unless mem is already its mapping), validates it and takes a
+// process slot. It takes ownership of f.
+func attach(f *os.File, mem []byte, s settings) (q *Queue, err error) {
+	defer func() {
+		if err != nil {
+			if mem != nil {
+				shm.Unmap(mem)
+			}
+			f.Close()
+		}
+	}()
+	size, err := shm.Size(f)
+	if err != nil {
+		return nil, err
+	}
+	if size < ring.PageSize {
+		return nil, fmt.Errorf("%w: file of %d bytes", ErrIncompatible, size)
+	}
+	if mem == nil {
+		if size > ring.MinSize(ring.MaxCapacity) {
+			return nil, fmt.Errorf("%w: file of %d bytes is larger than any queue", ErrCorrupt, size)
+		}
+		if mem, err = shm.Map(f, size); err != nil {
+			return nil, err
+		}
+		if _, err := ring.ReadGeometry(mem, size); err != nil {
+			return nil, err
+		}
+	}
+	lt, err := liveness.Attach(f, ring.MaxProcs, ring.SlotOffset)
+	if err != nil {
+		return nil, err
+	}
+	r, err := ring.Attach(mem, size, lt, lt.Slot(), os.Getpid())
+	if err != nil {
+		lt.Close()
+		return nil, err
+	}
+	q = &Queue{f: f, lt: lt, mem: mem, r: r, spin: s.spin, closed: make(chan struct{})}
+	r.SweepWaiters()
+	return q, nil
+}
+
+// Name returns the queue's name; "" for an anonymous queue.
+func (q *Queue) Name() string { return q.name }
+
+// String describes the queue for logs.
+func (q *Queue) String() string {
+	if q.name == "" {
+		return "mpq.Queue(anonymous)"
+	}
+	return fmt.Sprintf("mpq.Queue(%s)", q.name)
+}
+
+// File returns a new descriptor of the queue file, to hand to a child
+// process that opens it with [OpenFile]. The caller closes it.
+func (q *Queue) File() (*os.File, error) {
+	if q.r.Closed() {
+		return nil, ErrClosed
+	}
+	fd, err := unix.Dup(int(q.f.Fd()))
+	if err != nil {
+		return nil, fmt.Errorf("mpq: duplicate queue descriptor: %w", err)
+	}
+	return os.NewFile(uintptr(fd), q.f.Name()), nil
+}
+
+// Len returns the number of messages waiting in the queue. It is a read of
+// two counters in the queue header, exact when no Put or Get is in progress.
+func (q *Queue) Len() int {
+	if !q.enter() {
+		return 0
+	}
+	defer q.leave()
+	return q.r.Len()
+}
+
+// enter registers a goroutine that reads the mapping outside the ring's
+// locks, so that Close does not unmap it meanwhile. It reports false once the
+// handle is closing.
+func (q *Queue) enter() bool {
+	q.wmu.Lock()
+	defer q.wmu.Unlock()
+	if q.closing {
+		return false
+	}
+	q.active++
+	return true
+}
+
+func (q *Queue) leave() {
+	q.wmu.Lock()
+	q.active--
+	q.wmu.Unlock()
+}
+
+// Seal marks the queue as complete: every later Put, in any process, fails
+// with ErrSealed, while Get keeps returning the messages already in the
+// queue and then io.EOF. Blocked Puts and Gets wake up. Sealing is permanent
+// for the queue file and sealing twice is not an error.
+func (q *Queue) Seal() error {
+	if err := q.r.Seal(); err != nil {
+		return err
+	}
+	q.wake(false)
+	q.wake(true)
+	return nil
+}
+
+// Close releases this handle: it waits for the handle's running Puts and
+// Gets to finish, wakes its blocked ones (which return ErrClosed), unmaps
+// the queue and detaches from it. The queue and its messages stay. Close is
+// idempotent: later calls return ErrClosed, as do all other methods.
+func (q *Queue) Close() error {
+	q.wmu.Lock()
+	if q.closing {
+		q.wmu.Unlock()
+		return ErrClosed
+	}
+	q.closing = true
+	close(q.closed)
+	q.wmu.Unlock()
+
+	q.r.Close(nil) // no put or get of ours runs past this point
+	for {
+		q.wmu.Lock()
+		n := q.active
+		if n == 0 {
+			q.unmapped = true
+			shm.Unmap(q.mem)
+			q.wmu.Unlock()
+			break
+		}
+		q.wmu.Unlock()
+		q.wakeLocal()
+		time.Sleep(100 * time.Microsecond)
+	}
+	err := q.lt.Close()
+	if e := q.f.Close(); err == nil {
+		err = e
+	}
+	return err
+}
+
+// wakeLocal wakes every sleeper on the queue's futex words; ours notice they
+// are closing.
+func (q *Queue) wakeLocal() {
+	q.wmu.Lock()
+	defer q.wmu.Unlock()
+	if !q.unmapped {
+		for _, w := range []*uint32{q.r.DataSeq(), q.r.SpaceSeq()} {
+			atomic.AddUint32(w, 1)
+			futex.Wake(w, 1<<30)
+		}
+	}
+}

@@ -1,0 +1,222 @@
+package mpq
+
+import (
+	"context"
+	"sync/atomic"
+	"time"
+
+	"mpq/internal/futex"
+	"mpq/internal/ring"
+)
+
+// sleepSlice bounds one sleep in the kernel, so that a waiter periodically
+// re-checks the queue even if the process that should have woken it died
+// between publishing and waking.
+const sleepSlice = 25 * time.Millisecond
+
+const (
+	forData  = false
+	forSpace = true
+)
+
+// again reports whether err means "would block".
+func again(err error) bool {
+	return err == ring.ErrFull || err == ring.ErrEmpty || err == ring.ErrBusy
+}
+
+// wake wakes the processes sleeping for data (or space), if there are any.
+func (q *Queue) wake(space bool) {
+	if !q.r.HasWaiters(space) {
+		return
+	}
+	w := q.r.DataSeq()
+	if space {
+		w = q.r.SpaceSeq()
+	}
+	atomic.AddUint32(w, 1)
+	if futex.Wake(w, 1<<30) == 0 {
+		// Nobody was asleep: perhaps a waiter died with its bit set.
+		q.r.SweepWaiters()
+	}
+}
+
+// block retries attempt until it succeeds, fails for good, or ctx is done.
+// attempt reports "would block" with an error for which again is true. It
+// first spins for q.spin, polling ready, then sleeps on the futex word.
+func (q *Queue) block(ctx context.Context, space bool, ready func() bool, attempt func(done <-chan struct{}) error) error {
+	if !q.enter() {
+		return ErrClosed
+	}
+	defer q.leave()
+
+	done := ctx.Done()
+	if q.spin > 0 {
+		deadline := time.Now().Add(q.spin)
+		for i := 0; ; i++ {
+			if ready() {
+				if err := attempt(done); !again(err) {
+					return q.result(ctx, err)
+				}
+			}
+			if i%64 == 63 {
+				if ctx.Err() != nil {
+					return ctx.Err()
+				}
+				if time.Now().After(deadline) {
+					break
+				}
+			}
+		}
+	}
+
+	w := q.r.DataSeq()
+	if space {
+		w = q.r.SpaceSeq()
+	}
+	q.setWaiting(space, 1)
+	defer q.setWaiting(space, -1)
+	if done != nil {
+		stop := context.AfterFunc(ctx, q.wakeLocal)
+		defer stop()
+	}
+	for {
+		seq := atomic.LoadUint32(w)
+		if err := attempt(done); !again(err) {
+			return q.result(ctx, err)
+		}
+		if err := ctx.Err(); err != nil {
+			return err
+		}
+		q.r.AddWait()
+		t0 := time.Now()
+		futex.Wait(w, seq, sleepSlice)
+		if time.Since(t0) >= sleepSlice {
+			q.r.SweepWaiters()
+		}
+	}
+}
+
+func (q *Queue) result(ctx context.Context, err error) error {
+	if err == ring.ErrCanceled {
+		return ctx.Err()
+	}
+	return err
+}
+
+// setWaiting counts this process's sleepers and keeps its bit in the
+// queue's waiter mask set while there is one.
+func (q *Queue) setWaiting(space bool, d int) {
+	i := 0
+	if space {
+		i = 1
+	}
+	q.wmu.Lock()
+	defer q.wmu.Unlock()
+	q.waiting[i] += d
+	if q.unmapped {
+		return
+	}
+	if d > 0 && q.waiting[i] == 1 {
+		q.r.Waiting(space, true)
+	} else if d < 0 && q.waiting[i] == 0 {
+		q.r.Waiting(space, false)
+	}
+}
+
+// Put appends msg to the queue, waiting while the queue is full. It returns
+// once msg is in the queue, or with ctx.Err() if ctx is done first, ErrSealed
+// if the queue is sealed, or ErrTooLarge if msg is longer than the queue's
+// maximum message size. Put copies msg; the caller may reuse it at once.
+func (q *Queue) Put(ctx context.Context, msg []byte) error {
+	if _, err := q.r.Put(msg, nil, true, nil); !again(err) {
+		if err == nil {
+			q.wake(forData)
+		}
+		return err
+	}
+	return q.putSlow(ctx, msg)
+}
+
+func (q *Queue) putSlow(ctx context.Context, msg []byte) error {
+	need := len(msg)
+	return q.block(ctx, forSpace, func() bool { return q.r.HasSpace(need) }, func(done <-chan struct{}) error {
+		_, err := q.r.Put(msg, nil, false, done)
+		if err == nil {
+			q.wake(forData)
+		}
+		return err
+	})
+}
+
+// TryPut is Put without waiting: it returns ErrFull if the queue has no room
+// for msg now.
+func (q *Queue) TryPut(msg []byte) error {
+	_, err := q.r.Put(msg, nil, true, nil)
+	switch err {
+	case nil:
+		q.wake(forData)
+	case ring.ErrBusy:
+		err = ErrFull
+	}
+	return err
+}
+
+// Get removes the oldest message from the queue and returns it, waiting
+// while the queue is empty. Once the queue is sealed and empty it returns
+// io.EOF; if ctx is done first, ctx.Err().
+func (q *Queue) Get(ctx context.Context) ([]byte, error) {
+	b, err := q.AppendGet(ctx, nil)
+	if err == nil && b == nil {
+		b = []byte{}
+	}
+	return b, err
+}
+
+// TryGet is Get without waiting: it returns ErrEmpty if no message is
+// waiting now (or another process is in the middle of taking one).
+func (q *Queue) TryGet() ([]byte, error) {
+	b, err := q.TryAppendGet(nil)
+	if err == nil && b == nil {
+		b = []byte{}
+	}
+	return b, err
+}
+
+// AppendGet is Get appending the message to dst and returning the extended
+// slice: with a dst of enough capacity it allocates nothing.
+func (q *Queue) AppendGet(ctx context.Context, dst []byte) ([]byte, error) {
+	out, n, err := q.r.Get(dst, nil, 1, 0, true, nil)
+	if !again(err) {
+		if n > 0 {
+			q.wake(forSpace)
+		}
+		return out, err
+	}
+	return q.getSlow(ctx, dst)
+}
+
+func (q *Queue) getSlow(ctx context.Context, dst []byte) ([]byte, error) {
+	var out []byte
+	err := q.block(ctx, forData, q.r.HasData, func(done <-chan struct{}) error {
+		var n int
+		var err error
+		out, n, err = q.r.Get(dst, nil, 1, 0, false, done)
+		if n > 0 {
+			q.wake(forSpace)
+		}
+		return err
+	})
+	return out, err
+}
+
+// TryAppendGet is TryGet appending the message to dst.
+func (q *Queue) TryAppendGet(dst []byte) ([]byte, error) {
+	out, n, err := q.r.Get(dst, nil, 1, 0, true, nil)
+	if n > 0 {
+		q.wake(forSpace)
+	}
+	if err == ring.ErrBusy {
+		err = ErrEmpty
+	}
+	return out, err
+}
