@@ -116,7 +116,7 @@ func MinSize(capacity uint64) int64 { return int64(RingOffset + capacity) }
 type words struct {
 	prodLock, sealed, consLock, dataSeq, spaceSeq, recount *uint32
 	tail, puts, head, free, gets, waits, recovered         *uint64
-	dataMask, spaceMask                                     *[maskWords]uint64
+	dataMask, spaceMask                                    *[maskWords]uint64
 }
 
 func u32(mem []byte, off int) *uint32 { return (*uint32)(unsafe.Pointer(&mem[off])) }

@@ -430,4 +430,3 @@ func (r *Ring) SweepWaiters() int {
 	}
 	return n
 }
-
