@@ -43,8 +43,6 @@ func (q *Queue) PutBatch(ctx context.Context, msgs [][]byte) (int, error) {
 			if err == nil {
 				n = 1
 			}
-		} else if n > 0 {
-			q.wake(forData)
 		}
 		total += n
 		msgs = msgs[n:]
@@ -72,7 +70,6 @@ func (q *Queue) GetBatch(ctx context.Context, b *Batch, max int) error {
 	out, n, err := q.r.Get(b.buf, &b.ends, max, limit, true, nil)
 	b.buf = out
 	if n > 0 {
-		q.wake(forSpace)
 		return nil
 	}
 	if !again(err) {
@@ -84,11 +81,7 @@ func (q *Queue) GetBatch(ctx context.Context, b *Batch, max int) error {
 	}
 	b.ends = append(b.ends, len(b.buf))
 	if max > 1 {
-		out, n, _ = q.r.Get(b.buf, &b.ends, max-1, limit, true, nil)
-		b.buf = out
-		if n > 0 {
-			q.wake(forSpace)
-		}
+		b.buf, _, _ = q.r.Get(b.buf, &b.ends, max-1, limit, true, nil)
 	}
 	return nil
 }

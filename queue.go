@@ -186,7 +186,7 @@ func attach(f *os.File, mem []byte, s settings) (q *Queue, err error) {
 	if err != nil {
 		return nil, err
 	}
-	r, err := ring.Attach(mem, size, lt, lt.Slot(), os.Getpid())
+	r, err := ring.Attach(mem, size, env{lt}, lt.Slot(), os.Getpid())
 	if err != nil {
 		lt.Close()
 		return nil, err
@@ -195,6 +195,11 @@ func attach(f *os.File, mem []byte, s settings) (q *Queue, err error) {
 	r.SweepWaiters()
 	return q, nil
 }
+
+// env connects a ring to the process table and the futex.
+type env struct{ *liveness.Table }
+
+func (env) Wake(addr *uint32) int { return futex.Wake(addr, 1<<30) }
 
 // Name returns the queue's name; "" for an anonymous queue.
 func (q *Queue) Name() string { return q.name }
@@ -254,12 +259,7 @@ func (q *Queue) leave() {
 // queue and then io.EOF. Blocked Puts and Gets wake up. Sealing is permanent
 // for the queue file and sealing twice is not an error.
 func (q *Queue) Seal() error {
-	if err := q.r.Seal(); err != nil {
-		return err
-	}
-	q.wake(false)
-	q.wake(true)
-	return nil
+	return q.r.Seal()
 }
 
 // Close releases this handle: it waits for the handle's running Puts and

@@ -24,22 +24,6 @@ func again(err error) bool {
 	return err == ring.ErrFull || err == ring.ErrEmpty || err == ring.ErrBusy
 }
 
-// wake wakes the processes sleeping for data (or space), if there are any.
-func (q *Queue) wake(space bool) {
-	if !q.r.HasWaiters(space) {
-		return
-	}
-	w := q.r.DataSeq()
-	if space {
-		w = q.r.SpaceSeq()
-	}
-	atomic.AddUint32(w, 1)
-	if futex.Wake(w, 1<<30) == 0 {
-		// Nobody was asleep: perhaps a waiter died with its bit set.
-		q.r.SweepWaiters()
-	}
-}
-
 // block retries attempt until it succeeds, fails for good, or ctx is done.
 // attempt reports "would block" with an error for which again is true. It
 // first spins for q.spin, polling ready, then sleeps on the futex word.
@@ -88,11 +72,7 @@ func (q *Queue) block(ctx context.Context, space bool, ready func() bool, attemp
 			return err
 		}
 		q.r.AddWait()
-		t0 := time.Now()
 		futex.Wait(w, seq, sleepSlice)
-		if time.Since(t0) >= sleepSlice {
-			q.r.SweepWaiters()
-		}
 	}
 }
 
@@ -129,9 +109,6 @@ func (q *Queue) setWaiting(space bool, d int) {
 // maximum message size. Put copies msg; the caller may reuse it at once.
 func (q *Queue) Put(ctx context.Context, msg []byte) error {
 	if _, err := q.r.Put(msg, nil, true, nil); !again(err) {
-		if err == nil {
-			q.wake(forData)
-		}
 		return err
 	}
 	return q.putSlow(ctx, msg)
@@ -141,9 +118,6 @@ func (q *Queue) putSlow(ctx context.Context, msg []byte) error {
 	need := len(msg)
 	return q.block(ctx, forSpace, func() bool { return q.r.HasSpace(need) }, func(done <-chan struct{}) error {
 		_, err := q.r.Put(msg, nil, false, done)
-		if err == nil {
-			q.wake(forData)
-		}
 		return err
 	})
 }
@@ -152,10 +126,7 @@ func (q *Queue) putSlow(ctx context.Context, msg []byte) error {
 // for msg now.
 func (q *Queue) TryPut(msg []byte) error {
 	_, err := q.r.Put(msg, nil, true, nil)
-	switch err {
-	case nil:
-		q.wake(forData)
-	case ring.ErrBusy:
+	if err == ring.ErrBusy {
 		err = ErrFull
 	}
 	return err
@@ -185,11 +156,8 @@ func (q *Queue) TryGet() ([]byte, error) {
 // AppendGet is Get appending the message to dst and returning the extended
 // slice: with a dst of enough capacity it allocates nothing.
 func (q *Queue) AppendGet(ctx context.Context, dst []byte) ([]byte, error) {
-	out, n, err := q.r.Get(dst, nil, 1, 0, true, nil)
+	out, _, err := q.r.Get(dst, nil, 1, 0, true, nil)
 	if !again(err) {
-		if n > 0 {
-			q.wake(forSpace)
-		}
 		return out, err
 	}
 	return q.getSlow(ctx, dst)
@@ -198,12 +166,8 @@ func (q *Queue) AppendGet(ctx context.Context, dst []byte) ([]byte, error) {
 func (q *Queue) getSlow(ctx context.Context, dst []byte) ([]byte, error) {
 	var out []byte
 	err := q.block(ctx, forData, q.r.HasData, func(done <-chan struct{}) error {
-		var n int
 		var err error
-		out, n, err = q.r.Get(dst, nil, 1, 0, false, done)
-		if n > 0 {
-			q.wake(forSpace)
-		}
+		out, _, err = q.r.Get(dst, nil, 1, 0, false, done)
 		return err
 	})
 	return out, err
@@ -211,10 +175,7 @@ func (q *Queue) getSlow(ctx context.Context, dst []byte) ([]byte, error) {
 
 // TryAppendGet is TryGet appending the message to dst.
 func (q *Queue) TryAppendGet(dst []byte) ([]byte, error) {
-	out, n, err := q.r.Get(dst, nil, 1, 0, true, nil)
-	if n > 0 {
-		q.wake(forSpace)
-	}
+	out, _, err := q.r.Get(dst, nil, 1, 0, true, nil)
 	if err == ring.ErrBusy {
 		err = ErrEmpty
 	}

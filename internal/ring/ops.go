@@ -118,6 +118,9 @@ func (r *Ring) Put(msg []byte, msgs [][]byte, try bool, done <-chan struct{}) (i
 	}
 	n, err := r.putLocked(msg, msgs)
 	r.unlock(r.w.prodLock)
+	if n > 0 {
+		r.wake(false)
+	}
 	return n, err
 }
 
@@ -256,6 +259,9 @@ func (r *Ring) Get(dst []byte, ends *[]int, max, maxBytes int, try bool, done <-
 		atomic.StoreUint64(r.w.head, h) // commit
 	}
 	r.unlock(r.w.consLock)
+	if h != h0 {
+		r.wake(true)
+	}
 	return dst, n, err
 }
 

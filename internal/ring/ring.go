@@ -49,6 +49,9 @@ type Env interface {
 	Held(slot int) bool
 	// Yield gives the processor to another thread while spinning on a lock.
 	Yield()
+	// Wake wakes every process sleeping on the futex word at addr and
+	// returns how many it woke.
+	Wake(addr *uint32) int
 }
 
 // Geometry is what a queue file records about its size.
@@ -137,6 +140,7 @@ type Ring struct {
 	cmu       sync.Mutex
 	tailCache uint64 // under cmu
 	closed    atomic.Bool
+	lastSweep atomic.Int64
 }
 
 // Attach validates mem and attaches through slot, whose liveness lock the
@@ -240,7 +244,33 @@ func (r *Ring) Seal() error {
 	}
 	atomic.StoreUint32(r.w.sealed, 1)
 	atomic.StoreUint32(r.w.prodLock, 0)
+	r.bump(r.w.dataSeq)
+	r.bump(r.w.spaceSeq)
 	return nil
+}
+
+// wake wakes the processes sleeping for data (or space), if any. It runs
+// while the caller holds the local mutex, so the mapping cannot go away.
+func (r *Ring) wake(space bool) {
+	if !r.HasWaiters(space) {
+		return
+	}
+	w := r.w.dataSeq
+	if space {
+		w = r.w.spaceSeq
+	}
+	if r.bump(w) == 0 {
+		// Nobody was asleep: perhaps a waiter died with its bit set.
+		now := time.Now().UnixNano()
+		if last := r.lastSweep.Load(); now-last > int64(10*time.Millisecond) && r.lastSweep.CompareAndSwap(last, now) {
+			r.SweepWaiters()
+		}
+	}
+}
+
+func (r *Ring) bump(w *uint32) int {
+	atomic.AddUint32(w, 1)
+	return r.env.Wake(w)
 }
 
 // Sealed reports whether the queue is sealed.
