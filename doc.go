@@ -1,0 +1,69 @@
+// Package mpq is a multi-process message queue: a bounded queue in shared
+// memory that any number of producer and consumer processes open by name (or
+// receive as a file descriptor) and use at memory speed, and that keeps
+// working when any of them is killed.
+//
+// It brings the Queue of Python's multiprocessing to Go, with Go's idioms:
+// blocking calls take a [context.Context], errors are sentinels tested with
+// [errors.Is], and the end of a stream is [io.EOF].
+//
+// # Basics
+//
+// [Open] opens a named queue, creating it if needed; [New] creates an
+// anonymous one to hand to child processes ([Queue.File], [OpenFile]).
+// [Queue.Put] copies a message in, waiting while the queue is full;
+// [Queue.Get] takes the oldest message out, waiting while it is empty. Each
+// has a non-blocking twin ([Queue.TryPut], [Queue.TryGet]) that returns
+// [ErrFull] or [ErrEmpty]. When the producers are done, [Queue.Seal] the
+// queue: consumers receive what is left and then io.EOF.
+//
+//	q, err := mpq.Open("jobs", nil)
+//	...
+//	err = q.Put(ctx, []byte("hello"))
+//	msg, err := q.Get(ctx)
+//
+// For speed, [Queue.AppendGet] receives into a caller's buffer without
+// allocating, and [Queue.PutBatch] and [Queue.GetBatch] move many messages
+// per lock acquisition.
+//
+// # Guarantees
+//
+//   - Every message a Put reported as written is received by exactly one Get,
+//     unless the queue file is removed and every process closes it.
+//   - Messages put by one goroutine are received in the order it put them.
+//   - A process killed at any instant, even inside Put or Get, loses nothing
+//     that was committed and wedges nobody: the other processes notice within
+//     milliseconds (each attached process holds a kernel file lock that dies
+//     with it) and take over. A message whose Put was cut short is never
+//     delivered; a message whose Get was cut short stays in the queue for
+//     the next consumer.
+//   - Put either returns an error or has written the message: nothing is
+//     buffered in a background goroutine.
+//   - A file that is not a queue, or a damaged one, yields [ErrIncompatible]
+//     or [ErrCorrupt], never a panic, an out-of-range access or a hang.
+//
+// # Caveats
+//
+//   - Messages are byte slices; encode values yourself.
+//   - Producers copy their messages into the ring one at a time (under a lock
+//     that only producers take), and so do consumers: a producer stopped in
+//     the middle of a copy (SIGSTOP, a debugger) delays other producers, not
+//     consumers. A killed one delays them by at most a few milliseconds.
+//   - Len is exact whenever no Put or Get is in progress.
+//   - A queue file shrunk by another process while mapped makes the next
+//     access fault (SIGBUS), as with any shared mapping. Keep queue
+//     directories private; the default one is.
+//   - At most 256 processes can be attached to one queue at once.
+//   - The file format is that of the machine: queues are not portable
+//     between architectures.
+//
+// # Platform support
+//
+// Linux is the first-class platform: futexes for waiting, memfd for anonymous
+// queues and open-file-description locks (F_OFD_SETLK) for liveness. Other
+// Unix systems build and work with fallbacks: waiters poll every 200µs
+// instead of sleeping on a futex, anonymous queues are unlinked temporary
+// files, and liveness uses process-associated POSIX locks, which a process
+// loses on every one of its queue files when it closes any descriptor of that
+// file — so there, open each queue once per process.
+package mpq
