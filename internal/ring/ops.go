@@ -66,6 +66,9 @@ func (r *Ring) lockSlow(w *uint32, try bool, done <-chan struct{}) error {
 		if try && sleeps >= trySleeps {
 			return ErrBusy
 		}
+		if r.closing.Load() {
+			return ErrClosed
+		}
 		if done != nil {
 			select {
 			case <-done:

@@ -140,6 +140,7 @@ type Ring struct {
 	cmu       sync.Mutex
 	tailCache uint64 // under cmu
 	closed    atomic.Bool
+	closing   atomic.Bool
 	lastSweep atomic.Int64
 }
 
@@ -204,6 +205,7 @@ func (r *Ring) alive(ref uint32) bool {
 // put or get, then runs release (which typically unmaps the memory). Later
 // calls return ErrClosed.
 func (r *Ring) Close(release func()) error {
+	r.closing.Store(true) // lets a goroutine waiting on a stuck lock holder give up
 	r.pmu.Lock()
 	defer r.pmu.Unlock()
 	r.cmu.Lock()

@@ -1,0 +1,60 @@
+package mpq_test
+
+import (
+	"context"
+	"testing"
+
+	"mpq"
+)
+
+// In-process micro-benchmarks of the hot path; cross-process figures come
+// from the harness in bench/.
+
+func benchQueue(b *testing.B) *mpq.Queue {
+	q, err := mpq.Open("bench", &mpq.Options{Dir: b.TempDir(), Capacity: 1 << 20})
+	if err != nil {
+		b.Fatal(err)
+	}
+	b.Cleanup(func() { q.Close() })
+	return q
+}
+
+func BenchmarkPutGet64(b *testing.B) {
+	q := benchQueue(b)
+	ctx := context.Background()
+	msg := make([]byte, 64)
+	buf := make([]byte, 0, 64)
+	b.ReportAllocs()
+	b.SetBytes(64)
+	for b.Loop() {
+		if err := q.Put(ctx, msg); err != nil {
+			b.Fatal(err)
+		}
+		var err error
+		if buf, err = q.AppendGet(ctx, buf[:0]); err != nil {
+			b.Fatal(err)
+		}
+	}
+}
+
+func BenchmarkBatch64(b *testing.B) {
+	q := benchQueue(b)
+	ctx := context.Background()
+	msgs := make([][]byte, 64)
+	for i := range msgs {
+		msgs[i] = make([]byte, 64)
+	}
+	var batch mpq.Batch
+	b.ReportAllocs()
+	b.SetBytes(64 * 64)
+	for b.Loop() {
+		if _, err := q.PutBatch(ctx, msgs); err != nil {
+			b.Fatal(err)
+		}
+		for got := 0; got < len(msgs); got += batch.Len() {
+			if err := q.GetBatch(ctx, &batch, 0); err != nil {
+				b.Fatal(err)
+			}
+		}
+	}
+}
