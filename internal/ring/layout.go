@@ -42,27 +42,29 @@ const (
 	offCreated   = 40 // int64, unix nanoseconds
 	offFlags     = 48 // uint32
 
-	// producer line
+	// Producers' private line: only processes putting touch it.
 	offProdLock = 64 // uint32: ref of the holder, 0 = free
-	offSealed   = 68 // uint32
-	offTail     = 72 // uint64: reserve position
-	offPuts     = 80 // uint64
+	offPuts     = 72 // uint64
+	// Published by producers, polled by consumers.
+	offTail   = 128 // uint64: reserve position
+	offSealed = 136 // uint32
+	// Consumers' private line.
+	offConsLock = 192 // uint32
+	offGets     = 200 // uint64
+	// Published by consumers, read by producers when their cached free
+	// position says the ring is full.
+	offHead = 256 // uint64: claim position
+	offFree = 264 // uint64: reclaim position
 
-	// consumer line
-	offConsLock = 128 // uint32
-	offHead     = 136 // uint64: claim position
-	offFree     = 144 // uint64: reclaim position
-	offGets     = 152 // uint64
-
-	offDataSeq   = 192 // uint32 futex word: bumped when data may be available
-	offSpaceSeq  = 256 // uint32 futex word: bumped when space may be available
-	offDataMask  = 320 // [4]uint64: bit per slot whose process waits for data
-	offSpaceMask = 384 // [4]uint64: bit per slot whose process waits for space
+	offDataSeq   = 320 // uint32 futex word: bumped when data may be available
+	offSpaceSeq  = 384 // uint32 futex word: bumped when space may be available
+	offDataMask  = 448 // [4]uint64: bit per slot whose process waits for data
+	offSpaceMask = 512 // [4]uint64: bit per slot whose process waits for space
 
 	// statistics line
-	offWaits     = 448 // uint64
-	offRecovered = 456 // uint64: dead owners recovered
-	offRecount   = 464 // uint32: counters must be recomputed
+	offWaits     = 576 // uint64
+	offRecovered = 584 // uint64: dead owners recovered
+	offRecount   = 592 // uint32: counters must be recomputed
 
 	maskWords = MaxProcs / 64
 )
