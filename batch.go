@@ -5,6 +5,9 @@ import (
 	"fmt"
 )
 
+// minBatchBytes is the least GetBatch may fill a Batch's buffer to.
+const minBatchBytes = 64 << 10
+
 // A Batch holds messages received by [Queue.GetBatch] in one reusable
 // buffer, so that receiving many small messages allocates nothing once the
 // buffer has grown. The zero Batch is ready to use.
@@ -53,21 +56,21 @@ func (q *Queue) PutBatch(ctx context.Context, msgs [][]byte) (int, error) {
 	return total, nil
 }
 
-// GetBatch resets b and fills it with at least one and at most max messages
-// (max <= 0 means no limit), waiting while the queue is empty. It stops
-// early, after the first message, rather than grow the batch buffer beyond
-// its capacity. It returns io.EOF once the queue is sealed and drained, or
-// ctx.Err().
-func (q *Queue) GetBatch(ctx context.Context, b *Batch, max int) error {
+// GetBatch resets b and fills it with at least one and at most limit messages
+// (limit <= 0 means no limit), waiting while the queue is empty. After the
+// first message it stops rather than grow the batch's buffer beyond its
+// capacity or 64 KiB, whichever is larger. It returns io.EOF once the queue
+// is sealed and drained, or ctx.Err().
+func (q *Queue) GetBatch(ctx context.Context, b *Batch, limit int) error {
 	if b == nil {
 		return fmt.Errorf("%w: nil Batch", ErrInvalidOptions)
 	}
-	if max <= 0 {
-		max = 1 << 30
+	if limit <= 0 {
+		limit = 1 << 30
 	}
 	b.Reset()
-	limit := cap(b.buf)
-	out, n, err := q.r.Get(b.buf, &b.ends, max, limit, true, nil)
+	bytes := max(cap(b.buf), minBatchBytes)
+	out, n, err := q.r.Get(b.buf, &b.ends, limit, bytes, true, nil)
 	b.buf = out
 	if n > 0 {
 		return nil
@@ -80,8 +83,8 @@ func (q *Queue) GetBatch(ctx context.Context, b *Batch, max int) error {
 		return err
 	}
 	b.ends = append(b.ends, len(b.buf))
-	if max > 1 {
-		b.buf, _, _ = q.r.Get(b.buf, &b.ends, max-1, limit, true, nil)
+	if limit > 1 {
+		b.buf, _, _ = q.r.Get(b.buf, &b.ends, limit-1, bytes, true, nil)
 	}
 	return nil
 }

@@ -213,12 +213,14 @@ func (q *Queue) String() string {
 }
 
 // File returns a new descriptor of the queue file, to hand to a child
-// process that opens it with [OpenFile]. The caller closes it.
+// process that opens it with [OpenFile]. It is close-on-exec, as Go's
+// descriptors are; exec.Cmd.ExtraFiles passes it all the same. The caller
+// closes it.
 func (q *Queue) File() (*os.File, error) {
 	if q.r.Closed() {
 		return nil, ErrClosed
 	}
-	fd, err := unix.Dup(int(q.f.Fd()))
+	fd, err := unix.FcntlInt(q.f.Fd(), unix.F_DUPFD_CLOEXEC, 0)
 	if err != nil {
 		return nil, fmt.Errorf("mpq: duplicate queue descriptor: %w", err)
 	}

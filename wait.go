@@ -12,7 +12,11 @@ import (
 // sleepSlice bounds one sleep in the kernel, so that a waiter periodically
 // re-checks the queue even if the process that should have woken it died
 // between publishing and waking.
-const sleepSlice = 25 * time.Millisecond
+const sleepSlice = 50 * time.Millisecond
+
+// pollOnly is how long a waiter polls without yielding the processor: long
+// enough for a peer on another CPU to answer a round trip.
+const pollOnly = 1 * time.Microsecond
 
 const (
 	forData  = false
@@ -35,20 +39,28 @@ func (q *Queue) block(ctx context.Context, space bool, ready func() bool, attemp
 
 	done := ctx.Done()
 	if q.spin > 0 {
-		deadline := time.Now().Add(q.spin)
+		start := time.Now()
+		deadline, yielding := start.Add(q.spin), false
 		for i := 0; ; i++ {
 			if ready() {
 				if err := attempt(done); !again(err) {
 					return q.result(ctx, err)
 				}
 			}
+			// After a few microseconds of polling, give the processor away
+			// between polls: the process we wait for may need this CPU.
+			if yielding && i%8 == 7 {
+				q.lt.Yield()
+			}
 			if i%64 == 63 {
 				if ctx.Err() != nil {
 					return ctx.Err()
 				}
-				if time.Now().After(deadline) {
+				now := time.Now()
+				if now.After(deadline) {
 					break
 				}
+				yielding = now.Sub(start) > pollOnly
 			}
 		}
 	}

@@ -51,10 +51,11 @@ const (
 	// Consumers' private line.
 	offConsLock = 192 // uint32
 	offGets     = 200 // uint64
-	// Published by consumers, read by producers when their cached free
-	// position says the ring is full.
+	// Published by consumers, read by producers when their cached copy
+	// says the ring is full. Every take completes under the consumer lock,
+	// so head is also the reclaim position: the bytes below it are free.
 	offHead = 256 // uint64: claim position
-	offFree = 264 // uint64: reclaim position
+	offFree = 264 // uint64: reserved for a separate reclaim position (unused)
 
 	offDataSeq   = 320 // uint32 futex word: bumped when data may be available
 	offSpaceSeq  = 384 // uint32 futex word: bumped when space may be available
@@ -117,7 +118,7 @@ func MinSize(capacity uint64) int64 { return int64(RingOffset + capacity) }
 
 type words struct {
 	prodLock, sealed, consLock, dataSeq, spaceSeq, recount *uint32
-	tail, puts, head, free, gets, waits, recovered         *uint64
+	tail, puts, head, gets, waits, recovered               *uint64
 	dataMask, spaceMask                                    *[maskWords]uint64
 }
 
@@ -130,7 +131,7 @@ func wordsOf(mem []byte) words {
 		consLock: u32(mem, offConsLock), dataSeq: u32(mem, offDataSeq),
 		spaceSeq: u32(mem, offSpaceSeq), recount: u32(mem, offRecount),
 		tail: u64(mem, offTail), puts: u64(mem, offPuts), head: u64(mem, offHead),
-		free: u64(mem, offFree), gets: u64(mem, offGets), waits: u64(mem, offWaits),
+		gets: u64(mem, offGets), waits: u64(mem, offWaits),
 		recovered: u64(mem, offRecovered),
 		dataMask:  (*[maskWords]uint64)(unsafe.Pointer(&mem[offDataMask])),
 		spaceMask: (*[maskWords]uint64)(unsafe.Pointer(&mem[offSpaceMask])),

@@ -131,30 +131,46 @@ func (r *Ring) putLocked(msg []byte, msgs [][]byte) (int, error) {
 	if atomic.LoadUint32(r.w.sealed) != 0 {
 		return 0, ErrSealed
 	}
-	t0 := atomic.LoadUint64(r.w.tail)
-	t := t0
-	var n int
-	var err error
+	t := atomic.LoadUint64(r.w.tail)
 	if msgs == nil {
-		if t, err = r.write(t, msg); err == nil {
-			n = 1
+		t, err := r.write(t, msg)
+		if err != nil {
+			return 0, err
 		}
-	} else {
-		for _, m := range msgs {
-			var t2 uint64
-			if t2, err = r.write(t, m); err != nil {
-				break
-			}
-			t = t2
-			n++
+		r.commitPut(t, 1)
+		return 1, nil
+	}
+	n, pending, last := 0, 0, t
+	var err error
+	for _, m := range msgs {
+		var t2 uint64
+		if t2, err = r.write(t, m); err != nil {
+			break
+		}
+		t = t2
+		n++
+		pending++
+		// Publish large batches in parts, so that consumers start on them
+		// while the rest is copied.
+		if t-last >= r.cap/8 {
+			r.commitPut(t, pending)
+			r.wake(false)
+			pending, last = 0, t
 		}
 	}
+	if pending > 0 {
+		r.commitPut(t, pending)
+	}
 	if n > 0 {
-		atomic.StoreUint64(r.w.puts, atomic.LoadUint64(r.w.puts)+uint64(n))
-		atomic.StoreUint64(r.w.tail, t) // commit
 		return n, nil
 	}
 	return 0, err
+}
+
+// commitPut publishes n records ending at t.
+func (r *Ring) commitPut(t uint64, n int) {
+	atomic.StoreUint64(r.w.puts, atomic.LoadUint64(r.w.puts)+uint64(n))
+	atomic.StoreUint64(r.w.tail, t) // commit
 }
 
 // write copies msg into the record at position t and returns the position
@@ -167,13 +183,13 @@ func (r *Ring) write(t uint64, msg []byte) (uint64, error) {
 		pad = r.cap - idx
 		need += pad
 	}
-	if t+need-r.freeCache > r.cap {
-		free := atomic.LoadUint64(r.w.free)
-		if err := r.checkSpan("free/tail", free, t); err != nil {
+	if t+need-r.headCache > r.cap {
+		head := atomic.LoadUint64(r.w.head)
+		if err := r.checkSpan("head/tail", head, t); err != nil {
 			return t, err
 		}
-		r.freeCache = free
-		if t+need-free > r.cap {
+		r.headCache = head
+		if t+need-head > r.cap {
 			return t, ErrFull
 		}
 	}
@@ -208,8 +224,8 @@ func (r *Ring) Get(dst []byte, ends *[]int, max, maxBytes int, try bool, done <-
 		return dst, 0, err
 	}
 	h0 := atomic.LoadUint64(r.w.head)
-	h := h0
-	n := 0
+	h, last := h0, h0
+	n, pending := 0, 0
 	var err error
 	for n < max {
 		if h >= r.tailCache {
@@ -252,20 +268,34 @@ func (r *Ring) Get(dst []byte, ends *[]int, max, maxBytes int, try bool, done <-
 		}
 		h += size
 		n++
+		pending++
+		// Free large batches in parts, so that producers refill the ring
+		// while the rest is copied out.
+		if h-last >= r.cap/8 {
+			r.commitGet(h, pending)
+			r.wake(true)
+			pending, last = 0, h
+		}
 	}
 	if n > 0 {
 		err = nil
-		atomic.StoreUint64(r.w.gets, atomic.LoadUint64(r.w.gets)+uint64(n))
 	}
-	if h != h0 {
-		atomic.StoreUint64(r.w.free, h)
-		atomic.StoreUint64(r.w.head, h) // commit
+	if h != last {
+		r.commitGet(h, pending)
 	}
 	r.unlock(r.w.consLock)
-	if h != h0 {
+	if h != last {
 		r.wake(true)
 	}
 	return dst, n, err
+}
+
+// commitGet publishes the taking of n records ending at h.
+func (r *Ring) commitGet(h uint64, n int) {
+	if n > 0 {
+		atomic.StoreUint64(r.w.gets, atomic.LoadUint64(r.w.gets)+uint64(n))
+	}
+	atomic.StoreUint64(r.w.head, h) // commit
 }
 
 // HasData reports whether a message may be waiting, without locking: used
@@ -276,6 +306,6 @@ func (r *Ring) HasData() bool {
 
 // HasSpace reports whether n bytes of message may fit now.
 func (r *Ring) HasSpace(n int) bool {
-	t, f := atomic.LoadUint64(r.w.tail), atomic.LoadUint64(r.w.free)
+	t, f := atomic.LoadUint64(r.w.tail), atomic.LoadUint64(r.w.head)
 	return t < f || t-f+2*RecordSize(n) <= r.cap || atomic.LoadUint32(r.w.sealed) != 0
 }

@@ -5,7 +5,7 @@
 //
 // # Protocol
 //
-// Positions (tail, head, free) are 64-bit byte offsets that never wrap; a
+// Positions (tail and head) are 64-bit byte offsets that never wrap; a
 // record lives at index pos & (capacity-1). A record is an 8-byte header
 // (length, state, owner) and its payload, padded to 8 bytes. A record that
 // would cross the end of the ring is preceded by a padding record filling the
@@ -136,7 +136,7 @@ type Ring struct {
 	roles atomic.Uint32
 
 	pmu       sync.Mutex
-	freeCache uint64 // under pmu
+	headCache uint64 // under pmu: head as producers last read it
 	cmu       sync.Mutex
 	tailCache uint64 // under cmu
 	closed    atomic.Bool
@@ -175,7 +175,7 @@ func Attach(mem []byte, size int64, env Env, slot int, pid int) (*Ring, error) {
 	bit := uint64(1) << (slot % 64)
 	atomic.AndUint64(&r.w.dataMask[slot/64], ^bit)
 	atomic.AndUint64(&r.w.spaceMask[slot/64], ^bit)
-	r.freeCache = atomic.LoadUint64(r.w.free)
+	r.headCache = atomic.LoadUint64(r.w.head)
 	r.tailCache = atomic.LoadUint64(r.w.head)
 	return r, nil
 }
@@ -341,9 +341,9 @@ func (r *Ring) Counts() (Counts, error) {
 	if c.Puts > c.Gets {
 		c.Len = c.Puts - c.Gets
 	}
-	free, tail := atomic.LoadUint64(r.w.free), atomic.LoadUint64(r.w.tail)
-	if tail > free {
-		c.Used = min(tail-free, r.cap)
+	head, tail := atomic.LoadUint64(r.w.head), atomic.LoadUint64(r.w.tail)
+	if tail > head {
+		c.Used = min(tail-head, r.cap)
 	}
 	return c, nil
 }
