@@ -1,0 +1,128 @@
+package main
+
+import (
+	"context"
+	"fmt"
+	"time"
+)
+
+// A kind is what a row measures.
+type kind int
+
+const (
+	throughput kind = iota // producers stream messages to consumers
+	roundTrip              // ping-pong between two parties
+	allocs                 // heap allocations per message, in process
+	idleCPU                // CPU burnt by a consumer blocked on an empty queue
+)
+
+// A row is one line group of the table: one measurement, taken with every
+// backend that supports it.
+type row struct {
+	id        string // name for -rows
+	title     string // name in the table
+	kind      kind
+	producers int
+	consumers int
+	size      int // message bytes
+}
+
+// rows lists every row in table order.
+var rows = []row{
+	{id: "1to1-64", title: "1->1 64 B", kind: throughput, producers: 1, consumers: 1, size: 64},
+	{id: "1to1-1k", title: "1->1 1 KiB", kind: throughput, producers: 1, consumers: 1, size: 1 << 10},
+	{id: "1to1-64k", title: "1->1 64 KiB", kind: throughput, producers: 1, consumers: 1, size: 64 << 10},
+	{id: "4to4-64", title: "4->4 64 B", kind: throughput, producers: 4, consumers: 4, size: 64},
+	{id: "rtt-64", title: "round trip 64 B", kind: roundTrip, producers: 1, consumers: 1, size: 64},
+	{id: "allocs", title: "allocs/msg 64 B", kind: allocs, size: 64},
+	{id: "idle", title: "blocked Get 2 s", kind: idleCPU},
+}
+
+// limits bound one run of one backend: it stops at whichever comes first.
+type limits struct {
+	msgs   int           // messages (throughput) or round trips
+	time   time.Duration // wall time
+	warmup int           // round trips not timed
+}
+
+// A sample is the outcome of one run. Only the fields of the row's kind are
+// set; a zero headline figure (0 allocations) is in [result.Value].
+type sample struct {
+	Msgs         int64   `json:"msgs,omitempty"`    // messages moved, or round trips timed
+	Seconds      float64 `json:"seconds,omitempty"` // wall time they took
+	MsgsPerSec   float64 `json:"msgs_per_sec,omitempty"`
+	MBPerSec     float64 `json:"mb_per_sec,omitempty"` // payload, 10^6 bytes
+	P50NS        float64 `json:"p50_ns,omitempty"`
+	P99NS        float64 `json:"p99_ns,omitempty"`
+	SleepsPerMsg float64 `json:"sleeps_per_msg,omitempty"` // mpq: Stats.Waits (futex sleeps, all processes) per message
+	AllocsPerMsg float64 `json:"allocs_per_msg,omitempty"`
+	CPUPercent   float64 `json:"cpu_percent,omitempty"`     // of one core, whole child process
+	CPUInWaitPct float64 `json:"cpu_in_wait_pct,omitempty"` // of one core, measured by the child around Get alone
+}
+
+// rate fills the throughput fields of s from msgs of size bytes moved in d.
+func rate(msgs int64, size int, d time.Duration) (sample, error) {
+	if msgs <= 0 || d <= 0 {
+		return sample{}, fmt.Errorf("no messages moved (%d in %v)", msgs, d)
+	}
+	secs := d.Seconds()
+	return sample{
+		Msgs: msgs, Seconds: secs,
+		MsgsPerSec: float64(msgs) / secs,
+		MBPerSec:   float64(msgs) * float64(size) / secs / 1e6,
+	}, nil
+}
+
+// latency fills the round-trip fields of s from the timed round trips.
+func latency(rtts []time.Duration, total time.Duration) (sample, error) {
+	if len(rtts) == 0 {
+		return sample{}, fmt.Errorf("no round trips timed")
+	}
+	ns := make([]float64, len(rtts))
+	for i, d := range rtts {
+		ns[i] = float64(d.Nanoseconds())
+	}
+	return sample{
+		Msgs: int64(len(rtts)), Seconds: total.Seconds(),
+		P50NS: percentile(ns, 50), P99NS: percentile(ns, 99),
+	}, nil
+}
+
+// A backend is one message-passing mechanism under test. measure runs the
+// row once and returns what it saw; supports says which rows it can run.
+type backend interface {
+	supports(r row) bool
+	measure(ctx context.Context, r row, lim limits) (sample, error)
+}
+
+// A contender is a backend with its names.
+type contender struct {
+	id     string // name for -backends and in the JSON
+	label  string // name in the table
+	note   string // how it moves a message, for the table's legend
+	python bool   // runs under the Python limits
+	b      backend
+}
+
+// mpqIDs are the contenders whose figures ratios and targets are about;
+// every other contender is a baseline.
+var mpqIDs = []string{"mpq", "mpq-batch"}
+
+// contenders returns every backend in table order. script is the path of
+// the Python baseline script and python the interpreter.
+func contenders(python, script string) []contender {
+	return []contender{
+		{id: "mpq", label: "mpq", b: &procBackend{t: mpqTransport{}},
+			note: "Put / AppendGet into a reused buffer, one message per call; separate processes"},
+		{id: "mpq-batch", label: "mpq (batch)", b: &procBackend{t: mpqTransport{batch: true}},
+			note: "PutBatch of 64 / GetBatch of up to 64; separate processes"},
+		{id: "socket", label: "unix socket", b: &procBackend{t: socketTransport{}},
+			note: "socketpair SOCK_SEQPACKET, one write(2) / read(2) per message; separate processes"},
+		{id: "chan", label: "Go chan", b: chanBackend{},
+			note: "chan []byte (1024 buffered) between goroutines of one process; the receiver copies"},
+		{id: "py-queue", label: "py Queue", python: true, b: &pyBackend{python: python, script: script, transport: "queue"},
+			note: "multiprocessing.Queue of bytes, bounded to ~4 MiB; separate processes"},
+		{id: "py-pipe", label: "py Pipe", python: true, b: &pyBackend{python: python, script: script, transport: "pipe"},
+			note: "multiprocessing.Pipe send_bytes / recv_bytes; separate processes"},
+	}
+}

@@ -1,0 +1,206 @@
+#!/usr/bin/env python3
+"""Python baselines for the mpq benchmark harness (stdlib only).
+
+Each run prints one JSON object on one line of stdout:
+
+    baseline.py tput --transport queue|pipe --producers P --consumers C \\
+        --size BYTES --count MSGS --seconds S
+    baseline.py rtt --transport queue|pipe --size BYTES --count N \\
+        --seconds S --warmup N
+    baseline.py version
+
+tput: P producer processes send up to MSGS messages in all (each stops
+after S seconds too) of BYTES bytes to C consumer processes. queue is a
+multiprocessing.Queue bounded to about 4 MiB of messages, like mpq's
+default ring; pipe is multiprocessing.Pipe(duplex=False) with
+send_bytes/recv_bytes and takes 1 producer and 1 consumer. Throughput is
+the messages received over the time from the start barrier to the last
+message received.
+
+rtt: the parent sends a message to an echo child and waits for the reply,
+N times or for S seconds after N warm-up round trips; each round trip is
+timed with time.perf_counter_ns. pipe uses one duplex Pipe, queue a pair
+of Queues.
+"""
+
+import argparse
+import json
+import multiprocessing as mp
+import sys
+import time
+
+CTX = mp.get_context("fork")
+RING_BYTES = 4 << 20  # bound of the Queue, like mpq's default capacity
+STEP = 64  # messages between deadline checks
+
+
+def produce(send, size, count, seconds, barrier):
+    """Send up to count messages for at most seconds."""
+    msg = b"x" * size
+    barrier.wait()
+    deadline = time.perf_counter() + seconds
+    sent = 0
+    while sent < count:
+        for _ in range(min(STEP, count - sent)):
+            send(msg)
+        sent += min(STEP, count - sent)
+        if time.perf_counter() >= deadline:
+            break
+
+
+def consume(recv, results, barrier):
+    """Receive until recv returns None; report count, bytes and end time."""
+    barrier.wait()
+    n = nbytes = 0
+    last = time.perf_counter_ns()
+    while True:
+        m = recv()
+        if m is None:
+            break
+        n += 1
+        nbytes += len(m)
+        last = time.perf_counter_ns()
+    results.put((n, nbytes, last))
+
+
+def pipe_recv(conn):
+    """recv_bytes, with None at end of stream."""
+    def recv():
+        try:
+            return conn.recv_bytes()
+        except EOFError:
+            return None
+    return recv
+
+
+def pipe_producer(r, w, size, count, seconds, barrier):
+    r.close()
+    produce(w.send_bytes, size, count, seconds, barrier)
+    w.close()
+
+
+def pipe_consumer(r, w, results, barrier):
+    w.close()
+    consume(pipe_recv(r), results, barrier)
+
+
+def tput(a):
+    results = CTX.Queue()
+    barrier = CTX.Barrier(a.producers + a.consumers + 1)
+    per = max(1, a.count // a.producers)
+    if a.transport == "queue":
+        q = CTX.Queue(maxsize=max(64, min(10000, RING_BYTES // a.size)))
+        prods = [CTX.Process(target=produce, args=(q.put, a.size, per, a.seconds, barrier))
+                 for _ in range(a.producers)]
+        cons = [CTX.Process(target=consume, args=(q.get, results, barrier))
+                for _ in range(a.consumers)]
+    else:
+        if a.producers != 1 or a.consumers != 1:
+            sys.exit("pipe takes 1 producer and 1 consumer")
+        r, w = CTX.Pipe(duplex=False)
+        prods = [CTX.Process(target=pipe_producer, args=(r, w, a.size, per, a.seconds, barrier))]
+        cons = [CTX.Process(target=pipe_consumer, args=(r, w, results, barrier))]
+    for p in cons + prods:
+        p.daemon = True
+        p.start()
+    if a.transport == "pipe":
+        r.close()
+        w.close()
+    barrier.wait()
+    t0 = time.perf_counter_ns()
+    for p in prods:
+        p.join()
+    if a.transport == "queue":
+        for _ in cons:
+            q.put(None)
+    got = [results.get() for _ in cons]
+    for p in cons:
+        p.join()
+    n = sum(g[0] for g in got)
+    nbytes = sum(g[1] for g in got)
+    secs = (max(g[2] for g in got) - t0) / 1e9
+    return {"msgs": n, "bytes": nbytes, "seconds": secs,
+            "msgs_per_sec": n / secs, "mb_per_sec": nbytes / secs / 1e6}
+
+
+def echo_pipe(a, b, size):
+    a.close()
+    msg = b"y" * size
+    while True:
+        try:
+            b.recv_bytes()
+        except EOFError:
+            return
+        b.send_bytes(msg)
+
+
+def echo_queue(ping, pong, size):
+    msg = b"y" * size
+    while ping.get() is not None:
+        pong.put(msg)
+
+
+def rtt(a):
+    msg = b"x" * a.size
+    if a.transport == "pipe":
+        end, other = CTX.Pipe()
+        child = CTX.Process(target=echo_pipe, args=(end, other, a.size))
+        send, recv = end.send_bytes, end.recv_bytes
+    else:
+        ping, pong = CTX.Queue(), CTX.Queue()
+        child = CTX.Process(target=echo_queue, args=(ping, pong, a.size))
+        send, recv = ping.put, pong.get
+    child.daemon = True
+    child.start()
+    if a.transport == "pipe":
+        other.close()
+    clock = time.perf_counter_ns
+    for _ in range(a.warmup):
+        send(msg)
+        recv()
+    lat = []
+    t0 = clock()
+    deadline = t0 + int(a.seconds * 1e9)
+    while len(lat) < a.count:
+        t = clock()
+        send(msg)
+        recv()
+        now = clock()
+        lat.append(now - t)
+        if now >= deadline:
+            break
+    total = clock() - t0
+    if a.transport == "pipe":
+        end.close()
+    else:
+        ping.put(None)
+    child.join()
+    lat.sort()
+    return {"msgs": len(lat), "seconds": total / 1e9,
+            "p50_ns": lat[(len(lat) + 1) // 2 - 1],
+            "p99_ns": lat[max(0, -(-99 * len(lat) // 100) - 1)]}
+
+
+def main():
+    p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    p.add_argument("case", choices=["tput", "rtt", "version"])
+    p.add_argument("--transport", choices=["queue", "pipe"], default="queue")
+    p.add_argument("--producers", type=int, default=1)
+    p.add_argument("--consumers", type=int, default=1)
+    p.add_argument("--size", type=int, default=64)
+    p.add_argument("--count", type=int, default=200000)
+    p.add_argument("--seconds", type=float, default=1.0)
+    p.add_argument("--warmup", type=int, default=1000)
+    a = p.parse_args()
+    if a.case == "version":
+        out = {}
+    else:
+        out = (tput if a.case == "tput" else rtt)(a)
+        out.update(case=a.case, transport=a.transport, producers=a.producers,
+                   consumers=a.consumers, size=a.size)
+    out["python"] = sys.version.split()[0]
+    print(json.dumps(out), flush=True)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,87 @@
+package main
+
+import (
+	"context"
+	"encoding/json"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+)
+
+// TestMain lets the test binary serve as the harness's child processes.
+func TestMain(m *testing.M) {
+	if isChild() {
+		os.Exit(childMain())
+	}
+	os.Exit(m.Run())
+}
+
+// TestQuickRun runs one mpq row between real processes with a small count,
+// writes the JSON and checks that it parses and holds positive figures.
+func TestQuickRun(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "results", "out.json")
+	cfg := config{quick: true, reps: 1, count: 2000, rows: []string{"1to1-64"}, backends: []string{"mpq"}, jsonPath: path, python: "python3"}
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	rep, err := run(ctx, cfg, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var table strings.Builder
+	if err := printTable(&table, rep); err != nil {
+		t.Fatal(err)
+	}
+	if !strings.Contains(table.String(), "1->1 64 B") {
+		t.Errorf("table lacks the row:\n%s", table.String())
+	}
+
+	data, err := os.ReadFile(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var got report
+	if err := json.Unmarshal(data, &got); err != nil {
+		t.Fatalf("JSON does not parse: %v\n%s", err, data)
+	}
+	if len(got.Results) != 1 {
+		t.Fatalf("got %d results; want 1", len(got.Results))
+	}
+	r := got.Results[0]
+	if r.Row != "1to1-64" || r.Backend != "mpq" || r.Error != "" {
+		t.Errorf("got result %s/%s error %q; want 1to1-64/mpq without error", r.Row, r.Backend, r.Error)
+	}
+	if r.Metric != "msgs_per_sec" || r.Value <= 0 || r.Median.MBPerSec <= 0 || r.Median.Msgs != 2000 {
+		t.Errorf("got %s %v, %v MB/s, %d msgs; want positive msgs_per_sec and MB/s over 2000 msgs", r.Metric, r.Value, r.Median.MBPerSec, r.Median.Msgs)
+	}
+	if got.Machine.NumCPU <= 0 || got.Machine.Go == "" {
+		t.Errorf("machine not described: %+v", got.Machine)
+	}
+	if len(got.Targets) != len(goals) {
+		t.Errorf("got %d targets; want %d", len(got.Targets), len(goals))
+	}
+}
+
+// TestStats checks the median and percentile helpers.
+func TestStats(t *testing.T) {
+	for _, c := range []struct {
+		v        []float64
+		med, p99 float64
+		spread   float64
+	}{
+		{[]float64{3, 1, 2}, 2, 3, 0.5},
+		{[]float64{4, 1, 3, 2}, 2.5, 4, 0.6},
+		{[]float64{5}, 5, 5, 0},
+	} {
+		if got := median(c.v); got != c.med {
+			t.Errorf("median(%v) = %v; want %v", c.v, got, c.med)
+		}
+		if got := spread(c.v); got != c.spread {
+			t.Errorf("spread(%v) = %v; want %v", c.v, got, c.spread)
+		}
+		if got := percentile(append([]float64(nil), c.v...), 99); got != c.p99 {
+			t.Errorf("percentile(%v, 99) = %v; want %v", c.v, got, c.p99)
+		}
+	}
+}

@@ -1,0 +1,214 @@
+package main
+
+import (
+	"context"
+	"fmt"
+	"os"
+	"strconv"
+	"time"
+)
+
+// procBackend measures a [transport] between real processes: the harness
+// re-executes itself as producer, consumer and echo children.
+type procBackend struct{ t transport }
+
+// childTimeout is how long a run may take beyond its time limit before its
+// children are killed.
+const childTimeout = 60 * time.Second
+
+func (p *procBackend) supports(r row) bool {
+	switch r.kind {
+	case throughput:
+		return true
+	case roundTrip:
+		return !isBatch(p.t) // a batch of one is a single Put
+	case allocs:
+		_, ok := p.t.(mpqTransport)
+		return ok
+	case idleCPU:
+		_, ok := p.t.(mpqTransport)
+		return ok && !isBatch(p.t)
+	}
+	return false
+}
+
+// isBatch reports whether t is mpq's batch path.
+func isBatch(t transport) bool {
+	m, ok := t.(mpqTransport)
+	return ok && m.batch
+}
+
+func (p *procBackend) measure(ctx context.Context, r row, lim limits) (sample, error) {
+	switch r.kind {
+	case throughput:
+		return p.stream(ctx, r, lim)
+	case roundTrip:
+		return p.pingPong(ctx, r, lim)
+	case allocs:
+		return mpqAllocs(ctx, isBatch(p.t), r.size)
+	case idleCPU:
+		return p.idle(ctx)
+	}
+	return sample{}, fmt.Errorf("row %s not supported", r.id)
+}
+
+// childArgs are the arguments of a child running role over p's transport
+// with the given files.
+func (p *procBackend) childArgs(role string, size int, lim limits, files []*os.File) ([]string, error) {
+	name, err := transportName(p.t)
+	if err != nil {
+		return nil, err
+	}
+	return []string{role, name, strconv.Itoa(size), strconv.Itoa(lim.msgs), lim.time.String(), strconv.Itoa(len(files))}, nil
+}
+
+// stream runs r.producers producers sending to r.consumers consumers, each
+// producer sending up to lim.msgs/r.producers messages for up to lim.time.
+// Throughput is every message received over the time from the first
+// producer's start to the last consumer's end.
+func (p *procBackend) stream(ctx context.Context, r row, lim limits) (sample, error) {
+	l, err := p.t.link()
+	if err != nil {
+		return sample{}, err
+	}
+	defer l.close()
+	g := newGroup(ctx, lim.time+childTimeout)
+	defer g.stop()
+
+	per := lim
+	per.msgs = max(1, lim.msgs/r.producers)
+	spawnN := func(n int, role string, files []*os.File) ([]*child, error) {
+		args, err := p.childArgs(role, r.size, per, files)
+		if err != nil {
+			return nil, err
+		}
+		var cs []*child
+		for range n {
+			c, err := g.spawn(files, args...)
+			if err != nil {
+				return nil, err
+			}
+			cs = append(cs, c)
+		}
+		return cs, nil
+	}
+	consumers, err := spawnN(r.consumers, "consumer", l.b)
+	if err != nil {
+		return sample{}, err
+	}
+	producers, err := spawnN(r.producers, "producer", l.a)
+	if err != nil {
+		return sample{}, err
+	}
+	mine, err := p.t.open(l.a) // to end the stream once the producers are done
+	if err != nil {
+		return sample{}, err
+	}
+	defer mine.close()
+	if err := g.startAll(); err != nil {
+		return sample{}, err
+	}
+
+	var sent, got, bytes int64
+	start, end := int64(0), int64(0)
+	for i, c := range producers {
+		var res childResult
+		if err := c.result(&res); err != nil {
+			return sample{}, err
+		}
+		sent += res.Msgs
+		if i == 0 || res.Start < start {
+			start = res.Start
+		}
+	}
+	if err := mine.out.closeWrite(); err != nil {
+		return sample{}, err
+	}
+	for _, c := range consumers {
+		var res childResult
+		if err := c.result(&res); err != nil {
+			return sample{}, err
+		}
+		got += res.Msgs
+		bytes += res.Bytes
+		end = max(end, res.End)
+	}
+	if err := g.waitAll(); err != nil {
+		return sample{}, err
+	}
+	if got != sent || bytes != got*int64(r.size) {
+		return sample{}, fmt.Errorf("producers sent %d messages, consumers got %d of %d bytes in all; want %d bytes", sent, got, bytes, sent*int64(r.size))
+	}
+	s, err := rate(got, r.size, time.Duration(end-start))
+	s.countSleeps(mine)
+	return s, err
+}
+
+// countSleeps records the sleeps the ends counted per message moved.
+func (s *sample) countSleeps(e *ends) {
+	if n, ok := e.sleeps(); ok && s.Msgs > 0 {
+		s.SleepsPerMsg = float64(n) / float64(s.Msgs)
+	}
+}
+
+// pingPong times round trips from the harness to an echo child and back.
+func (p *procBackend) pingPong(ctx context.Context, r row, lim limits) (sample, error) {
+	l, err := p.t.link()
+	if err != nil {
+		return sample{}, err
+	}
+	defer l.close()
+	g := newGroup(ctx, lim.time+childTimeout)
+	defer g.stop()
+	args, err := p.childArgs("echo", r.size, lim, l.b)
+	if err != nil {
+		return sample{}, err
+	}
+	if _, err := g.spawn(l.b, args...); err != nil {
+		return sample{}, err
+	}
+	mine, err := p.t.open(l.a)
+	if err != nil {
+		return sample{}, err
+	}
+	defer mine.close()
+	if err := g.startAll(); err != nil {
+		return sample{}, err
+	}
+	s, err := timeRoundTrips(g.ctx, mine.out, mine.in, r.size, lim)
+	if err != nil {
+		return sample{}, err
+	}
+	s.countSleeps(mine) // the warm-up round trips count too
+	if err := mine.out.closeWrite(); err != nil {
+		return sample{}, err
+	}
+	return s, g.waitAll()
+}
+
+// timeRoundTrips sends a message on out and waits for the reply on in,
+// lim.warmup times untimed, then up to lim.msgs times or for lim.time.
+func timeRoundTrips(ctx context.Context, out, in endpoint, size int, lim limits) (sample, error) {
+	msg := make([]byte, size)
+	rtts := make([]time.Duration, 0, min(lim.msgs, 1<<20))
+	var t0 time.Time
+	for i := 0; i < lim.warmup+lim.msgs; i++ {
+		if i == lim.warmup {
+			t0 = time.Now()
+		}
+		start := time.Now()
+		if err := out.put(ctx, msg, 1); err != nil {
+			return sample{}, err
+		}
+		if _, _, err := in.get(ctx); err != nil {
+			return sample{}, err
+		}
+		if i >= lim.warmup {
+			rtts = append(rtts, time.Since(start))
+			if len(rtts)%256 == 0 && time.Since(t0) > lim.time {
+				break
+			}
+		}
+	}
+	return latency(rtts, time.Since(t0))
+}
