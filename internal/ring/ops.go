@@ -15,14 +15,14 @@ var (
 	ErrCanceled = errors.New("mpq: wait canceled")
 )
 
-// Lock spinning: a few hundred loads, then yields, then sleeps with a
-// liveness check of the holder each round. Critical sections are a copy and
-// a few stores long, so a holder that stays longer was descheduled, stopped
-// or killed.
+// Lock spinning: a few hundred loads, then rounds of a liveness check of the
+// holder followed by a yield (the first rounds) or a short sleep. Critical
+// sections are a copy and a few stores long, so a holder that stays longer
+// was descheduled, stopped or killed.
 const (
 	spinLoads  = 256
-	spinYields = 64
-	trySleeps  = 10 // rounds a try-operation waits on a live holder
+	spinYields = 4
+	tryRounds  = 14 // rounds a try-operation waits on a live holder (~1 ms)
 	lockSleep  = 100 * time.Microsecond
 )
 
@@ -34,7 +34,7 @@ func (r *Ring) lock(w *uint32, try bool, done <-chan struct{}) error {
 }
 
 func (r *Ring) lockSlow(w *uint32, try bool, done <-chan struct{}) error {
-	sleeps := 0
+	rounds := 0
 	for i := 0; ; i++ {
 		v := atomic.LoadUint32(w)
 		if v == 0 {
@@ -48,13 +48,12 @@ func (r *Ring) lockSlow(w *uint32, try bool, done <-chan struct{}) error {
 		if v == r.self || refGen(v) == 0 {
 			return corrupt("lock word holds %#x", v)
 		}
-		switch {
-		case i < spinLoads:
-			continue
-		case i < spinLoads+spinYields:
-			r.env.Yield()
+		if i < spinLoads {
 			continue
 		}
+		// Test the holder before every yield or sleep: on a busy machine
+		// one yield can last a whole time slice, and a dead holder must be
+		// found within milliseconds whatever the load.
 		if !r.alive(v) {
 			if atomic.CompareAndSwapUint32(w, v, r.self) {
 				atomic.StoreUint32(r.w.recount, 1)
@@ -63,7 +62,7 @@ func (r *Ring) lockSlow(w *uint32, try bool, done <-chan struct{}) error {
 			}
 			continue
 		}
-		if try && sleeps >= trySleeps {
+		if try && rounds >= tryRounds {
 			return ErrBusy
 		}
 		if r.closing.Load() {
@@ -76,8 +75,12 @@ func (r *Ring) lockSlow(w *uint32, try bool, done <-chan struct{}) error {
 			default:
 			}
 		}
-		time.Sleep(lockSleep)
-		sleeps++
+		if rounds < spinYields {
+			r.env.Yield()
+		} else {
+			time.Sleep(lockSleep)
+		}
+		rounds++
 	}
 }
 
