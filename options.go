@@ -24,8 +24,9 @@ type Options struct {
 	// rounded up to 8 bytes, plus an 8-byte header. Default 4 MiB.
 	Capacity int
 
-	// MaxMessageSize is the largest message the queue accepts. It must fit
-	// the ring with its header. Default Capacity/4.
+	// MaxMessageSize is the largest message the queue accepts, at most
+	// Capacity/2 - 8 (so that it fits wherever the ring's positions stand).
+	// Default Capacity/4.
 	MaxMessageSize int
 
 	// Mode holds the permission bits of a new queue file. Default 0600.
@@ -82,8 +83,8 @@ func (o *Options) settings() (settings, error) {
 	if o.MaxMessageSize > 0 {
 		m = uint64(o.MaxMessageSize)
 	}
-	if ring.RecordSize(int(min(m, ring.MaxCapacity))) > c || m > 1<<32-1 {
-		return s, fmt.Errorf("%w: MaxMessageSize %d does not fit a ring of %d bytes (at most %d)", ErrInvalidOptions, m, c, c-ring.HeaderBytes)
+	if m > ring.MaxMessageFor(c) {
+		return s, fmt.Errorf("%w: MaxMessageSize %d over %d, the most a queue of Capacity %d takes (Capacity/2 - 8)", ErrInvalidOptions, m, ring.MaxMessageFor(c), c)
 	}
 	s.geometry = ring.Geometry{Capacity: c, MaxMessage: m}
 	s.dir, s.private = o.Dir, false

@@ -65,6 +65,11 @@ func open(name string, opts *Options, mayExist, mayCreate bool) (*Queue, error) 
 	if s.noCreate {
 		mayCreate = false
 	}
+	if s.private {
+		if err := shm.CheckPrivate(s.dir); err != nil {
+			return nil, err
+		}
+	}
 	for {
 		if mayExist {
 			f, err := shm.OpenFile(path)
@@ -75,6 +80,9 @@ func open(name string, opts *Options, mayExist, mayCreate bool) (*Queue, error) 
 				}
 				q.name, q.path = name, path
 				return q, nil
+			}
+			if errors.Is(err, shm.ErrNotRegular) {
+				return nil, fmt.Errorf("mpq: open queue %s: %w: %v", name, ErrIncompatible, err)
 			}
 			if !errors.Is(err, fs.ErrNotExist) || !mayCreate {
 				return nil, fmt.Errorf("mpq: open queue %s in %s: %w", name, s.dir, err)

@@ -135,6 +135,15 @@ func (r *Ring) putLocked(msg []byte, msgs [][]byte) (int, error) {
 		return 0, ErrSealed
 	}
 	t := atomic.LoadUint64(r.w.tail)
+	// tail comes from shared memory: check it against head before writing
+	// anything at its index.
+	if t < r.headCache || t-r.headCache > r.cap || t%RecordAlign != 0 {
+		head := atomic.LoadUint64(r.w.head)
+		if err := r.checkSpan("head/tail", head, t); err != nil {
+			return 0, err
+		}
+		r.headCache = head
+	}
 	if msgs == nil {
 		t, err := r.write(t, msg)
 		if err != nil {

@@ -66,10 +66,18 @@ func (g Geometry) Validate() error {
 	if g.Capacity < MinCapacity || g.Capacity > MaxCapacity || g.Capacity&(g.Capacity-1) != 0 {
 		return fmt.Errorf("capacity %d is not a power of two in [%d, %d]", g.Capacity, MinCapacity, uint64(MaxCapacity))
 	}
-	if g.MaxMessage == 0 || RecordSize(int(min(g.MaxMessage, 1<<40))) > g.Capacity || g.MaxMessage > 1<<32-1 {
-		return fmt.Errorf("maximum message size %d does not fit a ring of %d bytes", g.MaxMessage, g.Capacity)
+	if g.MaxMessage == 0 || g.MaxMessage > MaxMessageFor(g.Capacity) {
+		return fmt.Errorf("maximum message size %d over %d, the most a ring of %d bytes takes", g.MaxMessage, MaxMessageFor(g.Capacity), g.Capacity)
 	}
 	return nil
+}
+
+// MaxMessageFor is the largest maximum message size a ring of capacity bytes
+// accepts: a record of it must fit an empty ring wherever its positions
+// stand, which, with the padding that skips the end of the ring, means in
+// half of it.
+func MaxMessageFor(capacity uint64) uint64 {
+	return min(capacity/2-HeaderBytes, 1<<32-1)
 }
 
 // Init formats mem as an empty queue. len(mem) must be at least MinSize(g.Capacity).
@@ -87,7 +95,9 @@ func Init(mem []byte, g Geometry) error {
 	binary.NativeEndian.PutUint64(mem[offMaxMsg:], g.MaxMessage)
 	binary.NativeEndian.PutUint32(mem[offRingOff:], RingOffset)
 	binary.NativeEndian.PutUint32(mem[offMaxProcs:], MaxProcs)
-	binary.NativeEndian.PutUint64(mem[offCreated:], uint64(g.Created.UnixNano()))
+	if !g.Created.IsZero() {
+		binary.NativeEndian.PutUint64(mem[offCreated:], uint64(g.Created.UnixNano()))
+	}
 	copy(mem[offMagic:], Magic)
 	return nil
 }
@@ -308,7 +318,7 @@ func (r *Ring) record(pos, limit uint64) (uint64, uint64, error) {
 	default:
 		return 0, 0, corrupt("record at %d has state %d", pos, headerState(h))
 	}
-	if idx+size > r.cap || pos+size > limit {
+	if idx+size > r.cap || pos > limit || size > limit-pos {
 		return 0, 0, corrupt("record at %d of %d bytes overruns the ring", pos, size)
 	}
 	return h, size, nil

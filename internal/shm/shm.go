@@ -79,9 +79,20 @@ func EnsureDir(dir string, private bool) error {
 	if !private {
 		return nil
 	}
+	return CheckPrivate(dir)
+}
+
+// CheckPrivate returns an error unless dir is a real directory (not a
+// symbolic link) owned by this user with no permissions for others. A
+// missing dir passes: opening anything in it will fail.
+func CheckPrivate(dir string) error {
 	var st unix.Stat_t
-	if err := unix.Lstat(dir, &st); err != nil {
-		return fmt.Errorf("mpq: queue directory: %w", err)
+	err := unix.Lstat(dir, &st)
+	if errors.Is(err, fs.ErrNotExist) {
+		return nil
+	}
+	if err != nil {
+		return fmt.Errorf("mpq: queue directory %s: %w", dir, err)
 	}
 	if st.Mode&unix.S_IFMT != unix.S_IFDIR || int(st.Uid) != os.Getuid() || st.Mode&0o077 != 0 {
 		return fmt.Errorf("mpq: queue directory %s is not a private directory of this user (want mode 0700, owner uid %d)", dir, os.Getuid())
@@ -89,10 +100,25 @@ func EnsureDir(dir string, private bool) error {
 	return nil
 }
 
+// ErrNotRegular is returned by OpenFile for a path that is not a regular
+// file (a directory, a FIFO, a device).
+var ErrNotRegular = errors.New("not a regular file")
+
 // OpenFile opens an existing queue file for reading and writing, never
-// following a symbolic link.
+// following a symbolic link and never blocking on a FIFO.
 func OpenFile(path string) (*os.File, error) {
-	return os.OpenFile(path, os.O_RDWR|unix.O_NOFOLLOW, 0)
+	f, err := os.OpenFile(path, os.O_RDWR|unix.O_NOFOLLOW|unix.O_NONBLOCK, 0)
+	if err != nil {
+		if errors.Is(err, unix.EISDIR) {
+			err = &fs.PathError{Op: "open", Path: path, Err: ErrNotRegular}
+		}
+		return nil, err
+	}
+	if fi, err := f.Stat(); err != nil || !fi.Mode().IsRegular() {
+		f.Close()
+		return nil, &fs.PathError{Op: "open", Path: path, Err: ErrNotRegular}
+	}
+	return f, nil
 }
 
 // Create makes a queue file at path atomically: it writes a complete file
