@@ -1,3 +1,5 @@
+//go:build linux
+
 // Command bench measures mpq between real processes against baselines
 // measured in the same run, prints one table and writes it as JSON.
 //

@@ -183,7 +183,7 @@ func Start(t testing.TB, role string, opts ...Option) *Child {
 	cmd.Stdout, cmd.Stderr = w, errf
 	cmd.Cancel = func() error { return cmd.Process.Kill() }
 	cmd.WaitDelay = 5 * time.Second
-	cmd.SysProcAttr = &syscall.SysProcAttr{Pdeathsig: syscall.SIGKILL}
+	cmd.SysProcAttr = dieWithParent()
 	c := &Child{
 		t: t, Role: role, Cmd: cmd, errf: errf.Name(),
 		changed: make(chan struct{}), readDone: make(chan struct{}), done: make(chan struct{}),
