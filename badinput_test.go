@@ -741,3 +741,32 @@ func TestQueueFileSymlink(t *testing.T) {
 		t.Errorf("a queue file was created through a dangling symbolic link")
 	}
 }
+
+// TestGetBatchByteBound: a GetBatch woken by a batch of large messages takes
+// only what fits its byte bound (64 KiB for an empty Batch), leaving the
+// rest in the queue.
+func TestGetBatchByteBound(t *testing.T) {
+	q, err := mpq.Open("batch", &mpq.Options{Dir: t.TempDir(), Capacity: 1 << 20, MaxMessageSize: 100 << 10})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer q.Close()
+	var b mpq.Batch
+	errc := make(chan error, 1)
+	go func() { errc <- q.GetBatch(context.Background(), &b, 0) }()
+	time.Sleep(20 * time.Millisecond) // let it block on the empty queue
+	big := make([]byte, 60<<10)
+	if _, err := q.PutBatch(context.Background(), [][]byte{big, big, big}); err != nil {
+		t.Fatal(err)
+	}
+	if err := <-errc; err != nil {
+		t.Fatal(err)
+	}
+	total := 0
+	for i := range b.Len() {
+		total += len(b.Message(i))
+	}
+	if b.Len() != 1 || total != len(big) || q.Len() != 2 {
+		t.Errorf("GetBatch took %d messages, %d bytes, leaving %d; want 1, %d, 2", b.Len(), total, q.Len(), len(big))
+	}
+}

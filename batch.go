@@ -79,9 +79,11 @@ func (q *Queue) GetBatch(ctx context.Context, b *Batch, limit int) error {
 		return err
 	}
 	// Wait for the first message, then take whatever else is there.
-	if b.buf, err = q.getSlow(ctx, b.buf); err != nil {
-		return err
+	out, err = q.getSlow(ctx, b.buf)
+	if err != nil {
+		return err // b.buf keeps its buffer for the next call
 	}
+	b.buf = out
 	b.ends = append(b.ends, len(b.buf))
 	if limit > 1 {
 		b.buf, _, _ = q.r.Get(b.buf, &b.ends, limit-1, bytes, true, nil)

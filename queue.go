@@ -44,26 +44,28 @@ type Queue struct {
 // Open opens the named queue, creating it if it does not exist (unless
 // opts.NoCreate is set). opts may be nil.
 func Open(name string, opts *Options) (*Queue, error) {
-	return open(name, opts, true, true)
+	return open(name, opts, true)
 }
 
 // Create creates the named queue and opens it. It fails with an error
 // wrapping fs.ErrExist if the queue exists.
 func Create(name string, opts *Options) (*Queue, error) {
-	return open(name, opts, false, true)
+	return open(name, opts, false)
 }
 
-func open(name string, opts *Options, mayExist, mayCreate bool) (*Queue, error) {
+// open opens or creates the named queue; mayExist is false for Create.
+func open(name string, opts *Options, mayExist bool) (*Queue, error) {
 	s, err := opts.settings()
 	if err != nil {
 		return nil, err
 	}
+	if s.noCreate && !mayExist {
+		return nil, fmt.Errorf("%w: Create with NoCreate set", ErrInvalidOptions)
+	}
+	mayCreate := !s.noCreate
 	path, err := shm.Path(s.dir, name)
 	if err != nil {
 		return nil, err
-	}
-	if s.noCreate {
-		mayCreate = false
 	}
 	if s.private {
 		if err := shm.CheckPrivate(s.dir); err != nil {
@@ -76,7 +78,7 @@ func open(name string, opts *Options, mayExist, mayCreate bool) (*Queue, error) 
 			if err == nil {
 				q, err := attach(f, nil, s)
 				if err != nil {
-					return nil, fmt.Errorf("open queue %s: %w", name, err)
+					return nil, fmt.Errorf("mpq: open queue %s: %w", name, err)
 				}
 				q.name, q.path = name, path
 				return q, nil
@@ -124,13 +126,18 @@ func New(opts *Options) (*Queue, error) {
 	if err != nil {
 		return nil, err
 	}
-	return attach(f, mem, s)
+	q, err := attach(f, mem, s)
+	if err != nil {
+		return nil, fmt.Errorf("mpq: new queue: %w", err)
+	}
+	return q, nil
 }
 
 // OpenFile opens the queue whose file is f, typically a descriptor inherited
 // from the process that created an anonymous queue with [New]. The Queue
-// uses its own duplicate of f; the caller may close f. opts may be nil; only
-// its Spin field is used.
+// uses its own duplicate of f; on Linux the caller may close f (see the
+// package documentation for other systems). opts may be nil; of its fields
+// only Spin applies (the others are still checked).
 func OpenFile(f *os.File, opts *Options) (*Queue, error) {
 	s, err := opts.settings()
 	if err != nil {
@@ -140,7 +147,11 @@ func OpenFile(f *os.File, opts *Options) (*Queue, error) {
 	if err != nil {
 		return nil, fmt.Errorf("mpq: duplicate queue descriptor: %w", err)
 	}
-	return attach(os.NewFile(uintptr(fd), f.Name()), nil, s)
+	q, err := attach(os.NewFile(uintptr(fd), f.Name()), nil, s)
+	if err != nil {
+		return nil, fmt.Errorf("mpq: open queue file %s: %w", f.Name(), err)
+	}
+	return q, nil
 }
 
 // Remove deletes the named queue. Processes that have it open keep using it
@@ -174,7 +185,7 @@ func attach(f *os.File, mem []byte, s settings) (q *Queue, err error) {
 	}()
 	size, err := shm.Size(f)
 	if err != nil {
-		return nil, err
+		return nil, fmt.Errorf("%w: %v", ErrIncompatible, err)
 	}
 	if size < ring.PageSize {
 		return nil, fmt.Errorf("%w: file of %d bytes", ErrIncompatible, size)
@@ -225,9 +236,10 @@ func (q *Queue) String() string {
 // descriptors are; exec.Cmd.ExtraFiles passes it all the same. The caller
 // closes it.
 func (q *Queue) File() (*os.File, error) {
-	if q.r.Closed() {
+	if !q.enter() { // Close closes q.f only once no one is inside
 		return nil, ErrClosed
 	}
+	defer q.leave()
 	fd, err := unix.FcntlInt(q.f.Fd(), unix.F_DUPFD_CLOEXEC, 0)
 	if err != nil {
 		return nil, fmt.Errorf("mpq: duplicate queue descriptor: %w", err)
@@ -267,7 +279,8 @@ func (q *Queue) leave() {
 // Seal marks the queue as complete: every later Put, in any process, fails
 // with ErrSealed, while Get keeps returning the messages already in the
 // queue and then io.EOF. Blocked Puts and Gets wake up. Sealing is permanent
-// for the queue file and sealing twice is not an error.
+// for the queue file and sealing twice is not an error. Seal waits for a Put
+// that another process is in the middle of (taking over if it died).
 func (q *Queue) Seal() error {
 	return q.r.Seal()
 }
@@ -287,17 +300,19 @@ func (q *Queue) Close() error {
 	q.wmu.Unlock()
 
 	q.r.Close(nil) // no put or get of ours runs past this point
+	// Our sleepers wake (as do other processes' sleepers, who go back to
+	// sleep), see the ring closed and leave.
+	q.wakeLocal(forData)
+	q.wakeLocal(forSpace)
 	for {
 		q.wmu.Lock()
-		n := q.active
-		if n == 0 {
+		if q.active == 0 {
 			q.unmapped = true
 			shm.Unmap(q.mem)
 			q.wmu.Unlock()
 			break
 		}
 		q.wmu.Unlock()
-		q.wakeLocal()
 		time.Sleep(100 * time.Microsecond)
 	}
 	err := q.lt.Close()
@@ -307,15 +322,19 @@ func (q *Queue) Close() error {
 	return err
 }
 
-// wakeLocal wakes every sleeper on the queue's futex words; ours notice they
-// are closing.
-func (q *Queue) wakeLocal() {
+// wakeLocal wakes the sleepers on the data (or space) futex word, so that
+// ours notice a cancelled context or a closing handle. Other processes'
+// sleepers on that word wake too and go back to sleep.
+func (q *Queue) wakeLocal(space bool) {
 	q.wmu.Lock()
 	defer q.wmu.Unlock()
-	if !q.unmapped {
-		for _, w := range []*uint32{q.r.DataSeq(), q.r.SpaceSeq()} {
-			atomic.AddUint32(w, 1)
-			futex.Wake(w, 1<<30)
-		}
+	if q.unmapped {
+		return
 	}
+	w := q.r.DataSeq()
+	if space {
+		w = q.r.SpaceSeq()
+	}
+	atomic.AddUint32(w, 1)
+	futex.Wake(w, 1<<30)
 }

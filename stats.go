@@ -43,10 +43,9 @@ func (q *Queue) Stats() Stats {
 	if err != nil {
 		return Stats{}
 	}
-	g, _ := ring.ReadGeometry(q.mem, ring.MinSize(q.r.Capacity()))
 	s := Stats{
 		Name: q.name, Capacity: int(q.r.Capacity()), MaxMessageSize: int(q.r.MaxMessage()),
-		Created: g.Created, Len: int(min(c.Len, 1<<62)), Used: int(c.Used), Puts: c.Puts, Gets: c.Gets,
+		Created: q.r.Created(), Len: int(min(c.Len, 1<<62)), Used: int(c.Used), Puts: c.Puts, Gets: c.Gets,
 		Waits: c.Waits, Recovered: c.Recovered, Sealed: c.Sealed,
 	}
 	for _, p := range q.r.Procs() {

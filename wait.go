@@ -56,6 +56,9 @@ func (q *Queue) block(ctx context.Context, space bool, ready func() bool, attemp
 				if ctx.Err() != nil {
 					return ctx.Err()
 				}
+				if q.r.Closed() {
+					return ErrClosed
+				}
 				now := time.Now()
 				if now.After(deadline) {
 					break
@@ -72,7 +75,7 @@ func (q *Queue) block(ctx context.Context, space bool, ready func() bool, attemp
 	q.setWaiting(space, 1)
 	defer q.setWaiting(space, -1)
 	if done != nil {
-		stop := context.AfterFunc(ctx, q.wakeLocal)
+		stop := context.AfterFunc(ctx, func() { q.wakeLocal(space) })
 		defer stop()
 	}
 	for {
@@ -135,7 +138,8 @@ func (q *Queue) putSlow(ctx context.Context, msg []byte) error {
 }
 
 // TryPut is Put without waiting: it returns ErrFull if the queue has no room
-// for msg now.
+// for msg now (or another process is in the middle of a Put for longer than
+// about a millisecond).
 func (q *Queue) TryPut(msg []byte) error {
 	_, err := q.r.Put(msg, nil, true, nil)
 	if err == ring.ErrBusy {

@@ -62,7 +62,7 @@ func TestSlotsAreExclusiveAndReleased(t *testing.T) {
 		t.Fatalf("attachments of one process must see each other: Held(%d)=%v Held(%d)=%v",
 			a.Slot(), b.Held(a.Slot()), b.Slot(), a.Held(b.Slot()))
 	}
-	if b.Held(slots-1) {
+	if b.Held(slots - 1) {
 		t.Errorf("Held(%d) of an unused slot = true", slots-1)
 	}
 	a.Close()

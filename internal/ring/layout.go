@@ -84,14 +84,14 @@ const (
 	RoleConsumer
 )
 
-// Record header word: payload length in the low 32 bits, state in the next 4,
-// owner ref in the top 28.
+// Record header word: payload length in the low 32 bits, state in the next 4;
+// the top 28 bits are zero (reserved for the ref of a consumer holding the
+// record in an acknowledgement mode).
 const (
 	stateReady = 1
 	statePad   = 2
 
 	stateShift = 32
-	refShift   = 36
 	genBits    = 20
 	genMask    = 1<<genBits - 1
 	slotBits   = 8

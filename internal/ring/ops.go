@@ -224,7 +224,7 @@ func (r *Ring) write(t uint64, msg []byte) (uint64, error) {
 // messages taken. With none taken the error is ErrEmpty, io.EOF (sealed and
 // drained), ErrClosed, ErrBusy, ErrCanceled or ErrCorrupt. maxBytes, if
 // positive, stops the batch before a message that would make dst longer
-// (the first message is always taken).
+// (unless dst is empty: a message always fits an empty dst).
 func (r *Ring) Get(dst []byte, ends *[]int, max, maxBytes int, try bool, done <-chan struct{}) ([]byte, int, error) {
 	r.cmu.Lock()
 	defer r.cmu.Unlock()
@@ -267,7 +267,7 @@ func (r *Ring) Get(dst []byte, ends *[]int, max, maxBytes int, try bool, done <-
 			continue
 		}
 		l := headerLen(hdr)
-		if n > 0 && maxBytes > 0 && len(dst)+int(l) > maxBytes {
+		if (n > 0 || len(dst) > 0) && maxBytes > 0 && len(dst)+int(l) > maxBytes {
 			break
 		}
 		idx := (h & r.mask) + HeaderBytes

@@ -7,7 +7,7 @@
 //
 // Positions (tail and head) are 64-bit byte offsets that never wrap; a
 // record lives at index pos & (capacity-1). A record is an 8-byte header
-// (length, state, owner) and its payload, padded to 8 bytes. A record that
+// (length and state) and its payload, padded to 8 bytes. A record that
 // would cross the end of the ring is preceded by a padding record filling the
 // rest of it.
 //
@@ -134,16 +134,17 @@ func ReadGeometry(mem []byte, size int64) (Geometry, error) {
 // use; goroutines of one process first serialize on a local mutex, so only
 // one goroutine per process ever spins on a shared lock.
 type Ring struct {
-	mem   []byte
-	data  []byte
-	w     words
-	cap   uint64
-	mask  uint64
-	maxM  uint64
-	env   Env
-	slot  int
-	self  uint32
-	roles atomic.Uint32
+	mem     []byte
+	data    []byte
+	w       words
+	cap     uint64
+	mask    uint64
+	maxM    uint64
+	created time.Time
+	env     Env
+	slot    int
+	self    uint32
+	roles   atomic.Uint32
 
 	pmu       sync.Mutex
 	headCache uint64 // under pmu: head as producers last read it
@@ -172,7 +173,8 @@ func Attach(mem []byte, size int64, env Env, slot int, pid int) (*Ring, error) {
 	}
 	r := &Ring{
 		mem: mem, data: mem[RingOffset : RingOffset+g.Capacity], w: wordsOf(mem),
-		cap: g.Capacity, mask: g.Capacity - 1, maxM: g.MaxMessage, env: env, slot: slot,
+		cap: g.Capacity, mask: g.Capacity - 1, maxM: g.MaxMessage, created: g.Created,
+		env: env, slot: slot,
 	}
 	gen := atomic.AddUint32(slotU32(mem, slot, slotGen), 1) & genMask
 	for gen == 0 {
@@ -194,6 +196,9 @@ func Attach(mem []byte, size int64, env Env, slot int, pid int) (*Ring, error) {
 func (r *Ring) Capacity() uint64   { return r.cap }
 func (r *Ring) MaxMessage() uint64 { return r.maxM }
 func (r *Ring) Self() uint32       { return r.self }
+
+// Created is when the queue file was created.
+func (r *Ring) Created() time.Time { return r.created }
 
 // DataSeq and SpaceSeq are the futex words waiters sleep on.
 func (r *Ring) DataSeq() *uint32  { return r.w.dataSeq }
@@ -244,7 +249,8 @@ func (r *Ring) setRole(role uint32) {
 }
 
 // Seal forbids further puts. It takes the producer lock so that a put either
-// completes before the seal or fails with ErrSealed.
+// completes before the seal or fails with ErrSealed: it waits for a put in
+// progress in another process, and takes the lock over if that one died.
 func (r *Ring) Seal() error {
 	r.pmu.Lock()
 	defer r.pmu.Unlock()
@@ -338,8 +344,17 @@ func (r *Ring) Counts() (Counts, error) {
 	if r.closed.Load() {
 		return Counts{}, ErrClosed
 	}
+	// A process that died inside Put or Get may have stored its counter
+	// but not its position: take its lock over and recount.
+	for _, w := range []*uint32{r.w.prodLock, r.w.consLock} {
+		if v := atomic.LoadUint32(w); v != 0 && v != r.self && refGen(v) != 0 && !r.alive(v) {
+			atomic.StoreUint32(r.w.recount, 1)
+		}
+	}
 	if atomic.LoadUint32(r.w.recount) != 0 {
-		if err := r.recount(); err != nil {
+		// Never wait here for a live holder (a stopped producer, say):
+		// until the recount can run, report the counters as they are.
+		if err := r.recount(); err != nil && err != ErrBusy {
 			return Counts{}, err
 		}
 	}
@@ -368,7 +383,8 @@ func (r *Ring) Len() int {
 func (r *Ring) AddWait() { atomic.AddUint64(r.w.waits, 1) }
 
 // recount recomputes puts from the records between head and tail, holding
-// both locks (always producer first, then consumer).
+// both locks (always producer first, then consumer). It returns ErrBusy
+// rather than wait for a live holder.
 func (r *Ring) recount() error {
 	r.pmu.Lock()
 	defer r.pmu.Unlock()
@@ -377,11 +393,11 @@ func (r *Ring) recount() error {
 	if r.closed.Load() {
 		return ErrClosed
 	}
-	if err := r.lock(r.w.prodLock, false, nil); err != nil {
+	if err := r.lock(r.w.prodLock, true, nil); err != nil {
 		return err
 	}
 	defer atomic.StoreUint32(r.w.prodLock, 0)
-	if err := r.lock(r.w.consLock, false, nil); err != nil {
+	if err := r.lock(r.w.consLock, true, nil); err != nil {
 		return err
 	}
 	defer atomic.StoreUint32(r.w.consLock, 0)
