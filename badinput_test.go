@@ -770,3 +770,25 @@ func TestGetBatchByteBound(t *testing.T) {
 		t.Errorf("GetBatch took %d messages, %d bytes, leaving %d; want 1, %d, 2", b.Len(), total, q.Len(), len(big))
 	}
 }
+
+// TestAppendGetKeepsDst: a wait that ends without a message returns the
+// caller's buffer unchanged, as an Append function should.
+func TestAppendGetKeepsDst(t *testing.T) {
+	q, err := mpq.Open("keep", &mpq.Options{Dir: t.TempDir()})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer q.Close()
+	dst := append(make([]byte, 0, 64), "prefix"...)
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Millisecond)
+	defer cancel()
+	got, err := q.AppendGet(ctx, dst)
+	if !errors.Is(err, context.DeadlineExceeded) || string(got) != "prefix" || cap(got) != 64 {
+		t.Errorf("AppendGet on an empty queue = %q (cap %d), %v; want %q (cap 64), %v", got, cap(got), err, "prefix", context.DeadlineExceeded)
+	}
+	ctx, cancel = context.WithCancel(context.Background())
+	cancel()
+	if got, err = q.AppendGet(ctx, dst); err != context.Canceled || string(got) != "prefix" {
+		t.Errorf("AppendGet with a cancelled context = %q, %v; want %q, %v", got, err, "prefix", context.Canceled)
+	}
+}

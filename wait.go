@@ -180,7 +180,7 @@ func (q *Queue) AppendGet(ctx context.Context, dst []byte) ([]byte, error) {
 }
 
 func (q *Queue) getSlow(ctx context.Context, dst []byte) ([]byte, error) {
-	var out []byte
+	out := dst // returned as it was if the wait ends before a message
 	err := q.block(ctx, forData, q.r.HasData, func(done <-chan struct{}) error {
 		var err error
 		out, _, err = q.r.Get(dst, nil, 1, 0, false, done)

@@ -267,7 +267,7 @@ func (r *Ring) Get(dst []byte, ends *[]int, max, maxBytes int, try bool, done <-
 			continue
 		}
 		l := headerLen(hdr)
-		if (n > 0 || len(dst) > 0) && maxBytes > 0 && len(dst)+int(l) > maxBytes {
+		if maxBytes > 0 && len(dst) > 0 && len(dst)+int(l) > maxBytes {
 			break
 		}
 		idx := (h & r.mask) + HeaderBytes
