@@ -102,8 +102,24 @@ func (r *Ring) unlock(w *uint32) { atomic.StoreUint32(w, 0) }
 // ErrFull (no room), ErrSealed, ErrTooLarge, ErrClosed, ErrBusy, ErrCanceled
 // or ErrCorrupt.
 func (r *Ring) Put(msg []byte, msgs [][]byte, try bool, done <-chan struct{}) (int, error) {
+	r.pmu.Lock()
+	defer r.pmu.Unlock()
+	return r.put(msg, msgs, nil, try, done)
+}
+
+// PutTrailerExclusive writes one record holding msg followed by trailer: a
+// framing layer above the ring adds its marks this way without copying msg
+// first. It does not take the ring's local mutex: the caller guarantees that
+// no other goroutine puts through, seals or closes this Ring meanwhile.
+func (r *Ring) PutTrailerExclusive(msg, trailer []byte, try bool, done <-chan struct{}) error {
+	_, err := r.put(msg, nil, trailer, try, done)
+	return err
+}
+
+// put runs with the producers of this Ring excluded.
+func (r *Ring) put(msg []byte, msgs [][]byte, trailer []byte, try bool, done <-chan struct{}) (int, error) {
 	if msgs == nil {
-		if uint64(len(msg)) > r.maxM {
+		if uint64(len(msg)+len(trailer)) > r.maxM {
 			return 0, ErrTooLarge
 		}
 	} else {
@@ -113,8 +129,6 @@ func (r *Ring) Put(msg []byte, msgs [][]byte, try bool, done <-chan struct{}) (i
 			}
 		}
 	}
-	r.pmu.Lock()
-	defer r.pmu.Unlock()
 	if r.closed.Load() {
 		return 0, ErrClosed
 	}
@@ -122,7 +136,7 @@ func (r *Ring) Put(msg []byte, msgs [][]byte, try bool, done <-chan struct{}) (i
 	if err := r.lock(r.w.prodLock, try, done); err != nil {
 		return 0, err
 	}
-	n, err := r.putLocked(msg, msgs)
+	n, err := r.putLocked(msg, msgs, trailer)
 	r.unlock(r.w.prodLock)
 	if n > 0 {
 		r.wake(false)
@@ -130,7 +144,7 @@ func (r *Ring) Put(msg []byte, msgs [][]byte, try bool, done <-chan struct{}) (i
 	return n, err
 }
 
-func (r *Ring) putLocked(msg []byte, msgs [][]byte) (int, error) {
+func (r *Ring) putLocked(msg []byte, msgs [][]byte, trailer []byte) (int, error) {
 	if atomic.LoadUint32(r.w.sealed) != 0 {
 		return 0, ErrSealed
 	}
@@ -145,7 +159,7 @@ func (r *Ring) putLocked(msg []byte, msgs [][]byte) (int, error) {
 		r.headCache = head
 	}
 	if msgs == nil {
-		t, err := r.write(t, msg)
+		t, err := r.write(t, msg, trailer)
 		if err != nil {
 			return 0, err
 		}
@@ -156,7 +170,7 @@ func (r *Ring) putLocked(msg []byte, msgs [][]byte) (int, error) {
 	var err error
 	for _, m := range msgs {
 		var t2 uint64
-		if t2, err = r.write(t, m); err != nil {
+		if t2, err = r.write(t, m, nil); err != nil {
 			break
 		}
 		t = t2
@@ -185,10 +199,11 @@ func (r *Ring) commitPut(t uint64, n int) {
 	atomic.StoreUint64(r.w.tail, t) // commit
 }
 
-// write copies msg into the record at position t and returns the position
-// after it, or ErrFull.
-func (r *Ring) write(t uint64, msg []byte) (uint64, error) {
-	size := RecordSize(len(msg))
+// write copies msg and trailer into the record at position t and returns the
+// position after it, or ErrFull.
+func (r *Ring) write(t uint64, msg, trailer []byte) (uint64, error) {
+	n := len(msg) + len(trailer)
+	size := RecordSize(n)
 	idx := t & r.mask
 	need, pad := size, uint64(0)
 	if idx+size > r.cap {
@@ -215,7 +230,10 @@ func (r *Ring) write(t uint64, msg []byte) (uint64, error) {
 		TestHook(HookPut)
 	}
 	copy(r.data[idx+HeaderBytes:], msg)
-	storeHeader(r.data, idx, makeHeader(uint64(len(msg)), stateReady))
+	if len(trailer) > 0 {
+		copy(r.data[idx+HeaderBytes+uint64(len(msg)):], trailer)
+	}
+	storeHeader(r.data, idx, makeHeader(uint64(n), stateReady))
 	return t + size, nil
 }
 
@@ -314,6 +332,16 @@ func (r *Ring) commitGet(h uint64, n int) {
 // by waiters spinning before they sleep.
 func (r *Ring) HasData() bool {
 	return atomic.LoadUint64(r.w.tail) != atomic.LoadUint64(r.w.head) || atomic.LoadUint32(r.w.sealed) != 0
+}
+
+// Free returns how many ring bytes are free now, without locking: an upper
+// bound on what the records put next may take.
+func (r *Ring) Free() uint64 {
+	t, h := atomic.LoadUint64(r.w.tail), atomic.LoadUint64(r.w.head)
+	if t < h || t-h > r.cap {
+		return 0
+	}
+	return r.cap - (t - h)
 }
 
 // HasSpace reports whether n bytes of message may fit now.
