@@ -38,3 +38,23 @@ var (
 	// queue already.
 	ErrTooManyProcesses = liveness.ErrNoSlot
 )
+
+// Errors returned by connections ([Conn], [Listener], [Dial]).
+var (
+	// ErrPeerClosed is returned by Send when the other end of the
+	// connection was closed or its process is gone. (Recv returns io.EOF.)
+	ErrPeerClosed = errors.New("mpq: the other end of the connection is closed")
+	// ErrWrongDirection is returned by Recv or Poll on the sending end and
+	// by Send on the receiving end of a one-way pipe.
+	ErrWrongDirection = errors.New("mpq: wrong direction for this end of a one-way connection")
+	// ErrAuth is returned by Accept and Dial when the two sides do not
+	// hold the same key (see [ListenOptions].Key).
+	ErrAuth = errors.New("mpq: authentication failed")
+	// ErrPeerRejected is returned by Accept and Dial when the process at
+	// the other end runs as a user that is not allowed.
+	ErrPeerRejected = errors.New("mpq: peer's user not allowed")
+	// ErrHandshake is returned by Accept and Dial when the peer does not
+	// complete the handshake of this version of mpq: it speaks another
+	// protocol, stalls past the handshake timeout, or leaves midway.
+	ErrHandshake = errors.New("mpq: connection handshake failed")
+)

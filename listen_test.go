@@ -1,0 +1,425 @@
+package mpq_test
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"io/fs"
+	"net"
+	"os"
+	"path/filepath"
+	"strings"
+	"syscall"
+	"testing"
+	"time"
+
+	"golang.org/x/sys/unix"
+
+	"mpq"
+	"mpq/internal/testutil"
+)
+
+func init() {
+	testutil.Register("dialer", runDialer)
+}
+
+// runDialer dials MPQ_TEST_LISTEN in MPQ_TEST_DIR with key MPQ_TEST_KEY,
+// first taking uid MPQ_TEST_UID if set, says how that went, and echoes
+// messages until EOF.
+func runDialer() error {
+	if uid := testutil.EnvInt("MPQ_TEST_UID", -1); uid >= 0 {
+		if err := syscall.Setuid(uid); err != nil {
+			return err
+		}
+		// Changing uid makes a process undumpable, which closes its own
+		// /proc/self/fd to it; a process started as that user is not so.
+		if err := unix.Prctl(unix.PR_SET_DUMPABLE, 1, 0, 0, 0); err != nil {
+			return err
+		}
+	}
+	opts := &mpq.DialOptions{Dir: os.Getenv("MPQ_TEST_DIR"), Key: []byte(os.Getenv("MPQ_TEST_KEY")), AllowUIDs: []int{0}}
+	ctx := context.Background()
+	c, err := mpq.Dial(ctx, os.Getenv("MPQ_TEST_LISTEN"), opts)
+	switch {
+	case errors.Is(err, mpq.ErrPeerRejected):
+		testutil.Say("rejected")
+		return nil
+	case errors.Is(err, mpq.ErrAuth):
+		testutil.Say("auth")
+		return nil
+	case err != nil:
+		return err
+	}
+	testutil.Say("connected")
+	for {
+		m, err := c.Recv(ctx)
+		if err == io.EOF {
+			return c.Close()
+		}
+		if err != nil {
+			return err
+		}
+		if err := c.Send(ctx, m); err != nil {
+			return err
+		}
+	}
+}
+
+func listen(t testing.TB, name string, opts *mpq.ListenOptions) *mpq.Listener {
+	t.Helper()
+	l, err := mpq.Listen(name, opts)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { l.Close() })
+	return l
+}
+
+type accepted struct {
+	c   *mpq.Conn
+	err error
+}
+
+func acceptAsync(ctx context.Context, l *mpq.Listener) <-chan accepted {
+	ch := make(chan accepted, 1)
+	go func() {
+		c, err := l.Accept(ctx)
+		ch <- accepted{c, err}
+	}()
+	return ch
+}
+
+func TestListenDial(t *testing.T) {
+	testutil.CheckGoroutines(t)
+	dir := t.TempDir()
+	ctx := ctxT(t, 30*time.Second)
+	l := listen(t, "svc", &mpq.ListenOptions{Dir: dir, Key: []byte("secret")})
+	fi, err := os.Lstat(filepath.Join(dir, "svc.sock"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if fi.Mode()&fs.ModeSocket == 0 || fi.Mode().Perm() != 0o600 {
+		t.Errorf("socket file mode: got %v; want a socket with 0600", fi.Mode())
+	}
+	if l.Path() != filepath.Join(dir, "svc.sock") || l.Name() != "svc" {
+		t.Errorf("Path, Name: got %q, %q", l.Path(), l.Name())
+	}
+	acc := acceptAsync(ctx, l)
+	d, err := mpq.Dial(ctx, "svc", &mpq.DialOptions{Dir: dir, Key: []byte("secret")})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer d.Close()
+	a := <-acc
+	if a.err != nil {
+		t.Fatal(a.err)
+	}
+	defer a.c.Close()
+	for i := range 10 {
+		msg := []byte(fmt.Sprint("ping ", i))
+		if err := d.Send(ctx, msg); err != nil {
+			t.Fatal(err)
+		}
+		got, err := a.c.Recv(ctx)
+		if err != nil || string(got) != string(msg) {
+			t.Fatalf("listener side Recv: got %q, %v; want %q", got, err, msg)
+		}
+		if err := a.c.Send(ctx, append(got, '!')); err != nil {
+			t.Fatal(err)
+		}
+		if got, err := d.Recv(ctx); err != nil || string(got) != string(msg)+"!" {
+			t.Fatalf("dialer side Recv: got %q, %v", got, err)
+		}
+	}
+	d.Close()
+	if _, err := a.c.Recv(ctx); err != io.EOF {
+		t.Fatalf("Recv after the dialer closed: got %v; want io.EOF", err)
+	}
+	if err := l.Close(); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := os.Lstat(l.Path()); !errors.Is(err, fs.ErrNotExist) {
+		t.Errorf("socket file after Close: got %v; want it removed", err)
+	}
+	if err := l.Close(); !errors.Is(err, mpq.ErrClosed) {
+		t.Errorf("second Close: got %v; want ErrClosed", err)
+	}
+	if _, err := l.Accept(ctx); !errors.Is(err, mpq.ErrClosed) {
+		t.Errorf("Accept after Close: got %v; want ErrClosed", err)
+	}
+}
+
+func TestListenDialKeys(t *testing.T) {
+	testutil.CheckGoroutines(t)
+	dir := t.TempDir()
+	ctx := ctxT(t, 30*time.Second)
+	for _, tc := range []struct {
+		name             string
+		listener, dialer string
+		want             error
+	}{
+		{"same key", "k1", "k1", nil},
+		{"no keys", "", "", nil},
+		{"different keys", "k1", "k2", mpq.ErrAuth},
+		{"dialer without key", "k1", "", mpq.ErrAuth},
+		{"listener without key", "", "k2", mpq.ErrAuth},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			l := listen(t, "keys", &mpq.ListenOptions{Dir: dir, Key: []byte(tc.listener)})
+			acc := acceptAsync(ctx, l)
+			d, err := mpq.Dial(ctx, "keys", &mpq.DialOptions{Dir: dir, Key: []byte(tc.dialer)})
+			a := <-acc
+			for _, c := range []*mpq.Conn{d, a.c} {
+				if c != nil {
+					defer c.Close()
+				}
+			}
+			if !errors.Is(err, tc.want) || err == nil != (tc.want == nil) {
+				t.Errorf("Dial: got %v; want %v", err, tc.want)
+			}
+			if !errors.Is(a.err, tc.want) || a.err == nil != (tc.want == nil) {
+				t.Errorf("Accept: got %v; want %v", a.err, tc.want)
+			}
+			if tc.want != nil {
+				// The listener stays usable after turning a peer away.
+				acc := acceptAsync(ctx, l)
+				d, err := mpq.Dial(ctx, "keys", &mpq.DialOptions{Dir: dir, Key: []byte(tc.listener)})
+				if err != nil {
+					t.Fatalf("Dial with the right key after a failure: %v", err)
+				}
+				d.Close()
+				if a := <-acc; a.err != nil {
+					t.Fatalf("Accept after a failure: %v", a.err)
+				} else {
+					a.c.Close()
+				}
+			}
+			l.Close()
+		})
+	}
+}
+
+func TestListenStaleAndLive(t *testing.T) {
+	dir := t.TempDir()
+	path := filepath.Join(dir, "old.sock")
+	// A socket file whose listener is gone.
+	ln, err := net.ListenUnix("unix", &net.UnixAddr{Name: path, Net: "unix"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	ln.SetUnlinkOnClose(false)
+	ln.Close()
+	ctx := ctxT(t, 10*time.Second)
+	if _, err := mpq.Dial(ctx, "old", &mpq.DialOptions{Dir: dir}); !errors.Is(err, fs.ErrNotExist) {
+		t.Errorf("Dial of a stale socket: got %v; want fs.ErrNotExist", err)
+	}
+	l := listen(t, "old", &mpq.ListenOptions{Dir: dir})
+	if _, err := mpq.Listen("old", &mpq.ListenOptions{Dir: dir}); !errors.Is(err, fs.ErrExist) {
+		t.Errorf("second Listen on a live name: got %v; want fs.ErrExist", err)
+	}
+	// The live listener still works.
+	acc := acceptAsync(ctx, l)
+	d, err := mpq.Dial(ctx, "old", &mpq.DialOptions{Dir: dir})
+	if err != nil {
+		t.Fatal(err)
+	}
+	d.Close()
+	if a := <-acc; a.err != nil {
+		t.Fatal(a.err)
+	} else {
+		a.c.Close()
+	}
+	if _, err := mpq.Dial(ctx, "missing", &mpq.DialOptions{Dir: dir}); !errors.Is(err, fs.ErrNotExist) {
+		t.Errorf("Dial of a missing name: got %v; want fs.ErrNotExist", err)
+	}
+	// A regular file in the way is not replaced.
+	os.WriteFile(filepath.Join(dir, "file.sock"), []byte("x"), 0o600)
+	if _, err := mpq.Listen("file", &mpq.ListenOptions{Dir: dir}); !errors.Is(err, fs.ErrExist) {
+		t.Errorf("Listen over a regular file: got %v; want fs.ErrExist", err)
+	}
+	if b, _ := os.ReadFile(filepath.Join(dir, "file.sock")); string(b) != "x" {
+		t.Errorf("the regular file was changed")
+	}
+}
+
+func TestListenBadInput(t *testing.T) {
+	dir := t.TempDir()
+	ctx := ctxT(t, 10*time.Second)
+	for _, name := range []string{"", "a/b", "..", ".hidden", strings.Repeat("n", 120)} {
+		if _, err := mpq.Listen(name, &mpq.ListenOptions{Dir: dir}); !errors.Is(err, mpq.ErrInvalidName) {
+			t.Errorf("Listen(%q): got %v; want ErrInvalidName", name, err)
+		}
+		if _, err := mpq.Dial(ctx, name, &mpq.DialOptions{Dir: dir}); !errors.Is(err, mpq.ErrInvalidName) {
+			t.Errorf("Dial(%q): got %v; want ErrInvalidName", name, err)
+		}
+	}
+	for _, o := range []*mpq.ListenOptions{{Dir: dir, Capacity: -1}, {Dir: dir, HandshakeTimeout: -1}, {Dir: dir, Capacity: 1 << 50}} {
+		if _, err := mpq.Listen("x", o); !errors.Is(err, mpq.ErrInvalidOptions) {
+			t.Errorf("Listen with %+v: got %v; want ErrInvalidOptions", *o, err)
+		}
+	}
+}
+
+func TestAcceptCancelAndClose(t *testing.T) {
+	testutil.CheckGoroutines(t)
+	dir := t.TempDir()
+	l := listen(t, "c", &mpq.ListenOptions{Dir: dir})
+	short, cancel := context.WithTimeout(context.Background(), 20*time.Millisecond)
+	defer cancel()
+	if _, err := l.Accept(short); err != context.DeadlineExceeded {
+		t.Errorf("Accept with a deadline: got %v; want DeadlineExceeded", err)
+	}
+	acc := acceptAsync(context.Background(), l)
+	time.Sleep(20 * time.Millisecond)
+	l.Close()
+	if a := <-acc; !errors.Is(a.err, mpq.ErrClosed) {
+		t.Errorf("Accept at Close: got %v; want ErrClosed", a.err)
+	}
+}
+
+// Peers that connect and say nothing, or say something else, are turned
+// away within the handshake timeout, and the listener goes on.
+func TestAcceptBadPeers(t *testing.T) {
+	testutil.CheckGoroutines(t)
+	dir := t.TempDir()
+	l := listen(t, "b", &mpq.ListenOptions{Dir: dir, HandshakeTimeout: 100 * time.Millisecond})
+	ctx := ctxT(t, 30*time.Second)
+	for _, tc := range []struct {
+		name string
+		send []byte
+		want error
+	}{
+		{"silent", nil, context.DeadlineExceeded},
+		{"garbage", []byte(strings.Repeat("garbage!", 9)), mpq.ErrHandshake},
+		{"short then gone", []byte("MPQL"), mpq.ErrHandshake},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			acc := acceptAsync(ctx, l)
+			raw, err := net.Dial("unix", l.Path())
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer raw.Close()
+			if tc.send != nil {
+				raw.Write(tc.send)
+				if len(tc.send) < 10 {
+					raw.Close()
+				}
+			}
+			if a := <-acc; !errors.Is(a.err, tc.want) {
+				t.Fatalf("Accept: got %v; want %v", a.err, tc.want)
+			}
+		})
+	}
+	// Fake listeners: one that speaks another protocol, one that claims
+	// success without knowing the key.
+	for _, tc := range []struct {
+		name  string
+		hello []byte
+		want  error
+	}{
+		{"garbage hello", []byte(strings.Repeat("x", 40)), mpq.ErrHandshake},
+		{"fake success", append([]byte("MPQL\x01\x00\x01\x00"), make([]byte, 32)...), mpq.ErrAuth},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			fdir := t.TempDir()
+			ln, err := net.Listen("unix", filepath.Join(fdir, "fake.sock"))
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer ln.Close()
+			go func() {
+				c, err := ln.Accept()
+				if err != nil {
+					return
+				}
+				defer c.Close()
+				c.Write(tc.hello)
+				io.ReadFull(c, make([]byte, 72))
+				c.Write(make([]byte, 40)) // status ok, MAC all zeros, no rings
+				io.ReadAll(c)
+			}()
+			if _, err := mpq.Dial(ctx, "fake", &mpq.DialOptions{Dir: fdir, Key: []byte("k")}); !errors.Is(err, tc.want) {
+				t.Fatalf("Dial: got %v; want %v", err, tc.want)
+			}
+		})
+	}
+}
+
+// A dialing process of another user is turned away unless allowed, on both
+// sides. Setting another uid takes root.
+func TestListenOtherUser(t *testing.T) {
+	if os.Getuid() != 0 {
+		t.Skip("needs root to run a process as another user")
+	}
+	dir, err := os.MkdirTemp("", "mpq-uid-")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer os.RemoveAll(dir)
+	os.Chmod(dir, 0o755)
+	ctx := ctxT(t, 30*time.Second)
+	for _, allow := range []bool{false, true} {
+		t.Run(fmt.Sprint("allowed=", allow), func(t *testing.T) {
+			opts := &mpq.ListenOptions{Dir: dir}
+			if allow {
+				opts.AllowUIDs = []int{65534}
+			}
+			l := listen(t, "uid", opts)
+			os.Chmod(l.Path(), 0o666) // the file mode would stop nobody first
+			acc := acceptAsync(ctx, l)
+			c := testutil.Start(t, "dialer", testutil.Env("MPQ_TEST_UID=65534", "MPQ_TEST_DIR="+dir, "MPQ_TEST_LISTEN=uid"))
+			a := <-acc
+			if !allow {
+				if !errors.Is(a.err, mpq.ErrPeerRejected) {
+					t.Fatalf("Accept: got %v; want ErrPeerRejected", a.err)
+				}
+				c.Expect("rejected", 30*time.Second)
+				return
+			}
+			if a.err != nil {
+				c.Wait(10 * time.Second)
+				t.Fatal(a.err)
+			}
+			c.Expect("connected", 30*time.Second)
+			if err := a.c.Send(ctx, []byte("hi")); err != nil {
+				t.Fatal(err)
+			}
+			if got, err := a.c.Recv(ctx); err != nil || string(got) != "hi" {
+				t.Fatalf("echo from the other user: got %q, %v", got, err)
+			}
+			a.c.Close()
+			if err := c.Wait(30 * time.Second); err != nil {
+				t.Fatal(err)
+			}
+			l.Close()
+		})
+	}
+}
+
+// A dialing process killed mid-conversation gives the listener's side EOF.
+func TestListenDialerKilled(t *testing.T) {
+	testutil.CheckGoroutines(t)
+	dir := t.TempDir()
+	ctx := ctxT(t, 30*time.Second)
+	l := listen(t, "kill", &mpq.ListenOptions{Dir: dir, Key: []byte("k")})
+	acc := acceptAsync(ctx, l)
+	c := testutil.Start(t, "dialer", testutil.Env("MPQ_TEST_DIR="+dir, "MPQ_TEST_LISTEN=kill", "MPQ_TEST_KEY=k"))
+	a := <-acc
+	if a.err != nil {
+		t.Fatal(a.err)
+	}
+	defer a.c.Close()
+	c.Expect("connected", 30*time.Second)
+	if err := a.c.Send(ctx, []byte("one")); err != nil {
+		t.Fatal(err)
+	}
+	if got, err := a.c.Recv(ctx); err != nil || string(got) != "one" {
+		t.Fatalf("echo: got %q, %v", got, err)
+	}
+	c.Kill()
+	if _, err := a.c.Recv(ctx); err != io.EOF {
+		t.Fatalf("Recv after the dialer was killed: got %v; want io.EOF", err)
+	}
+}
