@@ -108,7 +108,11 @@ type contender struct {
 
 // mpqIDs are the contenders whose figures ratios and targets are about;
 // every other contender is a baseline.
-var mpqIDs = []string{"mpq", "mpq-batch"}
+var mpqIDs = []string{"mpq", "mpq-batch", "mpq-pipe", "mpq-pipe-append"}
+
+// queueIDs are the contenders that move messages through a Queue: the
+// targets are about them unless they say otherwise.
+var queueIDs = []string{"mpq", "mpq-batch"}
 
 // contenders returns every backend in table order. script is the path of
 // the Python baseline script and python the interpreter.
@@ -118,6 +122,10 @@ func contenders(python, script string) []contender {
 			note: "Put / AppendGet into a reused buffer, one message per call; separate processes"},
 		{id: "mpq-batch", label: "mpq (batch)", b: &procBackend{t: mpqTransport{batch: true}},
 			note: "PutBatch of 64 / GetBatch of up to 64; separate processes"},
+		{id: "mpq-pipe", label: "mpq Pipe", b: &procBackend{t: pipeTransport{}},
+			note: "mpq.Pipe, one-way (round trip: duplex), Send / Recv (a new slice per message); separate processes"},
+		{id: "mpq-pipe-append", label: "mpq Pipe (append)", b: &procBackend{t: pipeTransport{appendRecv: true}},
+			note: "as mpq Pipe, but AppendRecv into a reused buffer"},
 		{id: "socket", label: "unix socket", b: &procBackend{t: socketTransport{}},
 			note: "socketpair SOCK_SEQPACKET, one write(2) / read(2) per message; separate processes"},
 		{id: "chan", label: "Go chan", b: chanBackend{},

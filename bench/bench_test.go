@@ -65,6 +65,39 @@ func TestQuickRun(t *testing.T) {
 	}
 }
 
+// TestPipeRun runs the Pipe contenders between real processes on every row
+// that applies to them, and none that does not, with a small count: each
+// stream must end when its producer closes its end.
+func TestPipeRun(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "out.json")
+	cfg := config{quick: true, reps: 1, count: 2000, rows: []string{"1to1-64", "1to1-64k", "4to4-64", "rtt-64", "idle"},
+		backends: []string{"mpq-pipe", "mpq-pipe-append"}, jsonPath: path, python: "python3"}
+	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
+	defer cancel()
+	rep, err := run(ctx, cfg, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var got []string
+	for _, r := range rep.Results {
+		got = append(got, r.Row+"/"+r.Backend)
+		// A run may stop at its time limit first (slow under -race).
+		if r.Error != "" || r.Value <= 0 || r.Median.Msgs <= 0 || r.Median.Msgs > 2000 {
+			t.Errorf("%s/%s: got %s %v over %d msgs, error %q; want a positive figure over 1 to 2000 msgs", r.Row, r.Backend, r.Metric, r.Value, r.Median.Msgs, r.Error)
+		}
+	}
+	want := []string{"1to1-64/mpq-pipe", "1to1-64/mpq-pipe-append", "1to1-64k/mpq-pipe", "1to1-64k/mpq-pipe-append",
+		"rtt-64/mpq-pipe", "rtt-64/mpq-pipe-append"}
+	if strings.Join(got, " ") != strings.Join(want, " ") {
+		t.Errorf("got results %v; want %v", got, want)
+	}
+	for _, tg := range rep.Targets {
+		if tg.Name == "Pipe round trip 64 B p50" && (tg.Status == "N/A" || !strings.Contains(tg.Got, "mpq-pipe ")) {
+			t.Errorf("target %q: got %q, status %s; want it judged on mpq-pipe", tg.Name, tg.Got, tg.Status)
+		}
+	}
+}
+
 // TestStats checks the median and percentile helpers.
 func TestStats(t *testing.T) {
 	for _, c := range []struct {

@@ -10,6 +10,7 @@ import (
 	"io"
 	"os"
 	"strconv"
+	"strings"
 	"time"
 
 	"golang.org/x/sys/unix"
@@ -28,6 +29,9 @@ type childResult struct {
 type childParams struct {
 	size int
 	lim  limits
+	// ownsEnd says the child's side is its own (an [ownedTransport]): a
+	// producer ends the stream by closing its end when done.
+	ownsEnd bool
 }
 
 // roles are the child's jobs, by name.
@@ -42,8 +46,8 @@ var roles = map[string]func(context.Context, *ends, childParams) (childResult, e
 func isChild() bool { return os.Getenv(childEnv) == "1" && len(os.Args) > 1 && os.Args[1] == "child" }
 
 // childMain runs a child: os.Args are "child ROLE TRANSPORT SIZE MSGS TIME
-// NFILES" and the link's NFILES files are descriptors 3 and on. It returns
-// the exit code.
+// FILES" and the link's files are descriptors 3 and on, FILES holding a
+// letter for each (see [fileLayout]). It returns the exit code.
 func childMain() int {
 	if err := runChild(os.Args[2:]); err != nil {
 		fmt.Fprintln(os.Stderr, "bench child:", err)
@@ -56,7 +60,7 @@ func childMain() int {
 // runs its role and prints the result.
 func runChild(args []string) error {
 	if len(args) != 6 {
-		return fmt.Errorf("want ROLE TRANSPORT SIZE MSGS TIME NFILES, got %q", args)
+		return fmt.Errorf("want ROLE TRANSPORT SIZE MSGS TIME FILES, got %q", args)
 	}
 	role, ok := roles[args[0]]
 	t, tok := transports[args[1]]
@@ -68,14 +72,18 @@ func runChild(args []string) error {
 	p.size, err1 = strconv.Atoi(args[2])
 	p.lim.msgs, err2 = strconv.Atoi(args[3])
 	p.lim.time, err3 = time.ParseDuration(args[4])
-	nfiles, err4 := strconv.Atoi(args[5])
+	if strings.Trim(args[5], "f-") != "" {
+		err4 = fmt.Errorf("bad file layout %q", args[5])
+	}
 	if err := errors.Join(err1, err2, err3, err4); err != nil {
 		return err
 	}
 
-	var files []*os.File
-	for i := range nfiles {
-		files = append(files, os.NewFile(uintptr(3+i), "link"+strconv.Itoa(i)))
+	files := make([]*os.File, len(args[5]))
+	for i := range files {
+		if args[5][i] == 'f' {
+			files[i] = os.NewFile(uintptr(3+i), "link"+strconv.Itoa(i))
+		}
 	}
 	defer closeAll(files)
 	e, err := t.open(files)
@@ -83,6 +91,10 @@ func runChild(args []string) error {
 		return err
 	}
 	defer e.close()
+	if isOwned(t) {
+		closeAll(files) // the end is open, and must be the only copy
+		p.ownsEnd = true
+	}
 
 	fmt.Println("ready")
 	if _, err := io.Copy(io.Discard, os.Stdin); err != nil { // wait for start
@@ -112,6 +124,11 @@ func produce(ctx context.Context, e *ends, p childParams) (childResult, error) {
 		res.Msgs += int64(n)
 		if time.Now().After(deadline) {
 			break
+		}
+	}
+	if p.ownsEnd {
+		if err := e.out.closeWrite(); err != nil {
+			return res, err
 		}
 	}
 	res.End = mono()

@@ -18,7 +18,7 @@ const idleFor = 2 * time.Second
 // rusage of the whole child (start-up included), CPUInWaitPct from the
 // child's own getrusage around the Get.
 func (p *procBackend) idle(ctx context.Context) (sample, error) {
-	l, err := p.t.link()
+	l, err := p.t.link(false)
 	if err != nil {
 		return sample{}, err
 	}

@@ -20,13 +20,14 @@
 //	-python PATH    Python 3 interpreter for the baselines (default python3)
 //	-spin DURATION  mpq Options.Spin of every handle (default the library's)
 //
-// The contenders are mpq (Put / AppendGet), mpq with PutBatch / GetBatch, a
-// unix socketpair with one write per message, Go channels inside one
-// process, and Python's multiprocessing Queue and Pipe (bench/baseline.py,
-// embedded in the binary). Producers, consumers and echo servers are
-// separate processes: the binary re-executes itself with the argument
-// "child" and MPQ_BENCH_CHILD=1 in its environment, handing the child the
-// queue or socket as inherited descriptors.
+// The contenders are mpq (Put / AppendGet), mpq with PutBatch / GetBatch,
+// an mpq.Pipe (Send / Recv, and Send / AppendRecv), a unix socketpair with
+// one write per message, Go channels inside one process, and Python's
+// multiprocessing Queue and Pipe (bench/baseline.py, embedded in the
+// binary). Producers, consumers and echo servers are separate processes:
+// the binary re-executes itself with the argument "child" and
+// MPQ_BENCH_CHILD=1 in its environment, handing the child the queue, Pipe
+// end or socket as inherited descriptors.
 package main
 
 import (
@@ -80,7 +81,7 @@ func parseFlags(args []string) (config, error) {
 	fs.StringVar(&c.jsonPath, "json", "bench/results/latest.json", "write the results as JSON to `path`")
 	fs.BoolVar(&c.quick, "quick", false, "short runs, fewer repetitions")
 	fs.StringVar(&rowList, "rows", "", "comma-separated rows to measure (default all): "+rowIDs())
-	fs.StringVar(&backendList, "backends", "", "comma-separated contenders to measure (default all): mpq, mpq-batch, socket, chan, py-queue, py-pipe")
+	fs.StringVar(&backendList, "backends", "", "comma-separated contenders to measure (default all): mpq, mpq-batch, mpq-pipe, mpq-pipe-append, socket, chan, py-queue, py-pipe")
 	fs.IntVar(&c.reps, "reps", 0, "repetitions of each measurement (default 5, or 3 with -quick)")
 	fs.IntVar(&c.count, "count", 0, "if > 0, the message (or round-trip) limit of every run")
 	fs.StringVar(&c.python, "python", "python3", "Python 3 interpreter for the baselines")
@@ -158,6 +159,9 @@ func run(ctx context.Context, cfg config, progress func(string)) (*report, error
 	}
 	for _, c := range cs {
 		rep.Settings.Backends[c.id] = c.note
+		if p, ok := c.b.(*procBackend); ok && isOwned(p.t) {
+			rep.Settings.PipeConfig = pipeConfig()
+		}
 	}
 	rep.Results = measureAll(ctx, cfg, rs, cs, progress)
 	rep.Ratios = ratios(rep.Results)

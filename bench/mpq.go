@@ -21,9 +21,10 @@ const batchSize = 64
 // and consumers GetBatch; otherwise Put and AppendGet into a reused buffer.
 type mpqTransport struct{ batch bool }
 
-// link makes a queue from side a to side b and one back, and keeps only
-// their files: the queues live as long as some process holds them.
-func (t mpqTransport) link() (*link, error) {
+// link makes a queue from side a to side b and one back, duplex or not,
+// and keeps only their files: the queues live as long as some process
+// holds them.
+func (t mpqTransport) link(bool) (*link, error) {
 	var files []*os.File
 	for range 2 {
 		q, err := mpq.New(nil)
@@ -155,9 +156,12 @@ func (e *mpqEnd) closeWrite() error { return e.q.Seal() }
 // queue since it was created.
 func (e *mpqEnd) sleeps() uint64 { return e.q.Stats().Waits }
 
-// closeAll closes files, ignoring errors: it cleans up after a failure.
+// closeAll closes files, skipping nil entries and ignoring errors: it
+// cleans up after a failure.
 func closeAll(files []*os.File) {
 	for _, f := range files {
-		f.Close()
+		if f != nil {
+			f.Close()
+		}
 	}
 }

@@ -21,7 +21,7 @@ const childTimeout = 60 * time.Second
 func (p *procBackend) supports(r row) bool {
 	switch r.kind {
 	case throughput:
-		return true
+		return !isOwned(p.t) || r.producers == 1 && r.consumers == 1
 	case roundTrip:
 		return !isBatch(p.t) // a batch of one is a single Put
 	case allocs:
@@ -61,15 +61,30 @@ func (p *procBackend) childArgs(role string, size int, lim limits, files []*os.F
 	if err != nil {
 		return nil, err
 	}
-	return []string{role, name, strconv.Itoa(size), strconv.Itoa(lim.msgs), lim.time.String(), strconv.Itoa(len(files))}, nil
+	return []string{role, name, strconv.Itoa(size), strconv.Itoa(lim.msgs), lim.time.String(), fileLayout(files)}, nil
+}
+
+// fileLayout describes files for a child: one letter per descriptor, f for
+// a file and - for a nil entry (a descriptor the child finds closed).
+func fileLayout(files []*os.File) string {
+	b := make([]byte, len(files))
+	for i, f := range files {
+		b[i] = 'f'
+		if f == nil {
+			b[i] = '-'
+		}
+	}
+	return string(b)
 }
 
 // stream runs r.producers producers sending to r.consumers consumers, each
 // producer sending up to lim.msgs/r.producers messages for up to lim.time.
 // Throughput is every message received over the time from the first
-// producer's start to the last consumer's end.
+// producer's start to the last consumer's end. The harness ends the stream
+// once the producers are done, or with an [ownedTransport] the producer
+// does by closing its end.
 func (p *procBackend) stream(ctx context.Context, r row, lim limits) (sample, error) {
-	l, err := p.t.link()
+	l, err := p.t.link(false)
 	if err != nil {
 		return sample{}, err
 	}
@@ -102,11 +117,17 @@ func (p *procBackend) stream(ctx context.Context, r row, lim limits) (sample, er
 	if err != nil {
 		return sample{}, err
 	}
-	mine, err := p.t.open(l.a) // to end the stream once the producers are done
-	if err != nil {
-		return sample{}, err
+	var mine *ends // to end the stream once the producers are done
+	if isOwned(p.t) {
+		if err := l.close(); err != nil { // the children have their copies
+			return sample{}, err
+		}
+	} else {
+		if mine, err = p.t.open(l.a); err != nil {
+			return sample{}, err
+		}
+		defer mine.close()
 	}
-	defer mine.close()
 	if err := g.startAll(); err != nil {
 		return sample{}, err
 	}
@@ -123,8 +144,10 @@ func (p *procBackend) stream(ctx context.Context, r row, lim limits) (sample, er
 			start = res.Start
 		}
 	}
-	if err := mine.out.closeWrite(); err != nil {
-		return sample{}, err
+	if mine != nil {
+		if err := mine.out.closeWrite(); err != nil {
+			return sample{}, err
+		}
 	}
 	for _, c := range consumers {
 		var res childResult
@@ -146,8 +169,11 @@ func (p *procBackend) stream(ctx context.Context, r row, lim limits) (sample, er
 	return s, err
 }
 
-// countSleeps records the sleeps the ends counted per message moved.
+// countSleeps records the sleeps the ends, if any, counted per message moved.
 func (s *sample) countSleeps(e *ends) {
+	if e == nil {
+		return
+	}
 	if n, ok := e.sleeps(); ok && s.Msgs > 0 {
 		s.SleepsPerMsg = float64(n) / float64(s.Msgs)
 	}
@@ -155,7 +181,7 @@ func (s *sample) countSleeps(e *ends) {
 
 // pingPong times round trips from the harness to an echo child and back.
 func (p *procBackend) pingPong(ctx context.Context, r row, lim limits) (sample, error) {
-	l, err := p.t.link()
+	l, err := p.t.link(true)
 	if err != nil {
 		return sample{}, err
 	}
@@ -174,6 +200,13 @@ func (p *procBackend) pingPong(ctx context.Context, r row, lim limits) (sample, 
 		return sample{}, err
 	}
 	defer mine.close()
+	if isOwned(p.t) {
+		// The child has its side and the harness its end: closing that
+		// end must end the child's stream.
+		if err := l.close(); err != nil {
+			return sample{}, err
+		}
+	}
 	if err := g.startAll(); err != nil {
 		return sample{}, err
 	}

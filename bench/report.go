@@ -30,7 +30,9 @@ type settings struct {
 	Rows      []string          `json:"rows"`
 	Backends  map[string]string `json:"backends"` // id: how it moves a message
 	MpqConfig string            `json:"mpq_config"`
-	RatioNote string            `json:"ratio_note"`
+	// PipeConfig describes the Pipes, if a Pipe contender ran.
+	PipeConfig string `json:"pipe_config,omitempty"`
+	RatioNote  string `json:"ratio_note"`
 }
 
 // budgetJSON is a budget in JSON-friendly units.

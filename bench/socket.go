@@ -20,7 +20,7 @@ type socketTransport struct{}
 // maxSocketMsg bounds the messages a socket end reads.
 const maxSocketMsg = 1 << 20
 
-func (socketTransport) link() (*link, error) {
+func (socketTransport) link(bool) (*link, error) {
 	fds, err := unix.Socketpair(unix.AF_UNIX, unix.SOCK_SEQPACKET|unix.SOCK_CLOEXEC, 0)
 	if err != nil {
 		return nil, fmt.Errorf("socketpair: %w", err)

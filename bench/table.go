@@ -20,10 +20,13 @@ func printTable(w io.Writer, rep *report) error {
 	fmt.Fprintf(w, "settings: median of %d runs (idle: up to 3); a Go run stops at %d msgs or %gs (round trips: %d or %gs); a Python run at %d msgs or %gs\n",
 		s.Reps, s.Go.ThroughputMsgs, s.Go.ThroughputSeconds, s.Go.RoundTrips, s.Go.RoundTripSeconds, s.Python.ThroughputMsgs, s.Python.ThroughputSeconds)
 	fmt.Fprintf(w, "          %s\n", s.MpqConfig)
+	if s.PipeConfig != "" {
+		fmt.Fprintf(w, "          %s\n", s.PipeConfig)
+	}
 	fmt.Fprintf(w, "          %s\n\n", s.RatioNote)
 
 	tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', 0)
-	fmt.Fprintln(tw, "CASE\tBACKEND\tRESULT (median)\tRANGE OF RUNS\tmpq/this\tmpq(batch)/this\t")
+	fmt.Fprintln(tw, "CASE\tBACKEND\tRESULT (median)\tRANGE OF RUNS\tmpq/this\tmpq(batch)/this\tpipe/this\t")
 	last := ""
 	for _, r := range rep.Results {
 		c := r.Case
@@ -31,7 +34,8 @@ func printTable(w io.Writer, rep *report) error {
 			c = ""
 		}
 		last = r.Case
-		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\t\n", c, r.Label, describe(r), span(r), ratioCell(rep.Ratios, r, "mpq"), ratioCell(rep.Ratios, r, "mpq-batch"))
+		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\t%s\t\n", c, r.Label, describe(r), span(r),
+			ratioCell(rep.Ratios, r, "mpq"), ratioCell(rep.Ratios, r, "mpq-batch"), ratioCell(rep.Ratios, r, "mpq-pipe"))
 	}
 	if err := tw.Flush(); err != nil {
 		return err
@@ -42,10 +46,10 @@ func printTable(w io.Writer, rep *report) error {
 	for _, r := range rep.Results {
 		if !seen[r.Backend] {
 			seen[r.Backend] = true
-			fmt.Fprintf(w, "  %-12s %s\n", r.Label+":", s.Backends[r.Backend])
+			fmt.Fprintf(w, "  %-19s %s\n", r.Label+":", s.Backends[r.Backend])
 		}
 	}
-	fmt.Fprintf(w, "  %-12s %s\n", "sleeps/msg:", "mpq Stats.Waits (a Put or Get of any process sleeping in the kernel) per message")
+	fmt.Fprintf(w, "  %-19s %s\n", "sleeps/msg:", "mpq Stats.Waits (a Put or Get of any process sleeping in the kernel) per message")
 
 	fmt.Fprintln(w)
 	tw = tabwriter.NewWriter(w, 0, 0, 2, ' ', 0)

@@ -13,27 +13,48 @@ import (
 // parent makes a link, hands each side's files to child processes, and
 // each process opens its side with open.
 type transport interface {
-	// link makes a new two-way link between sides a and b.
-	link() (*link, error)
+	// link makes a new link between sides a and b: from a to b, and with
+	// duplex also back (a transport may make both ways regardless).
+	link(duplex bool) (*link, error)
 	// open opens one side from its files, inherited or the parent's own.
 	open(files []*os.File) (*ends, error)
 }
 
-// A link connects side a to side b in both directions. Side a writes what
-// side b reads: producers (and the pinging parent) take side a, consumers
-// (and the echoing child) side b.
+// A link connects side a to side b, and back if it is duplex. Side a
+// writes what side b reads: producers (and the pinging parent) take side a, consumers
+// (and the echoing child) side b. A side's list may hold nil entries: the
+// child gets those descriptors closed, and its side's list the nil.
 type link struct {
 	a, b  []*os.File
 	files []*os.File // every file of a and b once, for close
 }
 
-// close closes the parent's copies of the link's files.
+// close closes the parent's copies of the link's files, once.
 func (l *link) close() error {
 	var errs []error
 	for _, f := range l.files {
 		errs = append(errs, f.Close())
 	}
+	l.files = nil
 	return errors.Join(errs...)
+}
+
+// An ownedTransport is a transport whose ends belong to one process at a
+// time, like Python's Pipe: a reader sees the end of the stream only once
+// every copy of the writing end, in any process, is closed. So the parent
+// closes its copies of the link's files as soon as the children have
+// theirs, a child closes its inherited files once its side is open, and a
+// producer ends the stream itself by closing its end when done. Such a
+// transport takes one producer and one consumer.
+type ownedTransport interface {
+	transport
+	ownedEnds()
+}
+
+// isOwned reports whether t is an [ownedTransport].
+func isOwned(t transport) bool {
+	_, ok := t.(ownedTransport)
+	return ok
 }
 
 // An endpoint sends or receives messages in one process.
@@ -80,6 +101,9 @@ var transports = map[string]transport{
 	"mpq":       mpqTransport{},
 	"mpq-batch": mpqTransport{batch: true},
 	"socket":    socketTransport{},
+	"mpq-pipe":  pipeTransport{},
+	// AppendRecv instead of Recv.
+	"mpq-pipe-append": pipeTransport{appendRecv: true},
 }
 
 // transportName returns the name of t in transports.
