@@ -3,9 +3,10 @@
 // receive as a file descriptor) and use at memory speed, and that keeps
 // working when any of them is killed.
 //
-// It brings the Queue of Python's multiprocessing to Go, with Go's idioms:
-// blocking calls take a [context.Context], errors are sentinels tested with
-// [errors.Is], and the end of a stream is [io.EOF].
+// It brings the Queue and Pipe of Python's multiprocessing to Go (the proc
+// package brings its Process), with Go's idioms: blocking calls take a
+// [context.Context], errors are sentinels tested with [errors.Is], and the
+// end of a stream is [io.EOF].
 //
 // # Basics
 //
@@ -26,6 +27,16 @@
 // allocating, and [Queue.PutBatch] and [Queue.GetBatch] move many messages
 // per lock acquisition.
 //
+// [Pipe] returns the two ends of a connection ([Conn]), duplex or one-way,
+// as Python's Pipe does: [Conn.Send] and [Conn.Recv] move whole messages of
+// up to [MaxConnMessage] bytes through shared memory, and Recv returns
+// io.EOF once the other end is closed or its process has died. Unrelated
+// processes connect with [Listen] and [Dial], by name, with an optional
+// shared key.
+//
+// [Of] and [ConnOf] are typed views of a Queue or a Conn: they encode values
+// with a [Codec] ([CBOR] by default, or [JSON] or [Raw]).
+//
 // # Guarantees
 //
 //   - Every message a Put reported as written is received by exactly one Get,
@@ -41,10 +52,23 @@
 //     buffered in a background goroutine.
 //   - A file that is not a queue, or a damaged one, yields [ErrIncompatible]
 //     or [ErrCorrupt], never a panic, an out-of-range access or a hang.
+//   - A Conn's Recv returns what the peer sent and then io.EOF when the peer
+//     closes its end or dies, however it dies; Send then fails with
+//     [ErrPeerClosed]. A message the peer was still sending when it died is
+//     dropped, never delivered in part.
+//   - A typed Put or Send encodes before it returns: an encoding error is
+//     its result ([ErrEncode]), never reported later. A message that does not
+//     decode gives [ErrDecode] and the next Get goes on with the next one.
 //
 // # Caveats
 //
-//   - Messages are byte slices; encode values yourself.
+//   - Queue messages are byte slices; use [Of] for values.
+//   - A Conn end belongs to one process at a time. A process that hands an
+//     end to a child should close its own copy, or the peer sees no EOF when
+//     the child dies (as with Python's Pipe and Unix pipes).
+//   - Listen and Dial check the peer's user id; processes of other users
+//     are turned away unless listed in AllowUIDs. Without a Key, any process
+//     of an allowed user may connect.
 //   - Producers copy their messages into the ring one at a time (under a lock
 //     that only producers take), and so do consumers: a producer stopped in
 //     the middle of a copy (SIGSTOP, a debugger) delays other producers, not
