@@ -1,0 +1,72 @@
+package mpq_test
+
+import (
+	"context"
+	"errors"
+	"io"
+	"os"
+	"testing"
+
+	"golang.org/x/sys/unix"
+
+	"mpq"
+)
+
+// FuzzConnFrames feeds records no mpq sender would write into the ring a
+// Conn receives from: Recv must return messages or ErrCorrupt, never panic,
+// hang or hand out more than was announced.
+func FuzzConnFrames(f *testing.F) {
+	f.Add([]byte{2, 'a', 0})
+	f.Add([]byte{9, 5, 0, 0, 0, 0, 0, 0, 0, 1, 2, 'a', 2, 3, 'b', 'c', 3})
+	f.Add([]byte{1, 4, 3, 'x', 9, 0})
+	f.Fuzz(func(t *testing.T, data []byte) {
+		q, err := mpq.New(&mpq.Options{Capacity: 1 << 16})
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer q.Close()
+		qf, err := q.File()
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer qf.Close()
+		fds, err := unix.Socketpair(unix.AF_UNIX, unix.SOCK_STREAM, 0)
+		if err != nil {
+			t.Fatal(err)
+		}
+		sock, peer := os.NewFile(uintptr(fds[0]), "s0"), os.NewFile(uintptr(fds[1]), "s1")
+		defer peer.Close()
+		c, err := mpq.FileConn([]*os.File{sock, qf, nil})
+		sock.Close()
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer c.Close()
+		// data is a series of records, each a length byte and that many bytes.
+		total := 0
+		for len(data) > 0 {
+			n := min(int(data[0]), len(data)-1)
+			rec := data[1 : 1+n]
+			data = data[1+n:]
+			if q.TryPut(rec) != nil {
+				break
+			}
+			total += len(rec)
+		}
+		q.Seal()
+		ctx := context.Background()
+		for range 1000 {
+			m, err := c.Recv(ctx)
+			if err != nil && !errors.Is(err, mpq.ErrCorrupt) {
+				if err == io.EOF {
+					return
+				}
+				t.Fatalf("Recv: %v", err)
+			}
+			if len(m) > total {
+				t.Fatalf("Recv returned %d bytes of %d put", len(m), total)
+			}
+		}
+		t.Fatal("no io.EOF after 1000 Recvs of a sealed ring")
+	})
+}
