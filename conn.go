@@ -503,7 +503,14 @@ func FileConn(files []*os.File) (*Conn, error) {
 	if len(files) != 3 || files[0] == nil || files[1] == nil && files[2] == nil {
 		return nil, fmt.Errorf("%w: FileConn wants a socket and one or two rings", ErrInvalidOptions)
 	}
-	typ, err := unix.GetsockoptInt(int(files[0].Fd()), unix.SOL_SOCKET, unix.SO_TYPE)
+	// Not Fd: it would switch the socket, shared with other processes, to
+	// blocking mode.
+	typ, err := -1, error(nil)
+	if raw, rerr := files[0].SyscallConn(); rerr != nil {
+		err = rerr
+	} else if cerr := raw.Control(func(fd uintptr) { typ, err = unix.GetsockoptInt(int(fd), unix.SOL_SOCKET, unix.SO_TYPE) }); cerr != nil {
+		err = cerr
+	}
 	if err != nil || typ != unix.SOCK_STREAM {
 		return nil, fmt.Errorf("%w: %s is not a stream socket", ErrIncompatible, files[0].Name())
 	}
