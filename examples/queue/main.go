@@ -1,130 +1,96 @@
-// Command queue is the classic multiprocessing Queue example with real
-// processes: a writer process puts 'A', 'B' and 'C' with short random pauses
-// while a reader process prints each value it gets; the parent waits for the
-// writer, then seals the queue instead of killing the reader, which drains
-// it and stops at io.EOF.
+// Command queue is the classic example of Python's multiprocessing Queue,
+// with real processes: a writer process puts 'A', 'B' and 'C' with short
+// random pauses while a reader process prints each value it gets; the
+// parent waits for the writer, then seals the queue instead of killing the
+// reader, which drains it and stops at io.EOF.
 //
 //	go run ./examples/queue
+//
+// The children are this program again, started by package proc: main
+// begins with proc.Main, which runs the function a child was started for
+// and exits.
 package main
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"io"
 	"log"
 	"math/rand/v2"
 	"os"
-	"os/exec"
-	"sync"
 	"time"
 
 	"mpq"
+	"mpq/proc"
 )
 
-// roleEnv tells a re-executed copy of this program which part to play.
-const roleEnv = "MPQ_EXAMPLE_ROLE"
+// writer puts A, B and C into the queue, pausing a little before each.
+var writer = proc.Define("writer", func(ctx context.Context, q *mpq.Queue) error {
+	tq := mpq.Of[string](q, nil)
+	for _, v := range []string{"A", "B", "C"} {
+		time.Sleep(time.Duration(rand.IntN(50)) * time.Millisecond)
+		fmt.Printf("writer %d: putting %s\n", os.Getpid(), v)
+		if err := tq.Put(ctx, v); err != nil {
+			return err
+		}
+	}
+	return nil
+})
+
+// reader prints the values in the queue until it is sealed and empty.
+var reader = proc.Define("reader", func(ctx context.Context, q *mpq.Queue, writerPid int) error {
+	tq := mpq.Of[string](q, nil)
+	for {
+		v, err := tq.Get(ctx)
+		if err == io.EOF {
+			fmt.Printf("reader %d: queue sealed and empty, done\n", os.Getpid())
+			return nil
+		}
+		if err != nil {
+			return err
+		}
+		fmt.Printf("reader %d got %s from writer %d\n", os.Getpid(), v, writerPid)
+	}
+})
 
 func main() {
-	if role := os.Getenv(roleEnv); role != "" {
-		if err := child(role, os.Stdout); err != nil {
-			log.Fatalf("%s: %v", role, err)
-		}
-		return
-	}
-	if err := run(os.Stdout); err != nil {
+	proc.Main() // in a child process: run its function and exit
+	if err := run(context.Background()); err != nil {
 		log.Fatal(err)
 	}
 }
 
-// run creates an anonymous queue and starts the writer and the reader as
-// child processes, handing each the queue's file as descriptor 3.
-func run(w io.Writer) error {
-	out := &lockedWriter{w: w} // both children's output is copied to it concurrently
+// run creates an anonymous queue, starts the writer and the reader with it,
+// and seals the queue when the writer is done.
+func run(ctx context.Context) error {
 	q, err := mpq.New(nil)
 	if err != nil {
 		return err
 	}
 	defer q.Close()
-	fmt.Fprintf(out, "parent %d: starting writer and reader\n", os.Getpid())
-
-	start := func(role string) (*exec.Cmd, error) {
-		f, err := q.File()
-		if err != nil {
-			return nil, err
-		}
-		defer f.Close()
-		exe, err := os.Executable()
-		if err != nil {
-			return nil, err
-		}
-		cmd := exec.Command(exe, os.Args[1:]...)
-		cmd.Env = append(os.Environ(), roleEnv+"="+role)
-		cmd.ExtraFiles = []*os.File{f}
-		cmd.Stdout, cmd.Stderr = out, os.Stderr
-		return cmd, cmd.Start()
-	}
-	reader, err := start("reader")
+	w, err := writer.Start(ctx, q)
 	if err != nil {
 		return err
 	}
-	writer, err := start("writer")
+	r, err := reader.Start(ctx, q, w.Pid())
 	if err != nil {
-		reader.Process.Kill()
-		reader.Wait()
+		w.Kill()
+		w.Wait()
 		return err
 	}
-	werr := writer.Wait()
-	fmt.Fprintf(out, "parent %d: writer done, sealing the queue\n", os.Getpid())
+	fmt.Printf("parent %d: started writer %d and reader %d\n", os.Getpid(), w.Pid(), r.Pid())
+	if err := w.Wait(); err != nil {
+		r.Kill()
+		r.Wait()
+		return err
+	}
+	fmt.Printf("parent %d: writer done, sealing the queue\n", os.Getpid())
 	if err := q.Seal(); err != nil {
 		return err
 	}
-	return errors.Join(werr, reader.Wait())
-}
-
-// child opens the inherited queue (descriptor 3) and plays role.
-func child(role string, out io.Writer) error {
-	f := os.NewFile(3, "queue")
-	q, err := mpq.OpenFile(f, nil)
-	f.Close()
-	if err != nil {
+	if err := r.Wait(); err != nil {
 		return err
 	}
-	defer q.Close()
-	ctx := context.Background()
-	switch role {
-	case "writer":
-		for _, v := range []string{"A", "B", "C"} {
-			time.Sleep(time.Duration(rand.IntN(50)) * time.Millisecond)
-			fmt.Fprintf(out, "writer %d: putting %s\n", os.Getpid(), v)
-			if err := q.Put(ctx, []byte(v)); err != nil {
-				return err
-			}
-		}
-		return nil
-	case "reader":
-		for {
-			msg, err := q.Get(ctx)
-			if err == io.EOF {
-				fmt.Fprintf(out, "reader %d: queue sealed and empty, done\n", os.Getpid())
-				return nil
-			}
-			if err != nil {
-				return err
-			}
-			fmt.Fprintf(out, "reader %d: got %s\n", os.Getpid(), msg)
-		}
-	}
-	return fmt.Errorf("unknown role %q", role)
-}
-
-type lockedWriter struct {
-	mu sync.Mutex
-	w  io.Writer
-}
-
-func (l *lockedWriter) Write(p []byte) (int, error) {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.w.Write(p)
+	fmt.Printf("parent %d: reader done\n", os.Getpid())
+	return nil
 }

@@ -1,56 +1,104 @@
 package main
 
 import (
-	"bytes"
+	"context"
 	"fmt"
-	"os"
+	"os/exec"
+	"path/filepath"
 	"regexp"
+	"slices"
 	"strings"
 	"testing"
+	"time"
 )
 
-// TestMain lets the test binary play the writer and the reader when run
-// re-executes it, as the real program does.
-func TestMain(m *testing.M) {
-	if role := os.Getenv(roleEnv); role != "" {
-		if err := child(role, os.Stdout); err != nil {
-			fmt.Fprintln(os.Stderr, role, err)
-			os.Exit(1)
-		}
-		os.Exit(0)
+// build builds this program and returns the path of the binary.
+func build(t *testing.T) string {
+	t.Helper()
+	gobin, err := exec.LookPath("go")
+	if err != nil {
+		t.Skipf("no go command to build the example: %v", err)
 	}
-	os.Exit(m.Run())
+	bin := filepath.Join(t.TempDir(), "example")
+	out, err := exec.Command(gobin, "build", "-o", bin, ".").CombinedOutput()
+	if err != nil {
+		t.Fatalf("go build: %v\n%s", err, out)
+	}
+	return bin
+}
+
+// runProgram runs the program and returns its output lines.
+func runProgram(t *testing.T, bin string) ([]string, int) {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(t.Context(), 60*time.Second)
+	defer cancel()
+	cmd := exec.CommandContext(ctx, bin)
+	var out strings.Builder
+	cmd.Stdout, cmd.Stderr = &out, &out
+	cmd.WaitDelay = 10 * time.Second
+	if err := cmd.Run(); err != nil {
+		t.Fatalf("%s: %v\n%s", bin, err, out.String())
+	}
+	return strings.Split(strings.TrimSpace(out.String()), "\n"), cmd.Process.Pid
 }
 
 func TestQueueExample(t *testing.T) {
-	var out bytes.Buffer
-	if err := run(&out); err != nil {
-		t.Fatalf("run: %v\n%s", err, out.String())
+	bin := build(t)
+	lines, pid := runProgram(t, bin)
+	text := strings.Join(lines, "\n")
+	patterns := []*regexp.Regexp{
+		regexp.MustCompile(`^parent (\d+): started writer (\d+) and reader (\d+)$`),
+		regexp.MustCompile(`^writer (\d+): putting ([ABC])$`),
+		regexp.MustCompile(`^reader (\d+) got ([ABC]) from writer (\d+)$`),
+		regexp.MustCompile(`^parent (\d+): writer done, sealing the queue$`),
+		regexp.MustCompile(`^reader (\d+): queue sealed and empty, done$`),
+		regexp.MustCompile(`^parent (\d+): reader done$`),
 	}
-	var got []string
-	pids := map[string]string{}
-	line := regexp.MustCompile(`^(parent|writer|reader) (\d+): (.*)$`)
-	for _, l := range strings.Split(strings.TrimSpace(out.String()), "\n") {
-		m := line.FindStringSubmatch(l)
-		if m == nil {
-			t.Fatalf("unexpected line %q in:\n%s", l, out.String())
+	var started []string
+	var put, got []string
+	pids := map[int]map[string]bool{} // pattern -> PIDs that printed it
+	at := map[int]int{}               // pattern -> line of its last match
+	for i, l := range lines {
+		k := slices.IndexFunc(patterns, func(p *regexp.Regexp) bool { return p.MatchString(l) })
+		if k < 0 {
+			t.Fatalf("unexpected line %q in:\n%s", l, text)
 		}
-		if p, ok := pids[m[1]]; ok && p != m[2] {
-			t.Errorf("%s printed two PIDs: %s and %s", m[1], p, m[2])
+		at[k] = i
+		m := patterns[k].FindStringSubmatch(l)
+		if pids[k] == nil {
+			pids[k] = map[string]bool{}
 		}
-		pids[m[1]] = m[2]
-		if m[1] == "reader" {
-			got = append(got, m[3])
+		pids[k][m[1]] = true
+		switch k {
+		case 0:
+			started = m[1:]
+		case 1:
+			put = append(put, m[2])
+		case 2:
+			got = append(got, m[2])
+			if len(started) == 3 && (m[1] != started[2] || m[3] != started[1]) {
+				t.Errorf("line %q: want reader %s and writer %s", l, started[2], started[1])
+			}
 		}
 	}
-	want := []string{"got A", "got B", "got C", "queue sealed and empty, done"}
-	if strings.Join(got, "|") != strings.Join(want, "|") {
-		t.Errorf("reader printed %q; want %q", got, want)
+	if len(started) != 3 {
+		t.Fatalf("no start line in:\n%s", text)
 	}
-	if len(pids) != 3 || pids["parent"] == pids["reader"] || pids["reader"] == pids["writer"] || pids["parent"] == pids["writer"] {
-		t.Errorf("want three distinct processes, got %v", pids)
+	if started[0] != fmt.Sprint(pid) || started[0] == started[1] || started[0] == started[2] || started[1] == started[2] {
+		t.Errorf("parent %d, writer and reader: %v; want three distinct processes", pid, started)
 	}
-	if pids["parent"] != fmt.Sprint(os.Getpid()) {
-		t.Errorf("parent PID %s; want %d", pids["parent"], os.Getpid())
+	for k, who := range map[int]string{1: started[1], 2: started[2], 3: started[0], 4: started[2], 5: started[0]} {
+		if len(pids[k]) != 1 || !pids[k][who] {
+			t.Errorf("lines matching %v came from %v; want only %s", patterns[k], pids[k], who)
+		}
+	}
+	want := []string{"A", "B", "C"}
+	if !slices.Equal(put, want) || !slices.Equal(got, want) {
+		t.Errorf("writer put %v, reader got %v; want %v for both", put, got, want)
+	}
+	// The parent seals after the writer is done, the reader stops after
+	// that, and the parent reports last.
+	if !(at[1] < at[3] && at[3] < at[4] && at[4] < at[5] && at[5] == len(lines)-1) {
+		t.Errorf("lines out of order:\n%s", text)
 	}
 }
