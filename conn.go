@@ -10,6 +10,7 @@ import (
 	"os"
 	"sync"
 	"sync/atomic"
+	"time"
 
 	"golang.org/x/sys/unix"
 
@@ -98,20 +99,27 @@ func (c *Conn) watch() {
 		// every copy made by Files, and a copy passed through
 		// exec.Cmd.ExtraFiles is switched to blocking mode by File.Fd. The
 		// wait is the runtime poller's either way, so Close can end it.
-		err = raw.Read(func(fd uintptr) bool {
-			for {
-				n, _, err := unix.Recvfrom(int(fd), b[:], unix.MSG_DONTWAIT)
-				switch {
-				case err == unix.EINTR:
-					continue
-				case err == unix.EAGAIN:
-					return false
-				case n > 0:
-					continue // a peer sends nothing once connected: ignore it
+		read := func() error {
+			return raw.Read(func(fd uintptr) bool {
+				for {
+					n, _, err := unix.Recvfrom(int(fd), b[:], unix.MSG_DONTWAIT)
+					switch {
+					case err == unix.EINTR:
+						continue
+					case err == unix.EAGAIN:
+						return false
+					case n > 0:
+						continue // a peer sends nothing once connected: ignore it
+					}
+					return true // EOF, or the socket failed
 				}
-				return true // EOF, or the socket failed
-			}
-		})
+			})
+		}
+		// A deadline of the handshake may still fire as it ends: clear it
+		// and go on watching.
+		for err = read(); errors.Is(err, os.ErrDeadlineExceeded) && !c.closed.Load(); err = read() {
+			c.sock.SetReadDeadline(time.Time{})
+		}
 	}
 	if c.closed.Load() {
 		return
@@ -120,6 +128,7 @@ func (c *Conn) watch() {
 	c.stopNow()
 	if c.in != nil {
 		c.in.Seal()
+		c.in.wakeLocal(forData) // in case Seal failed: Recv sees peerGone
 	}
 }
 
@@ -325,6 +334,9 @@ func (c *Conn) tryRecv(dst []byte) ([]byte, error) {
 	if c.in == nil {
 		return dst, fmt.Errorf("%w: Recv on the sending end", ErrWrongDirection)
 	}
+	if c.closed.Load() {
+		return dst, ErrClosed
+	}
 	c.rmu.Lock()
 	defer c.rmu.Unlock()
 	for {
@@ -358,6 +370,18 @@ func (c *Conn) refill() error {
 	c.rbuf, n, err = c.in.r.Get(c.rbuf, &c.rends, readAhead, readAheadBytes, true, nil)
 	if n > 0 {
 		return nil
+	}
+	if err == ErrEmpty && c.peerGone.Load() {
+		// The peer is gone, yet the ring is not sealed (a peer that wedged
+		// or unsealed it on its way out): what it sent before it went, which
+		// a look after reading peerGone sees, is all there is.
+		c.rbuf, n, err = c.in.r.Get(c.rbuf, &c.rends, readAhead, readAheadBytes, true, nil)
+		if n > 0 {
+			return nil
+		}
+		if err == ErrEmpty {
+			err = io.EOF
+		}
 	}
 	if err == io.EOF {
 		c.part, c.want = nil, -1 // a message cut short by the peer's end
@@ -419,10 +443,12 @@ func (c *Conn) Poll(ctx context.Context) (bool, error) {
 		defer c.rmu.Unlock()
 		return c.rnext < len(c.rends) || c.in.r.HasData() || c.in.r.Closed()
 	}
-	if c.closed.Load() {
+	if !c.in.enter() { // Close does not unmap the ring under ready
 		return false, ErrClosed
 	}
-	if ready() {
+	ok := ready()
+	c.in.leave()
+	if ok {
 		return true, nil
 	}
 	err := c.in.block(ctx, forData, c.in.r.HasData, func(<-chan struct{}) error {

@@ -9,12 +9,10 @@ import (
 	"net"
 	"os"
 	"path/filepath"
+	"runtime"
 	"strings"
-	"syscall"
 	"testing"
 	"time"
-
-	"golang.org/x/sys/unix"
 
 	"mpq"
 	"mpq/internal/testutil"
@@ -29,12 +27,7 @@ func init() {
 // messages until EOF.
 func runDialer() error {
 	if uid := testutil.EnvInt("MPQ_TEST_UID", -1); uid >= 0 {
-		if err := syscall.Setuid(uid); err != nil {
-			return err
-		}
-		// Changing uid makes a process undumpable, which closes its own
-		// /proc/self/fd to it; a process started as that user is not so.
-		if err := unix.Prctl(unix.PR_SET_DUMPABLE, 1, 0, 0, 0); err != nil {
+		if err := becomeUser(uid); err != nil {
 			return err
 		}
 	}
@@ -350,8 +343,8 @@ func TestAcceptBadPeers(t *testing.T) {
 // A dialing process of another user is turned away unless allowed, on both
 // sides. Setting another uid takes root.
 func TestListenOtherUser(t *testing.T) {
-	if os.Getuid() != 0 {
-		t.Skip("needs root to run a process as another user")
+	if os.Getuid() != 0 || runtime.GOOS != "linux" {
+		t.Skip("needs root on Linux to run a process as another user")
 	}
 	dir, err := os.MkdirTemp("", "mpq-uid-")
 	if err != nil {
