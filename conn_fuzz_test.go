@@ -4,10 +4,7 @@ import (
 	"context"
 	"errors"
 	"io"
-	"os"
 	"testing"
-
-	"golang.org/x/sys/unix"
 
 	"mpq"
 )
@@ -20,28 +17,7 @@ func FuzzConnFrames(f *testing.F) {
 	f.Add([]byte{9, 5, 0, 0, 0, 0, 0, 0, 0, 1, 2, 'a', 2, 3, 'b', 'c', 3})
 	f.Add([]byte{1, 4, 3, 'x', 9, 0})
 	f.Fuzz(func(t *testing.T, data []byte) {
-		q, err := mpq.New(&mpq.Options{Capacity: 1 << 16})
-		if err != nil {
-			t.Fatal(err)
-		}
-		defer q.Close()
-		qf, err := q.File()
-		if err != nil {
-			t.Fatal(err)
-		}
-		defer qf.Close()
-		fds, err := unix.Socketpair(unix.AF_UNIX, unix.SOCK_STREAM, 0)
-		if err != nil {
-			t.Fatal(err)
-		}
-		sock, peer := os.NewFile(uintptr(fds[0]), "s0"), os.NewFile(uintptr(fds[1]), "s1")
-		defer peer.Close()
-		c, err := mpq.FileConn([]*os.File{sock, qf, nil})
-		sock.Close()
-		if err != nil {
-			t.Fatal(err)
-		}
-		defer c.Close()
+		q, c := rawConn(t)
 		// data is a series of records, each a length byte and that many bytes.
 		total := 0
 		for len(data) > 0 {

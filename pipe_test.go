@@ -603,14 +603,15 @@ func TestFileConnBadInput(t *testing.T) {
 	}
 }
 
-// Records in a connection's ring that no mpq sender writes give ErrCorrupt,
-// and the next good message still arrives.
-func TestConnBadFrames(t *testing.T) {
+// rawConn returns a receiving Conn and the queue it receives from, into
+// which a test puts records of its own making. Both close when t ends.
+func rawConn(t testing.TB) (*mpq.Queue, *mpq.Conn) {
+	t.Helper()
 	q, err := mpq.New(&mpq.Options{Capacity: 1 << 16})
 	if err != nil {
 		t.Fatal(err)
 	}
-	defer q.Close()
+	t.Cleanup(func() { q.Close() })
 	qf, err := q.File()
 	if err != nil {
 		t.Fatal(err)
@@ -621,13 +622,20 @@ func TestConnBadFrames(t *testing.T) {
 		t.Fatal(err)
 	}
 	sock, peer := os.NewFile(uintptr(fds[0]), "s0"), os.NewFile(uintptr(fds[1]), "s1")
-	defer peer.Close()
+	t.Cleanup(func() { peer.Close() })
 	c, err := mpq.FileConn([]*os.File{sock, qf, nil})
 	sock.Close()
 	if err != nil {
 		t.Fatal(err)
 	}
-	defer c.Close()
+	t.Cleanup(func() { c.Close() })
+	return q, c
+}
+
+// Records in a connection's ring that no mpq sender writes give ErrCorrupt,
+// and the next good message still arrives.
+func TestConnBadFrames(t *testing.T) {
+	q, c := rawConn(t)
 	begin := func(n uint64) []byte {
 		b := binary.LittleEndian.AppendUint64(nil, n)
 		return append(b, 1)
