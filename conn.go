@@ -15,6 +15,7 @@ import (
 	"golang.org/x/sys/unix"
 
 	"mpq/internal/ring"
+	"mpq/internal/shm"
 )
 
 // MaxConnMessage is the largest message a [Conn] carries. Messages longer
@@ -569,6 +570,11 @@ func FileConn(files []*os.File) (*Conn, error) {
 
 // openConnRing opens a ring of a connection from its file.
 func openConnRing(f *os.File) (*Queue, error) {
+	// A ring whose size the peer could change could be shrunk under our
+	// mapping, which would kill this process with SIGBUS.
+	if !shm.SizeSealed(f) {
+		return nil, fmt.Errorf("%w: a connection ring must be a memfd sealed against resizing", ErrIncompatible)
+	}
 	q, err := OpenFile(f, nil)
 	if err == nil && q.r.MaxMessage() < 16 {
 		q.Close()

@@ -10,6 +10,7 @@ import (
 	"io"
 	"math/rand/v2"
 	"os"
+	"runtime"
 	"strconv"
 	"sync"
 	"testing"
@@ -578,6 +579,22 @@ func TestFileConnBadInput(t *testing.T) {
 	}
 	reg.Write(make([]byte, 8192))
 	defer reg.Close()
+	named, err := mpq.Create("ring", &mpq.Options{Dir: t.TempDir(), Capacity: 1 << 16})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer named.Close()
+	namedFile, err := named.File()
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer namedFile.Close()
+	// The rings of connections cannot be resized by whoever holds them.
+	if runtime.GOOS == "linux" {
+		if err := unix.Ftruncate(int(qf.Fd()), 4096); err != unix.EPERM {
+			t.Errorf("shrinking an anonymous queue: got %v; want EPERM", err)
+		}
+	}
 
 	for _, tc := range []struct {
 		name  string
@@ -590,6 +607,7 @@ func TestFileConnBadInput(t *testing.T) {
 		{"regular file as socket", []*os.File{reg, qf, nil}, mpq.ErrIncompatible},
 		{"datagram socket", []*os.File{dg, qf, nil}, mpq.ErrIncompatible},
 		{"regular file as ring", []*os.File{sock, reg, nil}, mpq.ErrIncompatible},
+		{"named queue as ring (size not sealed)", []*os.File{sock, namedFile, nil}, mpq.ErrIncompatible},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			c, err := mpq.FileConn(tc.files)

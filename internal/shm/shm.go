@@ -175,6 +175,12 @@ func Anonymous(size int64, init func(mem []byte) error) (*os.File, []byte, error
 		return nil, nil, err
 	}
 	mem, err := setup(f, 0o600, size, init)
+	if err == nil {
+		if err = sealSize(f); err != nil {
+			Unmap(mem)
+			err = fmt.Errorf("mpq: seal anonymous queue file: %w", err)
+		}
+	}
 	if err != nil {
 		f.Close()
 		return nil, nil, err
