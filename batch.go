@@ -2,6 +2,7 @@ package mpq
 
 import (
 	"context"
+	"errors"
 	"fmt"
 )
 
@@ -38,8 +39,10 @@ func (b *Batch) Reset() { b.buf, b.ends = b.buf[:0], b.ends[:0] }
 // before anything is written.
 func (q *Queue) PutBatch(ctx context.Context, msgs [][]byte) (int, error) {
 	total := 0
+	var err error
 	for len(msgs) > 0 {
-		n, err := q.r.Put(nil, msgs, true, nil)
+		var n int
+		n, err = q.r.Put(nil, msgs, true, nil)
 		if again(err) {
 			n = 0
 			err = q.putSlow(ctx, msgs[0])
@@ -50,10 +53,13 @@ func (q *Queue) PutBatch(ctx context.Context, msgs [][]byte) (int, error) {
 		total += n
 		msgs = msgs[n:]
 		if err != nil {
-			return total, err
+			break
 		}
 	}
-	return total, nil
+	if total > 0 && (q.syncPut || q.syncer != nil) {
+		err = errors.Join(err, q.afterPut())
+	}
+	return total, err
 }
 
 // GetBatch resets b and fills it with at least one and at most limit messages

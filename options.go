@@ -2,6 +2,7 @@ package mpq
 
 import (
 	"fmt"
+	"math"
 	"os"
 	"time"
 
@@ -41,11 +42,45 @@ type Options struct {
 	// makes a round trip take microseconds. Default 50µs; negative means
 	// do not spin.
 	Spin time.Duration
+
+	// Durable makes a new named queue survive the machine stopping: each
+	// record carries a CRC32C, the file is flushed to disk as Sync says, and
+	// the first process to open the queue after a crash recovers it,
+	// dropping (and counting in Stats.Torn) records that did not reach the
+	// disk whole. Dir must be on a disk filesystem, not tmpfs. Records of a
+	// durable queue take a 16-byte header and are aligned to 16 bytes.
+	Durable bool
+
+	// Sync says when Puts on a durable queue reach the disk: SyncEveryPut
+	// (the default: Put returns once its message is on disk), SyncEvery(d)
+	// (a background flush at most d after a Put), or SyncNever (the
+	// operating system's write-back, and Queue.Sync). It applies to this
+	// handle's Puts.
+	Sync SyncPolicy
+
+	// Lease is how long a delivery from Receive stays with its consumer
+	// before the message is given back for another delivery, unless the
+	// consumer acknowledges it or calls Extend. It applies to this handle's
+	// Receives. Default 30s.
+	Lease time.Duration
+
+	// MaxDeliveries, if positive, is how many times Receive delivers a
+	// message. A message given back after that many deliveries goes to the
+	// DeadLetter queue (or, with no DeadLetter, is dropped), and counts in
+	// Stats.DeadLettered. Recorded when the queue is created.
+	MaxDeliveries int
+
+	// DeadLetter names the queue that takes messages past MaxDeliveries. It
+	// lives in the same directory, and is created (with this queue's
+	// capacity, maximum message size and durability) if missing. Recorded
+	// when the queue is created.
+	DeadLetter string
 }
 
 const (
 	defaultCapacity = 4 << 20
 	defaultSpin     = 50 * time.Microsecond
+	defaultLease    = 30 * time.Second
 )
 
 // settings are Options validated and filled with defaults.
@@ -56,6 +91,8 @@ type settings struct {
 	mode     os.FileMode
 	noCreate bool
 	spin     time.Duration
+	lease    time.Duration
+	sync     SyncPolicy
 }
 
 func (o *Options) settings() (settings, error) {
@@ -65,6 +102,14 @@ func (o *Options) settings() (settings, error) {
 	}
 	if o.Capacity < 0 || o.MaxMessageSize < 0 {
 		return s, fmt.Errorf("%w: negative Capacity %d or MaxMessageSize %d", ErrInvalidOptions, o.Capacity, o.MaxMessageSize)
+	}
+	if o.Lease < 0 || o.MaxDeliveries < 0 || o.MaxDeliveries > math.MaxUint32 || o.Sync < SyncNever {
+		return s, fmt.Errorf("%w: negative Lease %v or MaxDeliveries %d, or Sync %d", ErrInvalidOptions, o.Lease, o.MaxDeliveries, o.Sync)
+	}
+	if o.DeadLetter != "" {
+		if err := shm.CheckName(o.DeadLetter); err != nil {
+			return s, fmt.Errorf("%w: DeadLetter: %w", ErrInvalidOptions, err)
+		}
 	}
 	if o.Mode&^os.ModePerm != 0 {
 		return s, fmt.Errorf("%w: Mode %v has bits other than permissions", ErrInvalidOptions, o.Mode)
@@ -83,10 +128,11 @@ func (o *Options) settings() (settings, error) {
 	if o.MaxMessageSize > 0 {
 		m = uint64(o.MaxMessageSize)
 	}
-	if m > ring.MaxMessageFor(c) {
-		return s, fmt.Errorf("%w: MaxMessageSize %d over %d, the most a queue of Capacity %d takes (Capacity/2 - 8)", ErrInvalidOptions, m, ring.MaxMessageFor(c), c)
+	if m > ring.MaxMessageFor(c, o.Durable) {
+		return s, fmt.Errorf("%w: MaxMessageSize %d over %d, the most a queue of Capacity %d takes (Capacity/2 - 8, or - 16 if durable)", ErrInvalidOptions, m, ring.MaxMessageFor(c, o.Durable), c)
 	}
-	s.geometry = ring.Geometry{Capacity: c, MaxMessage: m}
+	s.geometry = ring.Geometry{Capacity: c, MaxMessage: m, Durable: o.Durable,
+		MaxDeliveries: uint32(o.MaxDeliveries), DeadLetter: o.DeadLetter}
 	s.dir, s.private = o.Dir, false
 	if s.dir == "" {
 		s.dir, s.private = shm.DefaultDir(), true
@@ -100,5 +146,10 @@ func (o *Options) settings() (settings, error) {
 	if s.spin == 0 {
 		s.spin = defaultSpin
 	}
+	s.lease = o.Lease
+	if s.lease == 0 {
+		s.lease = defaultLease
+	}
+	s.sync = o.Sync
 	return s, nil
 }

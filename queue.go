@@ -32,6 +32,13 @@ type Queue struct {
 	mem  []byte
 	r    *ring.Ring
 	spin time.Duration
+	dir  string // where named queues of this handle's options live: for the dead-letter queue
+
+	lease   time.Duration
+	syncPut bool       // durable, SyncEveryPut
+	syncer  *syncer    // durable, SyncEvery: nil otherwise
+	deadMu  sync.Mutex // guards dead
+	dead    *Queue     // the dead-letter queue, once opened
 
 	wmu      sync.Mutex // guards the fields below
 	closing  bool
@@ -93,6 +100,9 @@ func open(name string, opts *Options, mayExist bool) (*Queue, error) {
 		if err := shm.EnsureDir(s.dir, s.private); err != nil {
 			return nil, err
 		}
+		if err := checkNew(name, s); err != nil {
+			return nil, err
+		}
 		g := s.geometry
 		g.Created = time.Now()
 		f, mem, err := shm.Create(path, s.mode, ring.MinSize(g.Capacity), func(mem []byte) error { return ring.Init(mem, g) })
@@ -119,6 +129,9 @@ func New(opts *Options) (*Queue, error) {
 	s, err := opts.settings()
 	if err != nil {
 		return nil, err
+	}
+	if s.geometry.Durable {
+		return nil, fmt.Errorf("%w: an anonymous queue cannot be Durable: it has no file to survive in", ErrInvalidOptions)
 	}
 	g := s.geometry
 	g.Created = time.Now()
@@ -172,8 +185,26 @@ func Remove(name string, opts *Options) error {
 	return nil
 }
 
+// checkNew checks the options of a queue about to be created as name.
+func checkNew(name string, s settings) error {
+	if s.geometry.DeadLetter == name {
+		return fmt.Errorf("%w: queue %s cannot be its own DeadLetter", ErrInvalidOptions, name)
+	}
+	if s.geometry.Durable {
+		disk, err := shm.OnDisk(s.dir)
+		if err != nil {
+			return fmt.Errorf("mpq: queue directory %s: %w", s.dir, err)
+		}
+		if !disk {
+			return fmt.Errorf("%w: Durable queue in %s, which is in memory (tmpfs): set Dir to a directory on disk", ErrInvalidOptions, s.dir)
+		}
+	}
+	return nil
+}
+
 // attach maps f (unless mem is already its mapping), validates it and takes a
-// process slot. It takes ownership of f.
+// process slot. It takes ownership of f. A durable queue is recovered first
+// if no other process has it open.
 func attach(f *os.File, mem []byte, s settings) (q *Queue, err error) {
 	defer func() {
 		if err != nil {
@@ -197,12 +228,35 @@ func attach(f *os.File, mem []byte, s settings) (q *Queue, err error) {
 		if mem, err = shm.Map(f, size); err != nil {
 			return nil, err
 		}
-		if _, err := ring.ReadGeometry(mem, size); err != nil {
+	}
+	g, err := ring.ReadHeader(mem)
+	if err != nil {
+		return nil, err
+	}
+	var (
+		lt      *liveness.Table
+		release = func() {}
+	)
+	if g.Durable {
+		var alone bool
+		lt, alone, release, err = liveness.AttachFirst(f, ring.MaxProcs, ring.SlotOffset, openLockOffset)
+		if err != nil {
 			return nil, err
 		}
+		if alone {
+			err = recoverFile(f, &mem, &size, g)
+		}
+	} else {
+		lt, err = liveness.Attach(f, ring.MaxProcs, ring.SlotOffset)
 	}
-	lt, err := liveness.Attach(f, ring.MaxProcs, ring.SlotOffset)
+	defer release()
+	if err == nil {
+		_, err = ring.ReadGeometry(mem, size)
+	}
 	if err != nil {
+		if lt != nil {
+			lt.Close()
+		}
 		return nil, err
 	}
 	r, err := ring.Attach(mem, size, env{lt}, lt.Slot(), os.Getpid())
@@ -210,9 +264,48 @@ func attach(f *os.File, mem []byte, s settings) (q *Queue, err error) {
 		lt.Close()
 		return nil, err
 	}
-	q = &Queue{f: f, lt: lt, mem: mem, r: r, spin: s.spin, closed: make(chan struct{})}
+	q = &Queue{f: f, lt: lt, mem: mem, r: r, spin: s.spin, closed: make(chan struct{}),
+		dir: s.dir, lease: s.lease}
+	if g.Durable {
+		switch {
+		case s.sync == SyncNever:
+		case s.sync > 0:
+			q.syncer = newSyncer(q, time.Duration(s.sync))
+		default:
+			q.syncPut = true
+		}
+	}
 	r.SweepWaiters()
 	return q, nil
+}
+
+// openLockOffset is the byte of a durable queue file that processes lock
+// while they attach, so that exactly one recovers it after a crash.
+const openLockOffset = 1
+
+// recoverFile recovers a durable queue that no other process has open:
+// it restores the size of a truncated file, lets the ring drop damaged
+// records, and flushes the result.
+func recoverFile(f *os.File, mem *[]byte, size *int64, g ring.Geometry) error {
+	if want := ring.MinSize(g.Capacity); *size < want {
+		if err := f.Truncate(want); err != nil {
+			return fmt.Errorf("mpq: restore the size of a truncated queue file: %w", err)
+		}
+		shm.Unmap(*mem)
+		*mem = nil
+		m, err := shm.Map(f, want)
+		if err != nil {
+			return err
+		}
+		*mem, *size = m, want
+	}
+	if _, err := ring.Recover(*mem); err != nil {
+		return err
+	}
+	if err := shm.Sync(f); err != nil {
+		return fmt.Errorf("mpq: flush recovered queue: %w", err)
+	}
+	return nil
 }
 
 // env connects a ring to the process table and the futex.
@@ -298,6 +391,15 @@ func (q *Queue) Close() error {
 	q.closing = true
 	close(q.closed)
 	q.wmu.Unlock()
+
+	if q.syncer != nil {
+		q.syncer.stop() // flushes what this handle put since its last flush
+	}
+	q.deadMu.Lock()
+	if q.dead != nil {
+		q.dead.Close()
+	}
+	q.deadMu.Unlock()
 
 	q.r.Close(nil) // no put or get of ours runs past this point
 	// Our sleepers wake (as do other processes' sleepers, who go back to

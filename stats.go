@@ -13,12 +13,17 @@ type Stats struct {
 	Capacity       int       // ring size in bytes
 	MaxMessageSize int       // largest message accepted
 	Created        time.Time // when the queue file was created
-	Len            int       // messages waiting
-	Used           int       // ring bytes holding messages not yet taken
+	Len            int       // messages waiting, given back ones included
+	Used           int       // ring bytes not yet reclaimed (waiting, held or given back)
 	Puts           uint64    // messages put since creation
-	Gets           uint64    // messages taken since creation
+	Gets           uint64    // messages taken since creation, by Get or a first Receive
 	Waits          uint64    // times a Put or Get slept waiting
 	Recovered      uint64    // locks taken over from processes that died holding them
+	InFlight       int       // deliveries held by consumers or given back, not yet done
+	Acks           uint64    // deliveries acknowledged
+	Redelivered    uint64    // deliveries given back by Nack, an expired lease or a dead consumer
+	DeadLettered   uint64    // messages that reached MaxDeliveries (moved to DeadLetter, or dropped)
+	Torn           uint64    // damaged records dropped by crash recovery (durable queues)
 	Sealed         bool      // Seal was called
 	Procs          []Proc    // processes attached now
 }
@@ -47,6 +52,7 @@ func (q *Queue) Stats() Stats {
 		Name: q.name, Capacity: int(q.r.Capacity()), MaxMessageSize: int(q.r.MaxMessage()),
 		Created: q.r.Created(), Len: int(min(c.Len, 1<<62)), Used: int(c.Used), Puts: c.Puts, Gets: c.Gets,
 		Waits: c.Waits, Recovered: c.Recovered, Sealed: c.Sealed,
+		InFlight: int(c.InFlight), Acks: c.Acks, Redelivered: c.Redelivered, DeadLettered: c.Dead, Torn: c.Torn,
 	}
 	for _, p := range q.r.Procs() {
 		s.Procs = append(s.Procs, Proc{

@@ -121,12 +121,18 @@ func (q *Queue) setWaiting(space bool, d int) {
 // Put appends msg to the queue, waiting while the queue is full. It returns
 // once msg is in the queue, or with ctx.Err() if ctx is done first, ErrSealed
 // if the queue is sealed, or ErrTooLarge if msg is longer than the queue's
-// maximum message size. Put copies msg; the caller may reuse it at once.
+// maximum message size. Put copies msg; the caller may reuse it at once. On
+// a durable queue with the default sync policy, Put returns once msg is on
+// disk; an error of that flush is returned, with msg in the queue.
 func (q *Queue) Put(ctx context.Context, msg []byte) error {
-	if _, err := q.r.Put(msg, nil, true, nil); !again(err) {
-		return err
+	_, err := q.r.Put(msg, nil, true, nil)
+	if again(err) {
+		err = q.putSlow(ctx, msg)
 	}
-	return q.putSlow(ctx, msg)
+	if err == nil && (q.syncPut || q.syncer != nil) {
+		return q.afterPut()
+	}
+	return err
 }
 
 func (q *Queue) putSlow(ctx context.Context, msg []byte) error {
@@ -144,6 +150,9 @@ func (q *Queue) TryPut(msg []byte) error {
 	_, err := q.r.Put(msg, nil, true, nil)
 	if err == ring.ErrBusy {
 		err = ErrFull
+	}
+	if err == nil && (q.syncPut || q.syncer != nil) {
+		return q.afterPut()
 	}
 	return err
 }

@@ -14,6 +14,7 @@ import (
 	"errors"
 	"os"
 	"runtime"
+	"sync"
 )
 
 // ErrNoSlot means every slot of the process table is taken.
@@ -33,6 +34,45 @@ func Attach(f *os.File, slots int, off func(slot int) int64) (*Table, error) {
 	if err != nil {
 		return nil, err
 	}
+	return attach(lf, slots, off)
+}
+
+// openMu serializes AttachFirst within this process (POSIX locks do not).
+var openMu sync.Mutex
+
+// AttachFirst is Attach for a caller that must know whether it is the only
+// attached process, and act on it before anyone else attaches: it takes an
+// exclusive lock on the byte at openOff, waiting for it, before taking a
+// slot, and keeps it until the caller runs release. Every process that
+// attaches with AttachFirst is thus serialized.
+func AttachFirst(f *os.File, slots int, off func(slot int) int64, openOff int64) (t *Table, alone bool, release func(), err error) {
+	lf, err := reopen(f)
+	if err != nil {
+		return nil, false, nil, err
+	}
+	openMu.Lock()
+	if err := lockWait(lf, openOff); err != nil {
+		openMu.Unlock()
+		lf.Close()
+		return nil, false, nil, err
+	}
+	release = func() {
+		unlock(lf, openOff)
+		openMu.Unlock()
+	}
+	t, err = attach(lf, slots, off)
+	if err != nil {
+		release()
+		return nil, false, nil, err
+	}
+	alone = true
+	for i := 0; i < slots && alone; i++ {
+		alone = i == t.slot || !t.Held(i)
+	}
+	return t, alone, release, nil
+}
+
+func attach(lf *os.File, slots int, off func(slot int) int64) (*Table, error) {
 	t := &Table{f: lf, slot: -1, slots: slots, off: off}
 	for i := 0; i < slots; i++ {
 		ok, err := t.tryLock(i)

@@ -12,35 +12,50 @@ import (
 // File format. A queue file is a header page, a process table and a ring:
 //
 //	[0, PageSize)                     header: identity, then one 64-byte line per hot word group
-//	[PageSize, RingOffset)            process table: MaxProcs slots of SlotSize bytes
+//	[PageSize, EntryOffset)           process table: MaxProcs slots of SlotSize bytes
+//	[EntryOffset, RingOffset)         deliveries table: MaxInFlight entries of EntrySize bytes
 //	[RingOffset, RingOffset+capacity) ring of records
 const (
 	Magic       = "MPQRING\x00"
-	Version     = 1
+	Version     = 2
 	PageSize    = 4096
 	MaxProcs    = 256
 	SlotSize    = 64
 	TableOffset = PageSize
-	RingOffset  = TableOffset + MaxProcs*SlotSize
+	MaxInFlight = 1024
+	EntrySize   = 32
+	EntryOffset = TableOffset + MaxProcs*SlotSize
+	RingOffset  = EntryOffset + MaxInFlight*EntrySize
 	MinCapacity = 4096
 	MaxCapacity = 1 << 40
-	RecordAlign = 8
-	HeaderBytes = 8 // bytes of a record header
+	RecordAlign = 8 // alignment of records in a plain queue
+	HeaderBytes = 8 // bytes of a record header in a plain queue
+	// A durable queue's records have a second header word holding a
+	// CRC32C, and are aligned to its size so that a padding record always
+	// fits the end of the ring.
+	DurableHeaderBytes = 16
+
+	// FlagDurable in the flags word marks a durable queue.
+	FlagDurable = 1
+	// MaxDeadLetterName is the longest dead-letter queue name recorded.
+	MaxDeadLetterName = 255
 
 	byteOrderMark = 0x01020304
 )
 
 // Header offsets. Identity words are written once at creation.
 const (
-	offMagic     = 0  // [8]byte
-	offVersion   = 8  // uint32
-	offByteOrder = 12 // uint32
-	offCapacity  = 16 // uint64
-	offMaxMsg    = 24 // uint64
-	offRingOff   = 32 // uint32
-	offMaxProcs  = 36 // uint32
-	offCreated   = 40 // int64, unix nanoseconds
-	offFlags     = 48 // uint32
+	offMagic     = 0    // [8]byte
+	offVersion   = 8    // uint32
+	offByteOrder = 12   // uint32
+	offCapacity  = 16   // uint64
+	offMaxMsg    = 24   // uint64
+	offRingOff   = 32   // uint32
+	offMaxProcs  = 36   // uint32
+	offCreated   = 40   // int64, unix nanoseconds
+	offFlags     = 48   // uint32
+	offMaxDeliv  = 52   // uint32: deliveries by Receive before dead-lettering; 0 = no limit
+	offDeadName  = 1024 // uint8 length, then the dead-letter queue name
 
 	// Producers' private line: only processes putting touch it.
 	offProdLock = 64 // uint32: ref of the holder, 0 = free
@@ -50,12 +65,21 @@ const (
 	offSealed = 136 // uint32
 	// Consumers' private line.
 	offConsLock = 192 // uint32
-	offGets     = 200 // uint64
+	offRepair   = 196 // uint32: a consumer died holding the lock: repair before use
+	offGets     = 200 // uint64: records taken at head (by Get or a first Receive)
+	offReturned = 212 // uint32: of which given back, waiting for redelivery
+	offAcks     = 216 // uint64
+	offRedeliv  = 224 // uint64: deliveries given back
+	offDead     = 232 // uint64: messages past MaxDeliveries
+	offScanAt   = 240 // int64: unix nanoseconds of the last lease scan
 	// Published by consumers, read by producers when their cached copy
-	// says the ring is full. Every take completes under the consumer lock,
-	// so head is also the reclaim position: the bytes below it are free.
+	// says the ring is full. Records below head are taken; those below free
+	// are done and their bytes free. free == head unless deliveries are held.
 	offHead = 256 // uint64: claim position
-	offFree = 264 // uint64: reserved for a separate reclaim position (unused)
+	offFree = 264 // uint64: reclaim position, while deliveries are held
+	// Deliveries table entries in use: producers read it with head, to
+	// know whether free or head is the reclaim position.
+	offInFlight = 272 // uint32
 
 	offDataSeq   = 320 // uint32 futex word: bumped when data may be available
 	offSpaceSeq  = 384 // uint32 futex word: bumped when space may be available
@@ -66,6 +90,7 @@ const (
 	offWaits     = 576 // uint64
 	offRecovered = 584 // uint64: dead owners recovered
 	offRecount   = 592 // uint32: counters must be recomputed
+	offTorn      = 600 // uint64: damaged records dropped by recovery
 
 	maskWords = MaxProcs / 64
 )
@@ -84,14 +109,18 @@ const (
 	RoleConsumer
 )
 
-// Record header word: payload length in the low 32 bits, state in the next 4;
-// the top 28 bits are zero (reserved for the ref of a consumer holding the
-// record in an acknowledgement mode).
+// Record header word: payload length in the low 32 bits, state in the next
+// 4; a taken record has the index of its deliveries table entry in the top
+// 28 bits. Records go ready → (taken →) done; a padding record fills the end
+// of the ring. In a durable queue a second word holds the record's CRC32C.
 const (
 	stateReady = 1
 	statePad   = 2
+	stateTaken = 3 // held by a delivery (or given back): see its entry
+	stateDone  = 4 // taken for good, waiting to be reclaimed
 
 	stateShift = 32
+	idxShift   = 36
 	genBits    = 20
 	genMask    = 1<<genBits - 1
 	slotBits   = 8
@@ -101,6 +130,24 @@ func makeHeader(length uint64, state uint64) uint64 { return length | state<<sta
 
 func headerLen(h uint64) uint64   { return h & 0xFFFFFFFF }
 func headerState(h uint64) uint64 { return h >> stateShift & 0xF }
+func headerIdx(h uint64) uint32   { return uint32(h >> idxShift) }
+func withState(h uint64, state uint64, idx uint32) uint64 {
+	return headerLen(h) | state<<stateShift | uint64(idx)<<idxShift
+}
+
+// Deliveries table entry, relative to the entry.
+const (
+	entPos      = 0  // uint64: position of the record
+	entState    = 8  // uint32: entFree, entHeld or entReturned
+	entOwner    = 12 // uint32: ref of the holder
+	entCount    = 16 // uint32: deliveries so far
+	entToken    = 20 // uint32: bumped by every delivery, so a stale Delivery cannot act
+	entDeadline = 24 // int64: unix ns: end of the lease (held), or not before (returned)
+
+	entFree     = 0
+	entHeld     = 1
+	entReturned = 2
+)
 
 // A ref names an attached process: its slot and the slot's generation when it
 // attached. It is never zero.
@@ -110,15 +157,24 @@ func refGen(ref uint32) uint32            { return ref >> slotBits }
 
 func align(n uint64) uint64 { return (n + RecordAlign - 1) &^ (RecordAlign - 1) }
 
-// RecordSize is the number of ring bytes a message of n bytes occupies.
+// RecordSize is the number of ring bytes a message of n bytes occupies in a
+// plain queue.
 func RecordSize(n int) uint64 { return HeaderBytes + align(uint64(n)) }
+
+// DurableRecordSize is RecordSize in a durable queue.
+func DurableRecordSize(n int) uint64 {
+	return DurableHeaderBytes + (uint64(n)+DurableHeaderBytes-1)&^(DurableHeaderBytes-1)
+}
 
 // MinSize is the size of a queue file holding a ring of the given capacity.
 func MinSize(capacity uint64) int64 { return int64(RingOffset + capacity) }
 
 type words struct {
 	prodLock, sealed, consLock, dataSeq, spaceSeq, recount *uint32
-	tail, puts, head, gets, waits, recovered               *uint64
+	repair, inFlight, returned                             *uint32
+	tail, puts, head, free, gets, waits, recovered         *uint64
+	acks, redeliv, dead, torn                              *uint64
+	scanAt                                                 *int64
 	dataMask, spaceMask                                    *[maskWords]uint64
 }
 
@@ -133,6 +189,10 @@ func wordsOf(mem []byte) words {
 		tail: u64(mem, offTail), puts: u64(mem, offPuts), head: u64(mem, offHead),
 		gets: u64(mem, offGets), waits: u64(mem, offWaits),
 		recovered: u64(mem, offRecovered),
+		repair:    u32(mem, offRepair), inFlight: u32(mem, offInFlight), returned: u32(mem, offReturned),
+		free: u64(mem, offFree), acks: u64(mem, offAcks), redeliv: u64(mem, offRedeliv),
+		dead: u64(mem, offDead), torn: u64(mem, offTorn),
+		scanAt:    (*int64)(unsafe.Pointer(&mem[offScanAt])),
 		dataMask:  (*[maskWords]uint64)(unsafe.Pointer(&mem[offDataMask])),
 		spaceMask: (*[maskWords]uint64)(unsafe.Pointer(&mem[offSpaceMask])),
 	}
@@ -141,6 +201,16 @@ func wordsOf(mem []byte) words {
 func slotU32(mem []byte, slot, off int) *uint32 { return u32(mem, TableOffset+slot*SlotSize+off) }
 func slotI64(mem []byte, slot, off int) *int64 {
 	return (*int64)(unsafe.Pointer(&mem[TableOffset+slot*SlotSize+off]))
+}
+
+func entU32(mem []byte, i uint32, off int) *uint32 {
+	return u32(mem, EntryOffset+int(i)*EntrySize+off)
+}
+func entU64(mem []byte, i uint32, off int) *uint64 {
+	return u64(mem, EntryOffset+int(i)*EntrySize+off)
+}
+func entI64(mem []byte, i uint32, off int) *int64 {
+	return (*int64)(unsafe.Pointer(&mem[EntryOffset+int(i)*EntrySize+off]))
 }
 
 // SlotOffset is the file offset of a slot: the byte a process locks to say it
@@ -155,6 +225,14 @@ func loadHeader(data []byte, idx uint64) uint64 {
 }
 func storeHeader(data []byte, idx uint64, h uint64) {
 	*(*uint64)(unsafe.Pointer(&data[idx])) = h
+}
+
+// The second header word of a durable record: its CRC32C.
+func loadCRC(data []byte, idx uint64) uint32 {
+	return *(*uint32)(unsafe.Pointer(&data[idx+8]))
+}
+func storeCRC(data []byte, idx uint64, c uint32) {
+	*(*uint64)(unsafe.Pointer(&data[idx+8])) = uint64(c)
 }
 
 func anyBit(m *[maskWords]uint64) bool {

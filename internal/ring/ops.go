@@ -57,6 +57,9 @@ func (r *Ring) lockSlow(w *uint32, try bool, done <-chan struct{}) error {
 		if !r.alive(v) {
 			if atomic.CompareAndSwapUint32(w, v, r.self) {
 				atomic.StoreUint32(r.w.recount, 1)
+				if w == r.w.consLock {
+					atomic.StoreUint32(r.w.repair, 1)
+				}
 				atomic.AddUint64(r.w.recovered, 1)
 				return nil
 			}
@@ -149,14 +152,14 @@ func (r *Ring) putLocked(msg []byte, msgs [][]byte, trailer []byte) (int, error)
 		return 0, ErrSealed
 	}
 	t := atomic.LoadUint64(r.w.tail)
-	// tail comes from shared memory: check it against head before writing
+	// tail comes from shared memory: check it against free before writing
 	// anything at its index.
-	if t < r.headCache || t-r.headCache > r.cap || t%RecordAlign != 0 {
-		head := atomic.LoadUint64(r.w.head)
-		if err := r.checkSpan("head/tail", head, t); err != nil {
+	if t < r.freeCache || t-r.freeCache > r.cap || t&(r.algn-1) != 0 {
+		free := r.reclaimed()
+		if err := r.checkSpan("free/tail", free, t); err != nil {
 			return 0, err
 		}
-		r.headCache = head
+		r.freeCache = free
 	}
 	if msgs == nil {
 		t, err := r.write(t, msg, trailer)
@@ -203,37 +206,45 @@ func (r *Ring) commitPut(t uint64, n int) {
 // position after it, or ErrFull.
 func (r *Ring) write(t uint64, msg, trailer []byte) (uint64, error) {
 	n := len(msg) + len(trailer)
-	size := RecordSize(n)
+	size := r.recordSize(n)
 	idx := t & r.mask
 	need, pad := size, uint64(0)
 	if idx+size > r.cap {
 		pad = r.cap - idx
 		need += pad
 	}
-	if t+need-r.headCache > r.cap {
-		head := atomic.LoadUint64(r.w.head)
-		if err := r.checkSpan("head/tail", head, t); err != nil {
+	if t+need-r.freeCache > r.cap {
+		free := r.reclaimed()
+		if err := r.checkSpan("free/tail", free, t); err != nil {
 			return t, err
 		}
-		r.headCache = head
-		if t+need-head > r.cap {
+		r.freeCache = free
+		if t+need-free > r.cap {
 			return t, ErrFull
 		}
 	}
 	if pad > 0 {
-		storeHeader(r.data, idx, makeHeader(pad-HeaderBytes, statePad))
+		h := makeHeader(pad-r.hdr, statePad)
+		if r.hdr == DurableHeaderBytes {
+			storeCRC(r.data, idx, recordCRC(t, h, nil, nil))
+		}
+		storeHeader(r.data, idx, h)
 		t += pad
 		idx = 0
 	}
 	if TestHook != nil && len(msg) > 1 {
-		copy(r.data[idx+HeaderBytes:], msg[:len(msg)/2])
+		copy(r.data[idx+r.hdr:], msg[:len(msg)/2])
 		TestHook(HookPut)
 	}
-	copy(r.data[idx+HeaderBytes:], msg)
+	copy(r.data[idx+r.hdr:], msg)
 	if len(trailer) > 0 {
-		copy(r.data[idx+HeaderBytes+uint64(len(msg)):], trailer)
+		copy(r.data[idx+r.hdr+uint64(len(msg)):], trailer)
 	}
-	storeHeader(r.data, idx, makeHeader(uint64(n), stateReady))
+	h := makeHeader(uint64(n), stateReady)
+	if r.hdr == DurableHeaderBytes {
+		storeCRC(r.data, idx, recordCRC(t, h, msg, trailer))
+	}
+	storeHeader(r.data, idx, h)
 	return t + size, nil
 }
 
@@ -242,21 +253,29 @@ func (r *Ring) write(t uint64, msg, trailer []byte) (uint64, error) {
 // messages taken. With none taken the error is ErrEmpty, io.EOF (sealed and
 // drained), ErrClosed, ErrBusy, ErrCanceled or ErrCorrupt. maxBytes, if
 // positive, stops the batch before a message that would make dst longer
-// (unless dst is empty: a message always fits an empty dst).
+// (unless dst is empty: a message always fits an empty dst). Messages given
+// back by Nack or a dead consumer come first.
 func (r *Ring) Get(dst []byte, ends *[]int, max, maxBytes int, try bool, done <-chan struct{}) ([]byte, int, error) {
 	r.cmu.Lock()
 	defer r.cmu.Unlock()
-	if r.closed.Load() {
-		return dst, 0, ErrClosed
-	}
-	r.setRole(RoleConsumer)
-	if err := r.lock(r.w.consLock, try, done); err != nil {
+	if err := r.lockCons(true, try, done); err != nil {
 		return dst, 0, err
 	}
-	h0 := atomic.LoadUint64(r.w.head)
-	h, last := h0, h0
-	n, pending := 0, 0
+	n := 0
 	var err error
+	if atomic.LoadUint32(r.w.returned) != 0 {
+		dst, n, err = r.getReturned(dst, ends, max, maxBytes)
+		if err != nil {
+			r.unlock(r.w.consLock)
+			return dst, 0, err
+		}
+	}
+	h0 := atomic.LoadUint64(r.w.head)
+	// With no delivery held below head, taking a record frees its bytes at
+	// once; otherwise it is marked done and reclaimed in order.
+	outstanding := atomic.LoadUint32(r.w.inFlight) != 0
+	h, last := h0, h0
+	pending := 0
 	for n < max {
 		if h >= r.tailCache {
 			sealed := atomic.LoadUint32(r.w.sealed) != 0 // before tail: see every put that preceded the seal
@@ -268,7 +287,7 @@ func (r *Ring) Get(dst []byte, ends *[]int, max, maxBytes int, try bool, done <-
 			if h == t {
 				if n == 0 {
 					err = ErrEmpty
-					if sealed {
+					if sealed && atomic.LoadUint32(r.w.inFlight) == 0 {
 						err = io.EOF
 					}
 				}
@@ -284,17 +303,24 @@ func (r *Ring) Get(dst []byte, ends *[]int, max, maxBytes int, try bool, done <-
 			h += size
 			continue
 		}
+		if headerState(hdr) != stateReady {
+			err = corrupt("record at %d above head has state %d", h, headerState(hdr))
+			break
+		}
 		l := headerLen(hdr)
 		if maxBytes > 0 && len(dst) > 0 && len(dst)+int(l) > maxBytes {
 			break
 		}
-		idx := (h & r.mask) + HeaderBytes
+		idx := h & r.mask
 		if TestHook != nil {
 			TestHook(HookGet)
 		}
-		dst = append(dst, r.data[idx:idx+l]...)
+		dst = append(dst, r.data[idx+r.hdr:idx+r.hdr+l]...)
 		if ends != nil {
 			*ends = append(*ends, len(dst))
+		}
+		if outstanding {
+			storeHeader(r.data, idx, withState(hdr, stateDone, 0))
 		}
 		h += size
 		n++
@@ -302,7 +328,7 @@ func (r *Ring) Get(dst []byte, ends *[]int, max, maxBytes int, try bool, done <-
 		// Free large batches in parts, so that producers refill the ring
 		// while the rest is copied out.
 		if h-last >= r.cap/8 {
-			r.commitGet(h, pending)
+			r.commitGet(h, pending, outstanding)
 			r.wake(true)
 			pending, last = 0, h
 		}
@@ -311,7 +337,7 @@ func (r *Ring) Get(dst []byte, ends *[]int, max, maxBytes int, try bool, done <-
 		err = nil
 	}
 	if h != last {
-		r.commitGet(h, pending)
+		r.commitGet(h, pending, outstanding)
 	}
 	r.unlock(r.w.consLock)
 	if h != last {
@@ -320,32 +346,77 @@ func (r *Ring) Get(dst []byte, ends *[]int, max, maxBytes int, try bool, done <-
 	return dst, n, err
 }
 
-// commitGet publishes the taking of n records ending at h.
-func (r *Ring) commitGet(h uint64, n int) {
+// lockCons takes the consumer lock, repairing what a consumer that died
+// holding it left behind. The caller holds cmu.
+func (r *Ring) lockCons(consumer, try bool, done <-chan struct{}) error {
+	if r.closed.Load() {
+		return ErrClosed
+	}
+	if consumer {
+		r.setRole(RoleConsumer)
+	}
+	if err := r.lock(r.w.consLock, try, done); err != nil {
+		return err
+	}
+	if atomic.LoadUint32(r.w.repair) != 0 {
+		return r.repairLocked()
+	}
+	return nil
+}
+
+// repairLocked runs repair with the consumer lock held, releasing the lock
+// if repair fails.
+func (r *Ring) repairLocked() error {
+	err := r.repair()
+	if err != nil {
+		r.unlock(r.w.consLock)
+	}
+	return err
+}
+
+// commitGet publishes the taking of n records at head, which ends at h.
+func (r *Ring) commitGet(h uint64, n int, outstanding bool) {
 	if n > 0 {
 		atomic.StoreUint64(r.w.gets, atomic.LoadUint64(r.w.gets)+uint64(n))
 	}
 	atomic.StoreUint64(r.w.head, h) // commit
+	if outstanding {
+		r.reclaim()
+	}
+}
+
+// reclaimed is the position below which the ring's bytes are free: head
+// while no delivery is held (then the free word is stale), else free. Head
+// is read first: a Receive stores free, then the in-flight count, then head.
+func (r *Ring) reclaimed() uint64 {
+	h := atomic.LoadUint64(r.w.head)
+	if atomic.LoadUint32(r.w.inFlight) == 0 {
+		return h
+	}
+	return atomic.LoadUint64(r.w.free)
 }
 
 // HasData reports whether a message may be waiting, without locking: used
 // by waiters spinning before they sleep.
 func (r *Ring) HasData() bool {
-	return atomic.LoadUint64(r.w.tail) != atomic.LoadUint64(r.w.head) || atomic.LoadUint32(r.w.sealed) != 0
+	return atomic.LoadUint64(r.w.tail) != atomic.LoadUint64(r.w.head) || atomic.LoadUint32(r.w.sealed) != 0 ||
+		atomic.LoadUint32(r.w.returned) != 0
 }
 
 // Free returns how many ring bytes are free now, without locking: an upper
 // bound on what the records put next may take.
 func (r *Ring) Free() uint64 {
-	t, h := atomic.LoadUint64(r.w.tail), atomic.LoadUint64(r.w.head)
-	if t < h || t-h > r.cap {
+	f := r.reclaimed()
+	t := atomic.LoadUint64(r.w.tail)
+	if t < f || t-f > r.cap {
 		return 0
 	}
-	return r.cap - (t - h)
+	return r.cap - (t - f)
 }
 
 // HasSpace reports whether n bytes of message may fit now.
 func (r *Ring) HasSpace(n int) bool {
-	t, f := atomic.LoadUint64(r.w.tail), atomic.LoadUint64(r.w.head)
-	return t < f || t-f+2*RecordSize(n) <= r.cap || atomic.LoadUint32(r.w.sealed) != 0
+	f := r.reclaimed()
+	t := atomic.LoadUint64(r.w.tail)
+	return t < f || t-f+2*r.recordSize(n) <= r.cap || atomic.LoadUint32(r.w.sealed) != 0
 }

@@ -54,11 +54,14 @@ type Env interface {
 	Wake(addr *uint32) int
 }
 
-// Geometry is what a queue file records about its size.
+// Geometry is what a queue file records about its shape.
 type Geometry struct {
-	Capacity   uint64 // ring bytes, a power of two
-	MaxMessage uint64 // largest payload
-	Created    time.Time
+	Capacity      uint64 // ring bytes, a power of two
+	MaxMessage    uint64 // largest payload
+	Created       time.Time
+	Durable       bool   // records carry a CRC32C; recovery runs at open
+	MaxDeliveries uint32 // deliveries by Receive before a message is dead-lettered; 0 = no limit
+	DeadLetter    string // name of the dead-letter queue; "" = drop
 }
 
 // Validate checks g for a new queue.
@@ -66,8 +69,11 @@ func (g Geometry) Validate() error {
 	if g.Capacity < MinCapacity || g.Capacity > MaxCapacity || g.Capacity&(g.Capacity-1) != 0 {
 		return fmt.Errorf("capacity %d is not a power of two in [%d, %d]", g.Capacity, MinCapacity, uint64(MaxCapacity))
 	}
-	if g.MaxMessage == 0 || g.MaxMessage > MaxMessageFor(g.Capacity) {
-		return fmt.Errorf("maximum message size %d over %d, the most a ring of %d bytes takes", g.MaxMessage, MaxMessageFor(g.Capacity), g.Capacity)
+	if m := MaxMessageFor(g.Capacity, g.Durable); g.MaxMessage == 0 || g.MaxMessage > m {
+		return fmt.Errorf("maximum message size %d over %d, the most a ring of %d bytes takes", g.MaxMessage, m, g.Capacity)
+	}
+	if len(g.DeadLetter) > MaxDeadLetterName {
+		return fmt.Errorf("dead-letter queue name of %d bytes, at most %d", len(g.DeadLetter), MaxDeadLetterName)
 	}
 	return nil
 }
@@ -76,8 +82,12 @@ func (g Geometry) Validate() error {
 // accepts: a record of it must fit an empty ring wherever its positions
 // stand, which, with the padding that skips the end of the ring, means in
 // half of it.
-func MaxMessageFor(capacity uint64) uint64 {
-	return min(capacity/2-HeaderBytes, 1<<32-1)
+func MaxMessageFor(capacity uint64, durable bool) uint64 {
+	h := uint64(HeaderBytes)
+	if durable {
+		h = DurableHeaderBytes
+	}
+	return min(capacity/2-h, 1<<32-1)
 }
 
 // Init formats mem as an empty queue. len(mem) must be at least MinSize(g.Capacity).
@@ -98,6 +108,12 @@ func Init(mem []byte, g Geometry) error {
 	if !g.Created.IsZero() {
 		binary.NativeEndian.PutUint64(mem[offCreated:], uint64(g.Created.UnixNano()))
 	}
+	if g.Durable {
+		binary.NativeEndian.PutUint32(mem[offFlags:], FlagDurable)
+	}
+	binary.NativeEndian.PutUint32(mem[offMaxDeliv:], g.MaxDeliveries)
+	mem[offDeadName] = byte(len(g.DeadLetter))
+	copy(mem[offDeadName+1:], g.DeadLetter)
 	copy(mem[offMagic:], Magic)
 	return nil
 }
@@ -105,6 +121,19 @@ func Init(mem []byte, g Geometry) error {
 // ReadGeometry validates the identity part of a queue header. size is the
 // size of the underlying file, which must hold the whole ring.
 func ReadGeometry(mem []byte, size int64) (Geometry, error) {
+	g, err := ReadHeader(mem)
+	if err != nil {
+		return g, err
+	}
+	if size < MinSize(g.Capacity) {
+		return g, fmt.Errorf("%w: file is %d bytes, its ring needs %d", ErrCorrupt, size, MinSize(g.Capacity))
+	}
+	return g, nil
+}
+
+// ReadHeader validates the identity part of a queue header, which is all
+// mem needs to hold.
+func ReadHeader(mem []byte) (Geometry, error) {
 	var g Geometry
 	if len(mem) < PageSize || !bytes.Equal(mem[:len(Magic)], []byte(Magic)) {
 		return g, fmt.Errorf("%w: no queue header", ErrIncompatible)
@@ -118,14 +147,22 @@ func ReadGeometry(mem []byte, size int64) (Geometry, error) {
 	g.Capacity = binary.NativeEndian.Uint64(mem[offCapacity:])
 	g.MaxMessage = binary.NativeEndian.Uint64(mem[offMaxMsg:])
 	g.Created = time.Unix(0, int64(binary.NativeEndian.Uint64(mem[offCreated:])))
+	flags := binary.NativeEndian.Uint32(mem[offFlags:])
+	if flags&^FlagDurable != 0 {
+		return g, fmt.Errorf("%w: unknown flags %#x", ErrIncompatible, flags)
+	}
+	g.Durable = flags&FlagDurable != 0
+	g.MaxDeliveries = binary.NativeEndian.Uint32(mem[offMaxDeliv:])
+	name := mem[offDeadName+1 : offDeadName+1+int(mem[offDeadName])]
+	if bytes.ContainsAny(name, "/\x00") {
+		return g, fmt.Errorf("%w: dead-letter queue name %q", ErrCorrupt, name)
+	}
+	g.DeadLetter = string(name)
 	if err := g.Validate(); err != nil {
 		return g, fmt.Errorf("%w: %v", ErrCorrupt, err)
 	}
 	if binary.NativeEndian.Uint32(mem[offRingOff:]) != RingOffset || binary.NativeEndian.Uint32(mem[offMaxProcs:]) != MaxProcs {
 		return g, fmt.Errorf("%w: unexpected table layout", ErrCorrupt)
-	}
-	if size < MinSize(g.Capacity) {
-		return g, fmt.Errorf("%w: file is %d bytes, its ring needs %d", ErrCorrupt, size, MinSize(g.Capacity))
 	}
 	return g, nil
 }
@@ -140,6 +177,9 @@ type Ring struct {
 	cap     uint64
 	mask    uint64
 	maxM    uint64
+	hdr     uint64 // bytes of a record header
+	algn    uint64 // record alignment
+	geo     Geometry
 	created time.Time
 	env     Env
 	slot    int
@@ -147,9 +187,10 @@ type Ring struct {
 	roles   atomic.Uint32
 
 	pmu       sync.Mutex
-	headCache uint64 // under pmu: head as producers last read it
+	freeCache uint64 // under pmu: free as producers last read it
 	cmu       sync.Mutex
 	tailCache uint64 // under cmu
+	entHint   uint32 // under cmu: where to look for a free entry first
 	closed    atomic.Bool
 	closing   atomic.Bool
 	lastSweep atomic.Int64
@@ -174,7 +215,10 @@ func Attach(mem []byte, size int64, env Env, slot int, pid int) (*Ring, error) {
 	r := &Ring{
 		mem: mem, data: mem[RingOffset : RingOffset+g.Capacity], w: wordsOf(mem),
 		cap: g.Capacity, mask: g.Capacity - 1, maxM: g.MaxMessage, created: g.Created,
-		env: env, slot: slot,
+		env: env, slot: slot, hdr: HeaderBytes, algn: RecordAlign, geo: g,
+	}
+	if g.Durable {
+		r.hdr, r.algn = DurableHeaderBytes, DurableHeaderBytes
 	}
 	gen := atomic.AddUint32(slotU32(mem, slot, slotGen), 1) & genMask
 	for gen == 0 {
@@ -187,12 +231,16 @@ func Attach(mem []byte, size int64, env Env, slot int, pid int) (*Ring, error) {
 	bit := uint64(1) << (slot % 64)
 	atomic.AndUint64(&r.w.dataMask[slot/64], ^bit)
 	atomic.AndUint64(&r.w.spaceMask[slot/64], ^bit)
-	r.headCache = atomic.LoadUint64(r.w.head)
+	r.freeCache = r.reclaimed()
 	r.tailCache = atomic.LoadUint64(r.w.head)
 	return r, nil
 }
 
-// Geometry returns the ring's capacity and maximum message size.
+// Geometry returns what the queue file records about its shape.
+func (r *Ring) Geometry() Geometry { return r.geo }
+
+// Capacity, MaxMessage and Self return the ring's capacity, maximum message
+// size and this process's ref.
 func (r *Ring) Capacity() uint64   { return r.cap }
 func (r *Ring) MaxMessage() uint64 { return r.maxM }
 func (r *Ring) Self() uint32       { return r.self }
@@ -302,7 +350,7 @@ func corrupt(format string, args ...any) error {
 // checkSpan validates a pair of positions read from shared memory: lo <= hi,
 // both aligned, at most a ring apart.
 func (r *Ring) checkSpan(what string, lo, hi uint64) error {
-	if lo > hi || hi-lo > r.cap || (lo|hi)%RecordAlign != 0 {
+	if lo > hi || hi-lo > r.cap || (lo|hi)&(r.algn-1) != 0 {
 		return corrupt("%s positions %d..%d inconsistent with capacity %d", what, lo, hi, r.cap)
 	}
 	return nil
@@ -314,26 +362,40 @@ func (r *Ring) record(pos, limit uint64) (uint64, uint64, error) {
 	idx := pos & r.mask
 	h := loadHeader(r.data, idx)
 	n := headerLen(h)
-	size := HeaderBytes + align(n)
-	switch headerState(h) {
-	case stateReady:
+	size := r.hdr + r.alignUp(n)
+	switch st := headerState(h); st {
+	case stateReady, stateTaken, stateDone:
 		if n > r.maxM {
 			return 0, 0, corrupt("record at %d has length %d over the maximum %d", pos, n, r.maxM)
 		}
+		if st != stateTaken && headerIdx(h) != 0 || st == stateTaken && headerIdx(h) >= MaxInFlight {
+			return 0, 0, corrupt("record at %d has header %#x", pos, h)
+		}
 	case statePad:
+		if headerIdx(h) != 0 {
+			return 0, 0, corrupt("record at %d has header %#x", pos, h)
+		}
 	default:
 		return 0, 0, corrupt("record at %d has state %d", pos, headerState(h))
 	}
-	if idx+size > r.cap || pos > limit || size > limit-pos {
+	if idx+size > r.cap || pos > limit || size > limit-pos || pos&(r.algn-1) != 0 {
 		return 0, 0, corrupt("record at %d of %d bytes overruns the ring", pos, size)
 	}
 	return h, size, nil
 }
 
+func (r *Ring) alignUp(n uint64) uint64 { return (n + r.algn - 1) &^ (r.algn - 1) }
+
+// recordSize is the number of ring bytes a message of n bytes occupies.
+func (r *Ring) recordSize(n int) uint64 { return r.hdr + r.alignUp(uint64(n)) }
+
 // Counts are the queue's counters, read without locks.
 type Counts struct {
 	Puts, Gets, Waits, Recovered uint64
-	Len                          uint64
+	Acks, Redelivered, Dead      uint64
+	Torn                         uint64
+	Len                          uint64 // messages waiting: put and not taken, or given back
+	InFlight                     uint64 // deliveries held or given back
 	Used                         uint64
 	Sealed                       bool
 }
@@ -363,12 +425,17 @@ func (r *Ring) Counts() (Counts, error) {
 		Recovered: atomic.LoadUint64(r.w.recovered), Sealed: r.Sealed(),
 	}
 	c.Puts = atomic.LoadUint64(r.w.puts)
+	c.Acks, c.Redelivered = atomic.LoadUint64(r.w.acks), atomic.LoadUint64(r.w.redeliv)
+	c.Dead, c.Torn = atomic.LoadUint64(r.w.dead), atomic.LoadUint64(r.w.torn)
+	c.InFlight = uint64(min(atomic.LoadUint32(r.w.inFlight), MaxInFlight))
 	if c.Puts > c.Gets {
 		c.Len = c.Puts - c.Gets
 	}
-	head, tail := atomic.LoadUint64(r.w.head), atomic.LoadUint64(r.w.tail)
-	if tail > head {
-		c.Used = min(tail-head, r.cap)
+	c.Len += uint64(min(atomic.LoadUint32(r.w.returned), MaxInFlight))
+	free := r.reclaimed()
+	tail := atomic.LoadUint64(r.w.tail)
+	if tail > free {
+		c.Used = min(tail-free, r.cap)
 	}
 	return c, nil
 }
@@ -382,7 +449,7 @@ func (r *Ring) Len() int {
 // AddWait counts one sleep of a waiter.
 func (r *Ring) AddWait() { atomic.AddUint64(r.w.waits, 1) }
 
-// recount recomputes puts from the records between head and tail, holding
+// recount recomputes puts from the ready records between head and tail, holding
 // both locks (always producer first, then consumer). It returns ErrBusy
 // rather than wait for a live holder.
 func (r *Ring) recount() error {
@@ -397,7 +464,7 @@ func (r *Ring) recount() error {
 		return err
 	}
 	defer atomic.StoreUint32(r.w.prodLock, 0)
-	if err := r.lock(r.w.consLock, true, nil); err != nil {
+	if err := r.lockCons(false, true, nil); err != nil {
 		return err
 	}
 	defer atomic.StoreUint32(r.w.consLock, 0)

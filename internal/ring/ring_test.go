@@ -128,7 +128,7 @@ func msgOf(i, n int) []byte {
 func TestInitReadGeometry(t *testing.T) {
 	for _, g := range []Geometry{
 		{Capacity: MinCapacity, MaxMessage: 1, Created: time.Unix(1, 0)},
-		{Capacity: MinCapacity, MaxMessage: MaxMessageFor(MinCapacity), Created: time.Now()},
+		{Capacity: MinCapacity, MaxMessage: MaxMessageFor(MinCapacity, false), Created: time.Now()},
 		{Capacity: 1 << 16, MaxMessage: 1 << 14, Created: time.Unix(0, 123456789)},
 	} {
 		mem := make([]byte, MinSize(g.Capacity))
@@ -162,7 +162,7 @@ func TestInitInvalid(t *testing.T) {
 		{Geometry{Capacity: MinCapacity + 8, MaxMessage: 1}, MinSize(2 * MinCapacity)},
 		{Geometry{Capacity: MaxCapacity * 2, MaxMessage: 1}, MinSize(MinCapacity)},
 		{Geometry{Capacity: MinCapacity, MaxMessage: 0}, MinSize(MinCapacity)},
-		{Geometry{Capacity: MinCapacity, MaxMessage: MaxMessageFor(MinCapacity) + 1}, MinSize(MinCapacity)},
+		{Geometry{Capacity: MinCapacity, MaxMessage: MaxMessageFor(MinCapacity, false) + 1}, MinSize(MinCapacity)},
 		{Geometry{Capacity: MinCapacity, MaxMessage: 1 << 40}, MinSize(MinCapacity)},
 		{Geometry{Capacity: 2 * MinCapacity, MaxMessage: 1}, MinSize(MinCapacity)}, // memory too small
 	} {
@@ -1238,7 +1238,7 @@ func TestPutValidatesTail(t *testing.T) {
 func TestPositionOverflow(t *testing.T) {
 	const capacity = MinCapacity
 	setup := func(state uint64) ([]byte, *Ring) {
-		mem := newMem(t, capacity, MaxMessageFor(capacity))
+		mem := newMem(t, capacity, MaxMessageFor(capacity, false))
 		// One record filling the whole ring, at head; tail is 8 bytes short
 		// of its end. (Only padding may be that long.)
 		binary.NativeEndian.PutUint64(mem[RingOffset:], makeHeader(capacity-HeaderBytes, state))

@@ -29,3 +29,24 @@ func SizeSealed(f *os.File) bool {
 	seals, err := unix.FcntlInt(f.Fd(), unix.F_GET_SEALS, 0)
 	return err == nil && seals&unix.F_SEAL_SHRINK != 0
 }
+
+// Sync flushes the file's data, and the metadata needed to read it back, to
+// its storage device.
+func Sync(f *os.File) error {
+	for {
+		err := unix.Fdatasync(int(f.Fd()))
+		if err != unix.EINTR {
+			return err
+		}
+	}
+}
+
+// OnDisk reports whether dir is on a filesystem that keeps files across a
+// reboot (not tmpfs or ramfs).
+func OnDisk(dir string) (bool, error) {
+	var st unix.Statfs_t
+	if err := unix.Statfs(dir, &st); err != nil {
+		return false, err
+	}
+	return st.Type != unix.TMPFS_MAGIC && st.Type != unix.RAMFS_MAGIC, nil
+}

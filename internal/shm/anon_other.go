@@ -23,3 +23,10 @@ func sealSize(f *os.File) error { return nil }
 
 // SizeSealed reports true: without memfd there are no seals to check.
 func SizeSealed(f *os.File) bool { return true }
+
+// Sync flushes the file to its storage device.
+func Sync(f *os.File) error { return f.Sync() }
+
+// OnDisk reports whether dir keeps files across a reboot. Other systems
+// have no portable test: every directory counts.
+func OnDisk(dir string) (bool, error) { return true, nil }

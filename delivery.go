@@ -1,0 +1,223 @@
+package mpq
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"time"
+
+	"mpq/internal/ring"
+)
+
+// MaxInFlight is how many deliveries of one queue may be held at once
+// (received and neither acknowledged nor given back, or given back and not
+// yet delivered again), across all processes. Receive waits while the table
+// of deliveries is full.
+const MaxInFlight = ring.MaxInFlight
+
+// A Delivery is a message received with [Queue.Receive]. The message stays
+// in the queue, held for this consumer, until Ack. Nack gives it back to be
+// delivered again; so does the end of the lease, or the death of the
+// consumer's process. A Delivery is meant for one goroutine.
+type Delivery struct {
+	q    *Queue
+	data []byte
+	d    ring.Delivery
+	done bool
+}
+
+// Errors of acknowledgement mode.
+var (
+	// ErrLeaseExpired is returned by Ack, Nack and Extend when this
+	// consumer no longer holds the message: its lease ran out (or its
+	// process was thought dead) and the message was given back, perhaps
+	// delivered again already.
+	ErrLeaseExpired = ring.ErrLeaseExpired
+	// ErrAcked is returned by Ack, Nack and Extend on a Delivery that was
+	// already acknowledged or given back.
+	ErrAcked = errors.New("mpq: delivery already acknowledged or given back")
+)
+
+// Data returns the message. It is the caller's and stays valid after Ack.
+func (d *Delivery) Data() []byte { return d.data }
+
+// Count is how many times the message has been delivered by Receive, this
+// delivery included: 1 the first time.
+func (d *Delivery) Count() int { return int(d.d.Count) }
+
+// Deadline is when the lease of this delivery ends, unless extended.
+func (d *Delivery) Deadline() time.Time { return time.Unix(0, d.d.Deadline) }
+
+// Ack acknowledges the message: it is done and leaves the queue. After the
+// lease ended and the message was given back, Ack returns ErrLeaseExpired
+// (the message will be, or was, delivered again).
+func (d *Delivery) Ack() error {
+	return d.settle(func() error { return d.q.r.Ack(d.d, false) })
+}
+
+// Nack gives the message back to the queue, to be delivered again before
+// the messages put after it.
+func (d *Delivery) Nack() error { return d.NackAfter(0) }
+
+// NackAfter gives the message back to the queue, to be delivered again no
+// sooner than delay from now (to within the 50 ms a waiting consumer may
+// sleep).
+func (d *Delivery) NackAfter(delay time.Duration) error {
+	at := time.Now().Add(max(delay, 0)).UnixNano()
+	return d.settle(func() error { return d.q.r.Nack(d.d, at) })
+}
+
+// settle runs an acknowledgement once.
+func (d *Delivery) settle(f func() error) error {
+	if d.done {
+		return ErrAcked
+	}
+	err := f()
+	if err == nil {
+		d.done = true
+	}
+	return err
+}
+
+// Extend moves the end of the lease to lease from now.
+func (d *Delivery) Extend(lease time.Duration) error {
+	if d.done {
+		return ErrAcked
+	}
+	if lease <= 0 {
+		return fmt.Errorf("%w: lease %v", ErrInvalidOptions, lease)
+	}
+	dl := time.Now().Add(lease).UnixNano()
+	if err := d.q.r.Extend(d.d, dl); err != nil {
+		return err
+	}
+	d.d.Deadline = dl
+	return nil
+}
+
+// Receive takes the next message in acknowledgement mode, waiting while
+// there is none: messages given back come first, then the oldest waiting.
+// The message stays in the queue until the returned Delivery is
+// acknowledged; it is delivered again if the Delivery is given back, its
+// lease (Options.Lease) ends, or this process dies first. Once the queue is
+// sealed, drained and no delivery is outstanding, Receive returns io.EOF;
+// if ctx is done first, ctx.Err().
+//
+// A message given back after Options.MaxDeliveries deliveries goes to the
+// dead-letter queue instead of being delivered again.
+func (q *Queue) Receive(ctx context.Context) (*Delivery, error) {
+	return q.receive(ctx, false)
+}
+
+// TryReceive is Receive without waiting: it returns ErrEmpty if no message
+// is ready now.
+func (q *Queue) TryReceive() (*Delivery, error) {
+	return q.receive(context.Background(), true)
+}
+
+func (q *Queue) receive(ctx context.Context, try bool) (*Delivery, error) {
+	for {
+		var (
+			data []byte
+			d    ring.Delivery
+			err  error
+		)
+		data, d, err = q.r.Receive(nil, q.lease, true, nil)
+		if again(err) {
+			if try {
+				return nil, ErrEmpty
+			}
+			err = q.block(ctx, forData, q.r.HasData, func(done <-chan struct{}) error {
+				var err error
+				data, d, err = q.r.Receive(nil, q.lease, false, done)
+				return err
+			})
+		}
+		if err != nil {
+			return nil, err
+		}
+		if data == nil {
+			data = []byte{}
+		}
+		if m := q.r.Geometry().MaxDeliveries; m > 0 && d.Count > m {
+			if err := q.deadLetter(data, d); err != nil {
+				return nil, err
+			}
+			continue
+		}
+		return &Delivery{q: q, data: data, d: d}, nil
+	}
+}
+
+// deadLetter moves a message delivered too often to the dead-letter queue.
+// If that queue is full, the message is given back for a later try.
+func (q *Queue) deadLetter(data []byte, d ring.Delivery) error {
+	name := q.r.Geometry().DeadLetter
+	if name == "" {
+		return q.r.Ack(d, true)
+	}
+	dq, err := q.deadQueue(name)
+	if err == nil {
+		err = dq.TryPut(data)
+	}
+	if err != nil {
+		if e := q.r.Nack(d, time.Now().Add(deadRetry).UnixNano()); e != nil {
+			return e
+		}
+		if errors.Is(err, ErrFull) {
+			return nil
+		}
+		return fmt.Errorf("mpq: dead-letter queue %s: %w", name, err)
+	}
+	if err := q.r.Ack(d, true); err != nil && !errors.Is(err, ErrLeaseExpired) {
+		return err
+	}
+	return nil
+}
+
+// deadRetry is how long a message waits before another try at putting it in
+// a full or failing dead-letter queue.
+const deadRetry = 100 * time.Millisecond
+
+func (q *Queue) deadQueue(name string) (*Queue, error) {
+	q.deadMu.Lock()
+	defer q.deadMu.Unlock()
+	if q.dead != nil {
+		return q.dead, nil
+	}
+	g := q.r.Geometry()
+	dq, err := Open(name, &Options{Dir: q.dir, Capacity: int(g.Capacity), MaxMessageSize: int(g.MaxMessage), Durable: g.Durable, Spin: -1})
+	if err != nil {
+		return nil, err
+	}
+	select {
+	case <-q.closed: // Close ran meanwhile and will not close it
+		dq.Close()
+		return nil, ErrClosed
+	default:
+	}
+	q.dead = dq
+	return dq, nil
+}
+
+// Join waits until every message put before the call, by any process, has
+// been taken by Get or received and acknowledged (or dead-lettered), like
+// Python's JoinableQueue.join. A message given back still counts as not
+// done. It returns ctx.Err() if ctx is done first.
+func (q *Queue) Join(ctx context.Context) error {
+	if !q.enter() {
+		return ErrClosed
+	}
+	target, _ := q.r.Positions()
+	q.leave()
+	reached := func() bool {
+		_, free := q.r.Positions()
+		return free >= target
+	}
+	return q.block(ctx, forSpace, reached, func(<-chan struct{}) error {
+		if reached() {
+			return nil
+		}
+		return ErrEmpty
+	})
+}

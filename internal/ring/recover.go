@@ -1,0 +1,205 @@
+package ring
+
+import (
+	"encoding/binary"
+	"hash/crc32"
+	"sync/atomic"
+)
+
+// Durable queues.
+//
+// Every record of a durable queue has a second header word holding a CRC32C
+// of its position, length, kind and payload. Including the position means a
+// record left over from an earlier lap of the ring, or one found at the
+// wrong place, never passes for the record that belongs there.
+//
+// After a crash the file holds whatever pages reached the disk: a mix of
+// versions. Recover, run by the first process to open the queue when no
+// other is attached, walks the records from free to tail. A record whose
+// checksum fails is torn: recovery looks for the next position where a valid
+// record starts, replaces the damaged stretch by padding records and counts
+// it. Nothing damaged is ever delivered, and records after the damage are
+// kept.
+
+var castagnoli = crc32.MakeTable(crc32.Castagnoli)
+
+// recordCRC is the checksum of the durable record at pos with header word h
+// and the given payload (msg then trailer; none for padding).
+func recordCRC(pos, h uint64, msg, trailer []byte) uint32 {
+	var b [13]byte
+	binary.LittleEndian.PutUint64(b[:], pos)
+	binary.LittleEndian.PutUint32(b[8:], uint32(headerLen(h)))
+	b[12] = 1
+	if headerState(h) == statePad {
+		b[12] = 2
+	}
+	c := crc32.Update(0, castagnoli, b[:])
+	c = crc32.Update(c, castagnoli, msg)
+	if len(trailer) > 0 {
+		c = crc32.Update(c, castagnoli, trailer)
+	}
+	return c
+}
+
+// intact reports whether a whole, undamaged record starts at pos below
+// limit, and its size.
+func (r *Ring) intact(pos, limit uint64) (uint64, uint64, bool) {
+	h, size, err := r.record(pos, limit)
+	if err != nil {
+		return 0, 0, false
+	}
+	idx := pos & r.mask
+	if loadHeader(r.data, idx+8)>>32 != 0 {
+		return 0, 0, false
+	}
+	var payload []byte
+	if headerState(h) != statePad {
+		payload = r.data[idx+r.hdr : idx+r.hdr+headerLen(h)]
+	}
+	if recordCRC(pos, h, payload, nil) != loadCRC(r.data, idx) {
+		return 0, 0, false
+	}
+	return h, size, true
+}
+
+// padOver replaces the bytes from p to q by padding records, one per lap of
+// the ring.
+func (r *Ring) padOver(p, q uint64) {
+	for p < q {
+		idx := p & r.mask
+		end := min(q, p+(r.cap-idx))
+		h := makeHeader(end-p-r.hdr, statePad)
+		storeCRC(r.data, idx, recordCRC(p, h, nil, nil))
+		storeHeader(r.data, idx, h)
+		p = end
+	}
+}
+
+// Recover checks and repairs a durable queue's file after a crash. The
+// caller guarantees that no other process is attached, and mem maps the
+// whole file. It returns the number of damaged stretches dropped.
+func Recover(mem []byte) (uint64, error) {
+	g, err := ReadGeometry(mem, int64(len(mem)))
+	if err != nil {
+		return 0, err
+	}
+	if !g.Durable {
+		return 0, nil
+	}
+	r := &Ring{
+		mem: mem, data: mem[RingOffset : RingOffset+g.Capacity], w: wordsOf(mem),
+		cap: g.Capacity, mask: g.Capacity - 1, maxM: g.MaxMessage,
+		hdr: DurableHeaderBytes, algn: DurableHeaderBytes, geo: g,
+	}
+	free, head, tail := r.reclaimed(), atomic.LoadUint64(r.w.head), atomic.LoadUint64(r.w.tail)
+	if err := r.checkSpan("free/tail", free, tail); err != nil {
+		return 0, err
+	}
+	if head < free || head > tail || head&(r.algn-1) != 0 {
+		return 0, corrupt("head %d outside %d..%d", head, free, tail)
+	}
+
+	// Drop damaged stretches; keep head on a record boundary.
+	var torn uint64
+	for p := free; p < tail; {
+		if _, size, ok := r.intact(p, tail); ok {
+			if p < head && head < p+size {
+				head = p
+			}
+			p += size
+			continue
+		}
+		q := p + r.algn
+		for q < tail {
+			if _, _, ok := r.intact(q, tail); ok {
+				break
+			}
+			q += r.algn
+		}
+		r.padOver(p, q)
+		torn++
+		if p < head && head < q {
+			head = q
+		}
+		p = q
+	}
+
+	// Above head nothing is held: records marked taken or done there belong
+	// to takes whose head store never reached the disk.
+	var ready uint64
+	for p := head; p < tail; {
+		h, size, _ := r.record(p, tail)
+		if st := headerState(h); st == stateTaken || st == stateDone {
+			h = withState(h, stateReady, 0)
+			storeHeader(r.data, p&r.mask, h)
+		}
+		if headerState(h) == stateReady {
+			ready++
+		}
+		p += size
+	}
+	// Below head, a ready record was taken by a Get that may never have
+	// returned: deliver it again, as a message given back.
+	var used [MaxInFlight]bool
+	for p := free; p < head; {
+		h, size, _ := r.record(p, head)
+		if headerState(h) == stateTaken {
+			used[headerIdx(h)] = true
+		}
+		p += size
+	}
+	next := uint32(0)
+	for p := free; p < head; {
+		h, size, _ := r.record(p, head)
+		if headerState(h) == stateReady {
+			for next < MaxInFlight && used[next] {
+				next++
+			}
+			if next == MaxInFlight {
+				storeHeader(r.data, p&r.mask, withState(h, stateDone, 0))
+			} else {
+				atomic.StoreUint64(entU64(r.mem, next, entPos), p)
+				atomic.StoreUint32(entU32(r.mem, next, entCount), 1)
+				atomic.StoreUint32(entU32(r.mem, next, entState), entReturned)
+				storeHeader(r.data, p&r.mask, withState(h, stateTaken, next))
+				used[next] = true
+			}
+		}
+		p += size
+	}
+	atomic.StoreUint64(r.w.free, free)
+	atomic.StoreUint64(r.w.head, head)
+	if err := r.rebuildEntries(free, head, true); err != nil {
+		return 0, err
+	}
+	r.reclaimAlone()
+	atomic.StoreUint64(r.w.puts, atomic.LoadUint64(r.w.gets)+ready)
+	for _, w := range []*uint32{r.w.prodLock, r.w.consLock, r.w.repair, r.w.recount} {
+		atomic.StoreUint32(w, 0)
+	}
+	for i := range r.w.dataMask {
+		atomic.StoreUint64(&r.w.dataMask[i], 0)
+		atomic.StoreUint64(&r.w.spaceMask[i], 0)
+	}
+	atomic.AddUint64(r.w.torn, torn)
+	return torn, nil
+}
+
+// reclaimAlone is reclaim without waking anyone.
+func (r *Ring) reclaimAlone() {
+	f, h := atomic.LoadUint64(r.w.free), atomic.LoadUint64(r.w.head)
+	if atomic.LoadUint32(r.w.inFlight) == 0 {
+		f = h
+	}
+	for f < h {
+		hdr, size, err := r.record(f, h)
+		if err != nil {
+			break
+		}
+		if st := headerState(hdr); st != stateDone && st != statePad {
+			break
+		}
+		f += size
+	}
+	atomic.StoreUint64(r.w.free, f)
+}
