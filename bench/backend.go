@@ -114,6 +114,18 @@ var mpqIDs = []string{"mpq", "mpq-batch", "mpq-pipe", "mpq-pipe-append"}
 // targets are about them unless they say otherwise.
 var queueIDs = []string{"mpq", "mpq-batch"}
 
+// variantIDs are contenders that are mpq with a feature on: acknowledgement
+// mode, durable queues. They are compared with plain mpq only, which shows
+// the cost of the feature, and no target judges them.
+var variantIDs = []string{"mpq-ack", "mpq-durable-put", "mpq-durable-10ms", "mpq-durable-never"}
+
+// variantRows are the rows the variants run: acknowledgements 1->1 and 4->4
+// with small messages, durable queues 1->1 with small messages.
+var (
+	ackRows     = []string{"1to1-64", "4to4-64"}
+	durableRows = []string{"1to1-64"}
+)
+
 // contenders returns every backend in table order. script is the path of
 // the Python baseline script and python the interpreter.
 func contenders(python, script string) []contender {
@@ -122,6 +134,14 @@ func contenders(python, script string) []contender {
 			note: "Put / AppendGet into a reused buffer, one message per call; separate processes"},
 		{id: "mpq-batch", label: "mpq (batch)", b: &procBackend{t: mpqTransport{batch: true}},
 			note: "PutBatch of 64 / GetBatch of up to 64; separate processes"},
+		{id: "mpq-ack", label: "mpq (Receive+Ack)", b: &procBackend{t: mpqTransport{ack: true}, rows: ackRows},
+			note: "Put / Receive then Ack of each message (acknowledgement mode); separate processes"},
+		{id: "mpq-durable-put", label: "mpq durable (sync/Put)", b: &procBackend{t: durableTransport{}, rows: durableRows},
+			note: "as mpq, on a durable queue on disk with Sync: SyncEveryPut (an fsync per Put)"},
+		{id: "mpq-durable-10ms", label: "mpq durable (10ms)", b: &procBackend{t: durableTransport{every: 10 * time.Millisecond}, rows: durableRows},
+			note: "as mpq, on a durable queue on disk with Sync: SyncEvery(10ms)"},
+		{id: "mpq-durable-never", label: "mpq durable (never)", b: &procBackend{t: durableTransport{every: -1}, rows: durableRows},
+			note: "as mpq, on a durable queue on disk with Sync: SyncNever (flushing left to the kernel)"},
 		{id: "mpq-pipe", label: "mpq Pipe", b: &procBackend{t: pipeTransport{}},
 			note: "mpq.Pipe, one-way (round trip: duplex), Send / Recv (a new slice per message); separate processes"},
 		{id: "mpq-pipe-append", label: "mpq Pipe (append)", b: &procBackend{t: pipeTransport{appendRecv: true}},

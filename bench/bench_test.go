@@ -5,6 +5,7 @@ package main
 import (
 	"context"
 	"encoding/json"
+	"fmt"
 	"os"
 	"path/filepath"
 	"strings"
@@ -94,6 +95,103 @@ func TestPipeRun(t *testing.T) {
 	for _, tg := range rep.Targets {
 		if tg.Name == "Pipe round trip 64 B p50" && (tg.Status == "N/A" || !strings.Contains(tg.Got, "mpq-pipe ")) {
 			t.Errorf("target %q: got %q, status %s; want it judged on mpq-pipe", tg.Name, tg.Got, tg.Status)
+		}
+	}
+}
+
+// TestVariantRun runs plain mpq and its variants (acknowledgements, durable
+// queues) between real processes on the rows the variants take, with a
+// small count, and checks that each variant is compared with plain mpq.
+func TestVariantRun(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "out.json")
+	cfg := config{quick: true, reps: 1, count: 2000, rows: []string{"1to1-64", "4to4-64", "rtt-64"},
+		backends: append([]string{"mpq"}, variantIDs...), jsonPath: path, python: "python3"}
+	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
+	defer cancel()
+	rep, err := run(ctx, cfg, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var got []string
+	for _, r := range rep.Results {
+		got = append(got, r.Row+"/"+r.Backend)
+		// A run may stop at its time limit first (an fsync per Put is slow).
+		if r.Error != "" || r.Value <= 0 || r.Median.Msgs <= 0 || r.Median.Msgs > 2000 {
+			t.Errorf("%s/%s: got %s %v over %d msgs, error %q; want a positive figure over 1 to 2000 msgs", r.Row, r.Backend, r.Metric, r.Value, r.Median.Msgs, r.Error)
+		}
+	}
+	want := []string{"1to1-64/mpq", "1to1-64/mpq-ack", "1to1-64/mpq-durable-put", "1to1-64/mpq-durable-10ms", "1to1-64/mpq-durable-never",
+		"4to4-64/mpq", "4to4-64/mpq-ack", "rtt-64/mpq"}
+	if strings.Join(got, " ") != strings.Join(want, " ") {
+		t.Errorf("got results %v; want %v", got, want)
+	}
+	var names []string
+	for _, r := range rep.Ratios {
+		names = append(names, r.Row+":"+r.Name)
+	}
+	wantNames := []string{"1to1-64:mpq/mpq-ack", "1to1-64:mpq/mpq-durable-put", "1to1-64:mpq/mpq-durable-10ms", "1to1-64:mpq/mpq-durable-never", "4to4-64:mpq/mpq-ack"}
+	if strings.Join(names, " ") != strings.Join(wantNames, " ") {
+		t.Errorf("got ratios %v; want %v", names, wantNames)
+	}
+	if rep.Settings.DurableConfig == "" {
+		t.Error("settings lack the durable queues' description")
+	}
+	var table strings.Builder
+	if err := printTable(&table, rep); err != nil {
+		t.Fatal(err)
+	}
+	for _, s := range []string{"mpq (Receive+Ack)", "mpq durable (sync/Put)", "durable: a named queue"} {
+		if !strings.Contains(table.String(), s) {
+			t.Errorf("table lacks %q:\n%s", s, table.String())
+		}
+	}
+}
+
+// TestVariants checks, without running anything, which rows the variants
+// take and that ratios compare them with plain mpq alone.
+func TestVariants(t *testing.T) {
+	byID := map[string]contender{}
+	for _, c := range contenders("python3", "baseline.py") {
+		byID[c.id] = c
+	}
+	for _, c := range []struct {
+		id   string
+		want string
+	}{
+		{"mpq", "1to1-64 1to1-1k 1to1-64k 4to4-64 rtt-64 allocs idle"},
+		{"mpq-batch", "1to1-64 1to1-1k 1to1-64k 4to4-64 allocs"},
+		{"mpq-ack", "1to1-64 4to4-64"},
+		{"mpq-durable-put", "1to1-64"},
+		{"mpq-durable-10ms", "1to1-64"},
+		{"mpq-durable-never", "1to1-64"},
+	} {
+		var got []string
+		for _, r := range rows {
+			if byID[c.id].b.supports(r) {
+				got = append(got, r.id)
+			}
+		}
+		if strings.Join(got, " ") != c.want {
+			t.Errorf("%s supports %v; want %s", c.id, got, c.want)
+		}
+	}
+
+	res := func(backend string, v float64) result {
+		return result{Row: "1to1-64", Backend: backend, Metric: "msgs_per_sec", Value: v, Runs: []float64{v}}
+	}
+	rats := ratios([]result{res("mpq", 10e6), res("mpq-batch", 40e6), res("mpq-ack", 4e6), res("mpq-durable-put", 5e3), res("socket", 1e6)})
+	var got []string
+	for _, r := range rats {
+		got = append(got, fmt.Sprintf("%s=%g", r.Name, r.Value))
+	}
+	want := "mpq/mpq-ack=2.5 mpq/mpq-durable-put=2000 mpq/socket=10 mpq-batch/socket=40"
+	if strings.Join(got, " ") != want {
+		t.Errorf("got ratios %v; want %s", got, want)
+	}
+
+	if _, err := os.Stat("/dev/shm"); err == nil && fsType("/dev/shm") == "tmpfs" {
+		if err := onDisk("/dev/shm"); err == nil {
+			t.Error("onDisk(/dev/shm) = nil; want an error for tmpfs")
 		}
 	}
 }

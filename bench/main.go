@@ -8,6 +8,7 @@
 //	go run ./bench                  # full run, a few minutes at most
 //	go run ./bench -quick           # short run
 //	go run ./bench -rows 1to1-64,rtt-64 -backends mpq,socket
+//	go run ./bench -rows 1to1-64,4to4-64 -backends mpq,mpq-ack,mpq-durable-put,mpq-durable-10ms,mpq-durable-never
 //
 // Flags:
 //
@@ -24,7 +25,11 @@
 // an mpq.Pipe (Send / Recv, and Send / AppendRecv), a unix socketpair with
 // one write per message, Go channels inside one process, and Python's
 // multiprocessing Queue and Pipe (bench/baseline.py, embedded in the
-// binary). Producers, consumers and echo servers are separate processes:
+// binary). Variants of mpq run the small-message throughput rows next to
+// plain mpq, which they are compared with: acknowledgement mode (Put /
+// Receive and Ack) 1->1 and 4->4, and durable queues on disk 1->1, one per
+// Sync policy (every Put, every 10 ms, never), in a new directory under
+// TMPDIR, which must not be tmpfs. Producers, consumers and echo servers are separate processes:
 // the binary re-executes itself with the argument "child" and
 // MPQ_BENCH_CHILD=1 in its environment, handing the child the queue, Pipe
 // end or socket as inherited descriptors.
@@ -81,7 +86,7 @@ func parseFlags(args []string) (config, error) {
 	fs.StringVar(&c.jsonPath, "json", "bench/results/latest.json", "write the results as JSON to `path`")
 	fs.BoolVar(&c.quick, "quick", false, "short runs, fewer repetitions")
 	fs.StringVar(&rowList, "rows", "", "comma-separated rows to measure (default all): "+rowIDs())
-	fs.StringVar(&backendList, "backends", "", "comma-separated contenders to measure (default all): mpq, mpq-batch, mpq-pipe, mpq-pipe-append, socket, chan, py-queue, py-pipe")
+	fs.StringVar(&backendList, "backends", "", "comma-separated contenders to measure (default all): "+backendIDs())
 	fs.IntVar(&c.reps, "reps", 0, "repetitions of each measurement (default 5, or 3 with -quick)")
 	fs.IntVar(&c.count, "count", 0, "if > 0, the message (or round-trip) limit of every run")
 	fs.StringVar(&c.python, "python", "python3", "Python 3 interpreter for the baselines")
@@ -111,6 +116,14 @@ func rowIDs() string {
 	var ids []string
 	for _, r := range rows {
 		ids = append(ids, r.id)
+	}
+	return strings.Join(ids, ", ")
+}
+
+func backendIDs() string {
+	var ids []string
+	for _, c := range contenders("", "") {
+		ids = append(ids, c.id)
 	}
 	return strings.Join(ids, ", ")
 }
@@ -161,6 +174,9 @@ func run(ctx context.Context, cfg config, progress func(string)) (*report, error
 		rep.Settings.Backends[c.id] = c.note
 		if p, ok := c.b.(*procBackend); ok && isOwned(p.t) {
 			rep.Settings.PipeConfig = pipeConfig()
+		}
+		if p, ok := c.b.(*procBackend); ok && isDurable(p.t) {
+			rep.Settings.DurableConfig = durableConfig()
 		}
 	}
 	rep.Results = measureAll(ctx, cfg, rs, cs, progress)

@@ -19,7 +19,9 @@ const batchSize = 64
 // mpqTransport links two processes with two anonymous queues, one per
 // direction, with default options. With batch set, producers use PutBatch
 // and consumers GetBatch; otherwise Put and AppendGet into a reused buffer.
-type mpqTransport struct{ batch bool }
+// With ack set, producers Put and consumers Receive then Ack each message
+// (acknowledgement mode).
+type mpqTransport struct{ batch, ack bool }
 
 // link makes a queue from side a to side b and one back, duplex or not,
 // and keeps only their files: the queues live as long as some process
@@ -90,8 +92,8 @@ func (t mpqTransport) open(files []*os.File) (*ends, error) {
 		return nil, err
 	}
 	e := &ends{
-		in:  &mpqEnd{q: in, batch: t.batch},
-		out: &mpqEnd{q: out, batch: t.batch},
+		in:  &mpqEnd{q: in, batch: t.batch, ack: t.ack},
+		out: &mpqEnd{q: out, batch: t.batch, ack: t.ack},
 		close: func() error {
 			return errors.Join(in.Close(), out.Close())
 		},
@@ -99,10 +101,13 @@ func (t mpqTransport) open(files []*os.File) (*ends, error) {
 	return e, nil
 }
 
-// mpqEnd is a queue handle used one way.
+// mpqEnd is a queue handle used one way. Its get takes one message with
+// AppendGet, a batch with GetBatch, or with ack one message with Receive,
+// acknowledged at once.
 type mpqEnd struct {
 	q     *mpq.Queue
 	batch bool
+	ack   bool
 	buf   []byte    // AppendGet destination, reused
 	b     mpq.Batch // GetBatch destination, reused
 	msgs  [][]byte  // PutBatch argument, reused
@@ -132,6 +137,17 @@ func (e *mpqEnd) put(ctx context.Context, msg []byte, n int) error {
 }
 
 func (e *mpqEnd) get(ctx context.Context) (int, int, error) {
+	if e.ack {
+		d, err := e.q.Receive(ctx)
+		if err != nil {
+			return 0, 0, err
+		}
+		n := len(d.Data())
+		if err := d.Ack(); err != nil {
+			return 0, 0, err
+		}
+		return 1, n, nil
+	}
 	if !e.batch {
 		var err error
 		e.buf, err = e.q.AppendGet(ctx, e.buf[:0])

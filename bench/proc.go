@@ -6,30 +6,39 @@ import (
 	"context"
 	"fmt"
 	"os"
+	"slices"
 	"strconv"
+	"sync"
 	"time"
 )
 
 // procBackend measures a [transport] between real processes: the harness
-// re-executes itself as producer, consumer and echo children.
-type procBackend struct{ t transport }
+// re-executes itself as producer, consumer and echo children. If rows is
+// set, the backend runs only those rows (of the ones it supports).
+type procBackend struct {
+	t    transport
+	rows []string
+}
 
 // childTimeout is how long a run may take beyond its time limit before its
 // children are killed.
 const childTimeout = 60 * time.Second
 
 func (p *procBackend) supports(r row) bool {
+	if p.rows != nil && !slices.Contains(p.rows, r.id) {
+		return false
+	}
+	_, durable := p.t.(durableTransport) // one way only
+	m, isMpq := p.t.(mpqTransport)
 	switch r.kind {
 	case throughput:
 		return !isOwned(p.t) || r.producers == 1 && r.consumers == 1
 	case roundTrip:
-		return !isBatch(p.t) // a batch of one is a single Put
+		return !isBatch(p.t) && !m.ack && !durable // a batch of one is a single Put
 	case allocs:
-		_, ok := p.t.(mpqTransport)
-		return ok
+		return isMpq && !m.ack
 	case idleCPU:
-		_, ok := p.t.(mpqTransport)
-		return ok && !isBatch(p.t)
+		return isMpq && !m.batch && !m.ack
 	}
 	return false
 }
@@ -132,12 +141,46 @@ func (p *procBackend) stream(ctx context.Context, r row, lim limits) (sample, er
 		return sample{}, err
 	}
 
+	// The consumers' results are read as they come, so that one failing
+	// stops the run at once (its producers would wait for room until the
+	// children time out) and is the failure reported: the first one.
+	var mu sync.Mutex
+	var failed error
+	fail := func(err error) {
+		mu.Lock()
+		if failed == nil {
+			failed = err
+		}
+		mu.Unlock()
+		g.cancel()
+	}
+	results := make([]childResult, len(consumers))
+	var wg sync.WaitGroup
+	defer func() {
+		g.cancel() // a no-op once every consumer has reported
+		wg.Wait()
+	}()
+	for i, c := range consumers {
+		wg.Go(func() {
+			if err := c.result(&results[i]); err != nil {
+				fail(err)
+			}
+		})
+	}
+	firstFailure := func() error {
+		mu.Lock()
+		defer mu.Unlock()
+		return failed
+	}
+
 	var sent, got, bytes int64
 	start, end := int64(0), int64(0)
 	for i, c := range producers {
 		var res childResult
 		if err := c.result(&res); err != nil {
-			return sample{}, err
+			fail(err)
+			wg.Wait()
+			return sample{}, firstFailure()
 		}
 		sent += res.Msgs
 		if i == 0 || res.Start < start {
@@ -149,11 +192,11 @@ func (p *procBackend) stream(ctx context.Context, r row, lim limits) (sample, er
 			return sample{}, err
 		}
 	}
-	for _, c := range consumers {
-		var res childResult
-		if err := c.result(&res); err != nil {
-			return sample{}, err
-		}
+	wg.Wait()
+	if err := firstFailure(); err != nil {
+		return sample{}, err
+	}
+	for _, res := range results {
 		got += res.Msgs
 		bytes += res.Bytes
 		end = max(end, res.End)

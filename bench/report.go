@@ -32,7 +32,9 @@ type settings struct {
 	MpqConfig string            `json:"mpq_config"`
 	// PipeConfig describes the Pipes, if a Pipe contender ran.
 	PipeConfig string `json:"pipe_config,omitempty"`
-	RatioNote  string `json:"ratio_note"`
+	// DurableConfig describes the durable queues, if a durable contender ran.
+	DurableConfig string `json:"durable_config,omitempty"`
+	RatioNote     string `json:"ratio_note"`
 }
 
 // budgetJSON is a budget in JSON-friendly units.
@@ -133,7 +135,8 @@ type ratio struct {
 	Runs     []float64 `json:"runs"`  // from the runs taken side by side
 }
 
-const ratioNote = "ratio > 1 means mpq is better: throughput is mpq msgs/s over the baseline's; round trip is the baseline's p50 over mpq's"
+const ratioNote = "ratio > 1 means mpq is better: throughput is mpq msgs/s over the baseline's; round trip is the baseline's p50 over mpq's. " +
+	"On mpq's own variants (Receive+Ack, durable) mpq/this is plain mpq's msgs/s over the variant's: what the feature costs"
 
 // better returns how many times better figure m is than figure b of metric:
 // m/b for a rate, b/m for a latency.
@@ -144,7 +147,8 @@ func better(metric string, m, b float64) float64 {
 	return m / b
 }
 
-// ratios compares every mpq result with every baseline result of its row.
+// ratios compares every mpq result with every baseline result of its row,
+// and plain mpq's with every variant's (see [variantIDs]).
 func ratios(rs []result) []ratio {
 	var out []ratio
 	for _, m := range rs {
@@ -153,6 +157,9 @@ func ratios(rs []result) []ratio {
 		}
 		for _, b := range rs {
 			if b.Row != m.Row || slices.Contains(mpqIDs, b.Backend) || b.Error != "" || b.Value <= 0 {
+				continue
+			}
+			if slices.Contains(variantIDs, b.Backend) && m.Backend != "mpq" {
 				continue
 			}
 			if m.Metric != "msgs_per_sec" && m.Metric != "p50_ns" {

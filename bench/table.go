@@ -23,6 +23,9 @@ func printTable(w io.Writer, rep *report) error {
 	if s.PipeConfig != "" {
 		fmt.Fprintf(w, "          %s\n", s.PipeConfig)
 	}
+	if s.DurableConfig != "" {
+		fmt.Fprintf(w, "          %s\n", s.DurableConfig)
+	}
 	fmt.Fprintf(w, "          %s\n\n", s.RatioNote)
 
 	tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', 0)

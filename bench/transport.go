@@ -7,6 +7,7 @@ import (
 	"errors"
 	"fmt"
 	"os"
+	"time"
 )
 
 // A transport is an inter-process mechanism measured by [procBackend]: the
@@ -27,15 +28,20 @@ type transport interface {
 type link struct {
 	a, b  []*os.File
 	files []*os.File // every file of a and b once, for close
+	dir   string     // if set, a directory of the link's, removed by close
 }
 
-// close closes the parent's copies of the link's files, once.
+// close closes the parent's copies of the link's files and removes its
+// directory, once.
 func (l *link) close() error {
 	var errs []error
 	for _, f := range l.files {
 		errs = append(errs, f.Close())
 	}
-	l.files = nil
+	if l.dir != "" {
+		errs = append(errs, os.RemoveAll(l.dir))
+	}
+	l.files, l.dir = nil, ""
 	return errors.Join(errs...)
 }
 
@@ -100,8 +106,13 @@ type ends struct {
 var transports = map[string]transport{
 	"mpq":       mpqTransport{},
 	"mpq-batch": mpqTransport{batch: true},
-	"socket":    socketTransport{},
-	"mpq-pipe":  pipeTransport{},
+	"mpq-ack":   mpqTransport{ack: true},
+	// Durable queues by Sync: every Put, every 10 ms, never.
+	"mpq-durable-put":   durableTransport{},
+	"mpq-durable-10ms":  durableTransport{every: 10 * time.Millisecond},
+	"mpq-durable-never": durableTransport{every: -1},
+	"socket":            socketTransport{},
+	"mpq-pipe":          pipeTransport{},
 	// AppendRecv instead of Recv.
 	"mpq-pipe-append": pipeTransport{appendRecv: true},
 }
@@ -114,4 +125,10 @@ func transportName(t transport) (string, error) {
 		}
 	}
 	return "", fmt.Errorf("transport %T not registered", t)
+}
+
+// isDurable reports whether t is a durable queue's.
+func isDurable(t transport) bool {
+	_, ok := t.(durableTransport)
+	return ok
 }
