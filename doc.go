@@ -34,13 +34,35 @@
 // processes connect with [Listen] and [Dial], by name, with an optional
 // shared key.
 //
+// # Acknowledgements and Join
+//
+// [Queue.Receive] takes a message in acknowledgement mode: the message stays
+// in the queue, held for the consumer, until [Delivery.Ack]. [Delivery.Nack]
+// (or [Delivery.NackAfter]) gives it back; so does the end of the delivery's
+// lease ([Options].Lease, extended by [Delivery.Extend]) and the death of
+// the consumer's process. A message given back is delivered again before
+// newer ones, with its [Delivery.Count]; after [Options].MaxDeliveries
+// deliveries it goes to the [Options].DeadLetter queue instead. [Queue.Join]
+// waits until every message put before it was taken by Get or acknowledged.
+//
+// # Durable queues
+//
+// With [Options].Durable a named queue in a directory on disk survives the
+// machine stopping. Each record carries a CRC32C, [Options].Sync says when
+// Puts reach the disk ([SyncEveryPut], [SyncEvery], [SyncNever]) and
+// [Queue.Sync] flushes on demand. The first process to open the queue after a
+// crash recovers it: records torn by the crash are dropped and counted
+// (Stats.Torn), never delivered, and the records after them are kept.
+//
 // [Of] and [ConnOf] are typed views of a Queue or a Conn: they encode values
 // with a [Codec] ([CBOR] by default, or [JSON] or [Raw]).
 //
 // # Guarantees
 //
 //   - Every message a Put reported as written is received by exactly one Get,
-//     unless the queue file is removed and every process closes it.
+//     unless the queue file is removed and every process closes it; with
+//     Receive, it is delivered until a delivery is acknowledged (at least
+//     once).
 //   - Messages put by one goroutine are received in the order it put them.
 //   - A process killed at any instant, even inside Put or Get, loses nothing
 //     that was committed and wedges nobody: the other processes notice within
@@ -74,6 +96,9 @@
 //     the middle of a copy (SIGSTOP, a debugger) delays other producers, not
 //     consumers. A killed one delays them by at most a few milliseconds.
 //   - Len is exact whenever no Put or Get is in progress.
+//   - A held delivery keeps its ring space, and that of every message put
+//     after it, until it is acknowledged: the ring is reclaimed in order. At
+//     most [MaxInFlight] deliveries are held or given back at once.
 //   - A queue file shrunk by another process while mapped makes the next
 //     access fault (SIGBUS), as with any shared mapping. Keep queue
 //     directories private; the default one is.
