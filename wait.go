@@ -14,6 +14,11 @@ import (
 // between publishing and waking.
 const sleepSlice = 50 * time.Millisecond
 
+// heldSlice bounds one sleep while deliveries are held: a waiter is then
+// also the one that finds a dead consumer or an ended lease and gives its
+// messages back, and a held message may be what keeps producers blocked.
+const heldSlice = 10 * time.Millisecond
+
 // pollOnly is how long a waiter polls without yielding the processor: long
 // enough for a peer on another CPU to answer a round trip.
 const pollOnly = 1 * time.Microsecond
@@ -87,7 +92,11 @@ func (q *Queue) block(ctx context.Context, space bool, ready func() bool, attemp
 			return err
 		}
 		q.r.AddWait()
-		futex.Wait(w, seq, sleepSlice)
+		slice := sleepSlice
+		if q.r.Holding() {
+			slice = heldSlice
+		}
+		futex.Wait(w, seq, slice)
 	}
 }
 

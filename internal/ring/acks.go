@@ -113,6 +113,9 @@ func (r *Ring) receiveLocked(dst []byte, lease time.Duration) ([]byte, Delivery,
 		}
 		d := r.hold(i, h, now, lease, 1)
 		atomic.AddUint32(r.w.inFlight, 1)
+		if TestHook != nil {
+			TestHook(HookReceive)
+		}
 		storeHeader(r.data, h&r.mask, withState(hdr, stateTaken, i))
 		atomic.StoreUint64(r.w.gets, atomic.LoadUint64(r.w.gets)+1)
 		atomic.StoreUint64(r.w.head, h+size) // commit
@@ -236,6 +239,9 @@ func (r *Ring) getReturned(dst []byte, ends *[]int, max, maxBytes int) ([]byte, 
 // finish marks the record of entry i done and frees the entry.
 func (r *Ring) finish(i uint32, pos, hdr uint64) {
 	storeHeader(r.data, pos&r.mask, withState(hdr, stateDone, 0))
+	if TestHook != nil {
+		TestHook(HookAck)
+	}
 	atomic.StoreUint32(entU32(r.mem, i, entState), entFree)
 	atomic.AddUint32(r.w.inFlight, ^uint32(0))
 }
@@ -340,14 +346,22 @@ func (r *Ring) sweep(now int64, force bool) {
 		owner := atomic.LoadUint32(entU32(r.mem, i, entOwner))
 		gone := atomic.LoadInt64(entI64(r.mem, i, entDeadline)) <= now
 		if !gone {
+			// A slot's liveness is cached for its current generation only:
+			// an owner of an older generation is gone even though a live
+			// process now holds its slot.
 			s := refSlot(owner)
-			if alive[s] == 0 || refGen(owner) != atomic.LoadUint32(slotU32(r.mem, s, slotGen))&genMask {
+			switch {
+			case refGen(owner) != atomic.LoadUint32(slotU32(r.mem, s, slotGen))&genMask:
+				gone = true
+			case alive[s] == 0:
 				alive[s] = -1
 				if r.alive(owner) {
 					alive[s] = 1
 				}
+				fallthrough
+			default:
+				gone = alive[s] < 0
 			}
-			gone = alive[s] < 0
 		}
 		if gone {
 			r.giveBack(i, now)
@@ -528,3 +542,7 @@ func (r *Ring) giveBackQuiet(i uint32) {
 func (r *Ring) Positions() (tail, free uint64) {
 	return atomic.LoadUint64(r.w.tail), r.reclaimed()
 }
+
+// Holding reports whether any delivery is held or given back: waiters then
+// wake more often, to find dead holders and ended leases sooner.
+func (r *Ring) Holding() bool { return atomic.LoadUint32(r.w.inFlight) != 0 }
