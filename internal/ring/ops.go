@@ -89,8 +89,10 @@ func (r *Ring) lockSlow(w *uint32, try bool, done <-chan struct{}) error {
 
 // Points where TestHook is called.
 const (
-	HookPut = "put" // a producer holds the lock and has copied half the message
-	HookGet = "get" // a consumer holds the lock and is about to copy a message out
+	HookPut     = "put"     // a producer holds the lock and has copied half the message
+	HookGet     = "get"     // a consumer holds the lock and is about to copy a message out
+	HookReceive = "receive" // a consumer holds the lock, has filled a deliveries entry, not yet marked the record
+	HookAck     = "ack"     // a consumer holds the lock, has marked the record done, not yet freed the entry
 )
 
 // TestHook, if set, is called at the points named above. Tests use it to
