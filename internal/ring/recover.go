@@ -44,6 +44,13 @@ func recordCRC(pos, h uint64, msg, trailer []byte) uint32 {
 // intact reports whether a whole, undamaged record starts at pos below
 // limit, and its size.
 func (r *Ring) intact(pos, limit uint64) (uint64, uint64, bool) {
+	// A cheap look first: recovery tries every 16 bytes of a damaged
+	// stretch, and record builds an error for each miss.
+	h0 := loadHeader(r.data, pos&r.mask)
+	if st := headerState(h0); st < stateReady || st > stateDone || headerLen(h0) > r.maxM && st != statePad ||
+		r.hdr+r.alignUp(headerLen(h0)) > limit-pos {
+		return 0, 0, false
+	}
 	h, size, err := r.record(pos, limit)
 	if err != nil {
 		return 0, 0, false
@@ -67,7 +74,7 @@ func (r *Ring) intact(pos, limit uint64) (uint64, uint64, bool) {
 func (r *Ring) padOver(p, q uint64) {
 	for p < q {
 		idx := p & r.mask
-		end := min(q, p+(r.cap-idx))
+		end := min(q, p+(r.cap-idx), p+(1<<31)) // a header's length has 32 bits
 		h := makeHeader(end-p-r.hdr, statePad)
 		storeCRC(r.data, idx, recordCRC(p, h, nil, nil))
 		storeHeader(r.data, idx, h)
@@ -159,6 +166,7 @@ func Recover(mem []byte) (uint64, error) {
 				storeHeader(r.data, p&r.mask, withState(h, stateDone, 0))
 			} else {
 				atomic.StoreUint64(entU64(r.mem, next, entPos), p)
+				atomic.StoreInt64(entI64(r.mem, next, entDeadline), 0) // due now, whatever the entry held before
 				atomic.StoreUint32(entU32(r.mem, next, entCount), 1)
 				atomic.StoreUint32(entU32(r.mem, next, entState), entReturned)
 				storeHeader(r.data, p&r.mask, withState(h, stateTaken, next))

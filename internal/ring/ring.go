@@ -35,6 +35,7 @@ import (
 	"bytes"
 	"encoding/binary"
 	"fmt"
+	"hash/crc32"
 	"math/bits"
 	"sync"
 	"sync/atomic"
@@ -115,7 +116,16 @@ func Init(mem []byte, g Geometry) error {
 	mem[offDeadName] = byte(len(g.DeadLetter))
 	copy(mem[offDeadName+1:], g.DeadLetter)
 	copy(mem[offMagic:], Magic)
+	binary.NativeEndian.PutUint32(mem[offIdentCRC:], identityCRC(mem))
 	return nil
+}
+
+// identityCRC is the checksum of the words written once at creation: damage
+// to them (a capacity, the durable flag) would otherwise pass for a queue of
+// another shape.
+func identityCRC(mem []byte) uint32 {
+	c := crc32.Update(0, castagnoli, mem[:offIdentCRC])
+	return crc32.Update(c, castagnoli, mem[offDeadName:offDeadName+1+MaxDeadLetterName])
 }
 
 // ReadGeometry validates the identity part of a queue header. size is the
@@ -150,6 +160,9 @@ func ReadHeader(mem []byte) (Geometry, error) {
 	flags := binary.NativeEndian.Uint32(mem[offFlags:])
 	if flags&^FlagDurable != 0 {
 		return g, fmt.Errorf("%w: unknown flags %#x", ErrIncompatible, flags)
+	}
+	if binary.NativeEndian.Uint32(mem[offIdentCRC:]) != identityCRC(mem) {
+		return g, fmt.Errorf("%w: header checksum does not match", ErrCorrupt)
 	}
 	g.Durable = flags&FlagDurable != 0
 	g.MaxDeliveries = binary.NativeEndian.Uint32(mem[offMaxDeliv:])
