@@ -215,6 +215,9 @@ func (q *Queue) Join(ctx context.Context) error {
 		return free >= target
 	}
 	return q.block(ctx, forSpace, reached, func(<-chan struct{}) error {
+		if q.r.Closed() {
+			return ErrClosed
+		}
 		if reached() {
 			return nil
 		}

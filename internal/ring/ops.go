@@ -263,6 +263,9 @@ func (r *Ring) Get(dst []byte, ends *[]int, max, maxBytes int, try bool, done <-
 	if err := r.lockCons(true, try, done); err != nil {
 		return dst, 0, err
 	}
+	if atomic.LoadUint32(r.w.inFlight) != 0 {
+		r.sweep(time.Now().UnixNano(), false)
+	}
 	n := 0
 	var err error
 	if atomic.LoadUint32(r.w.returned) != 0 {
