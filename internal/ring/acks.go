@@ -117,6 +117,9 @@ func (r *Ring) receiveLocked(dst []byte, lease time.Duration) ([]byte, Delivery,
 			TestHook(HookReceive)
 		}
 		storeHeader(r.data, h&r.mask, withState(hdr, stateTaken, i))
+		if TestHook != nil {
+			TestHook(HookTaken)
+		}
 		atomic.StoreUint64(r.w.gets, atomic.LoadUint64(r.w.gets)+1)
 		atomic.StoreUint64(r.w.head, h+size) // commit
 		return r.copyOut(dst, h, hdr), d, nil
@@ -211,6 +214,9 @@ func (r *Ring) getReturned(dst []byte, ends *[]int, max, maxBytes int) ([]byte, 
 		}
 		pos, hdr, err := r.entryRecord(i)
 		if err != nil {
+			if n > 0 {
+				break // deliver what was taken; the error comes back next time
+			}
 			return dst, n, err
 		}
 		l := headerLen(hdr)
@@ -421,16 +427,21 @@ func (r *Ring) repair() error {
 	if head < free || head > tail || head&(r.algn-1) != 0 {
 		return corrupt("head %d outside %d..%d", head, free, tail)
 	}
-	// A Receive that marked its record taken and died before moving head.
-	for head < tail {
-		hdr, size, err := r.record(head, tail)
+	// A Receive that marked its record taken and died before moving head
+	// (perhaps over padding it had skipped first).
+	for p := head; p < tail; {
+		hdr, size, err := r.record(p, tail)
 		if err != nil {
 			return err
 		}
-		if headerState(hdr) != stateTaken {
+		st := headerState(hdr)
+		if st != stateTaken && st != statePad {
 			break
 		}
-		head += size
+		p += size
+		if st == stateTaken {
+			head = p
+		}
 	}
 	// A Get that marked records done and died before moving head: it
 	// handed them to nobody.
@@ -447,26 +458,17 @@ func (r *Ring) repair() error {
 		}
 		p += size
 	}
-	// A Get with nothing held below head that moved head but died before
-	// moving free: its records are still ready and go back above head.
-	ready := false
+	// Below head every record is taken, done or padding: a Get stores head
+	// last, and with deliveries held marks what it takes done first.
 	for p := free; p < head; {
 		hdr, size, err := r.record(p, head)
 		if err != nil {
 			return err
 		}
-		ready = ready || headerState(hdr) == stateReady
-		p += size
-	}
-	if ready {
-		for p := free; p < head; {
-			hdr, size, _ := r.record(p, head)
-			if st := headerState(hdr); st != stateReady && st != statePad {
-				return corrupt("ready and state %d records below head", st)
-			}
-			p += size
+		if headerState(hdr) == stateReady {
+			return corrupt("ready record at %d below head %d", p, head)
 		}
-		head = free
+		p += size
 	}
 	atomic.StoreUint64(r.w.free, free)
 	atomic.StoreUint64(r.w.head, head)

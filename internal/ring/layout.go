@@ -230,7 +230,7 @@ func storeHeader(data []byte, idx uint64, h uint64) {
 
 // The second header word of a durable record: its CRC32C.
 func loadCRC(data []byte, idx uint64) uint32 {
-	return *(*uint32)(unsafe.Pointer(&data[idx+8]))
+	return uint32(*(*uint64)(unsafe.Pointer(&data[idx+8])))
 }
 func storeCRC(data []byte, idx uint64, c uint32) {
 	*(*uint64)(unsafe.Pointer(&data[idx+8])) = uint64(c)

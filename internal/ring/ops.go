@@ -92,6 +92,7 @@ const (
 	HookPut     = "put"     // a producer holds the lock and has copied half the message
 	HookGet     = "get"     // a consumer holds the lock and is about to copy a message out
 	HookReceive = "receive" // a consumer holds the lock, has filled a deliveries entry, not yet marked the record
+	HookTaken   = "taken"   // a consumer holds the lock, has marked the record taken, not yet moved head
 	HookAck     = "ack"     // a consumer holds the lock, has marked the record done, not yet freed the entry
 )
 

@@ -145,35 +145,57 @@ func Recover(mem []byte) (uint64, error) {
 		}
 		p += size
 	}
-	// Below head, a ready record was taken by a Get that may never have
-	// returned: deliver it again, as a message given back.
+	// Below head, every held delivery is given back. The entry numbers on
+	// disk may be stale (pages of one flush reach the disk in any order),
+	// so entries are reassigned: a taken record keeps its entry, and its
+	// count, if the entry names it and no other record claimed it first.
+	// A ready record below head was taken by a Get that may never have
+	// returned: it is given back too, after the taken ones.
 	var used [MaxInFlight]bool
+	var again []uint64
 	for p := free; p < head; {
 		h, size, _ := r.record(p, head)
 		if headerState(h) == stateTaken {
-			used[headerIdx(h)] = true
+			i := headerIdx(h)
+			if !used[i] && r.entState(i) != entFree && atomic.LoadUint64(entU64(r.mem, i, entPos)) == p {
+				used[i] = true
+			} else {
+				again = append(again, p)
+			}
+		}
+		p += size
+	}
+	for p := free; p < head; {
+		h, size, _ := r.record(p, head)
+		if headerState(h) == stateReady {
+			again = append(again, p)
 		}
 		p += size
 	}
 	next := uint32(0)
-	for p := free; p < head; {
-		h, size, _ := r.record(p, head)
-		if headerState(h) == stateReady {
-			for next < MaxInFlight && used[next] {
-				next++
-			}
-			if next == MaxInFlight {
-				storeHeader(r.data, p&r.mask, withState(h, stateDone, 0))
-			} else {
-				atomic.StoreUint64(entU64(r.mem, next, entPos), p)
-				atomic.StoreInt64(entI64(r.mem, next, entDeadline), 0) // due now, whatever the entry held before
-				atomic.StoreUint32(entU32(r.mem, next, entCount), 1)
-				atomic.StoreUint32(entU32(r.mem, next, entState), entReturned)
-				storeHeader(r.data, p&r.mask, withState(h, stateTaken, next))
-				used[next] = true
-			}
+	for _, p := range again {
+		h, _, _ := r.record(p, head)
+		for next < MaxInFlight && used[next] {
+			next++
 		}
-		p += size
+		if next == MaxInFlight {
+			// No entry left: the message cannot be given back.
+			storeHeader(r.data, p&r.mask, withState(h, stateDone, 0))
+			torn++
+			continue
+		}
+		atomic.StoreUint64(entU64(r.mem, next, entPos), p)
+		atomic.StoreUint32(entU32(r.mem, next, entCount), 1)
+		atomic.StoreUint32(entU32(r.mem, next, entState), entReturned)
+		storeHeader(r.data, p&r.mask, withState(h, stateTaken, next))
+		used[next] = true
+	}
+	for i := uint32(0); i < MaxInFlight; i++ {
+		if used[i] {
+			atomic.StoreInt64(entI64(r.mem, i, entDeadline), 0) // due now, whatever the entry held before
+		} else {
+			atomic.StoreUint32(entU32(r.mem, i, entState), entFree)
+		}
 	}
 	atomic.StoreUint64(r.w.free, free)
 	atomic.StoreUint64(r.w.head, head)
