@@ -520,6 +520,10 @@ func (r *Ring) rebuildEntries(free, head uint64, returnAll bool) error {
 		case st == entHeld && returnAll:
 			r.giveBackQuiet(i)
 			st = entReturned
+		case st == entReturned && atomic.LoadUint32(entU32(r.mem, i, entOwner)) != 0:
+			// A Receive died redelivering it, having set the owner and a
+			// lease deadline but not the state: due now, as before.
+			r.giveBackQuiet(i)
 		case st != entHeld && st != entReturned:
 			return corrupt("delivery %d in state %d", i, st)
 		}
