@@ -12,9 +12,13 @@ package liveness
 
 import (
 	"errors"
+	"fmt"
+	"io"
 	"os"
 	"runtime"
 	"sync"
+
+	"golang.org/x/sys/unix"
 )
 
 // ErrNoSlot means every slot of the process table is taken.
@@ -109,4 +113,22 @@ func (t *Table) Yield() { runtime.Gosched(); osYield() }
 func (t *Table) Close() error {
 	t.release()
 	return t.f.Close()
+}
+
+// lockWait takes an exclusive lock on the byte at off, waiting for it.
+func lockWait(f *os.File, off int64) error {
+	lk := &unix.Flock_t{Type: unix.F_WRLCK, Whence: io.SeekStart, Start: off, Len: 1}
+	for {
+		err := unix.FcntlFlock(f.Fd(), cmdLockWait, lk)
+		if err == nil {
+			return nil
+		}
+		if err != unix.EINTR {
+			return fmt.Errorf("mpq: lock queue file for opening: %w", err)
+		}
+	}
+}
+
+func unlock(f *os.File, off int64) {
+	unix.FcntlFlock(f.Fd(), cmdUnlock, &unix.Flock_t{Type: unix.F_UNLCK, Whence: io.SeekStart, Start: off, Len: 1})
 }

@@ -92,20 +92,8 @@ func (t *Table) release() {
 
 func osYield() {}
 
-// lockWait takes an exclusive lock on the byte at off, waiting for it.
-func lockWait(f *os.File, off int64) error {
-	lk := &unix.Flock_t{Type: unix.F_WRLCK, Whence: io.SeekStart, Start: off, Len: 1}
-	for {
-		err := unix.FcntlFlock(f.Fd(), unix.F_SETLKW, lk)
-		if err != unix.EINTR {
-			if err != nil {
-				return fmt.Errorf("mpq: lock queue file for opening: %w", err)
-			}
-			return nil
-		}
-	}
-}
-
-func unlock(f *os.File, off int64) {
-	unix.FcntlFlock(f.Fd(), unix.F_SETLK, &unix.Flock_t{Type: unix.F_UNLCK, Whence: io.SeekStart, Start: off, Len: 1})
-}
+// Commands of the lock that serializes attaching (see lockWait).
+const (
+	cmdLockWait = unix.F_SETLKW
+	cmdUnlock   = unix.F_SETLK
+)
