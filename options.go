@@ -11,8 +11,9 @@ import (
 )
 
 // Options configure how a queue is opened or created. A nil *Options means
-// all defaults. Capacity, MaxMessageSize and Mode apply only when a queue is
-// created: an existing queue keeps what its file records.
+// all defaults. Capacity, MaxMessageSize, Mode, Durable, MaxDeliveries and
+// DeadLetter apply only when a queue is created: an existing queue keeps
+// what its file records. Spin, Lease and Sync apply to the handle opened.
 type Options struct {
 	// Dir is the directory of named queues. The default, "", is a per-user
 	// directory on tmpfs: $XDG_RUNTIME_DIR/mpq if XDG_RUNTIME_DIR is set,

@@ -150,7 +150,7 @@ func New(opts *Options) (*Queue, error) {
 // from the process that created an anonymous queue with [New]. The Queue
 // uses its own duplicate of f; on Linux the caller may close f (see the
 // package documentation for other systems). opts may be nil; of its fields
-// only Spin applies (the others are still checked).
+// only Spin, Lease and Sync apply (the others are still checked).
 func OpenFile(f *os.File, opts *Options) (*Queue, error) {
 	s, err := opts.settings()
 	if err != nil {
