@@ -19,7 +19,7 @@ func FuzzConnFrames(f *testing.F) {
 	f.Fuzz(func(t *testing.T, data []byte) {
 		q, c := rawConn(t)
 		// data is a series of records, each a length byte and that many bytes.
-		total := 0
+		total, records := 0, 0
 		for len(data) > 0 {
 			n := min(int(data[0]), len(data)-1)
 			rec := data[1 : 1+n]
@@ -28,10 +28,13 @@ func FuzzConnFrames(f *testing.F) {
 				break
 			}
 			total += len(rec)
+			records++
 		}
 		q.Seal()
 		ctx := context.Background()
-		for range 1000 {
+		// Every Recv consumes at least one record, so a sealed ring of
+		// records must reach io.EOF within records+1 calls.
+		for range records + 1 {
 			m, err := c.Recv(ctx)
 			if err != nil && !errors.Is(err, mpq.ErrCorrupt) {
 				if err == io.EOF {
@@ -43,6 +46,6 @@ func FuzzConnFrames(f *testing.F) {
 				t.Fatalf("Recv returned %d bytes of %d put", len(m), total)
 			}
 		}
-		t.Fatal("no io.EOF after 1000 Recvs of a sealed ring")
+		t.Fatalf("no io.EOF after %d Recvs of a sealed ring of %d records", records+1, records)
 	})
 }
