@@ -3,8 +3,6 @@ package mpq
 import (
 	"fmt"
 	"time"
-
-	"mpq/internal/ring"
 )
 
 // Stats is a snapshot of a queue's state, read from its header.
@@ -25,7 +23,18 @@ type Stats struct {
 	DeadLettered   uint64    // messages that reached MaxDeliveries (moved to DeadLetter, or dropped)
 	Torn           uint64    // damaged records dropped by crash recovery (durable queues)
 	Sealed         bool      // Seal was called
+	Durable        bool      // the queue is durable (Options.Durable)
+	MaxDeliveries  int       // Options.MaxDeliveries it was created with; 0 for no limit
+	DeadLetter     string    // Options.DeadLetter it was created with
 	Procs          []Proc    // processes attached now
+	// Gone are processes that are no longer running but still own part
+	// of the queue: a lock they died holding, deliveries, a waiter bit.
+	// The next Put, Get or sweep of a live process takes each over.
+	Gone []Proc
+	// Stale reports that a process died inside Put or Get, so the
+	// counters may be off until the next Put or Get recounts them. Only
+	// Inspect sets it: Queue.Stats recounts first.
+	Stale bool
 }
 
 // Proc describes a process attached to a queue.
@@ -35,6 +44,12 @@ type Proc struct {
 	Since    time.Time // when it attached
 	Producer bool      // it has put
 	Consumer bool      // it has got
+
+	WaitingData  bool // it sleeps in Get or Receive, waiting for a message
+	WaitingSpace bool // it sleeps in Put, waiting for room
+	Holding      int  // deliveries it holds (Receive, not yet settled)
+	PutLock      bool // it holds the producer lock (inside Put, or died there)
+	GetLock      bool // it holds the consumer lock (inside Get, or died there)
 }
 
 // Stats returns a snapshot of the queue's counters and attached processes.
@@ -48,17 +63,9 @@ func (q *Queue) Stats() Stats {
 	if err != nil {
 		return Stats{}
 	}
-	s := Stats{
-		Name: q.name, Capacity: int(q.r.Capacity()), MaxMessageSize: int(q.r.MaxMessage()),
-		Created: q.r.Created(), Len: int(min(c.Len, 1<<62)), Used: int(c.Used), Puts: c.Puts, Gets: c.Gets,
-		Waits: c.Waits, Recovered: c.Recovered, Sealed: c.Sealed,
-		InFlight: int(c.InFlight), Acks: c.Acks, Redelivered: c.Redelivered, DeadLettered: c.Dead, Torn: c.Torn,
-	}
-	for _, p := range q.r.Procs() {
-		s.Procs = append(s.Procs, Proc{
-			PID: p.PID, Slot: p.Slot, Since: p.Since,
-			Producer: p.Role&ring.RoleProducer != 0, Consumer: p.Role&ring.RoleConsumer != 0,
-		})
+	s := statsOf(q.name, q.r.Geometry(), c)
+	if snap, err := q.r.Observe(); err == nil {
+		s.Procs, s.Gone = procsOf(snap.Procs), procsOf(snap.Gone)
 	}
 	return s
 }

@@ -30,6 +30,8 @@ type Table struct {
 	slot  int
 	slots int
 	off   func(slot int) int64
+
+	observer bool // made by Observe: holds no slot, does not own f
 }
 
 // Attach takes the first free slot of slots, whose lock bytes are at off(i).
@@ -111,6 +113,9 @@ func (t *Table) Yield() { runtime.Gosched(); osYield() }
 
 // Close releases the slot.
 func (t *Table) Close() error {
+	if t.observer {
+		return nil
+	}
 	t.release()
 	return t.f.Close()
 }
@@ -131,4 +136,11 @@ func lockWait(f *os.File, off int64) error {
 
 func unlock(f *os.File, off int64) {
 	unix.FcntlFlock(f.Fd(), cmdUnlock, &unix.Flock_t{Type: unix.F_UNLCK, Whence: io.SeekStart, Start: off, Len: 1})
+}
+
+// Observe returns a Table that takes no slot, for a caller that only tests
+// which slots are held. It uses f as it is, which may be read-only, and
+// closing the Table leaves f open.
+func Observe(f *os.File, slots int, off func(slot int) int64) *Table {
+	return &Table{f: f, slot: -1, slots: slots, off: off, observer: true}
 }

@@ -507,6 +507,13 @@ type Proc struct {
 	PID   int
 	Since time.Time
 	Role  uint32
+
+	// Filled in by Observe only.
+	Gone             bool // the process is no longer running
+	WaitData         bool // its waiter bit for data is set
+	WaitSpace        bool // its waiter bit for space is set
+	PutLock, GetLock bool // it holds the producer (consumer) lock
+	Holding          int  // deliveries it holds
 }
 
 // Procs returns the attached processes, this one included.

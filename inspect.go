@@ -1,0 +1,119 @@
+package mpq
+
+import (
+	"errors"
+	"fmt"
+	"io/fs"
+	"os"
+	"slices"
+	"strings"
+
+	"golang.org/x/sys/unix"
+
+	"mpq/internal/liveness"
+	"mpq/internal/ring"
+	"mpq/internal/shm"
+)
+
+// DefaultDir returns the directory of named queues when [Options.Dir] is
+// empty: $XDG_RUNTIME_DIR/mpq if that variable names a directory, else
+// /dev/shm/mpq-UID, else $TMPDIR/mpq-UID.
+func DefaultDir() string { return shm.DefaultDir() }
+
+// List returns the names of the queues in dir (the default directory if
+// dir is ""), sorted. A missing directory holds no queues: List returns an
+// error wrapping fs.ErrNotExist only if dir was given.
+func List(dir string) ([]string, error) {
+	given := dir != ""
+	if !given {
+		dir = DefaultDir()
+	}
+	ents, err := os.ReadDir(dir)
+	if err != nil {
+		if errors.Is(err, fs.ErrNotExist) && !given {
+			return nil, nil
+		}
+		return nil, fmt.Errorf("mpq: list queues: %w", err)
+	}
+	var names []string
+	for _, e := range ents {
+		name, ok := strings.CutSuffix(e.Name(), shm.Ext)
+		if ok && e.Type().IsRegular() && shm.CheckName(name) == nil {
+			names = append(names, name)
+		}
+	}
+	slices.Sort(names)
+	return names, nil
+}
+
+// Inspect returns the Stats of the named queue in opts.Dir without opening
+// it: it maps the file read-only, attaches no process slot, writes nothing
+// and takes no lock, so it may look at a queue while it runs, or after
+// every process using it has died. Only opts.Dir is used. It returns an
+// error wrapping fs.ErrNotExist if there is no such queue, and ErrCorrupt
+// or ErrIncompatible for a file it cannot read as a queue.
+//
+// Unlike [Queue.Stats], Inspect does not repair counters left off by a
+// process that died inside Put or Get; Stats.Stale says so.
+func Inspect(name string, opts *Options) (Stats, error) {
+	s, err := opts.settings()
+	if err != nil {
+		return Stats{}, err
+	}
+	path, err := shm.Path(s.dir, name)
+	if err != nil {
+		return Stats{}, err
+	}
+	f, err := os.OpenFile(path, os.O_RDONLY|unix.O_NOFOLLOW|unix.O_NONBLOCK, 0)
+	if err != nil {
+		if errors.Is(err, fs.ErrNotExist) {
+			return Stats{}, fmt.Errorf("mpq: queue %s does not exist in %s: %w", name, s.dir, fs.ErrNotExist)
+		}
+		return Stats{}, fmt.Errorf("mpq: inspect queue %s: %w", name, err)
+	}
+	defer f.Close()
+	size, err := shm.Size(f)
+	if err != nil {
+		return Stats{}, fmt.Errorf("mpq: inspect queue %s: %w", name, err)
+	}
+	if size < ring.RingOffset || size != int64(int(size)) {
+		return Stats{}, fmt.Errorf("%w: queue %s: file of %d bytes is too small", ErrCorrupt, name, size)
+	}
+	mem, err := unix.Mmap(int(f.Fd()), 0, int(size), unix.PROT_READ, unix.MAP_SHARED)
+	if err != nil {
+		return Stats{}, fmt.Errorf("mpq: inspect queue %s: map: %w", name, err)
+	}
+	defer unix.Munmap(mem)
+	snap, err := ring.Observe(mem, size, env{liveness.Observe(f, ring.MaxProcs, ring.SlotOffset)})
+	if err != nil {
+		return Stats{}, fmt.Errorf("mpq: inspect queue %s: %w", name, err)
+	}
+	st := statsOf(name, snap.Geometry, snap.Counts)
+	st.Stale = snap.Stale
+	st.Procs, st.Gone = procsOf(snap.Procs), procsOf(snap.Gone)
+	return st, nil
+}
+
+// statsOf fills the Stats that a queue's geometry and counters give.
+func statsOf(name string, g ring.Geometry, c ring.Counts) Stats {
+	return Stats{
+		Name: name, Capacity: int(g.Capacity), MaxMessageSize: int(g.MaxMessage), Created: g.Created,
+		Durable: g.Durable, MaxDeliveries: int(g.MaxDeliveries), DeadLetter: g.DeadLetter,
+		Len: int(min(c.Len, 1<<62)), Used: int(c.Used), Puts: c.Puts, Gets: c.Gets,
+		Waits: c.Waits, Recovered: c.Recovered, Sealed: c.Sealed,
+		InFlight: int(c.InFlight), Acks: c.Acks, Redelivered: c.Redelivered, DeadLettered: c.Dead, Torn: c.Torn,
+	}
+}
+
+func procsOf(ps []ring.Proc) []Proc {
+	var out []Proc
+	for _, p := range ps {
+		out = append(out, Proc{
+			PID: p.PID, Slot: p.Slot, Since: p.Since,
+			Producer: p.Role&ring.RoleProducer != 0, Consumer: p.Role&ring.RoleConsumer != 0,
+			WaitingData: p.WaitData, WaitingSpace: p.WaitSpace, Holding: p.Holding,
+			PutLock: p.PutLock, GetLock: p.GetLock,
+		})
+	}
+	return out
+}

@@ -1,0 +1,168 @@
+package ring
+
+import (
+	"fmt"
+	"sync/atomic"
+	"time"
+	"unsafe"
+)
+
+// Snapshot is what an observer reads from a queue file without attaching
+// to it: nothing in the file is written, no lock is taken.
+type Snapshot struct {
+	Geometry Geometry
+	Counts   Counts
+	// Stale means a process died holding the producer or consumer lock:
+	// the counters may be off until the next Put or Get takes the lock
+	// over and recounts (Counts of an attached Ring does that itself).
+	Stale bool
+	Procs []Proc // live attached processes
+	// Gone are processes that are no longer running but still own part of
+	// the queue: a lock, deliveries, or a waiter bit.
+	Gone []Proc
+}
+
+// Observe validates mem as a queue file of size bytes for a caller that
+// only reads it. env.Held must test the slots' liveness locks; Yield and
+// Wake are not used.
+func Observe(mem []byte, size int64, env Env) (*Snapshot, error) {
+	g, err := ReadGeometry(mem, size)
+	if err != nil {
+		return nil, err
+	}
+	if uint64(len(mem)) < RingOffset+g.Capacity {
+		return nil, fmt.Errorf("%w: mapping of %d bytes is smaller than the ring", ErrCorrupt, len(mem))
+	}
+	if uintptr(unsafe.Pointer(&mem[0]))%8 != 0 {
+		return nil, fmt.Errorf("ring memory is not 8-byte aligned")
+	}
+	w := wordsOf(mem)
+	s := &Snapshot{Geometry: g}
+
+	// Which slots hold a live process, and which refs are still theirs.
+	var live [MaxProcs]bool
+	var gen [MaxProcs]uint32
+	for i := range MaxProcs {
+		gen[i] = atomic.LoadUint32(slotU32(mem, i, slotGen)) & genMask
+		live[i] = gen[i] != 0 && env.Held(i)
+	}
+	procs := map[int]*Proc{} // by slot: live ones and gone owners
+	var goneAt map[uint32]*Proc
+	proc := func(slot int) *Proc {
+		if p := procs[slot]; p != nil {
+			return p
+		}
+		p := &Proc{
+			Slot: slot, PID: int(atomic.LoadUint32(slotU32(mem, slot, slotPID))),
+			Since: time.Unix(0, atomic.LoadInt64(slotI64(mem, slot, slotSince))),
+			Role:  atomic.LoadUint32(slotU32(mem, slot, slotRole)),
+		}
+		procs[slot] = p
+		return p
+	}
+	// owner returns the Proc a ref belongs to: a live one, or a gone one
+	// (PID 0 when its slot has been taken again since).
+	owner := func(ref uint32) *Proc {
+		slot := refSlot(ref)
+		if slot >= MaxProcs || refGen(ref) == 0 {
+			return nil
+		}
+		if gen[slot] == refGen(ref) {
+			p := proc(slot)
+			p.Gone = !live[slot]
+			return p
+		}
+		if goneAt == nil {
+			goneAt = map[uint32]*Proc{}
+		}
+		if p := goneAt[ref]; p != nil {
+			return p
+		}
+		p := &Proc{Slot: slot, Gone: true}
+		goneAt[ref] = p
+		return p
+	}
+	for i := range MaxProcs {
+		if live[i] {
+			proc(i)
+		}
+	}
+	if p := owner(atomic.LoadUint32(w.prodLock)); p != nil {
+		p.PutLock = true
+		s.Stale = s.Stale || p.Gone
+	}
+	if p := owner(atomic.LoadUint32(w.consLock)); p != nil {
+		p.GetLock = true
+		s.Stale = s.Stale || p.Gone
+	}
+	s.Stale = s.Stale || atomic.LoadUint32(w.recount) != 0
+	for i := range uint32(MaxInFlight) {
+		if atomic.LoadUint32(entU32(mem, i, entState)) != entHeld {
+			continue
+		}
+		if p := owner(atomic.LoadUint32(entU32(mem, i, entOwner))); p != nil {
+			p.Holding++
+		}
+	}
+	for i := range MaxProcs {
+		bit := uint64(1) << (i % 64)
+		d := atomic.LoadUint64(&w.dataMask[i/64])&bit != 0
+		sp := atomic.LoadUint64(&w.spaceMask[i/64])&bit != 0
+		if d || sp {
+			p := proc(i)
+			p.Gone = !live[i]
+			p.WaitData, p.WaitSpace = d, sp
+		}
+	}
+	for i := range MaxProcs {
+		if p := procs[i]; p != nil {
+			if p.Gone {
+				s.Gone = append(s.Gone, *p)
+			} else {
+				s.Procs = append(s.Procs, *p)
+			}
+		}
+	}
+	for _, p := range goneAt {
+		s.Gone = append(s.Gone, *p)
+	}
+
+	c := &s.Counts
+	c.Puts, c.Gets = atomic.LoadUint64(w.puts), atomic.LoadUint64(w.gets)
+	c.Waits, c.Recovered = atomic.LoadUint64(w.waits), atomic.LoadUint64(w.recovered)
+	c.Acks, c.Redelivered = atomic.LoadUint64(w.acks), atomic.LoadUint64(w.redeliv)
+	c.Dead, c.Torn = atomic.LoadUint64(w.dead), atomic.LoadUint64(w.torn)
+	c.Sealed = atomic.LoadUint32(w.sealed) != 0
+	inFlight := atomic.LoadUint32(w.inFlight)
+	c.InFlight = uint64(min(inFlight, MaxInFlight))
+	if c.Puts > c.Gets {
+		c.Len = c.Puts - c.Gets
+	}
+	c.Len += uint64(min(atomic.LoadUint32(w.returned), MaxInFlight))
+	free := atomic.LoadUint64(w.head)
+	if inFlight != 0 {
+		free = atomic.LoadUint64(w.free)
+	}
+	if tail := atomic.LoadUint64(w.tail); tail > free {
+		c.Used = min(tail-free, g.Capacity)
+	}
+	return s, nil
+}
+
+// Observe is the package-level Observe of this ring's memory, with this
+// process counted among the live ones.
+func (r *Ring) Observe() (*Snapshot, error) {
+	if r.closed.Load() {
+		return nil, ErrClosed
+	}
+	return Observe(r.mem, int64(len(r.mem)), selfEnv{r.env, r.slot})
+}
+
+// selfEnv is an Env that also counts the caller's own slot as held, which
+// its own lock test cannot see.
+type selfEnv struct {
+	Env
+	slot int
+}
+
+func (e selfEnv) Held(slot int) bool { return slot == e.slot || e.Env.Held(slot) }
