@@ -1,0 +1,261 @@
+package main
+
+import (
+	"bufio"
+	"context"
+	"errors"
+	"io"
+	"os"
+	"time"
+
+	"github.com/spf13/cobra"
+
+	"mpq"
+)
+
+func init() { commands = append(commands, newPutCmd, newGetCmd, newSealCmd) }
+
+func newPutCmd(e *env) *cobra.Command {
+	var (
+		lines, seal bool
+		files       []string
+		timeout     time.Duration
+	)
+	c := &cobra.Command{
+		Use:   "put NAME [MESSAGE...]",
+		Short: "Put messages into a queue",
+		Long: `Put puts each MESSAGE argument into the queue, in order. With no MESSAGE
+it reads standard input: one message for all of it, or one per line with
+--lines. With --file, each file is one message (- is standard input).
+
+A full queue makes put wait for room, up to --timeout (default: as long as
+it takes); running out of time exits with status 4.`,
+		Example: `  mpq put jobs 'resize photo 1' 'resize photo 2'
+  seq 1000 | mpq put jobs --lines
+  mpq put images --file a.png --file b.png
+  mpq put jobs --seal last-job      # then consumers drain and stop`,
+		Args: func(cmd *cobra.Command, args []string) error {
+			if len(args) < 1 {
+				return usage("put: want a queue name")
+			}
+			if len(args) > 1 && (lines || len(files) > 0) {
+				return usage("put: give MESSAGE arguments, --lines or --file, not several")
+			}
+			if lines && len(files) > 0 {
+				return usage("put: --lines reads standard input; it cannot be used with --file")
+			}
+			return nil
+		},
+		RunE: func(cmd *cobra.Command, args []string) error {
+			name := args[0]
+			q, err := e.open(name)
+			if err != nil {
+				return err
+			}
+			defer q.Close()
+			put := func(i int, m []byte) error {
+				ctx, cancel := cmd.Context(), context.CancelFunc(func() {})
+				if timeout > 0 {
+					ctx, cancel = context.WithTimeout(ctx, timeout)
+				}
+				defer cancel()
+				err := q.Put(ctx, m)
+				switch {
+				case err == nil:
+					return nil
+				case errors.Is(err, context.DeadlineExceeded) && cmd.Context().Err() == nil:
+					return fail(exitTimeout, "queue %s is full: no room for message %d within %v (%d put); take some out with: mpq get%s %s",
+						name, i+1, timeout, i, e.dirArg(), name)
+				case errors.Is(err, mpq.ErrTooLarge):
+					return fail(exitFailure, "message %d (%d bytes) is larger than queue %s takes (%d bytes); create the queue with a larger --max-message",
+						i+1, len(m), name, q.Stats().MaxMessageSize)
+				}
+				return e.queueErr(name, err)
+			}
+			n := 0
+			switch {
+			case len(args) > 1:
+				for _, m := range args[1:] {
+					if err := put(n, []byte(m)); err != nil {
+						return err
+					}
+					n++
+				}
+			case len(files) > 0:
+				for _, path := range files {
+					var m []byte
+					if path == "-" {
+						m, err = io.ReadAll(e.stdin)
+					} else {
+						m, err = os.ReadFile(path)
+					}
+					if err != nil {
+						return fail(exitFailure, "put into %s: %v", name, err)
+					}
+					if err := put(n, m); err != nil {
+						return err
+					}
+					n++
+				}
+			case lines:
+				sc := bufio.NewScanner(e.stdin)
+				sc.Buffer(make([]byte, 64<<10), max(q.Stats().MaxMessageSize, 64<<10)+1)
+				for sc.Scan() {
+					if err := put(n, sc.Bytes()); err != nil {
+						return err
+					}
+					n++
+				}
+				if err := sc.Err(); err != nil {
+					if errors.Is(err, bufio.ErrTooLong) {
+						return fail(exitFailure, "line %d is longer than queue %s takes (%d bytes)", n+1, name, q.Stats().MaxMessageSize)
+					}
+					return fail(exitFailure, "put into %s: reading standard input: %v", name, err)
+				}
+			default:
+				m, err := io.ReadAll(e.stdin)
+				if err != nil {
+					return fail(exitFailure, "put into %s: reading standard input: %v", name, err)
+				}
+				if err := put(n, m); err != nil {
+					return err
+				}
+			}
+			if seal {
+				return e.queueErr(name, q.Seal())
+			}
+			return nil
+		},
+	}
+	f := c.Flags()
+	f.BoolVar(&lines, "lines", false, "read standard input as one message per line")
+	f.StringArrayVarP(&files, "file", "f", nil, "put the contents of `FILE` as one message (repeatable; - is standard input)")
+	f.DurationVar(&timeout, "timeout", 0, "how long to wait for room in a full queue (0: as long as it takes)")
+	f.BoolVar(&seal, "seal", false, "seal the queue afterwards: consumers drain it, then stop")
+	return c
+}
+
+func newGetCmd(e *env) *cobra.Command {
+	var (
+		n           int
+		timeout     time.Duration
+		follow, raw bool
+		null        bool
+	)
+	c := &cobra.Command{
+		Use:   "get NAME",
+		Short: "Take messages out of a queue and print them",
+		Long: `Get takes -n messages (default 1) out of the queue and prints each on its
+own line (--raw: the bytes alone, --null: each followed by a NUL byte).
+With --follow it goes on until the queue is sealed and drained, or it is
+interrupted.
+
+An empty queue makes get wait, up to --timeout (default: as long as it
+takes). Exit status 4: nothing arrived within --timeout; 5: the queue is
+sealed and drained before -n messages (with --follow that is the normal
+end, status 0).`,
+		Example: `  mpq get jobs
+  mpq get jobs -n 10 --timeout 5s
+  mpq get jobs --follow | while read -r job; do echo "doing $job"; done
+  mpq get images --raw > image.png`,
+		Args: exactArgs(1, "a queue name"),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			name := args[0]
+			if n < 1 {
+				return usage("get: -n %d: want at least 1", n)
+			}
+			if raw && null {
+				return usage("get: choose --raw or --null, not both")
+			}
+			q, err := e.open(name)
+			if err != nil {
+				return err
+			}
+			defer q.Close()
+			w := bufio.NewWriter(e.stdout)
+			defer w.Flush()
+			sep := []byte("\n")
+			switch {
+			case raw:
+				sep = nil
+			case null:
+				sep = []byte{0}
+			}
+			var buf []byte
+			for got := 0; follow || got < n; got++ {
+				m, err := q.TryAppendGet(buf[:0])
+				if errors.Is(err, mpq.ErrEmpty) {
+					// Flush what is printed before waiting, so that the
+					// reader of a pipe sees each message as it comes.
+					if err := w.Flush(); err != nil {
+						return fail(exitFailure, "get from %s: %v", name, err)
+					}
+					m, err = getWait(cmd.Context(), q, buf[:0], timeout)
+				}
+				switch {
+				case err == nil:
+				case errors.Is(err, io.EOF):
+					if follow {
+						return nil
+					}
+					return fail(exitSealed, "queue %s is sealed and drained: got %d of %d messages", name, got, n)
+				case errors.Is(err, context.DeadlineExceeded) && cmd.Context().Err() == nil:
+					if follow {
+						return fail(exitTimeout, "no message in queue %s within %v (got %d)", name, timeout, got)
+					}
+					return fail(exitTimeout, "no message in queue %s within %v: got %d of %d", name, timeout, got, n)
+				case follow && errors.Is(err, context.Canceled):
+					return nil // interrupted: the normal end of --follow
+				default:
+					return e.queueErr(name, err)
+				}
+				buf = m
+				w.Write(m)
+				if _, err := w.Write(sep); err != nil {
+					return fail(exitFailure, "get from %s: %v (message %d was taken)", name, err, got+1)
+				}
+			}
+			if err := w.Flush(); err != nil {
+				return fail(exitFailure, "get from %s: %v", name, err)
+			}
+			return nil
+		},
+	}
+	f := c.Flags()
+	f.IntVarP(&n, "count", "n", 1, "how many messages to take")
+	f.DurationVar(&timeout, "timeout", 0, "how long to wait for each message (0: as long as it takes)")
+	f.BoolVarP(&follow, "follow", "f", false, "keep taking messages until the queue is sealed and drained")
+	f.BoolVar(&raw, "raw", false, "print the message bytes alone, nothing between messages")
+	f.BoolVarP(&null, "null", "0", false, "end each message with a NUL byte instead of a newline")
+	return c
+}
+
+// getWait waits for a message up to timeout (0: no limit).
+func getWait(ctx context.Context, q *mpq.Queue, dst []byte, timeout time.Duration) ([]byte, error) {
+	if timeout > 0 {
+		var cancel context.CancelFunc
+		ctx, cancel = context.WithTimeout(ctx, timeout)
+		defer cancel()
+	}
+	return q.AppendGet(ctx, dst)
+}
+
+func newSealCmd(e *env) *cobra.Command {
+	return &cobra.Command{
+		Use:   "seal NAME",
+		Short: "Seal a queue: no more puts; consumers drain it, then stop",
+		Long: `Seal marks the queue complete: every later put fails, and consumers get
+the messages still in it, then end of stream (io.EOF in Go, exit status 0
+for get --follow). Sealing a sealed queue does nothing.`,
+		Example: `  mpq seal jobs`,
+		Args:    exactArgs(1, "a queue name"),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			q, err := e.open(args[0])
+			if err != nil {
+				return err
+			}
+			defer q.Close()
+			return e.queueErr(args[0], q.Seal())
+		},
+	}
+}

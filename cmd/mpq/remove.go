@@ -1,0 +1,205 @@
+package main
+
+import (
+	"errors"
+	"fmt"
+	"net"
+	"os"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"syscall"
+	"time"
+
+	"github.com/spf13/cobra"
+
+	"mpq"
+)
+
+func init() { commands = append(commands, newRmCmd, newGcCmd) }
+
+// inUse says why a queue should not be removed without --force, or "".
+func inUse(s mpq.Stats) string {
+	if n := len(s.Procs); n > 0 {
+		pids := make([]string, n)
+		for i, p := range s.Procs {
+			pids[i] = strconv.Itoa(p.PID)
+		}
+		return fmt.Sprintf("is open in %s (PID %s)", plural(n, "process"), strings.Join(pids, ", "))
+	}
+	if s.Len > 0 || s.InFlight > 0 {
+		if s.InFlight > 0 {
+			return fmt.Sprintf("holds %s (%d in flight)", plural(s.Len, "message"), s.InFlight)
+		}
+		return "holds " + plural(s.Len, "message")
+	}
+	return ""
+}
+
+func newRmCmd(e *env) *cobra.Command {
+	var force bool
+	c := &cobra.Command{
+		Use:   "rm NAME...",
+		Short: "Remove queues",
+		Long: `Rm removes each named queue. It refuses a queue that processes have open
+or that holds messages, and one it cannot read, unless --force: processes
+that have a removed queue open keep using it until they close it, and a
+later create makes a new queue under the name.`,
+		Example: `  mpq rm jobs
+  mpq rm --force jobs old-jobs`,
+		Args: func(cmd *cobra.Command, args []string) error {
+			if len(args) == 0 {
+				return usage("rm: want at least one queue name")
+			}
+			return nil
+		},
+		RunE: func(cmd *cobra.Command, args []string) error {
+			var errs []error
+			for _, name := range args {
+				if err := e.rm(name, force); err != nil {
+					errs = append(errs, err)
+				}
+			}
+			return e.lastErr(errs)
+		},
+	}
+	c.Flags().BoolVar(&force, "force", false, "remove even a queue in use, holding messages, or unreadable")
+	return c
+}
+
+func (e *env) rm(name string, force bool) error {
+	s, err := mpq.Inspect(name, e.opts())
+	switch {
+	case errors.Is(err, mpq.ErrInvalidName), errors.Is(err, os.ErrNotExist):
+		return e.queueErr(name, err)
+	case err != nil && !force:
+		return fail(exitFailure, "queue %s cannot be read (%v); remove it anyway with: mpq rm%s --force %s", name, err, e.dirArg(), name)
+	case err == nil && !force:
+		if why := inUse(s); why != "" {
+			return fail(exitFailure, "queue %s %s; remove it anyway with: mpq rm%s --force %s", name, why, e.dirArg(), name)
+		}
+	}
+	return e.queueErr(name, mpq.Remove(name, e.opts()))
+}
+
+// lastErr prints every error but the last and returns the last, whose
+// exit status is mpq's.
+func (e *env) lastErr(errs []error) error {
+	if len(errs) == 0 {
+		return nil
+	}
+	for _, err := range errs[:len(errs)-1] {
+		fmt.Fprintf(e.stderr, "mpq: %s\n", strings.ReplaceAll(err.Error(), ": mpq: ", ": "))
+	}
+	return errs[len(errs)-1]
+}
+
+// plural is "1 message", "2 messages".
+func plural(n int, noun string) string {
+	if n == 1 {
+		return "1 " + noun
+	}
+	if strings.HasSuffix(noun, "s") {
+		return fmt.Sprintf("%d %ses", n, noun)
+	}
+	return fmt.Sprintf("%d %ss", n, noun)
+}
+
+func newGcCmd(e *env) *cobra.Command {
+	var force, dryRun bool
+	c := &cobra.Command{
+		Use:   "gc",
+		Short: "Remove abandoned queues and stale socket files",
+		Long: `Gc cleans the directory up. It removes:
+  - queues that no running process has open and that hold no messages
+    (with --force, also those still holding messages);
+  - socket files of Listeners whose process is gone;
+  - temporary files left by a process that died while creating a queue.
+Queues a running process has open are always kept, as are files gc cannot
+read (remove those with mpq rm --force NAME).`,
+		Example: `  mpq gc --dry-run
+  mpq gc --force`,
+		Args: exactArgs(0, "no arguments"),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			dir := e.queueDir()
+			ents, err := os.ReadDir(dir)
+			if err != nil {
+				if os.IsNotExist(err) {
+					return nil // no directory: nothing to clean
+				}
+				return fail(exitFailure, "gc: %v", err)
+			}
+			verb := "removed"
+			if dryRun {
+				verb = "would remove"
+			}
+			remove := func(path, what string) {
+				if !dryRun {
+					if err := os.Remove(path); err != nil {
+						fmt.Fprintf(e.stderr, "mpq: gc: %v\n", err)
+						return
+					}
+				}
+				fmt.Fprintf(e.stdout, "%s %s\n", verb, what)
+			}
+			names, err := mpq.List(dir)
+			if err != nil {
+				return fail(exitFailure, "gc: %v", err)
+			}
+			for _, name := range names {
+				s, err := mpq.Inspect(name, e.opts())
+				switch {
+				case err != nil:
+					fmt.Fprintf(e.stdout, "kept queue %s: cannot be read (%v); remove it with: mpq rm%s --force %s\n", name, err, e.dirArg(), name)
+				case len(s.Procs) > 0:
+					// In use: nothing to say.
+				case (s.Len > 0 || s.InFlight > 0) && !force:
+					fmt.Fprintf(e.stdout, "kept queue %s: nobody has it open but it holds %s (remove such queues with --force)\n", name, plural(s.Len, "message"))
+				default:
+					remove(filepath.Join(dir, name+".mpq"), fmt.Sprintf("queue %s (%s, no processes)", name, plural(s.Len, "message")))
+				}
+			}
+			for _, ent := range ents {
+				path := filepath.Join(dir, ent.Name())
+				switch {
+				case ent.Type()&os.ModeSocket != 0 && strings.HasSuffix(ent.Name(), ".sock") && staleSocket(path):
+					remove(path, "stale socket "+ent.Name())
+				case ent.Type().IsRegular() && abandonedTemp(ent.Name()):
+					remove(path, "abandoned temporary file "+ent.Name())
+				}
+			}
+			return nil
+		},
+	}
+	c.Flags().BoolVar(&force, "force", false, "also remove queues that hold messages (never those in use)")
+	c.Flags().BoolVarP(&dryRun, "dry-run", "n", false, "say what would be removed, remove nothing")
+	return c
+}
+
+// staleSocket reports whether nothing listens on the socket file at path.
+func staleSocket(path string) bool {
+	c, err := net.DialTimeout("unix", path, time.Second)
+	if err == nil {
+		c.Close()
+		return false
+	}
+	return errors.Is(err, syscall.ECONNREFUSED)
+}
+
+// abandonedTemp reports whether name is a temporary file of a queue being
+// created (".NAME.mpq.PID.RANDOM.tmp", made by package mpq) whose process
+// is gone, or a socket's temporary name.
+func abandonedTemp(name string) bool {
+	if !strings.HasPrefix(name, ".") || !strings.HasSuffix(name, ".tmp") {
+		return false
+	}
+	f := strings.Split(strings.TrimSuffix(name, ".tmp"), ".")
+	if len(f) < 4 || f[len(f)-3] != "mpq" {
+		return false
+	}
+	pid, err := strconv.Atoi(f[len(f)-2])
+	if err != nil || pid <= 0 {
+		return false
+	}
+	return syscall.Kill(pid, 0) == syscall.ESRCH
+}

@@ -1,0 +1,296 @@
+package main
+
+import (
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"io/fs"
+	"path/filepath"
+	"strings"
+	"text/tabwriter"
+	"time"
+
+	"github.com/dustin/go-humanize"
+	"github.com/spf13/cobra"
+
+	"mpq"
+)
+
+func init() { commands = append(commands, newStatCmd, newLsCmd) }
+
+// queueJSON is how stat --json and ls --json describe a queue: mpq.Stats
+// with names for scripts.
+type queueJSON struct {
+	Name           string     `json:"name"`
+	Path           string     `json:"path"`
+	Error          string     `json:"error,omitempty"`
+	Capacity       int        `json:"capacity,omitempty"`
+	MaxMessageSize int        `json:"max_message_size,omitempty"`
+	Created        *time.Time `json:"created,omitempty"`
+	Len            int        `json:"len"`
+	Used           int        `json:"used"`
+	Puts           uint64     `json:"puts"`
+	Gets           uint64     `json:"gets"`
+	Waits          uint64     `json:"waits"`
+	InFlight       int        `json:"in_flight"`
+	Acks           uint64     `json:"acks"`
+	Redelivered    uint64     `json:"redelivered"`
+	DeadLettered   uint64     `json:"dead_lettered"`
+	Torn           uint64     `json:"torn"`
+	Recovered      uint64     `json:"recovered"`
+	Sealed         bool       `json:"sealed"`
+	Durable        bool       `json:"durable"`
+	MaxDeliveries  int        `json:"max_deliveries,omitempty"`
+	DeadLetter     string     `json:"dead_letter,omitempty"`
+	Stale          bool       `json:"stale,omitempty"`
+	Procs          []procJSON `json:"procs"`
+	Gone           []procJSON `json:"gone"`
+}
+
+type procJSON struct {
+	PID          int        `json:"pid"`
+	Slot         int        `json:"slot"`
+	Since        *time.Time `json:"since,omitempty"`
+	Role         string     `json:"role"`
+	WaitingData  bool       `json:"waiting_data,omitempty"`
+	WaitingSpace bool       `json:"waiting_space,omitempty"`
+	Holding      int        `json:"holding,omitempty"`
+	PutLock      bool       `json:"put_lock,omitempty"`
+	GetLock      bool       `json:"get_lock,omitempty"`
+}
+
+func toJSON(dir string, s mpq.Stats, err error, name string) queueJSON {
+	q := queueJSON{Name: name, Path: filepath.Join(dir, name+".mpq"), Procs: []procJSON{}, Gone: []procJSON{}}
+	if err != nil {
+		q.Error = err.Error()
+		return q
+	}
+	created := s.Created
+	q.Capacity, q.MaxMessageSize, q.Created = s.Capacity, s.MaxMessageSize, &created
+	q.Len, q.Used, q.Puts, q.Gets, q.Waits = s.Len, s.Used, s.Puts, s.Gets, s.Waits
+	q.InFlight, q.Acks, q.Redelivered, q.DeadLettered = s.InFlight, s.Acks, s.Redelivered, s.DeadLettered
+	q.Torn, q.Recovered, q.Sealed, q.Durable, q.Stale = s.Torn, s.Recovered, s.Sealed, s.Durable, s.Stale
+	q.MaxDeliveries, q.DeadLetter = s.MaxDeliveries, s.DeadLetter
+	conv := func(ps []mpq.Proc) []procJSON {
+		out := []procJSON{}
+		for _, p := range ps {
+			j := procJSON{PID: p.PID, Slot: p.Slot, Role: role(p), WaitingData: p.WaitingData,
+				WaitingSpace: p.WaitingSpace, Holding: p.Holding, PutLock: p.PutLock, GetLock: p.GetLock}
+			if p.PID != 0 {
+				since := p.Since
+				j.Since = &since
+			}
+			out = append(out, j)
+		}
+		return out
+	}
+	q.Procs, q.Gone = conv(s.Procs), conv(s.Gone)
+	return q
+}
+
+// role names what a process has done with the queue.
+func role(p mpq.Proc) string {
+	switch {
+	case p.Producer && p.Consumer:
+		return "producer+consumer"
+	case p.Producer:
+		return "producer"
+	case p.Consumer:
+		return "consumer"
+	}
+	return "attached"
+}
+
+// doing says what a process is doing, or was doing when it died.
+func doing(p mpq.Proc, gone bool) string {
+	var parts []string
+	if p.Holding > 0 {
+		parts = append(parts, fmt.Sprintf("holding %d deliveries", p.Holding))
+	}
+	if p.WaitingData {
+		parts = append(parts, "waiting for messages")
+	}
+	if p.WaitingSpace {
+		parts = append(parts, "waiting for room")
+	}
+	if p.PutLock {
+		parts = append(parts, "inside a put")
+	}
+	if p.GetLock {
+		parts = append(parts, "inside a get")
+	}
+	if gone {
+		return "died " + strings.Join(parts, ", ")
+	}
+	if len(parts) == 0 {
+		return "idle"
+	}
+	return strings.Join(parts, ", ")
+}
+
+func newStatCmd(e *env) *cobra.Command {
+	var asJSON bool
+	c := &cobra.Command{
+		Use:   "stat NAME",
+		Short: "Show a queue's depth, counters and processes",
+		Long: `Stat shows what is in a queue and who uses it: depth, bytes used of the
+capacity, counters since creation, each attached process with its PID and
+role and what it is doing, and processes that died still owning part of
+the queue (a lock, deliveries, a waiter bit), which the next put, get or
+sweep of a live process takes over. It reads the queue without attaching
+to it.`,
+		Example: `  mpq stat jobs
+  mpq stat jobs --json | jq .len`,
+		Args: exactArgs(1, "a queue name"),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			name := args[0]
+			s, err := e.inspect(name)
+			if err != nil {
+				return err
+			}
+			if asJSON {
+				return writeJSON(e.stdout, toJSON(e.queueDir(), s, nil, name))
+			}
+			return printStat(e.stdout, e.queueDir(), s)
+		},
+	}
+	c.Flags().BoolVar(&asJSON, "json", false, "print JSON for scripts")
+	return c
+}
+
+func writeJSON(w io.Writer, v any) error {
+	enc := json.NewEncoder(w)
+	enc.SetIndent("", "  ")
+	return enc.Encode(v)
+}
+
+func printStat(w io.Writer, dir string, s mpq.Stats) error {
+	tw := tabwriter.NewWriter(w, 0, 8, 2, ' ', 0)
+	var flags []string
+	for _, f := range []struct {
+		on   bool
+		name string
+	}{{s.Sealed, "sealed"}, {s.Durable, "durable"}, {s.Stale, "stale counters (a process died inside put or get)"}} {
+		if f.on {
+			flags = append(flags, f.name)
+		}
+	}
+	if len(flags) == 0 {
+		flags = append(flags, "-")
+	}
+	fmt.Fprintf(tw, "queue\t%s\n", s.Name)
+	fmt.Fprintf(tw, "file\t%s\n", filepath.Join(dir, s.Name+".mpq"))
+	fmt.Fprintf(tw, "created\t%s (%s)\n", s.Created.Format(time.DateTime), humanize.Time(s.Created))
+	fmt.Fprintf(tw, "depth\t%d messages\n", s.Len)
+	fmt.Fprintf(tw, "used\t%s of %s (%.0f%%), max message %s\n", humanize.IBytes(uint64(s.Used)),
+		humanize.IBytes(uint64(s.Capacity)), 100*float64(s.Used)/float64(max(s.Capacity, 1)), humanize.IBytes(uint64(s.MaxMessageSize)))
+	fmt.Fprintf(tw, "counters\tputs %d, gets %d, waits %d\n", s.Puts, s.Gets, s.Waits)
+	fmt.Fprintf(tw, "deliveries\tin flight %d, acks %d, redelivered %d, dead-lettered %d\n", s.InFlight, s.Acks, s.Redelivered, s.DeadLettered)
+	if s.MaxDeliveries > 0 {
+		dl := "dropped"
+		if s.DeadLetter != "" {
+			dl = "moved to " + s.DeadLetter
+		}
+		fmt.Fprintf(tw, "\tafter %d deliveries a message is %s\n", s.MaxDeliveries, dl)
+	}
+	fmt.Fprintf(tw, "recovery\ttorn records dropped %d, locks taken over %d\n", s.Torn, s.Recovered)
+	fmt.Fprintf(tw, "flags\t%s\n", strings.Join(flags, ", "))
+	fmt.Fprintf(tw, "processes\t%d attached\n", len(s.Procs))
+	if err := tw.Flush(); err != nil {
+		return err
+	}
+	procTable := func(ps []mpq.Proc, gone bool) {
+		tw := tabwriter.NewWriter(w, 0, 8, 2, ' ', 0)
+		fmt.Fprintf(tw, "  PID\tROLE\tSINCE\tSTATE\n")
+		for _, p := range ps {
+			pid, since := fmt.Sprint(p.PID), humanize.Time(p.Since)
+			if p.PID == 0 {
+				pid, since = "?", "?"
+			}
+			fmt.Fprintf(tw, "  %s\t%s\t%s\t%s\n", pid, role(p), since, doing(p, gone))
+		}
+		tw.Flush()
+	}
+	if len(s.Procs) > 0 {
+		procTable(s.Procs, false)
+	}
+	if len(s.Gone) > 0 {
+		fmt.Fprintf(w, "dead owners  %d processes died owning part of the queue; the next put, get or sweep takes it over\n", len(s.Gone))
+		procTable(s.Gone, true)
+	}
+	return nil
+}
+
+func newLsCmd(e *env) *cobra.Command {
+	var asJSON bool
+	c := &cobra.Command{
+		Use:     "ls",
+		Aliases: []string{"list"},
+		Short:   "List the queues in the directory",
+		Long: `Ls lists every queue in the directory (--dir, else $MPQ_DIR, else the
+per-user default) with its depth, bytes used, counters and processes. It
+reads each queue without attaching to it; a file it cannot read is listed
+with the reason.`,
+		Example: `  mpq ls
+  mpq ls --dir /var/lib/app/queues --json`,
+		Args: exactArgs(0, "no arguments"),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			dir := e.queueDir()
+			names, err := mpq.List(e.dir)
+			if err != nil && !errors.Is(err, fs.ErrNotExist) {
+				return fail(exitFailure, "%v", err)
+			}
+			if asJSON {
+				out := []queueJSON{}
+				for _, n := range names {
+					s, err := mpq.Inspect(n, e.opts())
+					out = append(out, toJSON(dir, s, err, n))
+				}
+				return writeJSON(e.stdout, out)
+			}
+			if len(names) == 0 {
+				fmt.Fprintf(e.stderr, "no queues in %s; make one with: mpq create%s NAME\n", dir, e.dirArg())
+				return nil
+			}
+			tw := tabwriter.NewWriter(e.stdout, 0, 8, 2, ' ', 0)
+			fmt.Fprintf(tw, "NAME\tDEPTH\tUSED\tCAPACITY\tPUTS\tGETS\tPROCS\tSTATE\n")
+			for _, n := range names {
+				s, err := mpq.Inspect(n, e.opts())
+				if err != nil {
+					fmt.Fprintf(tw, "%s\t-\t-\t-\t-\t-\t-\tunreadable: %v\n", n, err)
+					continue
+				}
+				fmt.Fprintf(tw, "%s\t%d\t%s\t%s\t%d\t%d\t%d\t%s\n", n, s.Len, humanize.IBytes(uint64(s.Used)),
+					humanize.IBytes(uint64(s.Capacity)), s.Puts, s.Gets, len(s.Procs), state(s))
+			}
+			return tw.Flush()
+		},
+	}
+	c.Flags().BoolVar(&asJSON, "json", false, "print JSON for scripts")
+	return c
+}
+
+// state sums up a queue's flags and trouble in a few words.
+func state(s mpq.Stats) string {
+	var parts []string
+	if s.Sealed {
+		parts = append(parts, "sealed")
+	}
+	if s.Durable {
+		parts = append(parts, "durable")
+	}
+	if s.InFlight > 0 {
+		parts = append(parts, fmt.Sprintf("%d in flight", s.InFlight))
+	}
+	if len(s.Gone) > 0 {
+		parts = append(parts, fmt.Sprintf("%d dead owners", len(s.Gone)))
+	}
+	if s.Stale {
+		parts = append(parts, "stale")
+	}
+	if len(parts) == 0 {
+		return "ok"
+	}
+	return strings.Join(parts, ", ")
+}
