@@ -17,10 +17,14 @@ package main
 import (
 	"os"
 
+	"mpq/internal/bench"
 	"mpq/proc"
 )
 
 func main() {
+	if bench.IsChild() {
+		os.Exit(bench.ChildMain())
+	}
 	// The demo's child processes are this program again: proc.Main runs
 	// the function a child was started for, and exits.
 	proc.Main()

@@ -1,13 +1,8 @@
-//go:build linux
-
-package main
+package bench
 
 import (
 	"math"
 	"slices"
-	"time"
-
-	"golang.org/x/sys/unix"
 )
 
 // percentile returns the p-th percentile (nearest rank) of v, which it sorts.
@@ -44,17 +39,3 @@ func spread(v []float64) float64 {
 	}
 	return (slices.Max(v) - slices.Min(v)) / 2 / math.Abs(m)
 }
-
-// Cross-process timestamps. Go's monotonic clock readings are relative to
-// the start of each process, so a child reports CLOCK_MONOTONIC instead: a
-// base read once from the kernel, advanced with time.Since (which is cheap).
-var monoBase, monoBaseNS = func() (time.Time, int64) {
-	var ts unix.Timespec
-	if err := unix.ClockGettime(unix.CLOCK_MONOTONIC, &ts); err != nil {
-		panic(err)
-	}
-	return time.Now(), ts.Nano()
-}()
-
-// mono returns CLOCK_MONOTONIC in nanoseconds, comparable across processes.
-func mono() int64 { return monoBaseNS + int64(time.Since(monoBase)) }

@@ -1,6 +1,6 @@
 //go:build linux
 
-package main
+package bench
 
 import (
 	"context"
@@ -49,7 +49,7 @@ func isBatch(t transport) bool {
 	return ok && m.batch
 }
 
-func (p *procBackend) measure(ctx context.Context, r row, lim limits) (sample, error) {
+func (p *procBackend) measure(ctx context.Context, r row, lim limits) (Sample, error) {
 	switch r.kind {
 	case throughput:
 		return p.stream(ctx, r, lim)
@@ -60,7 +60,7 @@ func (p *procBackend) measure(ctx context.Context, r row, lim limits) (sample, e
 	case idleCPU:
 		return p.idle(ctx)
 	}
-	return sample{}, fmt.Errorf("row %s not supported", r.id)
+	return Sample{}, fmt.Errorf("row %s not supported", r.id)
 }
 
 // childArgs are the arguments of a child running role over p's transport
@@ -92,10 +92,10 @@ func fileLayout(files []*os.File) string {
 // producer's start to the last consumer's end. The harness ends the stream
 // once the producers are done, or with an [ownedTransport] the producer
 // does by closing its end.
-func (p *procBackend) stream(ctx context.Context, r row, lim limits) (sample, error) {
+func (p *procBackend) stream(ctx context.Context, r row, lim limits) (Sample, error) {
 	l, err := p.t.link(false)
 	if err != nil {
-		return sample{}, err
+		return Sample{}, err
 	}
 	defer l.close()
 	g := newGroup(ctx, lim.time+childTimeout)
@@ -120,25 +120,25 @@ func (p *procBackend) stream(ctx context.Context, r row, lim limits) (sample, er
 	}
 	consumers, err := spawnN(r.consumers, "consumer", l.b)
 	if err != nil {
-		return sample{}, err
+		return Sample{}, err
 	}
 	producers, err := spawnN(r.producers, "producer", l.a)
 	if err != nil {
-		return sample{}, err
+		return Sample{}, err
 	}
 	var mine *ends // to end the stream once the producers are done
 	if isOwned(p.t) {
 		if err := l.close(); err != nil { // the children have their copies
-			return sample{}, err
+			return Sample{}, err
 		}
 	} else {
 		if mine, err = p.t.open(l.a); err != nil {
-			return sample{}, err
+			return Sample{}, err
 		}
 		defer mine.close()
 	}
 	if err := g.startAll(); err != nil {
-		return sample{}, err
+		return Sample{}, err
 	}
 
 	// The consumers' results are read as they come, so that one failing
@@ -180,7 +180,7 @@ func (p *procBackend) stream(ctx context.Context, r row, lim limits) (sample, er
 		if err := c.result(&res); err != nil {
 			fail(err)
 			wg.Wait()
-			return sample{}, firstFailure()
+			return Sample{}, firstFailure()
 		}
 		sent += res.Msgs
 		if i == 0 || res.Start < start {
@@ -189,12 +189,12 @@ func (p *procBackend) stream(ctx context.Context, r row, lim limits) (sample, er
 	}
 	if mine != nil {
 		if err := mine.out.closeWrite(); err != nil {
-			return sample{}, err
+			return Sample{}, err
 		}
 	}
 	wg.Wait()
 	if err := firstFailure(); err != nil {
-		return sample{}, err
+		return Sample{}, err
 	}
 	for _, res := range results {
 		got += res.Msgs
@@ -202,10 +202,10 @@ func (p *procBackend) stream(ctx context.Context, r row, lim limits) (sample, er
 		end = max(end, res.End)
 	}
 	if err := g.waitAll(); err != nil {
-		return sample{}, err
+		return Sample{}, err
 	}
 	if got != sent || bytes != got*int64(r.size) {
-		return sample{}, fmt.Errorf("producers sent %d messages, consumers got %d of %d bytes in all; want %d bytes", sent, got, bytes, sent*int64(r.size))
+		return Sample{}, fmt.Errorf("producers sent %d messages, consumers got %d of %d bytes in all; want %d bytes", sent, got, bytes, sent*int64(r.size))
 	}
 	s, err := rate(got, r.size, time.Duration(end-start))
 	s.countSleeps(mine)
@@ -213,7 +213,7 @@ func (p *procBackend) stream(ctx context.Context, r row, lim limits) (sample, er
 }
 
 // countSleeps records the sleeps the ends, if any, counted per message moved.
-func (s *sample) countSleeps(e *ends) {
+func (s *Sample) countSleeps(e *ends) {
 	if e == nil {
 		return
 	}
@@ -223,50 +223,50 @@ func (s *sample) countSleeps(e *ends) {
 }
 
 // pingPong times round trips from the harness to an echo child and back.
-func (p *procBackend) pingPong(ctx context.Context, r row, lim limits) (sample, error) {
+func (p *procBackend) pingPong(ctx context.Context, r row, lim limits) (Sample, error) {
 	l, err := p.t.link(true)
 	if err != nil {
-		return sample{}, err
+		return Sample{}, err
 	}
 	defer l.close()
 	g := newGroup(ctx, lim.time+childTimeout)
 	defer g.stop()
 	args, err := p.childArgs("echo", r.size, lim, l.b)
 	if err != nil {
-		return sample{}, err
+		return Sample{}, err
 	}
 	if _, err := g.spawn(l.b, args...); err != nil {
-		return sample{}, err
+		return Sample{}, err
 	}
 	mine, err := p.t.open(l.a)
 	if err != nil {
-		return sample{}, err
+		return Sample{}, err
 	}
 	defer mine.close()
 	if isOwned(p.t) {
 		// The child has its side and the harness its end: closing that
 		// end must end the child's stream.
 		if err := l.close(); err != nil {
-			return sample{}, err
+			return Sample{}, err
 		}
 	}
 	if err := g.startAll(); err != nil {
-		return sample{}, err
+		return Sample{}, err
 	}
 	s, err := timeRoundTrips(g.ctx, mine.out, mine.in, r.size, lim)
 	if err != nil {
-		return sample{}, err
+		return Sample{}, err
 	}
 	s.countSleeps(mine) // the warm-up round trips count too
 	if err := mine.out.closeWrite(); err != nil {
-		return sample{}, err
+		return Sample{}, err
 	}
 	return s, g.waitAll()
 }
 
 // timeRoundTrips sends a message on out and waits for the reply on in,
 // lim.warmup times untimed, then up to lim.msgs times or for lim.time.
-func timeRoundTrips(ctx context.Context, out, in endpoint, size int, lim limits) (sample, error) {
+func timeRoundTrips(ctx context.Context, out, in endpoint, size int, lim limits) (Sample, error) {
 	msg := make([]byte, size)
 	rtts := make([]time.Duration, 0, min(lim.msgs, 1<<20))
 	var t0 time.Time
@@ -276,10 +276,10 @@ func timeRoundTrips(ctx context.Context, out, in endpoint, size int, lim limits)
 		}
 		start := time.Now()
 		if err := out.put(ctx, msg, 1); err != nil {
-			return sample{}, err
+			return Sample{}, err
 		}
 		if _, _, err := in.get(ctx); err != nil {
-			return sample{}, err
+			return Sample{}, err
 		}
 		if i >= lim.warmup {
 			rtts = append(rtts, time.Since(start))

@@ -1,6 +1,4 @@
-//go:build linux
-
-package main
+package bench
 
 import (
 	"context"
@@ -17,6 +15,19 @@ const (
 	allocs                 // heap allocations per message, in process
 	idleCPU                // CPU burnt by a consumer blocked on an empty queue
 )
+
+// The kinds of row, as [Result.Kind] names them.
+const (
+	KindThroughput = "throughput" // producers stream messages to consumers
+	KindRoundTrip  = "round_trip" // ping-pong between two parties
+	KindAllocs     = "allocs"     // heap allocations per message, in process
+	KindIdleCPU    = "idle_cpu"   // CPU burnt by a consumer blocked on an empty queue
+)
+
+// String returns the name of k in [Result.Kind].
+func (k kind) String() string {
+	return [...]string{KindThroughput, KindRoundTrip, KindAllocs, KindIdleCPU}[k]
+}
 
 // A row is one line group of the table: one measurement, taken with every
 // backend that supports it.
@@ -47,9 +58,9 @@ type limits struct {
 	warmup int           // round trips not timed
 }
 
-// A sample is the outcome of one run. Only the fields of the row's kind are
-// set; a zero headline figure (0 allocations) is in [result.Value].
-type sample struct {
+// A Sample is the outcome of one run. Only the fields of the row's kind are
+// set; a zero headline figure (0 allocations) is in [Result.Value].
+type Sample struct {
 	Msgs         int64   `json:"msgs,omitempty"`    // messages moved, or round trips timed
 	Seconds      float64 `json:"seconds,omitempty"` // wall time they took
 	MsgsPerSec   float64 `json:"msgs_per_sec,omitempty"`
@@ -60,33 +71,39 @@ type sample struct {
 	AllocsPerMsg float64 `json:"allocs_per_msg,omitempty"`
 	CPUPercent   float64 `json:"cpu_percent,omitempty"`     // of one core, whole child process
 	CPUInWaitPct float64 `json:"cpu_in_wait_pct,omitempty"` // of one core, measured by the child around Get alone
+	// Hist counts the timed round trips by duration (round-trip rows).
+	Hist *Histogram `json:"hist,omitempty"`
 }
 
 // rate fills the throughput fields of s from msgs of size bytes moved in d.
-func rate(msgs int64, size int, d time.Duration) (sample, error) {
+func rate(msgs int64, size int, d time.Duration) (Sample, error) {
 	if msgs <= 0 || d <= 0 {
-		return sample{}, fmt.Errorf("no messages moved (%d in %v)", msgs, d)
+		return Sample{}, fmt.Errorf("no messages moved (%d in %v)", msgs, d)
 	}
 	secs := d.Seconds()
-	return sample{
+	return Sample{
 		Msgs: msgs, Seconds: secs,
 		MsgsPerSec: float64(msgs) / secs,
 		MBPerSec:   float64(msgs) * float64(size) / secs / 1e6,
 	}, nil
 }
 
-// latency fills the round-trip fields of s from the timed round trips.
-func latency(rtts []time.Duration, total time.Duration) (sample, error) {
+// latency fills the round-trip fields of s from the timed round trips,
+// after the timing is over.
+func latency(rtts []time.Duration, total time.Duration) (Sample, error) {
 	if len(rtts) == 0 {
-		return sample{}, fmt.Errorf("no round trips timed")
+		return Sample{}, fmt.Errorf("no round trips timed")
 	}
+	h := newHistogram()
 	ns := make([]float64, len(rtts))
 	for i, d := range rtts {
 		ns[i] = float64(d.Nanoseconds())
+		h.add(ns[i])
 	}
-	return sample{
+	return Sample{
 		Msgs: int64(len(rtts)), Seconds: total.Seconds(),
 		P50NS: percentile(ns, 50), P99NS: percentile(ns, 99),
+		Hist: h,
 	}, nil
 }
 
@@ -94,16 +111,20 @@ func latency(rtts []time.Duration, total time.Duration) (sample, error) {
 // row once and returns what it saw; supports says which rows it can run.
 type backend interface {
 	supports(r row) bool
-	measure(ctx context.Context, r row, lim limits) (sample, error)
+	measure(ctx context.Context, r row, lim limits) (Sample, error)
 }
 
-// A contender is a backend with its names.
+// A contender is a backend with its names. The table of [contenders]
+// leaves b nil; the harness fills it in.
 type contender struct {
 	id     string // name for -backends and in the JSON
 	label  string // name in the table
 	note   string // how it moves a message, for the table's legend
 	python bool   // runs under the Python limits
-	b      backend
+	// rows, if set, are the only rows the contender runs (of the ones its
+	// backend supports).
+	rows []string
+	b    backend
 }
 
 // mpqIDs are the contenders whose figures ratios and targets are about;
@@ -126,33 +147,31 @@ var (
 	durableRows = []string{"1to1-64"}
 )
 
-// contenders returns every backend in table order. script is the path of
-// the Python baseline script and python the interpreter.
-func contenders(python, script string) []contender {
-	return []contender{
-		{id: "mpq", label: "mpq", b: &procBackend{t: mpqTransport{}},
-			note: "Put / AppendGet into a reused buffer, one message per call; separate processes"},
-		{id: "mpq-batch", label: "mpq (batch)", b: &procBackend{t: mpqTransport{batch: true}},
-			note: "PutBatch of 64 / GetBatch of up to 64; separate processes"},
-		{id: "mpq-ack", label: "mpq (Receive+Ack)", b: &procBackend{t: mpqTransport{ack: true}, rows: ackRows},
-			note: "Put / Receive then Ack of each message (acknowledgement mode); separate processes"},
-		{id: "mpq-durable-put", label: "mpq durable (sync/Put)", b: &procBackend{t: durableTransport{}, rows: durableRows},
-			note: "as mpq, on a durable queue on disk with Sync: SyncEveryPut (an fsync per Put)"},
-		{id: "mpq-durable-10ms", label: "mpq durable (10ms)", b: &procBackend{t: durableTransport{every: 10 * time.Millisecond}, rows: durableRows},
-			note: "as mpq, on a durable queue on disk with Sync: SyncEvery(10ms)"},
-		{id: "mpq-durable-never", label: "mpq durable (never)", b: &procBackend{t: durableTransport{every: -1}, rows: durableRows},
-			note: "as mpq, on a durable queue on disk with Sync: SyncNever (flushing left to the kernel)"},
-		{id: "mpq-pipe", label: "mpq Pipe", b: &procBackend{t: pipeTransport{}},
-			note: "mpq.Pipe, one-way (round trip: duplex), Send / Recv (a new slice per message); separate processes"},
-		{id: "mpq-pipe-append", label: "mpq Pipe (append)", b: &procBackend{t: pipeTransport{appendRecv: true}},
-			note: "as mpq Pipe, but AppendRecv into a reused buffer"},
-		{id: "socket", label: "unix socket", b: &procBackend{t: socketTransport{}},
-			note: "socketpair SOCK_SEQPACKET, one write(2) / read(2) per message; separate processes"},
-		{id: "chan", label: "Go chan", b: chanBackend{},
-			note: "chan []byte (1024 buffered) between goroutines of one process; the receiver copies"},
-		{id: "py-queue", label: "py Queue", python: true, b: &pyBackend{python: python, script: script, transport: "queue"},
-			note: "multiprocessing.Queue of bytes, bounded to ~4 MiB; separate processes"},
-		{id: "py-pipe", label: "py Pipe", python: true, b: &pyBackend{python: python, script: script, transport: "pipe"},
-			note: "multiprocessing.Pipe send_bytes / recv_bytes; separate processes"},
-	}
+// contenderTable lists every contender in table order, without its
+// backend: [contenders] makes those.
+var contenderTable = []contender{
+	{id: "mpq", label: "mpq",
+		note: "Put / AppendGet into a reused buffer, one message per call; separate processes"},
+	{id: "mpq-batch", label: "mpq (batch)",
+		note: "PutBatch of 64 / GetBatch of up to 64; separate processes"},
+	{id: "mpq-ack", label: "mpq (Receive+Ack)", rows: ackRows,
+		note: "Put / Receive then Ack of each message (acknowledgement mode); separate processes"},
+	{id: "mpq-durable-put", label: "mpq durable (sync/Put)", rows: durableRows,
+		note: "as mpq, on a durable queue on disk with Sync: SyncEveryPut (an fsync per Put)"},
+	{id: "mpq-durable-10ms", label: "mpq durable (10ms)", rows: durableRows,
+		note: "as mpq, on a durable queue on disk with Sync: SyncEvery(10ms)"},
+	{id: "mpq-durable-never", label: "mpq durable (never)", rows: durableRows,
+		note: "as mpq, on a durable queue on disk with Sync: SyncNever (flushing left to the kernel)"},
+	{id: "mpq-pipe", label: "mpq Pipe",
+		note: "mpq.Pipe, one-way (round trip: duplex), Send / Recv (a new slice per message); separate processes"},
+	{id: "mpq-pipe-append", label: "mpq Pipe (append)",
+		note: "as mpq Pipe, but AppendRecv into a reused buffer"},
+	{id: "socket", label: "unix socket",
+		note: "socketpair SOCK_SEQPACKET, one write(2) / read(2) per message; separate processes"},
+	{id: "chan", label: "Go chan",
+		note: "chan []byte (1024 buffered) between goroutines of one process; the receiver copies"},
+	{id: "py-queue", label: "py Queue", python: true,
+		note: "multiprocessing.Queue of bytes, bounded to ~4 MiB; separate processes"},
+	{id: "py-pipe", label: "py Pipe", python: true,
+		note: "multiprocessing.Pipe send_bytes / recv_bytes; separate processes"},
 }

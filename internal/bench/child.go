@@ -1,6 +1,6 @@
 //go:build linux
 
-package main
+package bench
 
 import (
 	"context"
@@ -202,3 +202,17 @@ func cpuTime() (time.Duration, error) {
 	}
 	return time.Duration(ru.Utime.Nano() + ru.Stime.Nano()), nil
 }
+
+// Cross-process timestamps. Go's monotonic clock readings are relative to
+// the start of each process, so a child reports CLOCK_MONOTONIC instead: a
+// base read once from the kernel, advanced with time.Since (which is cheap).
+var monoBase, monoBaseNS = func() (time.Time, int64) {
+	var ts unix.Timespec
+	if err := unix.ClockGettime(unix.CLOCK_MONOTONIC, &ts); err != nil {
+		panic(err)
+	}
+	return time.Now(), ts.Nano()
+}()
+
+// mono returns CLOCK_MONOTONIC in nanoseconds, comparable across processes.
+func mono() int64 { return monoBaseNS + int64(time.Since(monoBase)) }

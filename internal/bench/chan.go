@@ -1,6 +1,6 @@
 //go:build linux
 
-package main
+package bench
 
 import (
 	"context"
@@ -20,7 +20,7 @@ const chanCap = 1024
 
 func (chanBackend) supports(r row) bool { return r.kind == throughput || r.kind == roundTrip }
 
-func (chanBackend) measure(ctx context.Context, r row, lim limits) (sample, error) {
+func (chanBackend) measure(ctx context.Context, r row, lim limits) (Sample, error) {
 	switch r.kind {
 	case throughput:
 		return chanStream(r, lim)
@@ -41,12 +41,12 @@ func (chanBackend) measure(ctx context.Context, r row, lim limits) (sample, erro
 		wg.Wait()
 		return s, err
 	}
-	return sample{}, errors.New("unsupported row")
+	return Sample{}, errors.New("unsupported row")
 }
 
 // chanStream runs r.producers goroutines sending to r.consumers goroutines
 // over one channel, within the limits, like [procBackend.stream].
-func chanStream(r row, lim limits) (sample, error) {
+func chanStream(r row, lim limits) (Sample, error) {
 	c := make(chan []byte, chanCap)
 	ctx := context.Background()
 	msg := make([]byte, r.size)

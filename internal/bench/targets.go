@@ -1,6 +1,4 @@
-//go:build linux
-
-package main
+package bench
 
 import (
 	"fmt"
@@ -12,7 +10,7 @@ type goal struct {
 	name string
 	row  string
 	// baseline, if set, makes the goal a ratio against that contender
-	// (see [ratio]); otherwise it is about mpq's own headline figure.
+	// (see [Ratio]); otherwise it is about mpq's own headline figure.
 	baseline string
 	limit    float64
 	atMost   bool // the figure must be <= limit (else >= limit)
@@ -46,8 +44,9 @@ func (g goal) contenders() []string {
 	return queueIDs
 }
 
-// target is a goal checked against the figures of one run.
-type target struct {
+// A Target is one of the issue's goals checked against the figures of
+// one run.
+type Target struct {
 	Name   string `json:"name"`
 	Want   string `json:"want"`
 	Got    string `json:"got"`    // the median figure of each contender judged, and how many runs met the goal
@@ -83,10 +82,10 @@ func (g goal) want() string {
 }
 
 // check evaluates every goal.
-func check(rs []result, rats []ratio) []target {
-	var out []target
+func check(rs []Result, rats []Ratio) []Target {
+	var out []Target
 	for _, g := range goals {
-		t := target{Name: g.name, Want: g.want(), Status: "N/A"}
+		t := Target{Name: g.name, Want: g.want(), Status: "N/A"}
 		var got []string
 		var best float64
 		bestID, all := "", true
@@ -129,7 +128,7 @@ func status(pass bool) string {
 
 // figure returns the value the goal judges for mpq contender id, from the
 // medians and from each run, if it was measured.
-func (g goal) figure(id string, rs []result, rats []ratio) (float64, []float64, bool) {
+func (g goal) figure(id string, rs []Result, rats []Ratio) (float64, []float64, bool) {
 	if g.baseline != "" {
 		for _, r := range rats {
 			if r.Row == g.row && r.Mpq == id && r.Baseline == g.baseline {

@@ -1,6 +1,6 @@
 //go:build linux
 
-package main
+package bench
 
 import (
 	"context"
@@ -18,10 +18,10 @@ const allocRuns = 2000
 // context that is never done: Put then AppendGet into a reused buffer, or,
 // with batch, PutBatch of batchSize messages then GetBatch into a reused
 // Batch. The queue never fills, so neither call waits.
-func mpqAllocs(ctx context.Context, batch bool, size int) (sample, error) {
+func mpqAllocs(ctx context.Context, batch bool, size int) (Sample, error) {
 	q, err := mpq.New(nil)
 	if err != nil {
-		return sample{}, err
+		return Sample{}, err
 	}
 	defer q.Close()
 	ctx = context.WithoutCancel(ctx)
@@ -67,8 +67,8 @@ func mpqAllocs(ctx context.Context, batch bool, size int) (sample, error) {
 	}
 	runtime.ReadMemStats(&after)
 	if opErr != nil {
-		return sample{}, opErr
+		return Sample{}, opErr
 	}
 	msgs := allocRuns * perOp
-	return sample{Msgs: int64(msgs), AllocsPerMsg: float64(after.Mallocs-before.Mallocs) / msgs}, nil
+	return Sample{Msgs: int64(msgs), AllocsPerMsg: float64(after.Mallocs-before.Mallocs) / msgs}, nil
 }

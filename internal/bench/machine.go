@@ -1,6 +1,6 @@
 //go:build linux
 
-package main
+package bench
 
 import (
 	"bufio"
@@ -12,22 +12,10 @@ import (
 	"golang.org/x/sys/unix"
 )
 
-// machine describes where the figures were measured.
-type machine struct {
-	CPU        string `json:"cpu"`
-	NumCPU     int    `json:"nproc"`
-	GOMAXPROCS int    `json:"gomaxprocs"`
-	Kernel     string `json:"kernel"`
-	Go         string `json:"go"`
-	Python     string `json:"python"`
-	GOOS       string `json:"goos"`
-	GOARCH     string `json:"goarch"`
-}
-
 // describeMachine collects the machine's description. A part it cannot
 // find reads "unknown" (for Python, the error).
-func describeMachine(ctx context.Context, python, script string) machine {
-	m := machine{
+func describeMachine(ctx context.Context, python, script string) Machine {
+	m := Machine{
 		CPU: cpuModel(), NumCPU: runtime.NumCPU(), GOMAXPROCS: runtime.GOMAXPROCS(0),
 		Kernel: "unknown", Go: runtime.Version(), GOOS: runtime.GOOS, GOARCH: runtime.GOARCH,
 	}

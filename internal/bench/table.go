@@ -1,6 +1,4 @@
-//go:build linux
-
-package main
+package bench
 
 import (
 	"fmt"
@@ -12,7 +10,7 @@ import (
 
 // printTable writes rep as one text table: the machine and settings, a line
 // per row and contender, a legend, then the targets.
-func printTable(w io.Writer, rep *report) error {
+func printTable(w io.Writer, rep *Report) error {
 	m, s := rep.Machine, rep.Settings
 	fmt.Fprintf(w, "mpq cross-process benchmark, %s\n", rep.Time.UTC().Format("2006-01-02 15:04:05 UTC"))
 	fmt.Fprintf(w, "machine:  %s; nproc %d; GOMAXPROCS %d; %s; %s %s/%s; Python %s\n",
@@ -75,7 +73,7 @@ func printTable(w io.Writer, rep *report) error {
 }
 
 // describe formats a result's median for the table.
-func describe(r result) string {
+func describe(r Result) string {
 	if r.Error != "" {
 		e := r.Error
 		if len(e) > 100 {
@@ -96,7 +94,7 @@ func describe(r result) string {
 }
 
 // sleeps formats how often mpq's callers slept per message, if they did.
-func sleeps(m sample) string {
+func sleeps(m Sample) string {
 	if m.SleepsPerMsg == 0 {
 		return ""
 	}
@@ -104,7 +102,7 @@ func sleeps(m sample) string {
 }
 
 // span formats the range of a result's headline figure over its runs.
-func span(r result) string {
+func span(r Result) string {
 	if r.Error != "" || len(r.Samples) < 2 {
 		return ""
 	}
@@ -125,7 +123,7 @@ func formatMetric(metric string, v float64) string {
 }
 
 // ratioCell is the ratio of the mpq contender over the baseline r, if any.
-func ratioCell(rats []ratio, r result, mpqID string) string {
+func ratioCell(rats []Ratio, r Result, mpqID string) string {
 	for _, x := range rats {
 		if x.Row == r.Row && x.Baseline == r.Backend && x.Mpq == mpqID {
 			return formatRatio(x.Value)

@@ -1,6 +1,6 @@
 //go:build linux
 
-package main
+package bench
 
 import (
 	"context"
@@ -13,22 +13,14 @@ import (
 	"time"
 )
 
-// TestMain lets the test binary serve as the harness's child processes.
-func TestMain(m *testing.M) {
-	if isChild() {
-		os.Exit(childMain())
-	}
-	os.Exit(m.Run())
-}
-
 // TestQuickRun runs one mpq row between real processes with a small count,
 // writes the JSON and checks that it parses and holds positive figures.
 func TestQuickRun(t *testing.T) {
 	path := filepath.Join(t.TempDir(), "results", "out.json")
-	cfg := config{quick: true, reps: 1, count: 2000, rows: []string{"1to1-64"}, backends: []string{"mpq"}, jsonPath: path, python: "python3"}
+	cfg := Config{Quick: true, Reps: 1, Count: 2000, Rows: []string{"1to1-64"}, Backends: []string{"mpq"}, JSONPath: path}
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
-	rep, err := run(ctx, cfg, nil)
+	rep, err := Run(ctx, cfg, nil)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -44,7 +36,7 @@ func TestQuickRun(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	var got report
+	var got Report
 	if err := json.Unmarshal(data, &got); err != nil {
 		t.Fatalf("JSON does not parse: %v\n%s", err, data)
 	}
@@ -71,11 +63,11 @@ func TestQuickRun(t *testing.T) {
 // stream must end when its producer closes its end.
 func TestPipeRun(t *testing.T) {
 	path := filepath.Join(t.TempDir(), "out.json")
-	cfg := config{quick: true, reps: 1, count: 2000, rows: []string{"1to1-64", "1to1-64k", "4to4-64", "rtt-64", "idle"},
-		backends: []string{"mpq-pipe", "mpq-pipe-append"}, jsonPath: path, python: "python3"}
+	cfg := Config{Quick: true, Reps: 1, Count: 2000, Rows: []string{"1to1-64", "1to1-64k", "4to4-64", "rtt-64", "idle"},
+		Backends: []string{"mpq-pipe", "mpq-pipe-append"}, JSONPath: path}
 	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
 	defer cancel()
-	rep, err := run(ctx, cfg, nil)
+	rep, err := Run(ctx, cfg, nil)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -104,11 +96,11 @@ func TestPipeRun(t *testing.T) {
 // small count, and checks that each variant is compared with plain mpq.
 func TestVariantRun(t *testing.T) {
 	path := filepath.Join(t.TempDir(), "out.json")
-	cfg := config{quick: true, reps: 1, count: 2000, rows: []string{"1to1-64", "4to4-64", "rtt-64"},
-		backends: append([]string{"mpq"}, variantIDs...), jsonPath: path, python: "python3"}
+	cfg := Config{Quick: true, Reps: 1, Count: 2000, Rows: []string{"1to1-64", "4to4-64", "rtt-64"},
+		Backends: append([]string{"mpq"}, variantIDs...), JSONPath: path}
 	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
 	defer cancel()
-	rep, err := run(ctx, cfg, nil)
+	rep, err := Run(ctx, cfg, nil)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -176,10 +168,10 @@ func TestVariants(t *testing.T) {
 		}
 	}
 
-	res := func(backend string, v float64) result {
-		return result{Row: "1to1-64", Backend: backend, Metric: "msgs_per_sec", Value: v, Runs: []float64{v}}
+	res := func(backend string, v float64) Result {
+		return Result{Row: "1to1-64", Backend: backend, Metric: "msgs_per_sec", Value: v, Runs: []float64{v}}
 	}
-	rats := ratios([]result{res("mpq", 10e6), res("mpq-batch", 40e6), res("mpq-ack", 4e6), res("mpq-durable-put", 5e3), res("socket", 1e6)})
+	rats := ratios([]Result{res("mpq", 10e6), res("mpq-batch", 40e6), res("mpq-ack", 4e6), res("mpq-durable-put", 5e3), res("socket", 1e6)})
 	var got []string
 	for _, r := range rats {
 		got = append(got, fmt.Sprintf("%s=%g", r.Name, r.Value))
@@ -216,5 +208,46 @@ func TestStats(t *testing.T) {
 		if got := percentile(append([]float64(nil), c.v...), 99); got != c.p99 {
 			t.Errorf("percentile(%v, 99) = %v; want %v", c.v, got, c.p99)
 		}
+	}
+}
+
+// TestHistogram checks the buckets of the round-trip histograms and their
+// merging.
+func TestHistogram(t *testing.T) {
+	h := newHistogram()
+	for _, c := range []struct {
+		ns     float64
+		bucket int
+	}{
+		{0, 0}, {5, 0}, {10, 0}, {12.5, 0}, {12.6, 1}, {99.9, 9}, {100, 10}, {1000, 20},
+		{1999, 23}, {1e9 - 1, 79}, {1e9, 79}, {1e12, 79},
+	} {
+		if got := h.bucket(c.ns); got != c.bucket {
+			t.Errorf("bucket(%v) = %d; want %d", c.ns, got, c.bucket)
+		}
+		if lo, hi := h.Bounds(c.bucket); c.ns >= histMinNS && c.ns < 1e9 && (c.ns < lo*(1-1e-12) || c.ns >= hi) {
+			t.Errorf("Bounds(%d) = %v, %v; want them around %v", c.bucket, lo, hi, c.ns)
+		}
+		h.add(c.ns)
+	}
+	if h.Total() != 12 || h.Counts[0] != 4 || h.Counts[79] != 3 {
+		t.Errorf("got counts %v; want 12 in all, 4 in the first bucket and 3 in the last", h.Counts)
+	}
+	o := newHistogram()
+	o.add(1000)
+	if err := h.merge(o); err != nil || h.Counts[20] != 2 || h.Total() != 13 {
+		t.Errorf("merge: got %v, counts %v", err, h.Counts)
+	}
+	o.Counts = o.Counts[:10]
+	if err := h.merge(o); err == nil {
+		t.Error("merge of a histogram with other buckets succeeded")
+	}
+
+	r := Result{Samples: []Sample{{Msgs: 1, P50NS: 1000, Hist: newHistogram()}, {Msgs: 1, P50NS: 2000, Hist: newHistogram()}}}
+	r.Samples[0].Hist.add(1000)
+	r.Samples[1].Hist.add(2000)
+	r.summarize(roundTrip)
+	if r.Hist == nil || r.Hist.Total() != 2 || r.Median.Hist != nil || r.Error != "" {
+		t.Errorf("summarize: got histogram %+v, median's %+v, error %q; want the 2 round trips merged", r.Hist, r.Median.Hist, r.Error)
 	}
 }

@@ -1,6 +1,6 @@
 //go:build linux
 
-package main
+package bench
 
 import (
 	"bytes"
@@ -55,15 +55,16 @@ func (p *pyBackend) supports(r row) bool {
 	return false
 }
 
-func (p *pyBackend) measure(ctx context.Context, r row, lim limits) (sample, error) {
+func (p *pyBackend) measure(ctx context.Context, r row, lim limits) (Sample, error) {
 	args := []string{"--transport", p.transport, "--size", strconv.Itoa(r.size),
 		"--count", strconv.Itoa(lim.msgs), "--seconds", strconv.FormatFloat(lim.time.Seconds(), 'f', -1, 64)}
 	if r.kind == roundTrip {
-		args = append([]string{"rtt", "--warmup", strconv.Itoa(lim.warmup)}, args...)
+		args = append([]string{"rtt", "--warmup", strconv.Itoa(lim.warmup),
+			"--hist", fmt.Sprintf("%d,%d,%d", histMinNS, histPerDecade, histBuckets)}, args...)
 	} else {
 		args = append([]string{"tput", "--producers", strconv.Itoa(r.producers), "--consumers", strconv.Itoa(r.consumers)}, args...)
 	}
-	var s sample
+	var s Sample
 	err := runPython(ctx, p.python, p.script, lim.time+childTimeout, &s, args...)
 	if err == nil && s.Msgs <= 0 {
 		err = fmt.Errorf("python %s: no messages moved", p.transport)

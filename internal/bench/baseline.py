@@ -6,7 +6,7 @@ Each run prints one JSON object on one line of stdout:
     baseline.py tput --transport queue|pipe --producers P --consumers C \\
         --size BYTES --count MSGS --seconds S
     baseline.py rtt --transport queue|pipe --size BYTES --count N \\
-        --seconds S --warmup N
+        --seconds S --warmup N [--hist MIN_NS,PER_DECADE,BUCKETS]
     baseline.py version
 
 tput: P producer processes send up to MSGS messages in all (each stops
@@ -20,11 +20,15 @@ message received.
 rtt: the parent sends a message to an echo child and waits for the reply,
 N times or for S seconds after N warm-up round trips; each round trip is
 timed with time.perf_counter_ns. pipe uses one duplex Pipe, queue a pair
-of Queues.
+of Queues. With --hist it also counts the round trips in BUCKETS buckets,
+PER_DECADE to a factor of ten from MIN_NS nanoseconds (the first bucket
+takes the shorter times too, the last the longer ones), and reports them
+as "hist": {"min_ns", "per_decade", "counts"}.
 """
 
 import argparse
 import json
+import math
 import multiprocessing as mp
 import sys
 import time
@@ -176,9 +180,24 @@ def rtt(a):
         ping.put(None)
     child.join()
     lat.sort()
-    return {"msgs": len(lat), "seconds": total / 1e9,
-            "p50_ns": lat[(len(lat) + 1) // 2 - 1],
-            "p99_ns": lat[max(0, -(-99 * len(lat) // 100) - 1)]}
+    out = {"msgs": len(lat), "seconds": total / 1e9,
+           "p50_ns": lat[(len(lat) + 1) // 2 - 1],
+           "p99_ns": lat[max(0, -(-99 * len(lat) // 100) - 1)]}
+    if a.hist:
+        out["hist"] = histogram(lat, a.hist)
+    return out
+
+
+def histogram(lat, spec):
+    """Count the times of lat (ns) in the log-spaced buckets of spec."""
+    min_ns, per_decade, buckets = (int(x) for x in spec.split(","))
+    counts = [0] * buckets
+    for t in lat:
+        i = 0
+        if t >= min_ns:
+            i = math.floor(math.log10(t / min_ns) * per_decade)
+        counts[min(max(i, 0), buckets - 1)] += 1
+    return {"min_ns": min_ns, "per_decade": per_decade, "counts": counts}
 
 
 def main():
@@ -191,6 +210,7 @@ def main():
     p.add_argument("--count", type=int, default=200000)
     p.add_argument("--seconds", type=float, default=1.0)
     p.add_argument("--warmup", type=int, default=1000)
+    p.add_argument("--hist", default="")
     a = p.parse_args()
     if a.case == "version":
         out = {}

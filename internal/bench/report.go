@@ -1,6 +1,4 @@
-//go:build linux
-
-package main
+package bench
 
 import (
 	"encoding/json"
@@ -11,22 +9,35 @@ import (
 	"time"
 )
 
-// report is everything one harness run found; it is what the JSON file holds.
-type report struct {
+// A Report is everything one harness run found; it is what the JSON file
+// holds.
+type Report struct {
 	Time     time.Time `json:"time"`
-	Machine  machine   `json:"machine"`
-	Settings settings  `json:"settings"`
-	Results  []result  `json:"results"`
-	Ratios   []ratio   `json:"ratios"`
-	Targets  []target  `json:"targets"`
+	Machine  Machine   `json:"machine"`
+	Settings Settings  `json:"settings"`
+	Results  []Result  `json:"results"`
+	Ratios   []Ratio   `json:"ratios"`
+	Targets  []Target  `json:"targets"`
 }
 
-// settings record how the figures were taken.
-type settings struct {
+// Machine describes where the figures were measured.
+type Machine struct {
+	CPU        string `json:"cpu"`
+	NumCPU     int    `json:"nproc"`
+	GOMAXPROCS int    `json:"gomaxprocs"`
+	Kernel     string `json:"kernel"`
+	Go         string `json:"go"`
+	Python     string `json:"python"`
+	GOOS       string `json:"goos"`
+	GOARCH     string `json:"goarch"`
+}
+
+// Settings record how the figures were taken.
+type Settings struct {
 	Quick     bool              `json:"quick"`
 	Reps      int               `json:"reps"`
-	Go        budgetJSON        `json:"go_limits"`
-	Python    budgetJSON        `json:"python_limits"`
+	Go        Budget            `json:"go_limits"`
+	Python    Budget            `json:"python_limits"`
 	Rows      []string          `json:"rows"`
 	Backends  map[string]string `json:"backends"` // id: how it moves a message
 	MpqConfig string            `json:"mpq_config"`
@@ -37,8 +48,9 @@ type settings struct {
 	RatioNote     string `json:"ratio_note"`
 }
 
-// budgetJSON is a budget in JSON-friendly units.
-type budgetJSON struct {
+// A Budget is the limits of the runs of one language's contenders, in
+// JSON-friendly units: a run stops at whichever limit comes first.
+type Budget struct {
 	ThroughputMsgs    int     `json:"throughput_msgs"`
 	ThroughputSeconds float64 `json:"throughput_seconds"`
 	RoundTrips        int     `json:"round_trips"`
@@ -46,20 +58,21 @@ type budgetJSON struct {
 	Warmup            int     `json:"warmup_round_trips"`
 }
 
-func toJSON(b budget) budgetJSON {
-	return budgetJSON{
-		b.tput.msgs, b.tput.time.Seconds(),
-		b.rtt.msgs, b.rtt.time.Seconds(), b.rtt.warmup,
-	}
-}
-
-// result is the outcome of one row with one contender: the median of its
+// A Result is the outcome of one row with one contender: the median of its
 // repetitions, each of which is kept in Samples.
-type result struct {
-	Row     string `json:"row"`
-	Case    string `json:"case"`
-	Backend string `json:"backend"`
-	Label   string `json:"label"`
+type Result struct {
+	Row     string `json:"row"`     // the row's id, as -rows takes it
+	Case    string `json:"case"`    // the row's title in the table
+	Backend string `json:"backend"` // the contender's id, as -backends takes it
+	Label   string `json:"label"`   // the contender's name in the table
+	// Kind is what the row measures: KindThroughput, KindRoundTrip,
+	// KindAllocs or KindIdleCPU. Size is its message size in bytes, and
+	// Producers and Consumers the processes (or goroutines) on each side
+	// of a throughput row.
+	Kind      string `json:"kind"`
+	Size      int    `json:"size,omitempty"`
+	Producers int    `json:"producers,omitempty"`
+	Consumers int    `json:"consumers,omitempty"`
 	// Metric names the headline figure and Value is its median:
 	// msgs_per_sec, p50_ns, allocs_per_msg or cpu_percent.
 	Metric string  `json:"metric"`
@@ -70,37 +83,52 @@ type result struct {
 	Min     float64   `json:"min"`
 	Max     float64   `json:"max"`
 	Spread  float64   `json:"spread"`
-	Median  sample    `json:"median"` // median of each field separately
-	Samples []sample  `json:"samples"`
-	Error   string    `json:"error,omitempty"`
+	Median  Sample    `json:"median"` // median of each field separately
+	Samples []Sample  `json:"samples"`
+	// Hist, on a round-trip row, counts the round trips of every
+	// repetition by duration.
+	Hist  *Histogram `json:"hist,omitempty"`
+	Error string     `json:"error,omitempty"`
 }
 
-// summarize computes the medians of the samples.
-func (r *result) summarize(k kind) {
+// summarize computes the medians of the samples and merges their
+// histograms.
+func (r *Result) summarize(k kind) {
 	if len(r.Samples) == 0 {
 		if r.Error == "" {
 			r.Error = "not measured"
 		}
 		return
 	}
-	field := func(get func(sample) float64) float64 {
+	for _, s := range r.Samples {
+		if s.Hist == nil {
+			continue
+		}
+		if r.Hist == nil {
+			r.Hist = newHistogram()
+		}
+		if err := r.Hist.merge(s.Hist); err != nil && r.Error == "" {
+			r.Error = err.Error()
+		}
+	}
+	field := func(get func(Sample) float64) float64 {
 		var v []float64
 		for _, s := range r.Samples {
 			v = append(v, get(s))
 		}
 		return median(v)
 	}
-	r.Median = sample{
-		Msgs:         int64(field(func(s sample) float64 { return float64(s.Msgs) })),
-		Seconds:      field(func(s sample) float64 { return s.Seconds }),
-		MsgsPerSec:   field(func(s sample) float64 { return s.MsgsPerSec }),
-		MBPerSec:     field(func(s sample) float64 { return s.MBPerSec }),
-		P50NS:        field(func(s sample) float64 { return s.P50NS }),
-		P99NS:        field(func(s sample) float64 { return s.P99NS }),
-		SleepsPerMsg: field(func(s sample) float64 { return s.SleepsPerMsg }),
-		AllocsPerMsg: field(func(s sample) float64 { return s.AllocsPerMsg }),
-		CPUPercent:   field(func(s sample) float64 { return s.CPUPercent }),
-		CPUInWaitPct: field(func(s sample) float64 { return s.CPUInWaitPct }),
+	r.Median = Sample{
+		Msgs:         int64(field(func(s Sample) float64 { return float64(s.Msgs) })),
+		Seconds:      field(func(s Sample) float64 { return s.Seconds }),
+		MsgsPerSec:   field(func(s Sample) float64 { return s.MsgsPerSec }),
+		MBPerSec:     field(func(s Sample) float64 { return s.MBPerSec }),
+		P50NS:        field(func(s Sample) float64 { return s.P50NS }),
+		P99NS:        field(func(s Sample) float64 { return s.P99NS }),
+		SleepsPerMsg: field(func(s Sample) float64 { return s.SleepsPerMsg }),
+		AllocsPerMsg: field(func(s Sample) float64 { return s.AllocsPerMsg }),
+		CPUPercent:   field(func(s Sample) float64 { return s.CPUPercent }),
+		CPUInWaitPct: field(func(s Sample) float64 { return s.CPUInWaitPct }),
 	}
 	r.Metric, r.Value = headline(k, r.Median)
 	for _, s := range r.Samples {
@@ -111,7 +139,7 @@ func (r *result) summarize(k kind) {
 }
 
 // headline returns the name and value of the figure that matters for k.
-func headline(k kind, s sample) (string, float64) {
+func headline(k kind, s Sample) (string, float64) {
 	switch k {
 	case throughput:
 		return "msgs_per_sec", s.MsgsPerSec
@@ -123,10 +151,10 @@ func headline(k kind, s sample) (string, float64) {
 	return "cpu_percent", s.CPUPercent
 }
 
-// ratio compares an mpq contender with a baseline on one row: how many
+// A Ratio compares an mpq contender with a baseline on one row: how many
 // times better mpq is. For throughput that is mpq's rate over the
 // baseline's; for round trips the baseline's p50 over mpq's.
-type ratio struct {
+type Ratio struct {
 	Row      string    `json:"row"`
 	Name     string    `json:"name"` // "mpq/socket", "mpq-batch/py-queue", ...
 	Mpq      string    `json:"mpq"`
@@ -149,8 +177,8 @@ func better(metric string, m, b float64) float64 {
 
 // ratios compares every mpq result with every baseline result of its row,
 // and plain mpq's with every variant's (see [variantIDs]).
-func ratios(rs []result) []ratio {
-	var out []ratio
+func ratios(rs []Result) []Ratio {
+	var out []Ratio
 	for _, m := range rs {
 		if !slices.Contains(mpqIDs, m.Backend) || m.Error != "" || m.Value <= 0 {
 			continue
@@ -165,7 +193,7 @@ func ratios(rs []result) []ratio {
 			if m.Metric != "msgs_per_sec" && m.Metric != "p50_ns" {
 				continue
 			}
-			r := ratio{Row: m.Row, Name: m.Backend + "/" + b.Backend, Mpq: m.Backend, Baseline: b.Backend,
+			r := Ratio{Row: m.Row, Name: m.Backend + "/" + b.Backend, Mpq: m.Backend, Baseline: b.Backend,
 				Value: better(m.Metric, m.Value, b.Value)}
 			// The contenders take turns within each repetition, so run i
 			// of one was taken next to run i of the other.
@@ -179,7 +207,7 @@ func ratios(rs []result) []ratio {
 }
 
 // writeJSON writes rep to path atomically, creating its directory.
-func writeJSON(path string, rep *report) error {
+func writeJSON(path string, rep *Report) error {
 	data, err := json.MarshalIndent(rep, "", "  ")
 	if err != nil {
 		return err

@@ -1,0 +1,216 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"os"
+	"path/filepath"
+	"slices"
+	"strings"
+	"time"
+
+	"github.com/schollz/progressbar/v3"
+	"github.com/spf13/cobra"
+	"golang.org/x/term"
+
+	"mpq/internal/bench"
+)
+
+func init() { commands = append(commands, newBenchCmd) }
+
+func newBenchCmd(e *env) *cobra.Command {
+	var (
+		cfg                  bench.Config
+		rowList, backendList string
+		plotPath             string
+		defaultJSON          = benchJSONPath()
+	)
+	c := &cobra.Command{
+		Use:   "bench",
+		Short: "Measure mpq between processes against baselines, as a table and a chart",
+		Long: `bench measures mpq between real processes against baselines measured in
+the same run (a unix socket, Go channels, Python's multiprocessing Queue
+and Pipe), prints one table and writes it as JSON. A full run takes a few
+minutes; --quick about half a minute. Producers, consumers and echo
+servers are copies of this program.
+
+With --plot FILE.png or FILE.svg it also draws the throughput of the 1->1
+rows against message size and a histogram of the round-trip times.
+
+Rows, for --rows:
+` + benchWrap(bench.RowIDs()) + `
+Contenders, for --backends:
+` + benchWrap(bench.BackendIDs()) + `
+
+The durable contenders need TMPDIR on a disk filesystem, not tmpfs; the
+Python ones python3 (or --python). Exit status 1 if a measurement failed.`,
+		Example: `  mpq bench --quick --plot bench.png
+  mpq bench --rows 1to1-64,rtt-64 --backends mpq,socket,py-pipe
+  mpq bench --json results.json --plot results.svg`,
+		Args: func(c *cobra.Command, args []string) error {
+			if len(args) > 0 {
+				return usage("%s: unexpected arguments %q", c.CommandPath(), args)
+			}
+			return nil
+		},
+		RunE: func(c *cobra.Command, args []string) error {
+			if plotPath != "" {
+				if _, err := plotFormat(plotPath); err != nil {
+					return err
+				}
+			}
+			cfg.Rows, cfg.Backends = splitIDs(rowList), splitIDs(backendList)
+			if err := checkIDs("row", "--rows", cfg.Rows, bench.RowIDs()); err != nil {
+				return err
+			}
+			if err := checkIDs("contender", "--backends", cfg.Backends, bench.BackendIDs()); err != nil {
+				return err
+			}
+			if cfg.Reps < 0 || cfg.Count < 0 {
+				return usage("--reps and --count take a positive number, or 0 for the default")
+			}
+			return runBench(c.Context(), e, cfg, plotPath)
+		},
+	}
+	f := c.Flags()
+	f.BoolVar(&cfg.Quick, "quick", false, "short runs, fewer repetitions")
+	f.StringVar(&rowList, "rows", "", "comma-separated `ids` of the rows to measure (default all)")
+	f.StringVar(&backendList, "backends", "", "comma-separated `ids` of the contenders to measure (default all)")
+	f.IntVar(&cfg.Reps, "reps", 0, "repetitions of each measurement, the median shown (default 5, or 3 with --quick)")
+	f.IntVar(&cfg.Count, "count", 0, "if > 0, the message (or round-trip) limit of every run")
+	f.StringVar(&cfg.Python, "python", "python3", "Python 3 interpreter for the baselines")
+	f.DurationVar(&cfg.Spin, "spin", 0, "mpq Options.Spin of every handle (default: the library's)")
+	f.StringVar(&cfg.JSONPath, "json", defaultJSON, "write the results as JSON to `file` ('' for none)")
+	f.StringVar(&plotPath, "plot", "", "draw the results into `file`, a .png or .svg")
+	return c
+}
+
+// benchJSONPath is where bench writes its JSON by default: latest.json in
+// the per-user cache directory, else a file of the user's in the temporary
+// directory.
+func benchJSONPath() string {
+	if dir, err := os.UserCacheDir(); err == nil {
+		return filepath.Join(dir, "mpq", "bench", "latest.json")
+	}
+	return filepath.Join(os.TempDir(), fmt.Sprintf("mpq-bench-%d.json", os.Getuid()))
+}
+
+// benchWrap lists ids for the help, indented, in lines of at most 76
+// characters.
+func benchWrap(ids []string) string {
+	var b strings.Builder
+	line := 0
+	for i, id := range ids {
+		if i < len(ids)-1 {
+			id += ","
+		}
+		if line > 2 && line+1+len(id) > 76 {
+			b.WriteString("\n")
+			line = 0
+		}
+		if line == 0 {
+			b.WriteString("  ")
+			line = 2
+		} else {
+			b.WriteString(" ")
+			line++
+		}
+		b.WriteString(id)
+		line += len(id)
+	}
+	return b.String()
+}
+
+// splitIDs splits a comma-separated list, dropping empty entries.
+func splitIDs(s string) []string {
+	var out []string
+	for _, f := range strings.Split(s, ",") {
+		if f = strings.TrimSpace(f); f != "" {
+			out = append(out, f)
+		}
+	}
+	return out
+}
+
+// checkIDs returns a usage error naming the valid ids if ids has another.
+func checkIDs(what, flag string, ids, valid []string) error {
+	for _, id := range ids {
+		if !slices.Contains(valid, id) {
+			return usage("%s: unknown %s %q; valid: %s", flag, what, id, strings.Join(valid, ", "))
+		}
+	}
+	return nil
+}
+
+// runBench runs the harness with a progress bar on a terminal, prints the
+// table and says where the JSON and the chart went.
+func runBench(ctx context.Context, e *env, cfg bench.Config, plotPath string) error {
+	bar := newBenchBar(e)
+	rep, err := bench.Run(ctx, cfg, bar.update)
+	bar.done()
+	if ctx.Err() != nil {
+		return fmt.Errorf("bench interrupted: %w", ctx.Err())
+	}
+	if rep == nil {
+		return err
+	}
+	if perr := bench.PrintTable(e.stdout, rep); perr != nil {
+		return perr
+	}
+	fmt.Fprintln(e.stdout)
+	if cfg.JSONPath != "" {
+		fmt.Fprintf(e.stdout, "JSON: %s\n", cfg.JSONPath)
+	}
+	if plotPath != "" {
+		if perr := writePlot(plotPath, rep); perr != nil {
+			return errors.Join(err, perr)
+		}
+		fmt.Fprintf(e.stdout, "plot: %s\n", plotPath)
+	}
+	return err
+}
+
+// benchBar shows a [bench.Run]'s progress as a bar on stderr, if that is a
+// terminal; otherwise it shows nothing.
+type benchBar struct {
+	w   *os.File
+	bar *progressbar.ProgressBar
+}
+
+func newBenchBar(e *env) *benchBar {
+	f, ok := e.stderr.(*os.File)
+	if !ok || !term.IsTerminal(int(f.Fd())) {
+		return &benchBar{}
+	}
+	return &benchBar{w: f}
+}
+
+// update is the progress function of the run.
+func (b *benchBar) update(p bench.Progress) {
+	if b.w == nil {
+		return
+	}
+	if b.bar == nil {
+		b.bar = progressbar.NewOptions(p.Total,
+			progressbar.OptionSetWriter(b.w),
+			progressbar.OptionSetWidth(24),
+			progressbar.OptionShowCount(),
+			progressbar.OptionSetElapsedTime(true),
+			progressbar.OptionSetPredictTime(true),
+			progressbar.OptionShowDescriptionAtLineEnd(),
+			progressbar.OptionThrottle(100*time.Millisecond),
+			progressbar.OptionClearOnFinish(),
+		)
+	}
+	b.bar.Describe(p.Step)
+	b.bar.Set(p.Done)
+}
+
+// done removes the bar.
+func (b *benchBar) done() {
+	if b.bar != nil {
+		b.bar.Clear()
+		b.bar = nil
+	}
+}
