@@ -1,0 +1,215 @@
+package main
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"fmt"
+	"os"
+	"os/exec"
+	"regexp"
+	"slices"
+	"strings"
+	"syscall"
+	"testing"
+	"time"
+)
+
+// demoRun runs the real mpq with args, with $MPQ_DIR and $XDG_RUNTIME_DIR
+// (the default queue directory's parent) naming empty directories, and
+// checks that these are still empty when it is done. It returns the exit
+// status, standard output and standard error.
+func demoRun(t *testing.T, args ...string) (int, string, string) {
+	t.Helper()
+	queues, runtime := t.TempDir(), t.TempDir()
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
+	defer cancel()
+	cmd := exec.CommandContext(ctx, mpqBin, args...)
+	cmd.Env = append(os.Environ(), "MPQ_DIR="+queues, "XDG_RUNTIME_DIR="+runtime)
+	cmd.WaitDelay = 5 * time.Second
+	var stdout, stderr bytes.Buffer
+	cmd.Stdout, cmd.Stderr = &stdout, &stderr
+	err := cmd.Run()
+	var exit *exec.ExitError
+	if err != nil && !errors.As(err, &exit) {
+		t.Fatalf("mpq %q: %v", args, err)
+	}
+	for _, dir := range []string{queues, runtime} {
+		ents, err := os.ReadDir(dir)
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, e := range ents {
+			t.Errorf("mpq %q left %s in %s", args, e.Name(), dir)
+		}
+	}
+	return cmd.ProcessState.ExitCode(), stdout.String(), stderr.String()
+}
+
+// demoLines is the output of a demo, line by line.
+type demoLines []string
+
+// find returns the index of the first line matching the regular expression
+// re, and its submatches; it fails the test if there is none.
+func (l demoLines) find(t *testing.T, re string) (int, []string) {
+	t.Helper()
+	r := regexp.MustCompile("^" + re + "$")
+	for i, line := range l {
+		if m := r.FindStringSubmatch(line); m != nil {
+			return i, m
+		}
+	}
+	t.Fatalf("no line matches %s in:\n%s", re, strings.Join(l, "\n"))
+	return 0, nil
+}
+
+// before checks that the line that matches first comes before the line
+// that matches then.
+func (l demoLines) before(t *testing.T, first, then string) {
+	t.Helper()
+	i, _ := l.find(t, first)
+	j, _ := l.find(t, then)
+	if i >= j {
+		t.Errorf("%q (line %d) does not come before %q (line %d)", l[i], i+1, l[j], j+1)
+	}
+}
+
+// checkQueueDemo checks the output of the queue demo: A, B and C go from a
+// writer process to a reader process, neither of them the parent. It
+// returns the writer's and reader's process IDs.
+func checkQueueDemo(t *testing.T, out demoLines, parent string) (writer, reader string) {
+	t.Helper()
+	_, m := out.find(t, `parent `+parent+`: started writer (\d+) and reader (\d+)`)
+	w, r := m[1], m[2]
+	if w == r || w == parent || r == parent {
+		t.Errorf("parent %s, writer %s, reader %s: want three processes", parent, w, r)
+	}
+	// Only what causes what is checked: the reader may get C before or
+	// after the parent seals the queue.
+	for _, v := range []string{"A", "B", "C"} {
+		out.before(t, `writer `+w+`: putting `+v, `reader `+r+`: got `+v+` from writer `+w)
+	}
+	out.before(t, `reader `+r+`: got A from writer `+w, `reader `+r+`: got B from writer `+w)
+	out.before(t, `reader `+r+`: got B from writer `+w, `reader `+r+`: got C from writer `+w)
+	out.before(t, `parent `+parent+`: writer `+w+` done, sealing the queue`, `reader `+r+`: queue sealed and empty, done`)
+	out.before(t, `reader `+r+`: queue sealed and empty, done`, `parent `+parent+`: reader `+r+` done`)
+	return w, r
+}
+
+// checkPipeDemo checks the output of the pipe demo: the parent sends 1 to
+// 4 to a child process, which answers with their squares. It returns the
+// child's process ID.
+func checkPipeDemo(t *testing.T, out demoLines, parent string) string {
+	t.Helper()
+	_, m := out.find(t, `parent `+parent+`: started child (\d+)`)
+	c := m[1]
+	if c == parent {
+		t.Errorf("the child is the parent, %s", c)
+	}
+	for n := 1; n <= 4; n++ {
+		sent := fmt.Sprintf(`parent %s: sending %d`, parent, n)
+		got := fmt.Sprintf(`child %s: got %d, answering %d`, c, n, n*n)
+		answered := fmt.Sprintf(`parent %s: child %s answered %d`, parent, c, n*n)
+		out.before(t, sent, got)
+		out.before(t, got, answered)
+	}
+	out.before(t, `parent `+parent+`: closing my end`, `child `+c+`: parent `+parent+` closed its end, done`)
+	out.before(t, `child `+c+`: parent `+parent+` closed its end, done`, `parent `+parent+`: child `+c+` done`)
+	return c
+}
+
+// demoCheckGone checks that the demo's child processes are gone (reaped).
+func demoCheckGone(t *testing.T, pids ...string) {
+	t.Helper()
+	for _, p := range pids {
+		var pid int
+		fmt.Sscan(p, &pid)
+		if err := syscall.Kill(pid, 0); !errors.Is(err, syscall.ESRCH) {
+			t.Errorf("process %d after the demo: %v; want it gone", pid, err)
+		}
+	}
+}
+
+func TestDemo(t *testing.T) {
+	code, stdout, stderr := demoRun(t, "demo")
+	if code != 0 || stderr != "" {
+		t.Fatalf("mpq demo: exit status %d, stderr:\n%s\nstdout:\n%s", code, stderr, stdout)
+	}
+	out := demoLines(strings.Split(strings.TrimSuffix(stdout, "\n"), "\n"))
+	_, m := out.find(t, `parent (\d+): started writer \d+ and reader \d+`)
+	parent := m[1]
+	w, r := checkQueueDemo(t, out, parent)
+	c := checkPipeDemo(t, out, parent)
+	if slices.Contains([]string{w, r}, c) {
+		t.Errorf("pipe child %s is one of the queue demo's processes %s, %s", c, w, r)
+	}
+	out.before(t, `== queue: .*`, `parent \d+: started writer \d+ and reader \d+`)
+	out.before(t, `parent \d+: reader \d+ done`, `== pipe: .*`)
+	out.before(t, `parent \d+: child \d+ done`, `What you saw: .*`)
+	last := out[len(out)-2:]
+	for _, want := range []string{"writer " + w, "reader " + r, "child " + c, "examples/queue", "examples/pipe", "go doc mpq"} {
+		if !strings.Contains(strings.Join(last, "\n"), want) {
+			t.Errorf("the last lines lack %q:\n%s", want, strings.Join(last, "\n"))
+		}
+	}
+	demoCheckGone(t, w, r, c)
+}
+
+func TestDemoOne(t *testing.T) {
+	for _, which := range []string{"queue", "pipe"} {
+		t.Run(which, func(t *testing.T) {
+			code, stdout, stderr := demoRun(t, "demo", which)
+			if code != 0 || stderr != "" {
+				t.Fatalf("mpq demo %s: exit status %d, stderr:\n%s\nstdout:\n%s", which, code, stderr, stdout)
+			}
+			out := demoLines(strings.Split(strings.TrimSuffix(stdout, "\n"), "\n"))
+			_, m := out.find(t, `parent (\d+): started .*`)
+			parent := m[1]
+			var pids []string
+			other := "pipe"
+			if which == "queue" {
+				w, r := checkQueueDemo(t, out, parent)
+				pids = []string{w, r}
+			} else {
+				other = "queue"
+				pids = []string{checkPipeDemo(t, out, parent)}
+			}
+			demoCheckGone(t, pids...)
+			if strings.Contains(stdout, "== "+other) || strings.Contains(stdout, "examples/"+other) {
+				t.Errorf("mpq demo %s shows the %s demo too:\n%s", which, other, stdout)
+			}
+			out.find(t, `The code is in examples/`+which+` of the mpq sources.*`)
+		})
+	}
+}
+
+func TestDemoUsage(t *testing.T) {
+	for _, tc := range []struct {
+		args []string
+		want string
+	}{
+		{[]string{"demo", "queues"}, `unknown demo "queues"`},
+		{[]string{"demo", "queue", "pipe"}, "want at most one"},
+		{[]string{"demo", "--bogus"}, "unknown flag"},
+	} {
+		t.Run(strings.Join(tc.args, " "), func(t *testing.T) {
+			code, stdout, stderr := demoRun(t, tc.args...)
+			if code != exitUsage || !strings.Contains(stderr, tc.want) || stdout != "" {
+				t.Errorf("mpq %q: exit status %d, stdout %q, stderr:\n%s\nwant status %d and %q on stderr only",
+					tc.args, code, stdout, stderr, exitUsage, tc.want)
+			}
+		})
+	}
+}
+
+func TestDemoHelp(t *testing.T) {
+	code, stdout, stderr := demoRun(t, "demo", "--help")
+	if code != 0 {
+		t.Fatalf("mpq demo --help: exit status %d\n%s", code, stderr)
+	}
+	for _, want := range []string{"Examples:", "mpq demo queue", "examples/queue"} {
+		if !strings.Contains(stdout, want) {
+			t.Errorf("mpq demo --help lacks %q:\n%s", want, stdout)
+		}
+	}
+}
