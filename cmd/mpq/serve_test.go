@@ -293,11 +293,15 @@ func serveStart(t *testing.T, ctx context.Context, dir string, rest *strings.Bui
 	}
 	t.Cleanup(func() { pr.Close() })
 	lines := bufio.NewScanner(pr)
+	// A server that never says where it listens must fail the test, not
+	// hang it: killing it ends the read.
+	silent := time.AfterFunc(30*time.Second, func() { cmd.Process.Kill() })
 	if !lines.Scan() {
 		cmd.Process.Kill()
 		cmd.Wait()
-		t.Fatalf("mpq serve printed nothing on stderr: %v", lines.Err())
+		t.Fatalf("mpq serve printed nothing on stderr within 30s: %v", lines.Err())
 	}
+	silent.Stop()
 	first := lines.Text()
 	drained := make(chan struct{})
 	go func() {

@@ -216,7 +216,7 @@ func printStat(w io.Writer, dir string, s mpq.Stats) error {
 		procTable(s.Procs, false)
 	}
 	if len(s.Gone) > 0 {
-		fmt.Fprintf(w, "dead owners  %d processes died owning part of the queue; the next put, get or sweep takes it over\n", len(s.Gone))
+		fmt.Fprintf(w, "dead owners  %s died owning part of the queue; the next put, get or sweep takes it over\n", plural(len(s.Gone), "process"))
 		procTable(s.Gone, true)
 	}
 	return nil
@@ -284,7 +284,7 @@ func state(s mpq.Stats) string {
 		parts = append(parts, fmt.Sprintf("%d in flight", s.InFlight))
 	}
 	if len(s.Gone) > 0 {
-		parts = append(parts, fmt.Sprintf("%d dead owners", len(s.Gone)))
+		parts = append(parts, plural(len(s.Gone), "dead owner"))
 	}
 	if s.Stale {
 		parts = append(parts, "stale")
