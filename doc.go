@@ -34,6 +34,11 @@
 // processes connect with [Listen] and [Dial], by name, with an optional
 // shared key.
 //
+// [Queue.Stats] reports a queue's counters and its processes: what each is
+// doing, and which died still owning part of the queue. [Inspect] reads the
+// same from a queue file without attaching to it, and [List] names the
+// queues of a directory; the mpq command (cmd/mpq) is built on them.
+//
 // # Acknowledgements and Join
 //
 // [Queue.Receive] takes a message in acknowledgement mode: the message stays

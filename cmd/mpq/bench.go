@@ -2,6 +2,7 @@ package main
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"os"
@@ -23,7 +24,7 @@ func newBenchCmd(e *env) *cobra.Command {
 	var (
 		cfg                  bench.Config
 		rowList, backendList string
-		plotPath             string
+		plotPath, fromPath   string
 		defaultJSON          = benchJSONPath()
 	)
 	c := &cobra.Command{
@@ -47,7 +48,8 @@ The durable contenders need TMPDIR on a disk filesystem, not tmpfs; the
 Python ones python3 (or --python). Exit status 1 if a measurement failed.`,
 		Example: `  mpq bench --quick --plot bench.png
   mpq bench --rows 1to1-64,rtt-64 --backends mpq,socket,py-pipe
-  mpq bench --json results.json --plot results.svg`,
+  mpq bench --json results.json --plot results.svg
+  mpq bench --from bench/results/latest.json --plot bench.png`,
 		Args: func(c *cobra.Command, args []string) error {
 			if len(args) > 0 {
 				return usage("%s: unexpected arguments %q", c.CommandPath(), args)
@@ -59,6 +61,9 @@ Python ones python3 (or --python). Exit status 1 if a measurement failed.`,
 				if _, err := plotFormat(plotPath); err != nil {
 					return err
 				}
+			}
+			if fromPath != "" {
+				return showBench(e, fromPath, plotPath)
 			}
 			cfg.Rows, cfg.Backends = splitIDs(rowList), splitIDs(backendList)
 			if err := checkIDs("row", "--rows", cfg.Rows, bench.RowIDs()); err != nil {
@@ -83,6 +88,7 @@ Python ones python3 (or --python). Exit status 1 if a measurement failed.`,
 	f.DurationVar(&cfg.Spin, "spin", 0, "mpq Options.Spin of every handle (default: the library's)")
 	f.StringVar(&cfg.JSONPath, "json", defaultJSON, "write the results as JSON to `file` ('' for none)")
 	f.StringVar(&plotPath, "plot", "", "draw the results into `file`, a .png or .svg")
+	f.StringVar(&fromPath, "from", "", "measure nothing: print (and --plot) the results in an earlier run's JSON `file`")
 	return c
 }
 
@@ -145,6 +151,32 @@ func checkIDs(what, flag string, ids, valid []string) error {
 
 // runBench runs the harness with a progress bar on a terminal, prints the
 // table and says where the JSON and the chart went.
+// showBench prints, and plots if plotPath is set, the report in the JSON
+// file at path, which an earlier run (mpq bench or go run ./bench) wrote.
+func showBench(e *env, path, plotPath string) error {
+	b, err := os.ReadFile(path)
+	if err != nil {
+		return fail(exitFailure, "bench --from: %v", err)
+	}
+	var rep bench.Report
+	if err := json.Unmarshal(b, &rep); err != nil || len(rep.Results) == 0 {
+		if err == nil {
+			err = errors.New("no results in it")
+		}
+		return fail(exitFailure, "bench --from: %s is not the JSON of a bench run (%v)", path, err)
+	}
+	if err := bench.PrintTable(e.stdout, &rep); err != nil {
+		return err
+	}
+	if plotPath != "" {
+		if err := writePlot(plotPath, &rep); err != nil {
+			return err
+		}
+		fmt.Fprintf(e.stdout, "\nplot: %s\n", plotPath)
+	}
+	return nil
+}
+
 func runBench(ctx context.Context, e *env, cfg bench.Config, plotPath string) error {
 	bar := newBenchBar(e)
 	rep, err := bench.Run(ctx, cfg, bar.update)

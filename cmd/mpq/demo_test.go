@@ -178,7 +178,7 @@ func TestDemoOne(t *testing.T) {
 			if strings.Contains(stdout, "== "+other) || strings.Contains(stdout, "examples/"+other) {
 				t.Errorf("mpq demo %s shows the %s demo too:\n%s", which, other, stdout)
 			}
-			out.find(t, `The code is in examples/`+which+` of the mpq sources.*`)
+			out.find(t, `Programs like these are in examples/`+which+` of the mpq sources.*`)
 		})
 	}
 }
