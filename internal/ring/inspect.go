@@ -1,10 +1,8 @@
 package ring
 
 import (
-	"fmt"
 	"sync/atomic"
 	"time"
-	"unsafe"
 )
 
 // Snapshot is what an observer reads from a queue file without attaching
@@ -26,15 +24,9 @@ type Snapshot struct {
 // only reads it. env.Held must test the slots' liveness locks; Yield and
 // Wake are not used.
 func Observe(mem []byte, size int64, env Env) (*Snapshot, error) {
-	g, err := ReadGeometry(mem, size)
+	g, err := checkMapping(mem, size)
 	if err != nil {
 		return nil, err
-	}
-	if uint64(len(mem)) < RingOffset+g.Capacity {
-		return nil, fmt.Errorf("%w: mapping of %d bytes is smaller than the ring", ErrCorrupt, len(mem))
-	}
-	if uintptr(unsafe.Pointer(&mem[0]))%8 != 0 {
-		return nil, fmt.Errorf("ring memory is not 8-byte aligned")
 	}
 	w := wordsOf(mem)
 	s := &Snapshot{Geometry: g}

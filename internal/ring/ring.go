@@ -209,18 +209,28 @@ type Ring struct {
 	lastSweep atomic.Int64
 }
 
+// checkMapping validates mem, a mapping of a queue file of size bytes, and
+// returns the geometry its header records.
+func checkMapping(mem []byte, size int64) (Geometry, error) {
+	g, err := ReadGeometry(mem, size)
+	if err != nil {
+		return g, err
+	}
+	if uint64(len(mem)) < RingOffset+g.Capacity {
+		return g, fmt.Errorf("%w: mapping of %d bytes is smaller than the ring", ErrCorrupt, len(mem))
+	}
+	if uintptr(unsafe.Pointer(&mem[0]))%8 != 0 {
+		return g, fmt.Errorf("ring memory is not 8-byte aligned")
+	}
+	return g, nil
+}
+
 // Attach validates mem and attaches through slot, whose liveness lock the
 // caller already holds. pid is recorded for diagnostics.
 func Attach(mem []byte, size int64, env Env, slot int, pid int) (*Ring, error) {
-	g, err := ReadGeometry(mem, size)
+	g, err := checkMapping(mem, size)
 	if err != nil {
 		return nil, err
-	}
-	if uint64(len(mem)) < RingOffset+g.Capacity {
-		return nil, fmt.Errorf("%w: mapping of %d bytes is smaller than the ring", ErrCorrupt, len(mem))
-	}
-	if uintptr(unsafe.Pointer(&mem[0]))%8 != 0 {
-		return nil, fmt.Errorf("ring memory is not 8-byte aligned")
 	}
 	if slot < 0 || slot >= MaxProcs {
 		return nil, fmt.Errorf("slot %d out of range", slot)
