@@ -5,6 +5,8 @@ import (
 	"fmt"
 	"io/fs"
 	"os"
+	"runtime"
+	"runtime/debug"
 	"slices"
 	"strings"
 
@@ -84,7 +86,10 @@ func Inspect(name string, opts *Options) (Stats, error) {
 		return Stats{}, fmt.Errorf("mpq: inspect queue %s: map: %w", name, err)
 	}
 	defer unix.Munmap(mem)
-	snap, err := ring.Observe(mem, size, env{liveness.Observe(f, ring.MaxProcs, ring.SlotOffset)})
+	if inspectMapped != nil {
+		inspectMapped(f)
+	}
+	snap, err := observe(f, mem, size)
 	if err != nil {
 		return Stats{}, fmt.Errorf("mpq: inspect queue %s: %w", name, err)
 	}
@@ -92,6 +97,31 @@ func Inspect(name string, opts *Options) (Stats, error) {
 	st.Stale = snap.Stale
 	st.Procs, st.Gone = procsOf(snap.Procs), procsOf(snap.Gone)
 	return st, nil
+}
+
+// inspectMapped, if set (by tests), runs once Inspect has mapped the file.
+var inspectMapped func(f *os.File)
+
+// observe reads the mapping of f. Anyone who can write the file can also
+// shrink it under the mapping, which makes reading past the new end fault
+// (SIGBUS): that fault becomes ErrCorrupt here instead of killing the
+// process.
+func observe(f *os.File, mem []byte, size int64) (snap *ring.Snapshot, err error) {
+	defer debug.SetPanicOnFault(debug.SetPanicOnFault(true))
+	defer func() {
+		if r := recover(); r != nil {
+			// A memory fault, as SetPanicOnFault reports it.
+			if fault, ok := r.(interface {
+				runtime.Error
+				Addr() uintptr
+			}); ok {
+				snap, err = nil, fmt.Errorf("%w: the file shrank while it was read (fault at %#x)", ErrCorrupt, fault.Addr())
+				return
+			}
+			panic(r)
+		}
+	}()
+	return ring.Observe(mem, size, env{liveness.Observe(f, ring.MaxProcs, ring.SlotOffset)})
 }
 
 // statsOf fills the Stats that a queue's geometry and counters give.

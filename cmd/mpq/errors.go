@@ -30,7 +30,7 @@ func (e *env) queueErr(name string, err error) error {
 	case errors.Is(err, fs.ErrPermission):
 		return fail(exitFailure, "no permission for queue %s in %s (%v); its owner can widen it by creating it with --mode", name, dir, err)
 	case errors.Is(err, mpq.ErrCorrupt):
-		return fail(exitFailure, "queue %s in %s is damaged (%v); remove it with: mpq rm%s --force %s", name, dir, err, d, name)
+		return fail(exitFailure, "queue %s in %s cannot be read (%v); a durable queue cut short by a crash is recovered by the next process that opens it (mpq get%s %s); anything else, remove with: mpq rm%s --force %s", name, dir, err, d, name, d, name)
 	case errors.Is(err, mpq.ErrIncompatible):
 		return fail(exitFailure, "queue %s in %s is not a queue this mpq can read (%v)", name, dir, err)
 	case errors.Is(err, mpq.ErrSealed):

@@ -54,6 +54,9 @@ it takes); running out of time exits with status 4.`,
 			}
 			defer q.Close()
 			put := func(i int, m []byte) error {
+				if err := cmd.Context().Err(); err != nil {
+					return err // interrupted: put nothing more
+				}
 				ctx, cancel := cmd.Context(), context.CancelFunc(func() {})
 				if timeout > 0 {
 					ctx, cancel = context.WithTimeout(ctx, timeout)
@@ -72,54 +75,18 @@ it takes); running out of time exits with status 4.`,
 				}
 				return e.queueErr(name, err)
 			}
-			n := 0
-			switch {
-			case len(args) > 1:
-				for _, m := range args[1:] {
-					if err := put(n, []byte(m)); err != nil {
-						return err
-					}
-					n++
-				}
-			case len(files) > 0:
-				for _, path := range files {
-					var m []byte
-					if path == "-" {
-						m, err = io.ReadAll(e.stdin)
-					} else {
-						m, err = os.ReadFile(path)
-					}
-					if err != nil {
-						return fail(exitFailure, "put into %s: %v", name, err)
-					}
-					if err := put(n, m); err != nil {
-						return err
-					}
-					n++
-				}
-			case lines:
-				sc := bufio.NewScanner(e.stdin)
-				sc.Buffer(make([]byte, 64<<10), max(q.Stats().MaxMessageSize, 64<<10)+1)
-				for sc.Scan() {
-					if err := put(n, sc.Bytes()); err != nil {
-						return err
-					}
-					n++
-				}
-				if err := sc.Err(); err != nil {
-					if errors.Is(err, bufio.ErrTooLong) {
-						return fail(exitFailure, "line %d is longer than queue %s takes (%d bytes)", n+1, name, q.Stats().MaxMessageSize)
-					}
-					return fail(exitFailure, "put into %s: reading standard input: %v", name, err)
-				}
-			default:
-				m, err := io.ReadAll(e.stdin)
+			// Reading standard input may block for as long as its writer
+			// likes: feed in a goroutine, so that an interrupt ends put at
+			// once (what was put stays put).
+			fed := make(chan error, 1)
+			go func() { fed <- e.feed(q, name, args[1:], files, lines, put) }()
+			select {
+			case err := <-fed:
 				if err != nil {
-					return fail(exitFailure, "put into %s: reading standard input: %v", name, err)
-				}
-				if err := put(n, m); err != nil {
 					return err
 				}
+			case <-cmd.Context().Done():
+				return cmd.Context().Err()
 			}
 			if seal {
 				return e.queueErr(name, q.Seal())
@@ -153,7 +120,13 @@ interrupted.
 An empty queue makes get wait, up to --timeout (default: as long as it
 takes). Exit status 4: nothing arrived within --timeout; 5: the queue is
 sealed and drained before -n messages (with --follow that is the normal
-end, status 0).`,
+end, status 0).
+
+A message leaves the queue before it is written out: if writing fails, get
+says how many taken messages were not written. With --follow, each
+message is flushed before the next is taken, but a pipe still buffers
+some (up to 64 KiB on Linux): a worker that stops reading early leaves
+those taken. Programs that must not lose work use Receive and Ack.`,
 		Example: `  mpq get jobs
   mpq get jobs -n 10 --timeout 5s
   mpq get jobs --follow | while read -r job; do echo "doing $job"; done
@@ -173,7 +146,6 @@ end, status 0).`,
 			}
 			defer q.Close()
 			w := bufio.NewWriter(e.stdout)
-			defer w.Flush()
 			sep := []byte("\n")
 			switch {
 			case raw:
@@ -181,42 +153,65 @@ end, status 0).`,
 			case null:
 				sep = []byte{0}
 			}
+			written := 0 // messages taken and written to w
+			// flush writes out what w holds; a failure there loses the
+			// messages taken since the last flush, and says so.
+			flushed := 0
+			flush := func() error {
+				if err := w.Flush(); err != nil {
+					return fail(exitFailure, "get from %s: writing the output: %v (%d taken messages not written)", name, err, written-flushed)
+				}
+				flushed = written
+				return nil
+			}
 			var buf []byte
-			for got := 0; follow || got < n; got++ {
+			for follow || written < n {
 				m, err := q.TryAppendGet(buf[:0])
 				if errors.Is(err, mpq.ErrEmpty) {
 					// Flush what is printed before waiting, so that the
 					// reader of a pipe sees each message as it comes.
-					if err := w.Flush(); err != nil {
-						return fail(exitFailure, "get from %s: %v", name, err)
+					if err := flush(); err != nil {
+						return err
 					}
 					m, err = getWait(cmd.Context(), q, buf[:0], timeout)
 				}
 				switch {
 				case err == nil:
 				case errors.Is(err, io.EOF):
-					if follow {
-						return nil
+					if err := flush(); err != nil || follow {
+						return err
 					}
-					return fail(exitSealed, "queue %s is sealed and drained: got %d of %d messages", name, got, n)
+					return fail(exitSealed, "queue %s is sealed and drained: got %d of %d messages", name, written, n)
 				case errors.Is(err, context.DeadlineExceeded) && cmd.Context().Err() == nil:
-					if follow {
-						return fail(exitTimeout, "no message in queue %s within %v (got %d)", name, timeout, got)
+					if err := flush(); err != nil {
+						return err
 					}
-					return fail(exitTimeout, "no message in queue %s within %v: got %d of %d", name, timeout, got, n)
+					if follow {
+						return fail(exitTimeout, "no message in queue %s within %v (got %d)", name, timeout, written)
+					}
+					return fail(exitTimeout, "no message in queue %s within %v: got %d of %d", name, timeout, written, n)
 				case follow && errors.Is(err, context.Canceled):
-					return nil // interrupted: the normal end of --follow
+					return flush() // interrupted: the normal end of --follow
 				default:
+					if ferr := flush(); ferr != nil {
+						return ferr
+					}
 					return e.queueErr(name, err)
 				}
 				buf = m
 				w.Write(m)
-				if _, err := w.Write(sep); err != nil {
-					return fail(exitFailure, "get from %s: %v (message %d was taken)", name, err, got+1)
+				w.Write(sep)
+				written++
+				if follow {
+					// Take the next message only once this one is out: a
+					// follower holds no more than its output does.
+					if err := flush(); err != nil {
+						return err
+					}
 				}
 			}
-			if err := w.Flush(); err != nil {
-				return fail(exitFailure, "get from %s: %v", name, err)
+			if err := flush(); err != nil {
+				return err
 			}
 			return nil
 		},
@@ -258,4 +253,66 @@ for get --follow). Sealing a sealed queue does nothing.`,
 			return e.queueErr(args[0], q.Seal())
 		},
 	}
+}
+
+// feed puts the messages put was given: msgs, or each file, or the lines
+// of standard input, or all of it as one message.
+func (e *env) feed(q *mpq.Queue, name string, msgs, files []string, lines bool, put func(int, []byte) error) error {
+	var err error
+	n := 0
+	switch {
+	case len(msgs) > 0:
+		for _, m := range msgs {
+			if err := put(n, []byte(m)); err != nil {
+				return err
+			}
+			n++
+		}
+	case len(files) > 0:
+		for _, path := range files {
+			var m []byte
+			if path == "-" {
+				m, err = io.ReadAll(e.stdin)
+			} else {
+				m, err = os.ReadFile(path)
+			}
+			if err != nil {
+				return fail(exitFailure, "put into %s: %v", name, err)
+			}
+			if err := put(n, m); err != nil {
+				return err
+			}
+			n++
+		}
+	case lines:
+		sc := bufio.NewScanner(e.stdin)
+		// Room for a line of the largest message and its "\r\n".
+		sc.Buffer(make([]byte, 64<<10), max(q.Stats().MaxMessageSize, 64<<10)+2)
+		for sc.Scan() {
+			if err := put(n, sc.Bytes()); err != nil {
+				return err
+			}
+			n++
+		}
+		if err := sc.Err(); err != nil {
+			if errors.Is(err, bufio.ErrTooLong) {
+				return fail(exitFailure, "line %d is longer than queue %s takes (%d bytes)", n+1, name, q.Stats().MaxMessageSize)
+			}
+			return fail(exitFailure, "put into %s: reading standard input: %v", name, err)
+		}
+	default:
+		m, err := io.ReadAll(e.stdin)
+		if err != nil {
+			return fail(exitFailure, "put into %s: reading standard input: %v", name, err)
+		}
+		if len(m) == 0 {
+			// Most likely the command feeding put failed: do not queue
+			// an empty job for it.
+			return fail(exitFailure, "put into %s: standard input is empty, nothing put (an empty message is put with: mpq put %s '')", name, name)
+		}
+		if err := put(n, m); err != nil {
+			return err
+		}
+	}
+	return nil
 }

@@ -89,7 +89,7 @@ func (e *env) lastErr(errs []error) error {
 		return nil
 	}
 	for _, err := range errs[:len(errs)-1] {
-		fmt.Fprintf(e.stderr, "mpq: %s\n", strings.ReplaceAll(err.Error(), ": mpq: ", ": "))
+		fmt.Fprintf(e.stderr, "mpq: %s\n", clean(err))
 	}
 	return errs[len(errs)-1]
 }
@@ -116,7 +116,11 @@ func newGcCmd(e *env) *cobra.Command {
   - socket files of Listeners whose process is gone;
   - temporary files left by a process that died while creating a queue.
 Queues a running process has open are always kept, as are files gc cannot
-read (remove those with mpq rm --force NAME).`,
+read (remove those with mpq rm --force NAME).
+
+gc (like rm) looks, then removes: a process that opens a queue in between
+keeps using a queue that is no longer in the directory, while later
+openers make a new one. Run it when the queues it may remove are idle.`,
 		Example: `  mpq gc --dry-run
   mpq gc --force`,
 		Args: exactArgs(0, "no arguments"),
@@ -133,9 +137,11 @@ read (remove those with mpq rm --force NAME).`,
 			if dryRun {
 				verb = "would remove"
 			}
+			var failed error
 			remove := func(path, what string) {
 				if !dryRun {
 					if err := os.Remove(path); err != nil {
+						failed = fail(exitFailure, "gc: %v", err)
 						fmt.Fprintf(e.stderr, "mpq: gc: %v\n", err)
 						return
 					}
@@ -150,11 +156,11 @@ read (remove those with mpq rm --force NAME).`,
 				s, err := mpq.Inspect(name, e.opts())
 				switch {
 				case err != nil:
-					fmt.Fprintf(e.stdout, "kept queue %s: cannot be read (%v); remove it with: mpq rm%s --force %s\n", name, err, e.dirArg(), name)
+					fmt.Fprintf(e.stdout, "kept queue %s: cannot be read (%s); remove it with: mpq rm%s --force %s\n", name, clean(err), e.dirArg(), name)
 				case len(s.Procs) > 0:
 					// In use: nothing to say.
 				case (s.Len > 0 || s.InFlight > 0) && !force:
-					fmt.Fprintf(e.stdout, "kept queue %s: nobody has it open but it holds %s (remove such queues with --force)\n", name, plural(s.Len, "message"))
+					fmt.Fprintf(e.stdout, "kept queue %s: nobody has it open but it %s (remove such queues with --force)\n", name, inUse(s))
 				default:
 					remove(filepath.Join(dir, name+".mpq"), fmt.Sprintf("queue %s (%s, no processes)", name, plural(s.Len, "message")))
 				}
@@ -167,6 +173,9 @@ read (remove those with mpq rm --force NAME).`,
 				case ent.Type().IsRegular() && abandonedTemp(ent.Name()):
 					remove(path, "abandoned temporary file "+ent.Name())
 				}
+			}
+			if failed != nil {
+				return fail(exitFailure, "gc: some files could not be removed")
 			}
 			return nil
 		},

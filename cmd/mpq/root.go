@@ -82,12 +82,18 @@ func run(args []string, stdin io.Reader, stdout, stderr io.Writer) int {
 	root.SetErr(stderr)
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
+	go func() {
+		// After the first signal, the next one kills as usual: a command
+		// slow to wind up can still be stopped.
+		<-ctx.Done()
+		stop()
+	}()
 	err := root.ExecuteContext(ctx)
 	if err == nil {
 		return exitOK
 	}
 	// Errors of the library start with "mpq: " too: say it once.
-	fmt.Fprintf(stderr, "mpq: %s\n", strings.ReplaceAll(err.Error(), ": mpq: ", ": "))
+	fmt.Fprintf(stderr, "mpq: %s\n", clean(err))
 	var ee *exitError
 	if errors.As(err, &ee) {
 		if ee.code == exitUsage {
@@ -140,4 +146,10 @@ func exactArgs(n int, what string) cobra.PositionalArgs {
 		}
 		return nil
 	}
+}
+
+// clean is err's message with the "mpq: " of the library's errors said
+// once: mpq prefixes every message with it already.
+func clean(err error) string {
+	return strings.TrimPrefix(strings.ReplaceAll(err.Error(), ": mpq: ", ": "), "mpq: ")
 }

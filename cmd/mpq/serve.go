@@ -13,6 +13,7 @@ import (
 	"sync"
 	"sync/atomic"
 	"time"
+	"unicode/utf8"
 
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/collectors"
@@ -217,6 +218,13 @@ func (c *queueCollector) Collect(ch chan<- prometheus.Metric) {
 	c.report("", err)
 	present := map[string]bool{"": true}
 	for _, name := range names {
+		if !utf8.ValidString(name) {
+			// Prometheus label values must be UTF-8: one such name
+			// would fail the whole scrape.
+			present[name] = true
+			c.report(name, fmt.Errorf("queue name %q is not valid UTF-8", name))
+			continue
+		}
 		st, err := mpq.Inspect(name, &mpq.Options{Dir: c.dir})
 		if errors.Is(err, fs.ErrNotExist) {
 			continue // removed since List

@@ -99,7 +99,7 @@ type topSnapshot struct {
 func topTake(dir string, opts *mpq.Options) topSnapshot {
 	s := topSnapshot{at: time.Now()}
 	names, err := mpq.List(dir)
-	if err != nil {
+	if err != nil && !errors.Is(err, fs.ErrNotExist) { // no directory: no queues yet
 		s.err = err
 		return s
 	}
