@@ -74,6 +74,11 @@ func Inspect(name string, opts *Options) (Stats, error) {
 		return Stats{}, fmt.Errorf("mpq: inspect queue %s: %w", name, err)
 	}
 	defer f.Close()
+	return inspectFile(name, f)
+}
+
+// inspectFile is Inspect of the queue file f.
+func inspectFile(name string, f *os.File) (Stats, error) {
 	size, err := shm.Size(f)
 	if err != nil {
 		return Stats{}, fmt.Errorf("mpq: inspect queue %s: %w", name, err)
@@ -97,6 +102,60 @@ func Inspect(name string, opts *Options) (Stats, error) {
 	st.Stale = snap.Stale
 	st.Procs, st.Gone = procsOf(snap.Procs), procsOf(snap.Gone)
 	return st, nil
+}
+
+// RemoveIf removes the named queue if ok, given its Stats, returns nil;
+// otherwise it returns ok's error and leaves the queue. No process attaches
+// to the queue between the Stats and the removal: one that opens it
+// meanwhile waits, then finds it gone (and Open creates a new queue, as
+// after Remove). Use it to remove queues only while idle, for example
+//
+//	err := mpq.RemoveIf("jobs", nil, func(s mpq.Stats) error {
+//		if len(s.Procs) > 0 || s.Len > 0 {
+//			return errors.New("in use")
+//		}
+//		return nil
+//	})
+//
+// It needs write access to the queue file, and fails with ErrCorrupt or
+// ErrIncompatible on a file it cannot read as a queue ([Remove] removes
+// those). A missing queue gives an error wrapping fs.ErrNotExist.
+func RemoveIf(name string, opts *Options, ok func(Stats) error) error {
+	s, err := opts.settings()
+	if err != nil {
+		return err
+	}
+	path, err := shm.Path(s.dir, name)
+	if err != nil {
+		return err
+	}
+	f, err := shm.OpenFile(path)
+	if err != nil {
+		if errors.Is(err, fs.ErrNotExist) {
+			return fmt.Errorf("mpq: queue %s does not exist in %s: %w", name, s.dir, fs.ErrNotExist)
+		}
+		return fmt.Errorf("mpq: remove queue %s: %w", name, err)
+	}
+	defer f.Close()
+	release, err := liveness.LockOpen(f, openLockOffset)
+	if err != nil {
+		return fmt.Errorf("mpq: remove queue %s: %w", name, err)
+	}
+	defer release()
+	if !linked(f, path) {
+		return fmt.Errorf("mpq: queue %s was removed meanwhile: %w", name, fs.ErrNotExist)
+	}
+	st, err := inspectFile(name, f)
+	if err != nil {
+		return err
+	}
+	if err := ok(st); err != nil {
+		return err
+	}
+	if err := os.Remove(path); err != nil {
+		return fmt.Errorf("mpq: remove queue %s: %w", name, err)
+	}
+	return nil
 }
 
 // inspectMapped, if set (by tests), runs once Inspect has mapped the file.

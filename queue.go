@@ -83,7 +83,10 @@ func open(name string, opts *Options, mayExist bool) (*Queue, error) {
 		if mayExist {
 			f, err := shm.OpenFile(path)
 			if err == nil {
-				q, err := attach(f, nil, s)
+				q, err := attach(f, nil, s, path)
+				if errors.Is(err, errUnlinked) {
+					continue // removed while we opened it: look again
+				}
 				if err != nil {
 					return nil, fmt.Errorf("mpq: open queue %s: %w", name, err)
 				}
@@ -112,7 +115,10 @@ func open(name string, opts *Options, mayExist bool) (*Queue, error) {
 		if err != nil {
 			return nil, fmt.Errorf("mpq: create queue %s in %s: %w", name, s.dir, err)
 		}
-		q, err := attach(f, mem, s)
+		q, err := attach(f, mem, s, path)
+		if errors.Is(err, errUnlinked) {
+			continue // removed as soon as it was made: make it again
+		}
 		if err != nil {
 			return nil, fmt.Errorf("mpq: create queue %s: %w", name, err)
 		}
@@ -139,7 +145,7 @@ func New(opts *Options) (*Queue, error) {
 	if err != nil {
 		return nil, err
 	}
-	q, err := attach(f, mem, s)
+	q, err := attach(f, mem, s, "")
 	if err != nil {
 		return nil, fmt.Errorf("mpq: new queue: %w", err)
 	}
@@ -160,7 +166,7 @@ func OpenFile(f *os.File, opts *Options) (*Queue, error) {
 	if err != nil {
 		return nil, fmt.Errorf("mpq: duplicate queue descriptor: %w", err)
 	}
-	q, err := attach(os.NewFile(uintptr(fd), f.Name()), nil, s)
+	q, err := attach(os.NewFile(uintptr(fd), f.Name()), nil, s, "")
 	if err != nil {
 		return nil, fmt.Errorf("mpq: open queue file %s: %w", f.Name(), err)
 	}
@@ -205,7 +211,15 @@ func checkNew(name string, s settings) error {
 // attach maps f (unless mem is already its mapping), validates it and takes a
 // process slot. It takes ownership of f. A durable queue is recovered first
 // if no other process has it open.
-func attach(f *os.File, mem []byte, s settings) (q *Queue, err error) {
+// errUnlinked means the file attached to is no longer the named queue's:
+// it was removed (or replaced) while it was being opened.
+var errUnlinked = errors.New("mpq: queue file removed while opening it")
+
+// attach attaches to the queue file f, mapped at mem if not nil. For a
+// named queue, path is its file's path: attaching then takes the open
+// lock, which RemoveIf holds while it removes an idle queue, and fails
+// with errUnlinked if f is no longer at path.
+func attach(f *os.File, mem []byte, s settings, path string) (q *Queue, err error) {
 	defer func() {
 		if err != nil {
 			if mem != nil {
@@ -237,13 +251,15 @@ func attach(f *os.File, mem []byte, s settings) (q *Queue, err error) {
 		lt      *liveness.Table
 		release = func() {}
 	)
-	if g.Durable {
+	if g.Durable || path != "" {
 		var alone bool
 		lt, alone, release, err = liveness.AttachFirst(f, ring.MaxProcs, ring.SlotOffset, openLockOffset)
 		if err != nil {
 			return nil, err
 		}
-		if alone {
+		if path != "" && !linked(f, path) {
+			err = errUnlinked
+		} else if alone && g.Durable {
 			err = recoverFile(f, &mem, &size, g)
 		}
 	} else {
@@ -279,9 +295,21 @@ func attach(f *os.File, mem []byte, s settings) (q *Queue, err error) {
 	return q, nil
 }
 
-// openLockOffset is the byte of a durable queue file that processes lock
-// while they attach, so that exactly one recovers it after a crash.
+// openLockOffset is the byte of a queue file that processes lock while
+// they attach to a named queue: so that exactly one recovers a durable
+// queue after a crash, and so that RemoveIf sees every process that
+// attaches to a queue before it removes it.
 const openLockOffset = 1
+
+// linked reports whether f is the file at path.
+func linked(f *os.File, path string) bool {
+	fi, err := f.Stat()
+	if err != nil {
+		return false
+	}
+	pi, err := os.Lstat(path)
+	return err == nil && os.SameFile(fi, pi)
+}
 
 // recoverFile recovers a durable queue that no other process has open:
 // it restores the size of a truncated file, lets the ring drop damaged

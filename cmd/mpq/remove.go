@@ -68,19 +68,28 @@ later create makes a new queue under the name.`,
 }
 
 func (e *env) rm(name string, force bool) error {
-	s, err := mpq.Inspect(name, e.opts())
-	switch {
-	case errors.Is(err, mpq.ErrInvalidName), errors.Is(err, os.ErrNotExist):
-		return e.queueErr(name, err)
-	case err != nil && !force:
-		return fail(exitFailure, "queue %s cannot be read (%v); remove it anyway with: mpq rm%s --force %s", name, err, e.dirArg(), name)
-	case err == nil && !force:
-		if why := inUse(s); why != "" {
-			return fail(exitFailure, "queue %s %s; remove it anyway with: mpq rm%s --force %s", name, why, e.dirArg(), name)
-		}
+	if force {
+		return e.queueErr(name, mpq.Remove(name, e.opts()))
 	}
-	return e.queueErr(name, mpq.Remove(name, e.opts()))
+	// RemoveIf keeps processes from attaching while it decides.
+	var why string
+	err := mpq.RemoveIf(name, e.opts(), func(s mpq.Stats) error {
+		if why = inUse(s); why != "" {
+			return errKept
+		}
+		return nil
+	})
+	switch {
+	case errors.Is(err, errKept):
+		return fail(exitFailure, "queue %s %s; remove it anyway with: mpq rm%s --force %s", name, why, e.dirArg(), name)
+	case err != nil && (errors.Is(err, mpq.ErrCorrupt) || errors.Is(err, mpq.ErrIncompatible)):
+		return fail(exitFailure, "queue %s cannot be read (%s); remove it anyway with: mpq rm%s --force %s", name, clean(err), e.dirArg(), name)
+	}
+	return e.queueErr(name, err)
 }
+
+// errKept is what a RemoveIf check returns to keep a queue.
+var errKept = errors.New("kept")
 
 // lastErr prints every error but the last and returns the last, whose
 // exit status is mpq's.
@@ -118,9 +127,9 @@ func newGcCmd(e *env) *cobra.Command {
 Queues a running process has open are always kept, as are files gc cannot
 read (remove those with mpq rm --force NAME).
 
-gc (like rm) looks, then removes: a process that opens a queue in between
-keeps using a queue that is no longer in the directory, while later
-openers make a new one. Run it when the queues it may remove are idle.`,
+gc (like rm without --force) decides and removes while no process can
+attach to the queue: a process opening it meanwhile waits, then finds it
+gone and makes a new one, never keeps working on a removed one.`,
 		Example: `  mpq gc --dry-run
   mpq gc --force`,
 		Args: exactArgs(0, "no arguments"),
@@ -153,16 +162,45 @@ openers make a new one. Run it when the queues it may remove are idle.`,
 				return fail(exitFailure, "gc: %v", err)
 			}
 			for _, name := range names {
-				s, err := mpq.Inspect(name, e.opts())
+				// Decide under RemoveIf, so that no process attaches
+				// between the look and the removal (a dry run only looks).
+				var kept string
+				decide := func(s mpq.Stats) error {
+					switch {
+					case len(s.Procs) > 0:
+						return errKept // in use: nothing to say
+					case (s.Len > 0 || s.InFlight > 0) && !force:
+						kept = fmt.Sprintf("kept queue %s: nobody has it open but it %s (remove such queues with --force)", name, inUse(s))
+						return errKept
+					}
+					kept = fmt.Sprintf("queue %s (%s, no processes)", name, plural(s.Len, "message"))
+					if dryRun {
+						return errKept
+					}
+					return nil
+				}
+				var err error
+				if dryRun {
+					var s mpq.Stats
+					if s, err = mpq.Inspect(name, e.opts()); err == nil {
+						err = decide(s)
+					}
+				} else {
+					err = mpq.RemoveIf(name, e.opts(), decide)
+				}
 				switch {
+				case errors.Is(err, errKept) && strings.HasPrefix(kept, "queue "):
+					fmt.Fprintf(e.stdout, "%s %s\n", verb, kept) // dry run
+				case errors.Is(err, errKept):
+					if kept != "" {
+						fmt.Fprintln(e.stdout, kept)
+					}
+				case errors.Is(err, os.ErrNotExist):
+					// removed by someone else meanwhile
 				case err != nil:
 					fmt.Fprintf(e.stdout, "kept queue %s: cannot be read (%s); remove it with: mpq rm%s --force %s\n", name, clean(err), e.dirArg(), name)
-				case len(s.Procs) > 0:
-					// In use: nothing to say.
-				case (s.Len > 0 || s.InFlight > 0) && !force:
-					fmt.Fprintf(e.stdout, "kept queue %s: nobody has it open but it %s (remove such queues with --force)\n", name, inUse(s))
 				default:
-					remove(filepath.Join(dir, name+".mpq"), fmt.Sprintf("queue %s (%s, no processes)", name, plural(s.Len, "message")))
+					fmt.Fprintf(e.stdout, "%s %s\n", verb, kept)
 				}
 			}
 			for _, ent := range ents {

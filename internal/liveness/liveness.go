@@ -144,3 +144,24 @@ func unlock(f *os.File, off int64) {
 func Observe(f *os.File, slots int, off func(slot int) int64) *Table {
 	return &Table{f: f, slot: -1, slots: slots, off: off, observer: true}
 }
+
+// LockOpen takes the lock AttachFirst takes at openOff, waiting for it,
+// without attaching: while the caller holds it, no process attaches
+// through AttachFirst. It returns the function that releases it.
+func LockOpen(f *os.File, openOff int64) (release func(), err error) {
+	lf, err := reopen(f)
+	if err != nil {
+		return nil, err
+	}
+	openMu.Lock()
+	if err := lockWait(lf, openOff); err != nil {
+		openMu.Unlock()
+		lf.Close()
+		return nil, err
+	}
+	return func() {
+		unlock(lf, openOff)
+		lf.Close()
+		openMu.Unlock()
+	}, nil
+}
