@@ -56,15 +56,10 @@ func AttachFirst(f *os.File, slots int, off func(slot int) int64, openOff int64)
 	if err != nil {
 		return nil, false, nil, err
 	}
-	openMu.Lock()
-	if err := lockWait(lf, openOff); err != nil {
-		openMu.Unlock()
+	release, err = lockOpen(lf, openOff)
+	if err != nil {
 		lf.Close()
 		return nil, false, nil, err
-	}
-	release = func() {
-		unlock(lf, openOff)
-		openMu.Unlock()
 	}
 	t, err = attach(lf, slots, off)
 	if err != nil {
@@ -153,15 +148,27 @@ func LockOpen(f *os.File, openOff int64) (release func(), err error) {
 	if err != nil {
 		return nil, err
 	}
-	openMu.Lock()
-	if err := lockWait(lf, openOff); err != nil {
-		openMu.Unlock()
+	unlockOpen, err := lockOpen(lf, openOff)
+	if err != nil {
 		lf.Close()
 		return nil, err
 	}
 	return func() {
-		unlock(lf, openOff)
+		unlockOpen()
 		lf.Close()
+	}, nil
+}
+
+// lockOpen takes the exclusive lock on the byte at openOff of lf, waiting
+// for it, and returns the function that releases it.
+func lockOpen(lf *os.File, openOff int64) (release func(), err error) {
+	openMu.Lock()
+	if err := lockWait(lf, openOff); err != nil {
+		openMu.Unlock()
+		return nil, err
+	}
+	return func() {
+		unlock(lf, openOff)
 		openMu.Unlock()
 	}, nil
 }
