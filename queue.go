@@ -251,7 +251,8 @@ func attach(f *os.File, mem []byte, s settings, path string) (q *Queue, err erro
 		lt      *liveness.Table
 		release = func() {}
 	)
-	if g.Durable || path != "" {
+	switch {
+	case g.Durable:
 		var alone bool
 		lt, alone, release, err = liveness.AttachFirst(f, ring.MaxProcs, ring.SlotOffset, openLockOffset)
 		if err != nil {
@@ -259,10 +260,19 @@ func attach(f *os.File, mem []byte, s settings, path string) (q *Queue, err erro
 		}
 		if path != "" && !linked(f, path) {
 			err = errUnlinked
-		} else if alone && g.Durable {
+		} else if alone {
 			err = recoverFile(f, &mem, &size, g)
 		}
-	} else {
+	case path != "":
+		// Only the open lock: whether we are alone matters to recovery,
+		// which a queue in memory does not need.
+		if release, err = liveness.LockOpen(f, openLockOffset); err != nil {
+			return nil, err
+		}
+		if lt, err = liveness.Attach(f, ring.MaxProcs, ring.SlotOffset); err == nil && !linked(f, path) {
+			err = errUnlinked
+		}
+	default:
 		lt, err = liveness.Attach(f, ring.MaxProcs, ring.SlotOffset)
 	}
 	defer release()
