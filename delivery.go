@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"math"
 	"time"
 
 	"mpq/internal/ring"
@@ -24,6 +25,30 @@ type Delivery struct {
 	data []byte
 	d    ring.Delivery
 	done bool
+	ext  Acknowledger // a delivery of another backend (NewDelivery)
+}
+
+// An Acknowledger settles the deliveries of a backend other than shared
+// memory, behind [NewDelivery]. The Delivery calls at most one of Ack and
+// Nack successfully, and none after; Extend may come before.
+type Acknowledger interface {
+	// Ack acknowledges the message.
+	Ack() error
+	// Nack gives the message back, to be delivered again after delay.
+	Nack(delay time.Duration) error
+	// Extend moves the end of the lease to lease from now and returns it.
+	Extend(lease time.Duration) (time.Time, error)
+}
+
+// NewDelivery returns a Delivery of data, delivered count times, whose
+// lease ends at deadline and which a settles. It is for backends of
+// [MessageQueue] other than shared memory, such as mpq/natsq; a program
+// using them receives Deliveries from Receive like any other.
+func NewDelivery(data []byte, count int, deadline time.Time, a Acknowledger) *Delivery {
+	return &Delivery{data: data, ext: a, d: ring.Delivery{
+		Count:    uint32(max(min(count, math.MaxUint32), 0)),
+		Deadline: deadline.UnixNano(),
+	}}
 }
 
 // Errors of acknowledgement mode.
@@ -52,6 +77,9 @@ func (d *Delivery) Deadline() time.Time { return time.Unix(0, d.d.Deadline) }
 // lease ended and the message was given back, Ack returns ErrLeaseExpired
 // (the message will be, or was, delivered again).
 func (d *Delivery) Ack() error {
+	if d.ext != nil {
+		return d.settle(d.ext.Ack)
+	}
 	return d.settle(func() error { return d.q.r.Ack(d.d, false) })
 }
 
@@ -63,6 +91,9 @@ func (d *Delivery) Nack() error { return d.NackAfter(0) }
 // sooner than delay from now (to within the 50 ms a waiting consumer may
 // sleep).
 func (d *Delivery) NackAfter(delay time.Duration) error {
+	if d.ext != nil {
+		return d.settle(func() error { return d.ext.Nack(max(delay, 0)) })
+	}
 	at := time.Now().Add(max(delay, 0)).UnixNano()
 	return d.settle(func() error { return d.q.r.Nack(d.d, at) })
 }
@@ -86,6 +117,13 @@ func (d *Delivery) Extend(lease time.Duration) error {
 	}
 	if lease <= 0 {
 		return fmt.Errorf("%w: lease %v", ErrInvalidOptions, lease)
+	}
+	if d.ext != nil {
+		t, err := d.ext.Extend(lease)
+		if err == nil {
+			d.d.Deadline = t.UnixNano()
+		}
+		return err
 	}
 	dl := time.Now().Add(lease).UnixNano()
 	if err := d.q.r.Extend(d.d, dl); err != nil {

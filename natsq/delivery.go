@@ -1,0 +1,87 @@
+package natsq
+
+import (
+	"context"
+	"fmt"
+	"time"
+
+	"github.com/nats-io/nats.go/jetstream"
+
+	"mpq"
+)
+
+// acker settles one delivery from Receive (mpq.Acknowledger).
+type acker struct {
+	q        *Queue
+	m        jetstream.Msg
+	count    int
+	deadline time.Time
+}
+
+func (q *Queue) delivery(h held) *mpq.Delivery {
+	count := 1
+	if md, err := h.m.Metadata(); err == nil {
+		count = int(min(md.NumDelivered, 1<<31))
+	}
+	a := &acker{q: q, m: h.m, count: count, deadline: h.deadline}
+	return mpq.NewDelivery(h.m.Data(), count, h.deadline, a)
+}
+
+// expired returns mpq.ErrLeaseExpired once the lease has ended: the server
+// gives the message to another consumer then, so this one no longer holds
+// it.
+func (a *acker) expired() error {
+	if time.Now().After(a.deadline) {
+		return fmt.Errorf("%w: queue %s, lease ended %v ago", mpq.ErrLeaseExpired, a.q.name, time.Since(a.deadline).Round(time.Millisecond))
+	}
+	return nil
+}
+
+// Ack acknowledges the message and waits for the server to confirm it.
+func (a *acker) Ack() error {
+	if err := a.expired(); err != nil {
+		return err
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), a.q.opts.Timeout)
+	defer cancel()
+	if err := a.m.DoubleAck(ctx); err != nil {
+		return fmt.Errorf("natsq: ack on %s: %w", a.q.name, err)
+	}
+	return nil
+}
+
+// Nack gives the message back to be delivered again after delay; past its
+// last delivery it goes to the dead-letter queue instead.
+func (a *acker) Nack(delay time.Duration) error {
+	if err := a.expired(); err != nil {
+		return err
+	}
+	if max := a.q.opts.MaxDeliveries; max > 0 && a.count >= max {
+		return a.q.deadLetter(a.m)
+	}
+	var err error
+	if delay > 0 {
+		err = a.m.NakWithDelay(delay)
+	} else {
+		err = a.m.Nak()
+	}
+	if err != nil {
+		return fmt.Errorf("natsq: nack on %s: %w", a.q.name, err)
+	}
+	return nil
+}
+
+// Extend tells the server the message is in progress, which restarts its
+// AckWait: the lease becomes the consumer's whole AckWait from now, whatever
+// lease asks for.
+func (a *acker) Extend(time.Duration) (time.Time, error) {
+	if err := a.expired(); err != nil {
+		return time.Time{}, err
+	}
+	start := time.Now()
+	if err := a.m.InProgress(); err != nil {
+		return time.Time{}, fmt.Errorf("natsq: extend on %s: %w", a.q.name, err)
+	}
+	a.deadline = start.Add(a.q.opts.AckWait)
+	return a.deadline, nil
+}

@@ -1,0 +1,47 @@
+// Package natsq puts mpq's queue on NATS JetStream, for when producers and
+// consumers no longer fit on one machine. A [Queue] has the methods of
+// [mpq.Queue] that [mpq.MessageQueue] names, with the same meanings, so a
+// program written against that interface moves between shared memory and
+// NATS by changing a URL:
+//
+//	import _ "mpq/natsq" // registers the nats: scheme with mpq.OpenURL
+//
+//	q, err := mpq.OpenURL(ctx, "nats://127.0.0.1:4222/jobs") // or "shm:jobs"
+//
+// # How a queue maps onto JetStream
+//
+// A queue NAME is a stream NAME with work-queue retention on the subject
+// mpq.NAME, and one durable pull consumer, "mpq", that every handle of every
+// process shares: each message goes to one consumer, and an acknowledged
+// message leaves the stream. Backpressure comes from the stream's MaxMsgs and
+// MaxBytes with DiscardNew: Put waits while the stream is full and TryPut
+// returns [mpq.ErrFull]. Receive's lease is the consumer's AckWait, and a
+// message received and never acknowledged (its consumer was killed, or
+// Nacked it) is delivered again when the lease ends, with its count; after
+// MaxDeliveries deliveries it goes to the DeadLetter queue or is dropped.
+//
+// Seal moves the stream to another subject and records that in the stream's
+// metadata: the server refuses every later publish (Put returns
+// [mpq.ErrSealed]), the stream keeps its messages for the consumers, and
+// once they are all acknowledged Get and Receive return io.EOF. A seal is
+// permanent, as on shared memory, and survives a restart of the server.
+//
+// # Differences from shared memory
+//
+//   - Get and TryGet acknowledge the message as they return it, without
+//     waiting for the server. If the acknowledgement is lost (the connection
+//     breaks at that instant) the message is delivered again after the
+//     lease: Get is at least once, where on shared memory it is exactly once.
+//     Delivery.Ack waits for the server's confirmation.
+//   - A handle fetches up to Options.Prefetch messages per request and hands
+//     them out one at a time; they count as delivered (NumAckPending) while
+//     they wait in the handle. Close gives back the ones not handed out. A
+//     message that waited in the handle for most of its lease is given back
+//     rather than handed out.
+//   - Blocked calls (Put on a full queue, Get and Receive on an empty one)
+//     ask the server again every Options.Poll (default 250 ms): they notice
+//     Seal, and room made by other consumers, within that time.
+//   - Delivery.Extend renews the lease for the consumer's whole AckWait,
+//     whatever duration it is given (JetStream's "in progress").
+//   - Len asks the server, and returns -1 if it cannot.
+package natsq

@@ -1,0 +1,76 @@
+package natsq
+
+import (
+	"context"
+	"fmt"
+	"time"
+
+	"github.com/nats-io/nats.go/jetstream"
+
+	"mpq"
+)
+
+// Stats is what the server says of a queue: its stream and its consumer.
+type Stats struct {
+	Name    string
+	Subject string // where Put publishes; a sealed queue's stream no longer listens on it
+	Sealed  bool
+	Memory  bool // memory storage, not files
+
+	Messages    uint64    // in the stream: waiting, held or given back (acknowledged ones leave)
+	Bytes       uint64    // stored, as JetStream counts them
+	Pending     uint64    // not yet delivered
+	AckPending  int       // delivered (or fetched into a handle), not yet acknowledged
+	Redelivered int       // delivered more than once, not yet acknowledged
+	Waiting     int       // pull requests waiting at the server: blocked consumers
+	Created     time.Time // of the stream
+
+	MaxMsgs        int64 // -1: no bound
+	MaxBytes       int64 // -1: no bound
+	MaxMessageSize int32
+	AckWait        time.Duration
+	MaxDeliveries  int // 0: no limit
+	Replicas       int
+}
+
+// Stats asks the server for the queue's stream and consumer.
+func (q *Queue) Stats(ctx context.Context) (Stats, error) {
+	if !q.enter() {
+		return Stats{}, fmt.Errorf("natsq: stats of %s: %w", q.name, mpq.ErrClosed)
+	}
+	defer q.leave()
+	si, err := q.stream.Info(ctx)
+	if err != nil {
+		return Stats{}, fmt.Errorf("natsq: stats of %s: %w", q.name, err)
+	}
+	ci, err := q.cons.Info(ctx)
+	if err != nil {
+		return Stats{}, fmt.Errorf("natsq: stats of %s: %w", q.name, q.consumerErr(err))
+	}
+	c := si.Config
+	st := Stats{
+		Name:           q.name,
+		Subject:        Subject(q.name),
+		Sealed:         c.Metadata[sealedKey] == "true",
+		Memory:         c.Storage == jetstream.MemoryStorage,
+		Messages:       si.State.Msgs,
+		Bytes:          si.State.Bytes,
+		Pending:        ci.NumPending,
+		AckPending:     ci.NumAckPending,
+		Redelivered:    ci.NumRedelivered,
+		Waiting:        ci.NumWaiting,
+		Created:        si.Created,
+		MaxMsgs:        c.MaxMsgs,
+		MaxBytes:       c.MaxBytes,
+		MaxMessageSize: c.MaxMsgSize,
+		AckWait:        ci.Config.AckWait,
+		Replicas:       c.Replicas,
+	}
+	if ci.Config.MaxDeliver > 1 {
+		st.MaxDeliveries = ci.Config.MaxDeliver - 1
+	}
+	if st.Sealed {
+		q.sealed.Store(true)
+	}
+	return st, nil
+}

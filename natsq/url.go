@@ -1,0 +1,115 @@
+package natsq
+
+import (
+	"context"
+	"fmt"
+	"net/url"
+	"strconv"
+	"strings"
+	"time"
+
+	"mpq"
+	"mpq/internal/size"
+)
+
+func init() { mpq.RegisterScheme("nats", openURL) }
+
+// ParseURL splits a queue URL, nats://[USER[:PASSWORD]@]HOST[:PORT]/NAME[?PARAMS],
+// into the server's URL, the queue's name and its Options. The parameters
+// set the Options fields of the same meaning: max-msgs, max-bytes,
+// max-message (sizes take KiB, MiB and GiB suffixes), memory (true or false),
+// replicas, ack-wait (a duration such as 30s), max-deliveries, dead-letter,
+// prefetch, poll, timeout and no-create. Errors wrap mpq.ErrInvalidURL.
+func ParseURL(rawURL string) (server, name string, opts *Options, err error) {
+	u, err := url.Parse(rawURL)
+	if err != nil {
+		return "", "", nil, fmt.Errorf("%w: %v", mpq.ErrInvalidURL, err)
+	}
+	return parseURL(u)
+}
+
+func parseURL(u *url.URL) (server, name string, opts *Options, err error) {
+	if !strings.EqualFold(u.Scheme, "nats") {
+		return "", "", nil, fmt.Errorf("%w: %q: want nats://HOST:PORT/NAME", mpq.ErrInvalidURL, u.Redacted())
+	}
+	if u.Host == "" {
+		return "", "", nil, fmt.Errorf("%w: %q has no server; want nats://HOST:PORT/NAME", mpq.ErrInvalidURL, u.Redacted())
+	}
+	name = strings.TrimPrefix(u.Path, "/")
+	if name == "" || strings.Contains(name, "/") {
+		return "", "", nil, fmt.Errorf("%w: %q: want one queue name after the server, as in nats://HOST:PORT/NAME", mpq.ErrInvalidURL, u.Redacted())
+	}
+	if err := validName(name); err != nil {
+		return "", "", nil, fmt.Errorf("%w: %w", mpq.ErrInvalidURL, err)
+	}
+	s := url.URL{Scheme: "nats", User: u.User, Host: u.Host}
+	opts = &Options{}
+	for key, vals := range u.Query() {
+		v := vals[len(vals)-1]
+		var err error
+		var n int
+		switch key {
+		case "max-msgs":
+			opts.MaxMsgs, err = strconv.ParseInt(v, 10, 64)
+		case "max-bytes":
+			n, err = size.Parse(v)
+			opts.MaxBytes = int64(n)
+		case "max-message":
+			n, err = size.Parse(v)
+			if err == nil && n > 1<<31-1 {
+				err = fmt.Errorf("%d is over 2 GiB", n)
+			}
+			opts.MaxMessageSize = int32(n)
+		case "memory":
+			opts.Memory, err = strconv.ParseBool(v)
+		case "replicas":
+			opts.Replicas, err = strconv.Atoi(v)
+		case "ack-wait":
+			opts.AckWait, err = time.ParseDuration(v)
+		case "max-deliveries":
+			opts.MaxDeliveries, err = strconv.Atoi(v)
+		case "dead-letter":
+			opts.DeadLetter = v
+		case "prefetch":
+			opts.Prefetch, err = strconv.Atoi(v)
+		case "poll":
+			opts.Poll, err = time.ParseDuration(v)
+		case "timeout":
+			opts.Timeout, err = time.ParseDuration(v)
+		case "no-create":
+			opts.NoCreate, err = strconv.ParseBool(v)
+		default:
+			return "", "", nil, fmt.Errorf("%w: unknown parameter %q in %q", mpq.ErrInvalidURL, key, u.Redacted())
+		}
+		if err != nil {
+			return "", "", nil, fmt.Errorf("%w: parameter %s=%q: %v", mpq.ErrInvalidURL, key, v, err)
+		}
+	}
+	if _, err := opts.withDefaults(); err != nil {
+		return "", "", nil, fmt.Errorf("%w: %w", mpq.ErrInvalidURL, err)
+	}
+	return s.String(), name, opts, nil
+}
+
+// OpenURL opens the queue a nats:// URL names (see ParseURL), on a
+// connection of its own that Close closes. mpq.OpenURL calls it for nats:
+// URLs once this package is imported.
+func OpenURL(ctx context.Context, rawURL string) (*Queue, error) {
+	server, name, opts, err := ParseURL(rawURL)
+	if err != nil {
+		return nil, err
+	}
+	return Dial(ctx, server, name, opts)
+}
+
+func openURL(ctx context.Context, u *url.URL) (mpq.MessageQueue, error) {
+	server, name, opts, err := parseURL(u)
+	if err != nil {
+		return nil, err
+	}
+	q, err := Dial(ctx, server, name, opts)
+	if err != nil {
+		return nil, err
+	}
+	return q, nil
+}
