@@ -87,6 +87,20 @@
 //     its result ([ErrEncode]), never reported later. A message that does not
 //     decode gives [ErrDecode] and the next Get goes on with the next one.
 //
+// # Other backends
+//
+// [MessageQueue] names the calls a program needs of any queue: Put, TryPut,
+// Get, TryGet, Receive, TryReceive, Len, Seal and Close. [*Queue] has them,
+// and so does the queue of package mpq/natsq, which puts the same queue on
+// NATS JetStream for producers and consumers on several machines. [OpenURL]
+// opens either by URL, so one program switches by configuration:
+//
+//	q, err := mpq.OpenURL(ctx, "shm:jobs")                   // this package
+//	q, err := mpq.OpenURL(ctx, "nats://127.0.0.1:4222/jobs") // with import _ "mpq/natsq"
+//
+// Backends register their schemes with [RegisterScheme] when imported, as
+// database/sql drivers do, so this module never depends on NATS.
+//
 // # Caveats
 //
 //   - Queue messages are byte slices; use [Of] for values.
