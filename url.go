@@ -127,8 +127,12 @@ func openSHM(_ context.Context, u *url.URL) (MessageQueue, error) {
 	if name == "" {
 		return nil, fmt.Errorf("%w: %q names no queue; want shm:NAME", ErrInvalidURL, u.Redacted())
 	}
+	query, err := url.ParseQuery(u.RawQuery)
+	if err != nil {
+		return nil, fmt.Errorf("%w: %q: %v", ErrInvalidURL, u.Redacted(), err)
+	}
 	opts := &Options{}
-	for key, vals := range u.Query() {
+	for key, vals := range query {
 		v := vals[len(vals)-1]
 		var err error
 		switch key {
@@ -154,6 +158,10 @@ func openSHM(_ context.Context, u *url.URL) (MessageQueue, error) {
 		}
 	}
 	q, err := Open(name, opts)
+	if errors.Is(err, ErrInvalidOptions) || errors.Is(err, ErrInvalidName) {
+		// A bad value in the URL, as natsq says too.
+		return nil, fmt.Errorf("%w: %w", ErrInvalidURL, err)
+	}
 	if err != nil {
 		return nil, err
 	}

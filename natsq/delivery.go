@@ -50,8 +50,9 @@ func (a *acker) Ack() error {
 	return nil
 }
 
-// Nack gives the message back to be delivered again after delay; past its
-// last delivery it goes to the dead-letter queue instead.
+// Nack gives the message back to be delivered again after delay, and waits
+// for the server to confirm it; past its last delivery it goes to the
+// dead-letter queue instead.
 func (a *acker) Nack(delay time.Duration) error {
 	if err := a.expired(); err != nil {
 		return err
@@ -59,13 +60,16 @@ func (a *acker) Nack(delay time.Duration) error {
 	if max := a.q.opts.MaxDeliveries; max > 0 && a.count >= max {
 		return a.q.deadLetter(a.m)
 	}
-	var err error
+	// A request rather than Nak's publish: the server answers once the
+	// message is back in the consumer, so that, as on shared memory, the
+	// next Receive may have it.
+	body := []byte("-NAK")
 	if delay > 0 {
-		err = a.m.NakWithDelay(delay)
-	} else {
-		err = a.m.Nak()
+		body = fmt.Appendf(nil, "-NAK {\"delay\": %d}", delay.Nanoseconds())
 	}
-	if err != nil {
+	ctx, cancel := context.WithTimeout(context.Background(), a.q.opts.Timeout)
+	defer cancel()
+	if _, err := a.q.nc.RequestWithContext(ctx, a.m.Reply(), body); err != nil {
 		return fmt.Errorf("natsq: nack on %s: %w", a.q.name, err)
 	}
 	return nil

@@ -35,13 +35,28 @@
 //     Delivery.Ack waits for the server's confirmation.
 //   - A handle fetches up to Options.Prefetch messages per request and hands
 //     them out one at a time; they count as delivered (NumAckPending) while
-//     they wait in the handle. Close gives back the ones not handed out. A
-//     message that waited in the handle for most of its lease is given back
-//     rather than handed out.
+//     they wait in the handle, and their lease runs from the fetch. Other
+//     handles do not get them meanwhile, and a message given back with Nack
+//     is delivered again after them, not before. Close gives back the ones
+//     not handed out. A message that waited in the handle for most of its
+//     lease is given back rather than handed out. Prefetch=1 avoids all
+//     this, at the cost of a request per message. A queue with
+//     MaxDeliveries always fetches one at a time, since JetStream counts
+//     each message fetched as a delivery.
 //   - Blocked calls (Put on a full queue, Get and Receive on an empty one)
 //     ask the server again every Options.Poll (default 250 ms): they notice
 //     Seal, and room made by other consumers, within that time.
+//   - Put, Get and Receive with a context already done return ctx.Err()
+//     unless Get or Receive has a message fetched already; on shared memory
+//     they look at the context only when they have to wait.
+//   - Ack, Nack and Extend after the end of the lease, by the handle's clock,
+//     return mpq.ErrLeaseExpired even if the server has not yet given the
+//     message to another consumer; on shared memory, Ack succeeds until the
+//     message was given back.
 //   - Delivery.Extend renews the lease for the consumer's whole AckWait,
 //     whatever duration it is given (JetStream's "in progress").
-//   - Len asks the server, and returns -1 if it cannot.
+//   - Len asks the server, and returns -1 if it cannot. It counts the
+//     messages this handle fetched and has not handed out, but not those of
+//     other handles, nor messages given back and waiting for another
+//     delivery (shared memory counts these).
 package natsq

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"io"
 	"io/fs"
+	"net/url"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -58,7 +59,9 @@ type Options struct {
 	// if the queue's stream does not exist.
 	NoCreate bool
 	// Prefetch is how many messages a Get or Receive asks the server for at
-	// once; the handle keeps the rest for its next calls. Default 64.
+	// once; the handle keeps the rest for its next calls. Default 64. A
+	// queue with MaxDeliveries fetches one at a time whatever this says,
+	// since JetStream counts every message fetched as a delivery.
 	Prefetch int
 	// Poll is how often a blocked call asks the server again. Default 250ms.
 	Poll time.Duration
@@ -136,6 +139,14 @@ func validName(name string) error {
 	return nil
 }
 
+// redact hides the password of a server URL, for errors.
+func redact(s string) string {
+	if u, err := url.Parse(s); err == nil {
+		return u.Redacted()
+	}
+	return s
+}
+
 // Subject is the subject a queue's messages are published on.
 func Subject(name string) string { return "mpq." + name }
 
@@ -203,13 +214,18 @@ func Dial(ctx context.Context, url, name string, opts *Options) (*Queue, error) 
 }
 
 func connect(ctx context.Context, url string) (*nats.Conn, error) {
-	o := []nats.Option{nats.Name("mpq"), nats.MaxReconnects(-1), nats.ReconnectWait(100 * time.Millisecond)}
+	// No reconnect buffer: a publish while the connection is down fails at
+	// once (and Put tries again) rather than waiting in the buffer to reach
+	// the server after a Put that failed, or as a duplicate of a Put that
+	// tried again.
+	o := []nats.Option{nats.Name("mpq"), nats.MaxReconnects(-1), nats.ReconnectWait(100 * time.Millisecond),
+		nats.ReconnectBufSize(-1)}
 	if dl, ok := ctx.Deadline(); ok {
 		o = append(o, nats.Timeout(time.Until(dl)))
 	}
 	nc, err := nats.Connect(url, o...)
 	if err != nil {
-		return nil, fmt.Errorf("natsq: connect to %s: %w", url, err)
+		return nil, fmt.Errorf("natsq: connect to %s: %w", redact(url), err)
 	}
 	return nc, nil
 }
@@ -254,7 +270,12 @@ func (q *Queue) attach(ctx context.Context) error {
 		return fmt.Errorf("%w: stream %s has %v retention, not a work queue", mpq.ErrIncompatible, q.name, cfg.Retention)
 	}
 	q.stream = st
-	q.maxMsg = int(cfg.MaxMsgSize)
+	// The largest message is the stream's limit or the server's
+	// max_payload, whichever is smaller.
+	q.maxMsg = int(q.nc.MaxPayload())
+	if cfg.MaxMsgSize > 0 && (q.maxMsg <= 0 || int(cfg.MaxMsgSize) < q.maxMsg) {
+		q.maxMsg = int(cfg.MaxMsgSize)
+	}
 	if q.maxMsg <= 0 {
 		q.maxMsg = -1
 	}
@@ -270,6 +291,9 @@ func (q *Queue) attach(ctx context.Context) error {
 			c, err = st.Consumer(ctx, ConsumerName)
 		}
 	}
+	if errors.Is(err, jetstream.ErrNotPullConsumer) {
+		return fmt.Errorf("%w: consumer %s of %s is a push consumer", mpq.ErrIncompatible, ConsumerName, q.name)
+	}
 	if err != nil {
 		return fmt.Errorf("natsq: queue %s: consumer: %w", q.name, err)
 	}
@@ -282,6 +306,10 @@ func (q *Queue) attach(ctx context.Context) error {
 	q.opts.MaxDeliveries = 0
 	if cc.MaxDeliver > 1 {
 		q.opts.MaxDeliveries = cc.MaxDeliver - 1 // see consumerConfig
+		// JetStream counts a delivery per message fetched: messages
+		// prefetched and given back unseen by Close would use up their
+		// deliveries and be dead-lettered without ever being handed out.
+		q.opts.Prefetch = 1
 	}
 	return nil
 }
@@ -389,8 +417,12 @@ func (q *Queue) putWait(ctx context.Context, msg []byte) error {
 		if !errors.Is(err, mpq.ErrFull) && !transient(err) {
 			return err
 		}
-		if err := sleep(ctx, wait); err != nil {
-			return err
+		if serr := sleep(ctx, wait); serr != nil {
+			if errors.Is(err, mpq.ErrFull) {
+				return serr
+			}
+			// Say why it waited: not a full queue, an unreachable server.
+			return fmt.Errorf("%w (natsq: put on %s: still failing: %v)", serr, q.name, err)
 		}
 		wait = min(wait*2, q.opts.Poll)
 	}
@@ -423,7 +455,7 @@ func (q *Queue) put(ctx context.Context, msg []byte) error {
 	case errors.As(err, &apiErr) && (strings.Contains(apiErr.Description, "maximum messages exceeded") ||
 		strings.Contains(apiErr.Description, "maximum bytes exceeded")):
 		return mpq.ErrFull
-	case errors.Is(err, jetstream.ErrStreamMessageExceedsMaximum):
+	case errors.Is(err, jetstream.ErrStreamMessageExceedsMaximum), errors.Is(err, nats.ErrMaxPayload):
 		return fmt.Errorf("%w: %d bytes: %v", mpq.ErrTooLarge, len(msg), err)
 	case errors.Is(err, jetstream.ErrNoStreamResponse), errors.Is(err, nats.ErrNoResponders):
 		// Nobody takes the subject: sealed, or the stream is gone.
@@ -466,6 +498,7 @@ func (q *Queue) checkSealed(ctx context.Context) (bool, error) {
 func transient(err error) bool {
 	return errors.Is(err, nats.ErrTimeout) || errors.Is(err, nats.ErrNoResponders) ||
 		errors.Is(err, jetstream.ErrNoStreamResponse) || errors.Is(err, nats.ErrDisconnected) ||
+		errors.Is(err, nats.ErrReconnectBufExceeded) ||
 		errors.Is(err, context.DeadlineExceeded) && !errors.Is(err, mpq.ErrSealed)
 }
 
@@ -553,7 +586,7 @@ func (q *Queue) nextHeld(ctx context.Context, wait bool) (held, error) {
 }
 
 func (q *Queue) nextWait(ctx context.Context, wait bool) (held, error) {
-	for {
+	for lag := 0; ; {
 		if h, ok := q.pop(); ok {
 			if q.deadLettered(h) {
 				continue
@@ -565,6 +598,12 @@ func (q *Queue) nextWait(ctx context.Context, wait bool) (held, error) {
 		}
 		got, err := q.fetch(ctx, wait)
 		if err != nil {
+			if errors.Is(err, nats.ErrNoResponders) {
+				// Nobody takes pull requests: the consumer may be gone.
+				if _, ierr := q.cons.Info(ctx); ierr != nil && !transient(ierr) {
+					return held{}, q.consumerErr(ierr)
+				}
+			}
 			if wait && transient(err) && ctx.Err() == nil {
 				if err := sleep(ctx, q.opts.Poll); err != nil {
 					return held{}, err
@@ -584,6 +623,17 @@ func (q *Queue) nextWait(ctx context.Context, wait bool) (held, error) {
 			return held{}, io.EOF
 		}
 		if !wait {
+			// The server counts a new message as pending a little after
+			// its Put returns, and answers a no-wait request "no
+			// messages" meanwhile: ask again, a few times, while the
+			// stream holds messages never delivered.
+			if lag < 5 && q.undelivered(ctx) {
+				lag++
+				if err := sleep(ctx, time.Duration(lag)*time.Millisecond); err != nil {
+					return held{}, err
+				}
+				continue
+			}
 			return held{}, mpq.ErrEmpty
 		}
 		if q.sealed.Load() {
@@ -618,6 +668,19 @@ func (q *Queue) pop() (held, bool) {
 // for the first if wait, and keeps them in the handle. It returns how many
 // came.
 func (q *Queue) fetch(ctx context.Context, wait bool) (int, error) {
+	// What is there now, up to Prefetch, at once; then, to wait, for one
+	// message only: a pull request for more would wait for them all (or
+	// for its expiry), not hand out the first as it comes.
+	// (A sealed queue gets no new messages: the caller sees whether it is
+	// done, rather than wait here first.)
+	n, err := q.fetchBatch(ctx, q.opts.Prefetch, false)
+	if n > 0 || err != nil || !wait || q.sealed.Load() {
+		return n, err
+	}
+	return q.fetchBatch(ctx, 1, true)
+}
+
+func (q *Queue) fetchBatch(ctx context.Context, size int, wait bool) (int, error) {
 	start := time.Now()
 	var (
 		batch jetstream.MessageBatch
@@ -626,11 +689,20 @@ func (q *Queue) fetch(ctx context.Context, wait bool) (int, error) {
 	if wait {
 		fctx, cancel := context.WithTimeout(ctx, q.opts.Poll)
 		defer cancel()
-		batch, err = q.cons.Fetch(q.opts.Prefetch, jetstream.FetchContext(fctx))
+		batch, err = q.cons.Fetch(size, jetstream.FetchContext(fctx))
 	} else {
-		batch, err = q.cons.FetchNoWait(q.opts.Prefetch)
+		batch, err = q.cons.FetchNoWait(size)
 	}
 	if err != nil {
+		if dl, ok := ctx.Deadline(); ok && !time.Now().Before(dl) {
+			// ctx's deadline passed on the way (Fetch refuses a context
+			// past its deadline): its timer fires at once.
+			<-ctx.Done()
+			return 0, ctx.Err()
+		}
+		if ctx.Err() != nil {
+			return 0, ctx.Err()
+		}
 		return 0, q.consumerErr(err)
 	}
 	deadline := start.Add(q.opts.AckWait)
@@ -673,6 +745,17 @@ func (q *Queue) drained(ctx context.Context) (bool, error) {
 	return info.NumPending == 0 && info.NumAckPending == 0, nil
 }
 
+// undelivered reports whether the stream holds messages the consumer has not
+// delivered yet: in a work queue, every message past the last delivered.
+func (q *Queue) undelivered(ctx context.Context) bool {
+	si, err := q.stream.Info(ctx)
+	if err != nil || si.State.Msgs == 0 {
+		return false
+	}
+	ci, err := q.cons.Info(ctx)
+	return err == nil && ci.Delivered.Stream < si.State.LastSeq
+}
+
 // deadLettered reports whether h was past its last delivery and went to
 // the dead-letter queue (or was dropped) instead of being handed out.
 func (q *Queue) deadLettered(h held) bool {
@@ -709,9 +792,11 @@ func (q *Queue) deadLetter(m jetstream.Msg) error {
 	return m.Term()
 }
 
-// Len returns the number of messages waiting to be delivered (the
-// consumer's NumPending: messages given back and waiting for another
-// delivery are not counted), or -1 if the server cannot tell.
+// Len returns the number of messages waiting to be delivered (the messages
+// the consumer has not delivered yet, plus the ones this handle fetched and
+// has not handed out: messages given back and waiting for another delivery,
+// and those other handles fetched, are not counted), or -1 if the server
+// cannot tell.
 func (q *Queue) Len() int {
 	if !q.enter() {
 		return 0
@@ -719,11 +804,26 @@ func (q *Queue) Len() int {
 	defer q.leave()
 	ctx, cancel := q.timeout()
 	defer cancel()
-	info, err := q.cons.Info(ctx)
+	// Not the consumer's NumPending: the server counts new messages into it
+	// a little after it acknowledges their Put, so that Len right after a
+	// Put could miss them. Every message of the work queue's stream past the
+	// last one delivered waits for its first delivery; the stream's last
+	// sequence is exact once Put returns, and only Put moves it, as only a
+	// delivery moves the consumer's.
+	ci, err := q.cons.Info(ctx)
 	if err != nil {
 		return -1
 	}
-	return int(info.NumPending)
+	si, err := q.stream.Info(ctx)
+	if err != nil {
+		return -1
+	}
+	last := si.State.LastSeq
+	waiting := min(last-min(ci.Delivered.Stream, last), si.State.Msgs)
+	q.mu.Lock()
+	n := len(q.buf) // fetched, so delivered for the server, but not handed out
+	q.mu.Unlock()
+	return int(waiting) + n
 }
 
 // Seal marks the queue as complete: every later Put, in any process, fails
@@ -789,10 +889,11 @@ func (q *Queue) join(ctx context.Context) error {
 // Close gives back the messages this handle fetched and did not hand out,
 // flushes its acknowledgements to the server, and closes the connection if
 // Dial opened it. Deliveries from Receive not yet acknowledged are
-// delivered again after their lease. Close is idempotent.
+// delivered again after their lease. Close is idempotent: later calls
+// return mpq.ErrClosed, as on shared memory.
 func (q *Queue) Close() error {
 	if q.closed.Swap(true) {
-		return nil
+		return mpq.ErrClosed
 	}
 	q.end()
 	q.calls.Wait()

@@ -43,8 +43,12 @@ func parseURL(u *url.URL) (server, name string, opts *Options, err error) {
 		return "", "", nil, fmt.Errorf("%w: %w", mpq.ErrInvalidURL, err)
 	}
 	s := url.URL{Scheme: "nats", User: u.User, Host: u.Host}
+	query, err := url.ParseQuery(u.RawQuery)
+	if err != nil {
+		return "", "", nil, fmt.Errorf("%w: %q: %v", mpq.ErrInvalidURL, u.Redacted(), err)
+	}
 	opts = &Options{}
-	for key, vals := range u.Query() {
+	for key, vals := range query {
 		v := vals[len(vals)-1]
 		var err error
 		var n int
