@@ -1,21 +1,27 @@
 package main
 
 import (
+	"cmp"
 	"context"
 	"encoding/json"
 	"errors"
 	"fmt"
+	"net"
+	"net/url"
 	"os"
 	"path/filepath"
 	"slices"
 	"strings"
 	"time"
 
+	"github.com/nats-io/nats.go"
 	"github.com/schollz/progressbar/v3"
 	"github.com/spf13/cobra"
+	"github.com/spf13/pflag"
 	"golang.org/x/term"
 
 	"mpq/internal/bench"
+	"mpq/natsq/natsbench"
 )
 
 func init() { commands = append(commands, newBenchCmd) }
@@ -25,10 +31,11 @@ func newBenchCmd(e *env) *cobra.Command {
 		cfg                  bench.Config
 		rowList, backendList string
 		plotPath, fromPath   string
+		size                 int
 		defaultJSON          = benchJSONPath()
 	)
 	c := &cobra.Command{
-		Use:   "bench",
+		Use:   "bench [nats://HOST:PORT]",
 		Short: "Measure mpq between processes against baselines, as a table and a chart",
 		Long: `bench measures mpq between real processes against baselines measured in
 the same run (a unix socket, Go channels, Python's multiprocessing Queue
@@ -45,18 +52,45 @@ Contenders, for --backends:
 ` + benchWrap(bench.BackendIDs()) + `
 
 The durable contenders need TMPDIR on a disk filesystem, not tmpfs; the
-Python ones python3 (or --python). Exit status 1 if a measurement failed.`,
+Python ones python3 (or --python). Exit status 1 if a measurement failed.
+
+With a URL, nats://[USER[:PASSWORD]@]HOST[:PORT], bench measures the NATS
+backend (mpq/natsq) against raw nats.go on that server instead, in the
+same run: publish and consume of --size-byte messages, and publish from
+several producers, each row the median of --reps runs of --count messages
+(--runs and --messages are other names for these two). The server needs
+JetStream; every run uses a stream of its own, deleted after it. --json
+FILE writes the report. No URL, or shm:, is the shared-memory benchmark.`,
 		Example: `  mpq bench --quick --plot bench.png
   mpq bench --rows 1to1-64,rtt-64 --backends mpq,socket,py-pipe
   mpq bench --json results.json --plot results.svg
-  mpq bench --from bench/results/latest.json --plot bench.png`,
+  mpq bench --from bench/results/latest.json --plot bench.png
+  mpq bench nats://127.0.0.1:4222 --reps 3 --json nats.json`,
 		Args: func(c *cobra.Command, args []string) error {
-			if len(args) > 0 {
-				return usage("%s: unexpected arguments %q", c.CommandPath(), args)
+			if len(args) > 1 {
+				return usage("%s: want at most one URL, got %q", c.CommandPath(), args)
 			}
 			return nil
 		},
 		RunE: func(c *cobra.Command, args []string) error {
+			if len(args) == 1 && args[0] != "shm:" {
+				if cfg.Reps < 0 || cfg.Count < 0 || size < 0 {
+					return usage("--reps, --count and --size take a positive number, or 0 for the default")
+				}
+				ncfg := natsbench.Config{Size: size, Messages: cfg.Count, Runs: cfg.Reps}
+				if cfg.Quick {
+					ncfg.Messages = cmp.Or(ncfg.Messages, natsbench.DefaultMessages/4)
+					ncfg.Runs = cmp.Or(ncfg.Runs, 3)
+				}
+				jsonPath := ""
+				if c.Flags().Changed("json") {
+					jsonPath = cfg.JSONPath
+				}
+				return benchNATS(c, e, args[0], ncfg, jsonPath)
+			}
+			if c.Flags().Changed("size") {
+				return usage("--size is for the NATS benchmark (mpq bench nats://HOST:PORT); the shared-memory rows have sizes of their own (--rows)")
+			}
 			if plotPath != "" {
 				if _, err := plotFormat(plotPath); err != nil {
 					return err
@@ -89,6 +123,16 @@ Python ones python3 (or --python). Exit status 1 if a measurement failed.`,
 	f.StringVar(&cfg.JSONPath, "json", defaultJSON, "write the results as JSON to `file` ('' for none)")
 	f.StringVar(&plotPath, "plot", "", "draw the results into `file`, a .png or .svg")
 	f.StringVar(&fromPath, "from", "", "measure nothing: print (and --plot) the results in an earlier run's JSON `file`")
+	f.IntVar(&size, "size", 0, "NATS only: message size in `bytes` (default 64)")
+	f.SetNormalizeFunc(func(f *pflag.FlagSet, name string) pflag.NormalizedName {
+		switch name {
+		case "runs":
+			name = "reps"
+		case "messages":
+			name = "count"
+		}
+		return pflag.NormalizedName(name)
+	})
 	return c
 }
 
@@ -245,4 +289,71 @@ func (b *benchBar) done() {
 		b.bar.Clear()
 		b.bar = nil
 	}
+}
+
+// natsOnlyNot are the flags of the shared-memory benchmark that the NATS
+// one has no use for.
+var natsOnlyNot = []string{"rows", "backends", "python", "spin", "plot", "from"}
+
+// benchNATS runs the NATS rows against the server at rawURL, prints the
+// table and writes the report as JSON to jsonPath, if not "".
+func benchNATS(c *cobra.Command, e *env, rawURL string, cfg natsbench.Config, jsonPath string) error {
+	for _, name := range natsOnlyNot {
+		if c.Flags().Changed(name) {
+			return usage("--%s is for the shared-memory benchmark; the NATS one takes --reps, --count, --size, --quick and --json", name)
+		}
+	}
+	u, err := url.Parse(rawURL)
+	if err != nil {
+		var ue *url.Error
+		if errors.As(err, &ue) {
+			err = ue.Err
+		}
+		return usage("bench: %s is not a URL: %v", redactRaw(rawURL), err)
+	}
+	shown := u.Redacted()
+	if !strings.EqualFold(u.Scheme, "nats") || u.Host == "" || strings.Trim(u.Path, "/") != "" || u.RawQuery != "" || u.Opaque != "" {
+		return usage("bench: %s: want nats://HOST:PORT, a NATS server's URL with no queue name (or no URL, or shm:, for the shared-memory benchmark)", shown)
+	}
+	u.Path = ""
+	cfg.URL = u.String()
+	ref := &queueRef{e: e, u: u, scheme: "nats", name: "(bench)", server: shown}
+
+	progress := func(string) {}
+	if f, ok := e.stderr.(*os.File); ok && term.IsTerminal(int(f.Fd())) {
+		progress = func(msg string) { fmt.Fprintf(f, "\r\033[Kbench %s: %s", shown, msg) }
+		defer fmt.Fprint(f, "\r\033[K")
+	}
+	rep, err := natsbench.Run(c.Context(), cfg, progress)
+	if c.Context().Err() != nil {
+		return fmt.Errorf("bench interrupted: %w", c.Context().Err())
+	}
+	if len(rep.Rows) > 0 {
+		rep.Config.URL = shown
+		if perr := rep.Print(e.stdout); perr != nil {
+			return perr
+		}
+		if jsonPath != "" {
+			f, ferr := os.Create(jsonPath)
+			if ferr == nil {
+				ferr = writeJSON(f, rep)
+				if cerr := f.Close(); ferr == nil {
+					ferr = cerr
+				}
+			}
+			if ferr != nil {
+				return errors.Join(err, fail(exitFailure, "bench: writing the report: %v", ferr))
+			}
+			fmt.Fprintf(e.stdout, "\nJSON: %s\n", jsonPath)
+		}
+	}
+	if err != nil {
+		var opErr *net.OpError
+		msg := ref.scrub(err.Error())
+		if errors.Is(err, nats.ErrNoServers) || errors.As(err, &opErr) {
+			return fail(exitFailure, "could not reach the NATS server at %s (%s)", shown, msg)
+		}
+		return fail(exitFailure, "bench against %s: %s", shown, msg)
+	}
+	return nil
 }

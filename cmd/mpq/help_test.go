@@ -28,3 +28,18 @@ func TestHelpExamples(t *testing.T) {
 		t.Errorf("mpq with no arguments: exit %d, output:\n%s", code, out.String())
 	}
 }
+
+// The commands that take a queue URL show one in their examples.
+func TestHelpURLExamples(t *testing.T) {
+	for _, name := range []string{"put", "get", "seal", "stat", "bench"} {
+		var out, errOut bytes.Buffer
+		if code := run([]string{name, "--help"}, strings.NewReader(""), &out, &errOut); code != 0 {
+			t.Fatalf("mpq %s --help: exit %d, stderr %q", name, code, errOut.String())
+		}
+		_, ex, _ := strings.Cut(out.String(), "Examples:\n")
+		ex, _, _ = strings.Cut(ex, "\n\n")
+		if !strings.Contains(ex, "mpq "+name+" nats://127.0.0.1:4222") {
+			t.Errorf("mpq %s --help shows no nats:// example:\n%s", name, ex)
+		}
+	}
+}

@@ -7,6 +7,7 @@
 //	mpq create jobs
 //	mpq put jobs hello
 //	mpq get jobs
+//	mpq put nats://127.0.0.1:4222/jobs hello   # the same queue on NATS JetStream
 //	mpq --help
 //
 // Exit status: 0 success, 1 failure, 2 usage error, 3 the queue does not

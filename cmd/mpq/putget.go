@@ -6,8 +6,10 @@ import (
 	"errors"
 	"io"
 	"os"
+	"strconv"
 	"time"
 
+	"github.com/nats-io/nats.go"
 	"github.com/spf13/cobra"
 
 	"mpq"
@@ -29,11 +31,17 @@ it reads standard input: one message for all of it, or one per line with
 --lines. With --file, each file is one message (- is standard input).
 
 A full queue makes put wait for room, up to --timeout (default: as long as
-it takes); running out of time exits with status 4.`,
+it takes); running out of time exits with status 4.
+
+` + urlHelp + `
+A plain NAME must exist (mpq create); the queue of a URL is created if
+need be, with the URL's parameters, as mpq.OpenURL does.`,
 		Example: `  mpq put jobs 'resize photo 1' 'resize photo 2'
   seq 1000 | mpq put jobs --lines
   mpq put images --file a.png --file b.png
-  mpq put jobs --seal last-job      # then consumers drain and stop`,
+  mpq put jobs --seal last-job      # then consumers drain and stop
+  mpq put nats://127.0.0.1:4222/jobs 'resize photo 3'
+  mpq put 'shm:jobs?dir=/var/lib/app/queues' 'resize photo 4'`,
 		Args: func(cmd *cobra.Command, args []string) error {
 			if len(args) < 1 {
 				return usage("put: want a queue name")
@@ -47,8 +55,11 @@ it takes); running out of time exits with status 4.`,
 			return nil
 		},
 		RunE: func(cmd *cobra.Command, args []string) error {
-			name := args[0]
-			q, err := e.open(name)
+			r, err := e.ref(args[0])
+			if err != nil {
+				return err
+			}
+			q, err := r.open(cmd.Context(), true, nil)
 			if err != nil {
 				return err
 			}
@@ -67,19 +78,21 @@ it takes); running out of time exits with status 4.`,
 				case err == nil:
 					return nil
 				case errors.Is(err, context.DeadlineExceeded) && cmd.Context().Err() == nil:
-					return fail(exitTimeout, "queue %s is full: no room for message %d within %v (%d put); take some out with: mpq get%s %s",
-						name, i+1, timeout, i, e.dirArg(), name)
+					return fail(exitTimeout, "queue %s is full: no room for message %d within %v (%d put); take some out with: mpq get%s",
+						r, i+1, timeout, i, r.cmdArg())
 				case errors.Is(err, mpq.ErrTooLarge):
-					return fail(exitFailure, "message %d (%d bytes) is larger than queue %s takes (%d bytes); create the queue with a larger --max-message",
-						i+1, len(m), name, q.Stats().MaxMessageSize)
+					return fail(exitFailure, "message %d (%d bytes) is larger than queue %s takes (%d bytes); %s",
+						i+1, len(m), r, r.maxMessage(cmd.Context(), q), r.largerHint())
+				case errors.Is(err, nats.ErrMaxPayload):
+					return fail(exitFailure, "message %d (%d bytes) is larger than the NATS server at %s takes (its max_payload)", i+1, len(m), r.server)
 				}
-				return e.queueErr(name, err)
+				return r.err(err)
 			}
 			// Reading standard input may block for as long as its writer
 			// likes: feed in a goroutine, so that an interrupt ends put at
 			// once (what was put stays put).
 			fed := make(chan error, 1)
-			go func() { fed <- e.feed(q, name, args[1:], files, lines, put) }()
+			go func() { fed <- e.feed(cmd.Context(), q, r, args[1:], files, lines, put) }()
 			select {
 			case err := <-fed:
 				if err != nil {
@@ -89,7 +102,7 @@ it takes); running out of time exits with status 4.`,
 				return cmd.Context().Err()
 			}
 			if seal {
-				return e.queueErr(name, q.Seal())
+				return r.err(q.Seal())
 			}
 			return nil
 		},
@@ -122,6 +135,11 @@ takes). Exit status 4: nothing arrived within --timeout; 5: the queue is
 sealed and drained before -n messages (with --follow that is the normal
 end, status 0).
 
+` + urlHelp + `
+Get does not create queues: one that does not exist is exit status 3. On
+NATS, get fetches -n messages from the server at a time (one with
+--follow), unless the URL sets prefetch=.
+
 A message leaves the queue before it is written out: if writing fails, get
 says how many taken messages were not written. With --follow, each
 message is flushed before the next is taken, but a pipe still buffers
@@ -130,17 +148,29 @@ those taken. Programs that must not lose work use Receive and Ack.`,
 		Example: `  mpq get jobs
   mpq get jobs -n 10 --timeout 5s
   mpq get jobs --follow | while read -r job; do echo "doing $job"; done
-  mpq get images --raw > image.png`,
+  mpq get images --raw > image.png
+  mpq get nats://127.0.0.1:4222/jobs -n 10 --timeout 5s
+  mpq get 'shm:jobs?dir=/var/lib/app/queues' --follow`,
 		Args: exactArgs(1, "a queue name"),
 		RunE: func(cmd *cobra.Command, args []string) error {
-			name := args[0]
 			if n < 1 {
 				return usage("get: -n %d: want at least 1", n)
 			}
 			if raw && null {
 				return usage("get: choose --raw or --null, not both")
 			}
-			q, err := e.open(name)
+			r, err := e.ref(args[0])
+			if err != nil {
+				return err
+			}
+			// A NATS handle fetches messages ahead of its gets, and gives
+			// back those it did not hand out when it closes: each one
+			// fetched counts as a delivery. Fetch no more than get takes.
+			prefetch := min(n, 64)
+			if follow {
+				prefetch = 1
+			}
+			q, err := r.open(cmd.Context(), false, map[string]string{"prefetch": strconv.Itoa(prefetch)})
 			if err != nil {
 				return err
 			}
@@ -159,14 +189,14 @@ those taken. Programs that must not lose work use Receive and Ack.`,
 			flushed := 0
 			flush := func() error {
 				if err := w.Flush(); err != nil {
-					return fail(exitFailure, "get from %s: writing the output: %v (%d taken messages not written)", name, err, written-flushed)
+					return fail(exitFailure, "get from %s: writing the output: %v (%d taken messages not written)", r, err, written-flushed)
 				}
 				flushed = written
 				return nil
 			}
 			var buf []byte
 			for follow || written < n {
-				m, err := q.TryAppendGet(buf[:0])
+				m, err := tryGet(q, buf[:0])
 				if errors.Is(err, mpq.ErrEmpty) {
 					// Flush what is printed before waiting, so that the
 					// reader of a pipe sees each message as it comes.
@@ -181,22 +211,22 @@ those taken. Programs that must not lose work use Receive and Ack.`,
 					if err := flush(); err != nil || follow {
 						return err
 					}
-					return fail(exitSealed, "queue %s is sealed and drained: got %d of %d messages", name, written, n)
+					return fail(exitSealed, "queue %s is sealed and drained: got %d of %d messages", r, written, n)
 				case errors.Is(err, context.DeadlineExceeded) && cmd.Context().Err() == nil:
 					if err := flush(); err != nil {
 						return err
 					}
 					if follow {
-						return fail(exitTimeout, "no message in queue %s within %v (got %d)", name, timeout, written)
+						return fail(exitTimeout, "no message in queue %s within %v (got %d)", r, timeout, written)
 					}
-					return fail(exitTimeout, "no message in queue %s within %v: got %d of %d", name, timeout, written, n)
+					return fail(exitTimeout, "no message in queue %s within %v: got %d of %d", r, timeout, written, n)
 				case follow && errors.Is(err, context.Canceled):
 					return flush() // interrupted: the normal end of --follow
 				default:
 					if ferr := flush(); ferr != nil {
 						return ferr
 					}
-					return e.queueErr(name, err)
+					return r.err(err)
 				}
 				buf = m
 				w.Write(m)
@@ -225,14 +255,32 @@ those taken. Programs that must not lose work use Receive and Ack.`,
 	return c
 }
 
+// appendGetter is a queue that gets into a buffer of the caller's, as
+// [mpq.Queue] does: get reuses one buffer for every message.
+type appendGetter interface {
+	TryAppendGet(dst []byte) ([]byte, error)
+	AppendGet(ctx context.Context, dst []byte) ([]byte, error)
+}
+
+// tryGet takes a message if one is waiting, into dst if q can.
+func tryGet(q mpq.MessageQueue, dst []byte) ([]byte, error) {
+	if a, ok := q.(appendGetter); ok {
+		return a.TryAppendGet(dst)
+	}
+	return q.TryGet()
+}
+
 // getWait waits for a message up to timeout (0: no limit).
-func getWait(ctx context.Context, q *mpq.Queue, dst []byte, timeout time.Duration) ([]byte, error) {
+func getWait(ctx context.Context, q mpq.MessageQueue, dst []byte, timeout time.Duration) ([]byte, error) {
 	if timeout > 0 {
 		var cancel context.CancelFunc
 		ctx, cancel = context.WithTimeout(ctx, timeout)
 		defer cancel()
 	}
-	return q.AppendGet(ctx, dst)
+	if a, ok := q.(appendGetter); ok {
+		return a.AppendGet(ctx, dst)
+	}
+	return q.Get(ctx)
 }
 
 func newSealCmd(e *env) *cobra.Command {
@@ -241,23 +289,30 @@ func newSealCmd(e *env) *cobra.Command {
 		Short: "Seal a queue: no more puts; consumers drain it, then stop",
 		Long: `Seal marks the queue complete: every later put fails, and consumers get
 the messages still in it, then end of stream (io.EOF in Go, exit status 0
-for get --follow). Sealing a sealed queue does nothing.`,
-		Example: `  mpq seal jobs`,
-		Args:    exactArgs(1, "a queue name"),
+for get --follow). Sealing a sealed queue does nothing.
+
+` + urlHelp,
+		Example: `  mpq seal jobs
+  mpq seal nats://127.0.0.1:4222/jobs`,
+		Args: exactArgs(1, "a queue name"),
 		RunE: func(cmd *cobra.Command, args []string) error {
-			q, err := e.open(args[0])
+			r, err := e.ref(args[0])
+			if err != nil {
+				return err
+			}
+			q, err := r.open(cmd.Context(), false, nil)
 			if err != nil {
 				return err
 			}
 			defer q.Close()
-			return e.queueErr(args[0], q.Seal())
+			return r.err(q.Seal())
 		},
 	}
 }
 
 // feed puts the messages put was given: msgs, or each file, or the lines
 // of standard input, or all of it as one message.
-func (e *env) feed(q *mpq.Queue, name string, msgs, files []string, lines bool, put func(int, []byte) error) error {
+func (e *env) feed(ctx context.Context, q mpq.MessageQueue, r *queueRef, msgs, files []string, lines bool, put func(int, []byte) error) error {
 	var err error
 	n := 0
 	switch {
@@ -277,7 +332,7 @@ func (e *env) feed(q *mpq.Queue, name string, msgs, files []string, lines bool, 
 				m, err = os.ReadFile(path)
 			}
 			if err != nil {
-				return fail(exitFailure, "put into %s: %v", name, err)
+				return fail(exitFailure, "put into %s: %v", r, err)
 			}
 			if err := put(n, m); err != nil {
 				return err
@@ -287,7 +342,8 @@ func (e *env) feed(q *mpq.Queue, name string, msgs, files []string, lines bool, 
 	case lines:
 		sc := bufio.NewScanner(e.stdin)
 		// Room for a line of the largest message and its "\r\n".
-		sc.Buffer(make([]byte, 64<<10), max(q.Stats().MaxMessageSize, 64<<10)+2)
+		maxMsg := r.maxMessage(ctx, q)
+		sc.Buffer(make([]byte, 64<<10), max(maxMsg, 64<<10)+2)
 		for sc.Scan() {
 			if err := put(n, sc.Bytes()); err != nil {
 				return err
@@ -296,19 +352,19 @@ func (e *env) feed(q *mpq.Queue, name string, msgs, files []string, lines bool, 
 		}
 		if err := sc.Err(); err != nil {
 			if errors.Is(err, bufio.ErrTooLong) {
-				return fail(exitFailure, "line %d is longer than queue %s takes (%d bytes)", n+1, name, q.Stats().MaxMessageSize)
+				return fail(exitFailure, "line %d is longer than queue %s takes (%d bytes)", n+1, r, maxMsg)
 			}
-			return fail(exitFailure, "put into %s: reading standard input: %v", name, err)
+			return fail(exitFailure, "put into %s: reading standard input: %v", r, err)
 		}
 	default:
 		m, err := io.ReadAll(e.stdin)
 		if err != nil {
-			return fail(exitFailure, "put into %s: reading standard input: %v", name, err)
+			return fail(exitFailure, "put into %s: reading standard input: %v", r, err)
 		}
 		if len(m) == 0 {
 			// Most likely the command feeding put failed: do not queue
 			// an empty job for it.
-			return fail(exitFailure, "put into %s: standard input is empty, nothing put (an empty message is put with: mpq put %s '')", name, name)
+			return fail(exitFailure, "put into %s: standard input is empty, nothing put (an empty message is put with: mpq put %s '')", r, r)
 		}
 		if err := put(n, m); err != nil {
 			return err

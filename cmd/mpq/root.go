@@ -115,14 +115,18 @@ func newRoot(e *env) *cobra.Command {
 processes, in shared memory (or on disk when durable).
 
 Queues live in one directory: --dir, else $MPQ_DIR, else the library's
-per-user default (` + mpq.DefaultDir() + ` here).
+per-user default (` + mpq.DefaultDir() + ` here). Put, get, seal and stat
+also take a queue URL for NAME, as mpq.OpenURL does: shm:NAME[?PARAMS], or
+nats://HOST:PORT/NAME[?PARAMS] for the same queue on NATS JetStream; bench
+takes nats://HOST:PORT to measure that backend.
 
 Exit status: 0 success, 1 failure, 2 usage error, 3 the queue does not
 exist, 4 timed out, 5 the queue is sealed.`,
 		Example: `  mpq create jobs
   mpq put jobs 'first job' 'second job'
   mpq get jobs -n 2
-  mpq ls`,
+  mpq ls
+  mpq put nats://127.0.0.1:4222/jobs 'third job'`,
 		SilenceErrors:     true,
 		SilenceUsage:      true,
 		CompletionOptions: cobra.CompletionOptions{HiddenDefaultCmd: true},

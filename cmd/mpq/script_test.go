@@ -24,57 +24,64 @@ import (
 //	                          (and, with waiting, each sleeps in a get or put)
 func TestScripts(t *testing.T) {
 	testscript.Run(t, testscript.Params{
-		Dir: "testdata/script",
-		Setup: func(env *testscript.Env) error {
-			env.Setenv("PATH", filepath.Dir(mpqBin)+string(os.PathListSeparator)+env.Getenv("PATH"))
-			env.Setenv("MPQ_DIR", filepath.Join(env.WorkDir, "queues"))
-			return nil
-		},
-		Cmds: map[string]func(ts *testscript.TestScript, neg bool, args []string){
-			"attached": func(ts *testscript.TestScript, neg bool, args []string) {
-				if neg || len(args) < 2 || len(args) > 3 || len(args) == 3 && args[2] != "waiting" {
-					ts.Fatalf("usage: attached NAME N [waiting]")
-				}
-				waiting := func(ps []mpq.Proc) bool {
-					for _, p := range ps {
-						if len(args) == 3 && !p.WaitingData && !p.WaitingSpace {
-							return false
-						}
-					}
-					return true
-				}
-				want, err := strconv.Atoi(args[1])
-				if err != nil {
-					ts.Fatalf("attached: %v", err)
-				}
-				var s mpq.Stats
-				for deadline := time.Now().Add(10 * time.Second); time.Now().Before(deadline); time.Sleep(5 * time.Millisecond) {
-					if s, err = mpq.Inspect(args[0], &mpq.Options{Dir: ts.Getenv("MPQ_DIR")}); err == nil && len(s.Procs) == want && waiting(s.Procs) {
-						return
-					}
-				}
-				ts.Fatalf("queue %s: %d processes attached, not %d (last error %v)", args[0], len(s.Procs), want, err)
-			},
-			"status": func(ts *testscript.TestScript, neg bool, args []string) {
-				if neg || len(args) < 2 {
-					ts.Fatalf("usage: status N PROG [ARGS...]")
-				}
-				want, err := strconv.Atoi(args[0])
-				if err != nil {
-					ts.Fatalf("status: %v", err)
-				}
-				got := 0
-				if err := ts.Exec(args[1], args[2:]...); err != nil {
-					var ee *exec.ExitError
-					if !errors.As(err, &ee) {
-						ts.Fatalf("%s: %v", args[1], err)
-					}
-					got = ee.ExitCode()
-				}
-				if got != want {
-					ts.Fatalf("%s exited with status %d; want %d", args[1], got, want)
-				}
-			},
-		},
+		Dir:   "testdata/script",
+		Setup: scriptSetup,
+		Cmds:  scriptCmds,
 	})
+}
+
+// scriptSetup puts the mpq binary on a script's PATH and gives it a queue
+// directory of its own.
+func scriptSetup(env *testscript.Env) error {
+	env.Setenv("PATH", filepath.Dir(mpqBin)+string(os.PathListSeparator)+env.Getenv("PATH"))
+	env.Setenv("MPQ_DIR", filepath.Join(env.WorkDir, "queues"))
+	return nil
+}
+
+// scriptCmds are the commands scripts have besides testscript's.
+var scriptCmds = map[string]func(ts *testscript.TestScript, neg bool, args []string){
+	"attached": func(ts *testscript.TestScript, neg bool, args []string) {
+		if neg || len(args) < 2 || len(args) > 3 || len(args) == 3 && args[2] != "waiting" {
+			ts.Fatalf("usage: attached NAME N [waiting]")
+		}
+		waiting := func(ps []mpq.Proc) bool {
+			for _, p := range ps {
+				if len(args) == 3 && !p.WaitingData && !p.WaitingSpace {
+					return false
+				}
+			}
+			return true
+		}
+		want, err := strconv.Atoi(args[1])
+		if err != nil {
+			ts.Fatalf("attached: %v", err)
+		}
+		var s mpq.Stats
+		for deadline := time.Now().Add(10 * time.Second); time.Now().Before(deadline); time.Sleep(5 * time.Millisecond) {
+			if s, err = mpq.Inspect(args[0], &mpq.Options{Dir: ts.Getenv("MPQ_DIR")}); err == nil && len(s.Procs) == want && waiting(s.Procs) {
+				return
+			}
+		}
+		ts.Fatalf("queue %s: %d processes attached, not %d (last error %v)", args[0], len(s.Procs), want, err)
+	},
+	"status": func(ts *testscript.TestScript, neg bool, args []string) {
+		if neg || len(args) < 2 {
+			ts.Fatalf("usage: status N PROG [ARGS...]")
+		}
+		want, err := strconv.Atoi(args[0])
+		if err != nil {
+			ts.Fatalf("status: %v", err)
+		}
+		got := 0
+		if err := ts.Exec(args[1], args[2:]...); err != nil {
+			var ee *exec.ExitError
+			if !errors.As(err, &ee) {
+				ts.Fatalf("%s: %v", args[1], err)
+			}
+			got = ee.ExitCode()
+		}
+		if got != want {
+			ts.Fatalf("%s exited with status %d; want %d", args[1], got, want)
+		}
+	},
 }

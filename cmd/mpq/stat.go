@@ -139,20 +139,42 @@ capacity, counters since creation, each attached process with its PID and
 role and what it is doing, and processes that died still owning part of
 the queue (a lock, deliveries, a waiter bit), which the next put, get or
 sweep of a live process takes over. It reads the queue without attaching
-to it.`,
+to it.
+
+` + urlHelp + `
+A shm: URL's queue is shown as that name's in its directory. For a queue
+on NATS, stat shows what the server says of its stream and consumer:
+messages and bytes stored, pending (not yet delivered), ack pending
+(delivered, not yet acknowledged), redelivered, waiting consumers (blocked
+gets), the limits and the lease (ack wait). Stat does not create queues:
+one that does not exist is exit status 3.`,
 		Example: `  mpq stat jobs
-  mpq stat jobs --json | jq .len`,
+  mpq stat jobs --json | jq .len
+  mpq stat nats://127.0.0.1:4222/jobs
+  mpq stat 'shm:jobs?dir=/var/lib/app/queues' --json`,
 		Args: exactArgs(1, "a queue name"),
 		RunE: func(cmd *cobra.Command, args []string) error {
-			name := args[0]
-			s, err := e.inspect(name)
+			r, err := e.ref(args[0])
 			if err != nil {
 				return err
 			}
-			if asJSON {
-				return writeJSON(e.stdout, toJSON(e.queueDir(), s, nil, name))
+			if r.scheme == "nats" {
+				return statNATS(cmd.Context(), e, r, asJSON)
 			}
-			return printStat(e.stdout, e.queueDir(), s)
+			name := r.name
+			var s mpq.Stats
+			if r.u == nil {
+				s, err = e.inspect(name)
+			} else {
+				s, err = mpq.Inspect(name, &mpq.Options{Dir: r.dir})
+			}
+			if err != nil {
+				return r.err(err)
+			}
+			if asJSON {
+				return writeJSON(e.stdout, toJSON(r.dir, s, nil, name))
+			}
+			return printStat(e.stdout, r.dir, s)
 		},
 	}
 	c.Flags().BoolVar(&asJSON, "json", false, "print JSON for scripts")

@@ -1,0 +1,290 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io/fs"
+	"net"
+	"net/url"
+	"slices"
+	"strings"
+
+	"github.com/nats-io/nats.go"
+	"github.com/nats-io/nats.go/jetstream"
+
+	"mpq"
+	"mpq/natsq" // registers nats:// with mpq.OpenURL
+)
+
+// urlHelp is what the help of the commands that take a queue URL says of it.
+const urlHelp = `NAME may also be a queue URL, as mpq.OpenURL takes it: shm:NAME[?PARAMS]
+for a queue in shared memory (in --dir unless the URL has dir=), or
+nats://[USER[:PASSWORD]@]HOST[:PORT]/NAME[?PARAMS] for a queue on a NATS
+JetStream server (see the mpq/natsq package for the parameters).`
+
+// shmParams are the parameters a shm: URL takes (see mpq.OpenURL).
+var shmParams = []string{"dir", "durable", "capacity", "max-message", "lease", "max-deliveries", "dead-letter"}
+
+// isURL reports whether a NAME argument is a queue URL rather than a name.
+func isURL(arg string) bool {
+	return strings.Contains(arg, "://") || strings.HasPrefix(arg, "shm:")
+}
+
+// A queueRef is the queue a command's NAME argument names: a plain name in
+// the queue directory, or a queue URL.
+type queueRef struct {
+	e      *env
+	name   string   // the queue's name
+	u      *url.URL // nil for a plain name
+	scheme string   // "shm" or "nats"; "" for a plain name
+	dir    string   // the directory of a plain name or a shm: URL
+	server string   // nats: the server's URL, without a password
+}
+
+// ref parses a NAME argument. A URL that cannot be a queue's is a usage
+// error naming what is wrong with it.
+func (e *env) ref(arg string) (*queueRef, error) {
+	if !isURL(arg) {
+		return &queueRef{e: e, name: arg, dir: e.queueDir()}, nil
+	}
+	u, err := url.Parse(arg)
+	if err != nil {
+		var ue *url.Error
+		if errors.As(err, &ue) {
+			err = ue.Err
+		}
+		return nil, usage("%s is not a queue URL: %v", redactRaw(arg), err)
+	}
+	r := &queueRef{e: e, u: u, scheme: strings.ToLower(u.Scheme)}
+	switch r.scheme {
+	case "shm":
+		r.name = u.Opaque
+		if r.name == "" {
+			r.name = u.Host + strings.TrimPrefix(u.Path, "/")
+		}
+		if r.name == "" {
+			return nil, usage("%s names no queue; want shm:NAME", r)
+		}
+		for key := range u.Query() {
+			if !slices.Contains(shmParams, key) {
+				return nil, usage("unknown parameter %q in %s; a shm: URL takes %s", key, r, strings.Join(shmParams, ", "))
+			}
+		}
+		r.dir = u.Query().Get("dir")
+		if r.dir == "" {
+			r.dir = e.queueDir()
+		}
+	case "nats":
+		server, name, _, err := natsq.ParseURL(arg)
+		if err != nil {
+			return nil, r.invalid(err)
+		}
+		su, _ := url.Parse(server)
+		r.name, r.server = name, su.Redacted()
+	default:
+		return nil, usage("%s: no backend for scheme %q; want shm:NAME or nats://HOST:PORT/NAME", r, u.Scheme)
+	}
+	return r, nil
+}
+
+// invalid is the usage error for an invalid URL: err, naming the URL.
+func (r *queueRef) invalid(err error) error {
+	msg := r.scrub(err.Error())
+	if !strings.Contains(msg, r.String()) {
+		msg += " (in " + r.String() + ")"
+	}
+	return usage("%s", msg)
+}
+
+// String is how messages name the queue: its name, or its URL without the
+// password.
+func (r *queueRef) String() string {
+	if r.u == nil {
+		return r.name
+	}
+	return r.u.Redacted()
+}
+
+// cmdArg is the queue as the commands that messages suggest take it, with
+// a leading space: " --dir DIR NAME", " NAME" or " URL".
+func (r *queueRef) cmdArg() string {
+	if r.u == nil {
+		return r.e.dirArg() + " " + r.name
+	}
+	return " " + r.String()
+}
+
+// scrub removes the password of the URL from s, an error message that may
+// quote the URL (natsq's errors do).
+func (r *queueRef) scrub(s string) string {
+	if r.u == nil || r.u.User == nil {
+		return s
+	}
+	if _, ok := r.u.User.Password(); !ok {
+		return s
+	}
+	hidden := url.UserPassword(r.u.User.Username(), "xxxxx").String() + "@"
+	s = strings.ReplaceAll(s, r.u.User.String()+"@", hidden)
+	return redactRaw(s)
+}
+
+// redactRaw hides the password of every URL in s, as written.
+func redactRaw(s string) string {
+	var b strings.Builder
+	for {
+		i := strings.Index(s, "://")
+		if i < 0 {
+			b.WriteString(s)
+			return b.String()
+		}
+		b.WriteString(s[:i+3])
+		s = s[i+3:]
+		end := strings.IndexAny(s, "/ \t\n\"'")
+		if end < 0 {
+			end = len(s)
+		}
+		at := strings.LastIndex(s[:end], "@")
+		if at < 0 {
+			continue
+		}
+		if colon := strings.Index(s[:at], ":"); colon >= 0 {
+			b.WriteString(s[:colon+1] + "xxxxx")
+			s = s[at:]
+		}
+	}
+}
+
+// openURL is the URL to open: the one given, with dir= set for a shm: URL
+// that has none and the params not already in it added.
+func (r *queueRef) openURL(params map[string]string) string {
+	u := *r.u
+	q := u.Query()
+	if r.scheme == "shm" {
+		params = map[string]string{"dir": r.dir}
+	}
+	for k, v := range params {
+		if !q.Has(k) {
+			q.Set(k, v)
+		}
+	}
+	u.RawQuery = q.Encode()
+	return u.String()
+}
+
+// open opens the queue. A plain name and, unless create, a URL's queue
+// must exist: get, stat and seal do not create queues, where put on a URL
+// does, as mpq.OpenURL does. params add to a nats:// URL's parameters
+// (those the URL has win).
+func (r *queueRef) open(ctx context.Context, create bool, params map[string]string) (mpq.MessageQueue, error) {
+	if r.u == nil {
+		q, err := r.e.open(r.name)
+		if err != nil {
+			return nil, err
+		}
+		return q, nil
+	}
+	switch r.scheme {
+	case "shm":
+		if !create {
+			if _, err := mpq.Inspect(r.name, &mpq.Options{Dir: r.dir}); errors.Is(err, fs.ErrNotExist) {
+				return nil, r.err(err)
+			}
+		}
+	case "nats":
+		if !create {
+			params = mapWith(params, "no-create", "true")
+		}
+	}
+	q, err := mpq.OpenURL(ctx, r.openURL(params))
+	if err != nil {
+		return nil, r.err(err)
+	}
+	return q, nil
+}
+
+// mapWith is m with k set to v, m left as it is.
+func mapWith(m map[string]string, k, v string) map[string]string {
+	out := map[string]string{k: v}
+	for k, v := range m {
+		out[k] = v
+	}
+	return out
+}
+
+// err turns an error about the queue into one that says what happened to
+// which queue and what to do about it, with its exit status, as
+// [env.queueErr] does for names.
+func (r *queueRef) err(err error) error {
+	if err == nil {
+		return nil
+	}
+	var ee *exitError
+	if errors.As(err, &ee) {
+		return err
+	}
+	if errors.Is(err, mpq.ErrInvalidURL) {
+		return r.invalid(err)
+	}
+	switch r.scheme {
+	case "":
+		return r.e.queueErr(r.name, err)
+	case "shm":
+		// The queue of a shm: URL is the queue of that name in its
+		// directory: say what mpq says of it with --dir.
+		e := *r.e
+		e.dir = r.dir
+		return e.queueErr(r.name, err)
+	}
+	msg := r.scrub(err.Error())
+	var opErr *net.OpError
+	switch {
+	case errors.Is(err, nats.ErrNoServers) || errors.As(err, &opErr):
+		return fail(exitFailure, "could not reach the NATS server at %s for queue %s (%s)", r.server, r, msg)
+	case errors.Is(err, nats.ErrAuthorization) || errors.Is(err, nats.ErrAuthExpired) || errors.Is(err, nats.ErrAuthRevoked):
+		return fail(exitFailure, "the NATS server at %s refused the credentials for queue %s (%s)", r.server, r, msg)
+	case errors.Is(err, jetstream.ErrJetStreamNotEnabled) || errors.Is(err, jetstream.ErrJetStreamNotEnabledForAccount) ||
+		errors.Is(err, nats.ErrJetStreamNotEnabled):
+		return fail(exitFailure, "the NATS server at %s has no JetStream, which queue %s needs (start it with -js)", r.server, r)
+	case errors.Is(err, fs.ErrNotExist):
+		return fail(exitMissing, "queue %s does not exist on the NATS server at %s; get, stat and seal do not create queues: a put creates it (mpq put %s MESSAGE)", r.name, r.server, r)
+	case errors.Is(err, mpq.ErrSealed):
+		return fail(exitSealed, "queue %s is sealed and takes no more messages", r)
+	case errors.Is(err, mpq.ErrInvalidName), errors.Is(err, mpq.ErrInvalidOptions):
+		return usage("queue %s: %s", r, msg)
+	case errors.Is(err, mpq.ErrIncompatible):
+		return fail(exitFailure, "queue %s is not a queue mpq can use (%s)", r, msg)
+	}
+	return &scrubbedError{msg: fmt.Sprintf("queue %s: %s", r, msg), err: err}
+}
+
+// A scrubbedError is err with a message that names no password; errors.Is
+// still sees err (context.Canceled makes mpq's exit status 130).
+type scrubbedError struct {
+	msg string
+	err error
+}
+
+func (e *scrubbedError) Error() string { return e.msg }
+func (e *scrubbedError) Unwrap() error { return e.err }
+
+// maxMessage is the largest message q takes.
+func (r *queueRef) maxMessage(ctx context.Context, q mpq.MessageQueue) int {
+	switch q := q.(type) {
+	case *mpq.Queue:
+		return q.Stats().MaxMessageSize
+	case *natsq.Queue:
+		if st, err := q.Stats(ctx); err == nil && st.MaxMessageSize > 0 {
+			return int(st.MaxMessageSize)
+		}
+	}
+	return 1 << 20 // NATS's default max_payload
+}
+
+// largerHint says how to have a queue that takes larger messages.
+func (r *queueRef) largerHint() string {
+	if r.scheme == "nats" {
+		return "a queue created with a larger max-message= in its URL takes it (up to the server's max_payload)"
+	}
+	return "create the queue with a larger --max-message"
+}
