@@ -168,6 +168,14 @@ func Run(ctx context.Context, cfg Config, progress func(msg string)) (Report, er
 		b.msg[i] = byte('a' + i%26)
 	}
 	defer b.cleanup()
+	// A stream that lives for the whole Run: nats-server 2.15 removes an
+	// account's streams directory in the background when its last stream
+	// is deleted, and a stream created meanwhile fails ("error creating
+	// store for stream"). With this one there, deleting a run's stream is
+	// never deleting the last.
+	if _, err := ajs.CreateStream(ctx, jetstream.StreamConfig{Name: b.tag + "-keep", Subjects: []string{b.tag + ".keep"}, Storage: jetstream.FileStorage}); err != nil {
+		return rep, fmt.Errorf("natsbench: create a stream on %s: %w", cfg.URL, err)
+	}
 
 	consumeN := (cfg.Messages + fetchBatch - 1) / fetchBatch * fetchBatch
 	specs := []rowSpec{
