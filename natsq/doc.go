@@ -33,11 +33,12 @@
 //     breaks at that instant) the message is delivered again after the
 //     lease: Get is at least once, where on shared memory it is exactly once.
 //     Delivery.Ack waits for the server's confirmation.
-//   - A handle fetches up to Options.Prefetch messages per request and hands
-//     them out one at a time; they count as delivered (NumAckPending) while
-//     they wait in the handle, and their lease runs from the fetch. Other
-//     handles do not get them meanwhile, and a message given back with Nack
-//     is delivered again after them, not before. Close gives back the ones
+//   - Get fetches up to Options.Prefetch messages per request and hands
+//     them out one at a time (Receive fetches one, so that a slow worker
+//     does not sit on messages others could do). They count as delivered
+//     (NumAckPending) while they wait in the handle, and their lease runs
+//     from the fetch. Other handles do not get them meanwhile, and a message
+//     given back with Nack is delivered again after them, not before. Close gives back the ones
 //     not handed out. A message that waited in the handle for most of its
 //     lease is given back rather than handed out. Prefetch=1 avoids all
 //     this, at the cost of a request per message. A queue with

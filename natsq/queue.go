@@ -58,8 +58,10 @@ type Options struct {
 	// NoCreate makes Open fail, with an error wrapping fs.ErrNotExist,
 	// if the queue's stream does not exist.
 	NoCreate bool
-	// Prefetch is how many messages a Get or Receive asks the server for at
-	// once; the handle keeps the rest for its next calls. Default 64. A
+	// Prefetch is how many messages a Get asks the server for at once; the
+	// handle keeps the rest for its next calls. Default 64. Receive asks
+	// for one at a time, so that work spreads over the consumers and each
+	// lease starts as its message is handed out. A
 	// queue with MaxDeliveries fetches one at a time whatever this says,
 	// since JetStream counts every message fetched as a delivery.
 	Prefetch int
@@ -527,7 +529,7 @@ func sleep(ctx context.Context, d time.Duration) error {
 // sealed and every message acknowledged, it returns io.EOF; if ctx is done
 // first, ctx.Err(). The message is acknowledged as Get returns it.
 func (q *Queue) Get(ctx context.Context) ([]byte, error) {
-	m, err := q.next(ctx, true)
+	m, err := q.next(ctx, true, q.opts.Prefetch)
 	if err != nil {
 		return nil, err
 	}
@@ -541,7 +543,7 @@ func (q *Queue) Get(ctx context.Context) ([]byte, error) {
 // TryGet takes the next message, or returns mpq.ErrEmpty if there is none
 // (io.EOF if the queue is sealed and done).
 func (q *Queue) TryGet() ([]byte, error) {
-	m, err := q.next(context.Background(), false)
+	m, err := q.next(context.Background(), false, q.opts.Prefetch)
 	if err != nil {
 		return nil, err
 	}
@@ -558,7 +560,7 @@ func (q *Queue) TryGet() ([]byte, error) {
 // AckWait). Once the queue is sealed and every message acknowledged, it
 // returns io.EOF; if ctx is done first, ctx.Err().
 func (q *Queue) Receive(ctx context.Context) (*mpq.Delivery, error) {
-	h, err := q.nextHeld(ctx, true)
+	h, err := q.nextHeld(ctx, true, 1)
 	if err != nil {
 		return nil, err
 	}
@@ -568,15 +570,15 @@ func (q *Queue) Receive(ctx context.Context) (*mpq.Delivery, error) {
 // TryReceive is Receive without waiting: mpq.ErrEmpty if no message is
 // waiting.
 func (q *Queue) TryReceive() (*mpq.Delivery, error) {
-	h, err := q.nextHeld(context.Background(), false)
+	h, err := q.nextHeld(context.Background(), false, 1)
 	if err != nil {
 		return nil, err
 	}
 	return q.delivery(h), nil
 }
 
-func (q *Queue) next(ctx context.Context, wait bool) (jetstream.Msg, error) {
-	h, err := q.nextHeld(ctx, wait)
+func (q *Queue) next(ctx context.Context, wait bool, batch int) (jetstream.Msg, error) {
+	h, err := q.nextHeld(ctx, wait, batch)
 	if err != nil {
 		return nil, err
 	}
@@ -584,8 +586,8 @@ func (q *Queue) next(ctx context.Context, wait bool) (jetstream.Msg, error) {
 }
 
 // nextHeld returns the next message for this handle: one fetched before, or
-// a new batch's first.
-func (q *Queue) nextHeld(ctx context.Context, wait bool) (held, error) {
+// the first of a new batch of up to batch messages.
+func (q *Queue) nextHeld(ctx context.Context, wait bool, batch int) (held, error) {
 	if !q.enter() {
 		return held{}, mpq.ErrClosed
 	}
@@ -602,11 +604,11 @@ func (q *Queue) nextHeld(ctx context.Context, wait bool) (held, error) {
 		}
 	}
 	ctx, done := q.bind(ctx)
-	h, err := q.nextWait(ctx, wait)
+	h, err := q.nextWait(ctx, wait, batch)
 	return h, done(err)
 }
 
-func (q *Queue) nextWait(ctx context.Context, wait bool) (held, error) {
+func (q *Queue) nextWait(ctx context.Context, wait bool, batch int) (held, error) {
 	for lag := 0; ; {
 		if h, ok := q.pop(); ok {
 			if q.deadLettered(h) {
@@ -617,7 +619,7 @@ func (q *Queue) nextWait(ctx context.Context, wait bool) (held, error) {
 		if err := ctx.Err(); err != nil {
 			return held{}, err
 		}
-		got, err := q.fetch(ctx, wait)
+		got, err := q.fetch(ctx, wait, batch)
 		if err != nil {
 			if errors.Is(err, nats.ErrNoResponders) {
 				// Nobody takes pull requests: the consumer may be gone.
@@ -685,16 +687,16 @@ func (q *Queue) pop() (held, bool) {
 	return held{}, false
 }
 
-// fetch asks the server for up to Prefetch messages, waiting up to Poll
-// for the first if wait, and keeps them in the handle. It returns how many
+// fetch asks the server for up to batch messages, waiting up to Poll for
+// the first if wait, and keeps them in the handle. It returns how many
 // came.
-func (q *Queue) fetch(ctx context.Context, wait bool) (int, error) {
+func (q *Queue) fetch(ctx context.Context, wait bool, batch int) (int, error) {
 	// What is there now, up to Prefetch, at once; then, to wait, for one
 	// message only: a pull request for more would wait for them all (or
 	// for its expiry), not hand out the first as it comes.
 	// (A sealed queue gets no new messages: the caller sees whether it is
 	// done, rather than wait here first.)
-	n, err := q.fetchBatch(ctx, q.opts.Prefetch, false)
+	n, err := q.fetchBatch(ctx, min(batch, q.opts.Prefetch), false)
 	if n > 0 || err != nil || !wait || q.sealed.Load() {
 		return n, err
 	}

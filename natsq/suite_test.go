@@ -65,10 +65,6 @@ type backend struct {
 	// ctx.Err() even when they need not wait. On shared memory they
 	// succeed if there is room or a message (they look at ctx only to wait).
 	doneCtxFails bool
-	// nackAfterFetched: a message given back with Nack is delivered again
-	// after the messages the handle had already fetched (Options.Prefetch),
-	// not before them.
-	nackAfterFetched bool
 	// lateAckExpires: Ack after the lease ended returns ErrLeaseExpired
 	// even if the message was not given back yet. On shared memory, Ack
 	// succeeds until some Receive or waiter gives the message back.
@@ -147,7 +143,6 @@ func natsBackend(addr string, prefetch int) backend {
 		},
 		doneCtxFails:      true,
 		prefetches:        true,
-		nackAfterFetched:  true,
 		lateAckExpires:    true,
 		lenSkipsGivenBack: true,
 		killedLease:       shortLease,
@@ -167,7 +162,7 @@ func TestBehaviour(t *testing.T) {
 	t.Run("nats-prefetch1", func(t *testing.T) {
 		s := startServer(t, t.TempDir(), 0)
 		b := natsBackend(s.Addr().String(), 1)
-		b.prefetches, b.nackAfterFetched = false, false
+		b.prefetches = false
 		runSuite(t, b)
 	})
 }
@@ -797,8 +792,8 @@ func testNack(t *testing.T, b backend) {
 	sealEmpty(t, q)
 }
 
-// A message given back comes before the messages put after it; on NATS,
-// after those its handle had fetched already (nackAfterFetched).
+// A message given back comes before the messages put after it. (Receive
+// fetches one message at a time on NATS, so none are fetched ahead.)
 func testNackOrder(t *testing.T, b backend) {
 	q := openQ(t, b.url(newName(t), params{}))
 	for _, m := range []string{"a", "b", "c"} {
@@ -814,9 +809,6 @@ func testNackOrder(t *testing.T, b backend) {
 		count int
 	}
 	order := []want{{"a", 2}, {"b", 1}, {"c", 1}}
-	if b.nackAfterFetched {
-		order = []want{{"b", 1}, {"c", 1}, {"a", 2}}
-	}
 	for _, w := range order {
 		d := receive(t, q)
 		checkDelivery(t, d, []byte(w.m), w.count)
