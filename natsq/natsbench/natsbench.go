@@ -448,24 +448,41 @@ func rawPublish(p int) runFunc {
 	}
 }
 
+// openNatsq opens a natsq Queue on a fresh stream, over a connection of its
+// own, and checks that natsq made the stream and consumer the baseline
+// makes. done closes both and deletes the stream.
+func (b *bench) openNatsq(ctx context.Context) (q *natsq.Queue, nc *nats.Conn, name string, done func(), err error) {
+	name = b.newName()
+	nc, err = connect(b.cfg.URL)
+	if err != nil {
+		return nil, nil, "", nil, err
+	}
+	done = func() {
+		if q != nil {
+			q.Close()
+		}
+		nc.Close()
+		b.deleteStream(name)
+	}
+	q, err = natsq.Open(ctx, nc, name, nil)
+	if err == nil {
+		err = b.checkSame(ctx, name)
+	}
+	if err != nil {
+		done()
+		return nil, nil, "", nil, err
+	}
+	return q, nc, name, done, nil
+}
+
 // natsqPublish: p goroutines call Put on one Queue.
 func natsqPublish(p int) runFunc {
 	return func(ctx context.Context, b *bench, n int) (float64, error) {
-		name := b.newName()
-		defer b.deleteStream(name)
-		nc, err := connect(b.cfg.URL)
+		q, _, name, release, err := b.openNatsq(ctx)
 		if err != nil {
 			return 0, err
 		}
-		defer nc.Close()
-		q, err := natsq.Open(ctx, nc, name, nil)
-		if err != nil {
-			return 0, err
-		}
-		defer q.Close()
-		if err := b.checkSame(ctx, name); err != nil {
-			return 0, err
-		}
+		defer release()
 		start := time.Now()
 		err = split(n, p, func(k int) error {
 			for i := 0; i < k; i++ {
@@ -570,21 +587,11 @@ func rawConsume(ctx context.Context, b *bench, n int) (float64, error) {
 
 // natsqConsume: Get until n messages, then Flush.
 func natsqConsume(ctx context.Context, b *bench, n int) (float64, error) {
-	name := b.newName()
-	defer b.deleteStream(name)
-	nc, err := connect(b.cfg.URL)
+	q, nc, name, release, err := b.openNatsq(ctx)
 	if err != nil {
 		return 0, err
 	}
-	defer nc.Close()
-	q, err := natsq.Open(ctx, nc, name, nil)
-	if err != nil {
-		return 0, err
-	}
-	defer q.Close()
-	if err := b.checkSame(ctx, name); err != nil {
-		return 0, err
-	}
+	defer release()
 	if err := b.fill(ctx, name, n); err != nil {
 		return 0, err
 	}
@@ -650,21 +657,11 @@ func rawRoundTrip(ctx context.Context, b *bench, n int) (float64, error) {
 
 // natsqRoundTrip: Put one message, then Get it, over and over; then Flush.
 func natsqRoundTrip(ctx context.Context, b *bench, n int) (float64, error) {
-	name := b.newName()
-	defer b.deleteStream(name)
-	nc, err := connect(b.cfg.URL)
+	q, nc, name, release, err := b.openNatsq(ctx)
 	if err != nil {
 		return 0, err
 	}
-	defer nc.Close()
-	q, err := natsq.Open(ctx, nc, name, nil)
-	if err != nil {
-		return 0, err
-	}
-	defer q.Close()
-	if err := b.checkSame(ctx, name); err != nil {
-		return 0, err
-	}
+	defer release()
 	start := time.Now()
 	done := 0
 	for done < n && time.Since(start) < roundTripLimit {
