@@ -528,22 +528,16 @@ func sleep(ctx context.Context, d time.Duration) error {
 // Get takes the next message, waiting while there is none. Once the queue is
 // sealed and every message acknowledged, it returns io.EOF; if ctx is done
 // first, ctx.Err(). The message is acknowledged as Get returns it.
-func (q *Queue) Get(ctx context.Context) ([]byte, error) {
-	m, err := q.next(ctx, true, q.opts.Prefetch)
-	if err != nil {
-		return nil, err
-	}
-	data := m.Data()
-	if err := m.Ack(); err != nil {
-		return nil, fmt.Errorf("natsq: ack on %s: %w", q.name, err)
-	}
-	return data, nil
-}
+func (q *Queue) Get(ctx context.Context) ([]byte, error) { return q.get(ctx, true) }
 
 // TryGet takes the next message, or returns mpq.ErrEmpty if there is none
 // (io.EOF if the queue is sealed and done).
-func (q *Queue) TryGet() ([]byte, error) {
-	m, err := q.next(context.Background(), false, q.opts.Prefetch)
+func (q *Queue) TryGet() ([]byte, error) { return q.get(context.Background(), false) }
+
+// get takes the next message and acknowledges it without waiting for the
+// server.
+func (q *Queue) get(ctx context.Context, wait bool) ([]byte, error) {
+	m, err := q.next(ctx, wait, q.opts.Prefetch)
 	if err != nil {
 		return nil, err
 	}
