@@ -27,11 +27,16 @@ func (q *Queue) delivery(h held) *mpq.Delivery {
 	return mpq.NewDelivery(h.m.Data(), count, h.deadline, a)
 }
 
-// expired returns mpq.ErrLeaseExpired once the lease has ended: the server
-// gives the message to another consumer then, so this one no longer holds
-// it.
-func (a *acker) expired() error {
+// begin enters the handle for a settlement: mpq.ErrClosed once it is
+// closed, as on shared memory, and mpq.ErrLeaseExpired once the lease has
+// ended (the server gives the message to another consumer then, so this one
+// no longer holds it). On nil, the caller must call a.q.leave.
+func (a *acker) begin() error {
+	if !a.q.enter() {
+		return mpq.ErrClosed
+	}
 	if time.Now().After(a.deadline) {
+		a.q.leave()
 		return fmt.Errorf("%w: queue %s, lease ended %v ago", mpq.ErrLeaseExpired, a.q.name, time.Since(a.deadline).Round(time.Millisecond))
 	}
 	return nil
@@ -39,9 +44,10 @@ func (a *acker) expired() error {
 
 // Ack acknowledges the message and waits for the server to confirm it.
 func (a *acker) Ack() error {
-	if err := a.expired(); err != nil {
+	if err := a.begin(); err != nil {
 		return err
 	}
+	defer a.q.leave()
 	ctx, cancel := context.WithTimeout(context.Background(), a.q.opts.Timeout)
 	defer cancel()
 	if err := a.m.DoubleAck(ctx); err != nil {
@@ -52,11 +58,13 @@ func (a *acker) Ack() error {
 
 // Nack gives the message back to be delivered again after delay, and waits
 // for the server to confirm it; past its last delivery it goes to the
-// dead-letter queue instead.
+// dead-letter queue instead (or, if that queue does not take it now, comes
+// back to be dead-lettered later).
 func (a *acker) Nack(delay time.Duration) error {
-	if err := a.expired(); err != nil {
+	if err := a.begin(); err != nil {
 		return err
 	}
+	defer a.q.leave()
 	if max := a.q.opts.MaxDeliveries; max > 0 && a.count >= max {
 		return a.q.deadLetter(a.m)
 	}
@@ -79,9 +87,10 @@ func (a *acker) Nack(delay time.Duration) error {
 // AckWait: the lease becomes the consumer's whole AckWait from now, whatever
 // lease asks for.
 func (a *acker) Extend(time.Duration) (time.Time, error) {
-	if err := a.expired(); err != nil {
+	if err := a.begin(); err != nil {
 		return time.Time{}, err
 	}
+	defer a.q.leave()
 	start := time.Now()
 	if err := a.m.InProgress(); err != nil {
 		return time.Time{}, fmt.Errorf("natsq: extend on %s: %w", a.q.name, err)

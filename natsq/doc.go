@@ -46,7 +46,21 @@
 //     each message fetched as a delivery.
 //   - Blocked calls (Put on a full queue, Get and Receive on an empty one)
 //     ask the server again every Options.Poll (default 250 ms): they notice
-//     Seal, and room made by other consumers, within that time.
+//     Seal, and room made by other consumers, within that time. A Get or
+//     Receive waiting at the server also returns up to Poll after its
+//     context ends or Close begins: its request runs out by itself, so that
+//     a message already on its way is kept for the next call (or given back
+//     by Close), never dropped to wait out a lease.
+//   - Put is at least once when the connection fails: a Put whose
+//     acknowledgement from the server was lost (a timeout, a broken
+//     connection after the server stored the message) publishes again, and
+//     the message may then be in the queue twice. Dial's connections have
+//     no reconnect buffer, so a publish is never replayed behind Put's back;
+//     a connection given to Open should set nats.ReconnectBufSize(-1) too.
+//   - A message past MaxDeliveries that the dead-letter queue does not take
+//     (full, unreachable) is given back and tried again 100 ms later, and
+//     Nack returns nil, as on shared memory; it is not delivered meanwhile,
+//     so the queue is not done (io.EOF) until it is dead-lettered.
 //   - Put, Get and Receive with a context already done return ctx.Err()
 //     unless Get or Receive has a message fetched already; on shared memory
 //     they look at the context only when they have to wait.

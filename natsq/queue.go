@@ -7,6 +7,7 @@ import (
 	"io"
 	"io/fs"
 	"net/url"
+	"strconv"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -26,9 +27,11 @@ const ConsumerName = "mpq"
 const sealedKey = "mpq-sealed"
 
 // Options configure how a queue is opened or created. A nil *Options means
-// all defaults. MaxMsgs, MaxBytes, MaxMessageSize, Memory, Replicas, AckWait
-// and MaxDeliveries apply only when the queue's stream and consumer are
-// created: an existing queue keeps its own. The others apply to the handle.
+// all defaults. MaxMsgs, MaxBytes, MaxMessageSize, Memory, Replicas,
+// AckWait, MaxDeliveries and DeadLetter apply only when the queue's stream
+// and consumer are created: an existing queue keeps its own (MaxDeliveries
+// and DeadLetter are recorded in the consumer's metadata). The others apply
+// to the handle.
 type Options struct {
 	// MaxMsgs bounds how many messages the queue holds; Put waits and
 	// TryPut returns mpq.ErrFull beyond it. Default: no bound on the count.
@@ -53,7 +56,8 @@ type Options struct {
 	MaxDeliveries int
 	// DeadLetter names a queue on the same server that takes the messages
 	// MaxDeliveries gives up on. It is opened, with default options, when
-	// first needed.
+	// first needed. A message it does not take (full, unreachable) is tried
+	// again 100ms later.
 	DeadLetter string
 	// NoCreate makes Open fail, with an error wrapping fs.ErrNotExist,
 	// if the queue's stream does not exist.
@@ -176,9 +180,8 @@ type Queue struct {
 	end    context.CancelFunc
 	calls  sync.WaitGroup // calls in progress, waited for by Close
 
-	dlqOnce sync.Once
-	dlq     *Queue
-	dlqErr  error
+	dlqMu sync.Mutex
+	dlq   *Queue // opened when first needed
 }
 
 // held is a fetched message waiting in the handle.
@@ -305,9 +308,8 @@ func (q *Queue) attach(ctx context.Context) error {
 	}
 	q.cons = c
 	q.opts.AckWait = cc.AckWait
-	q.opts.MaxDeliveries = 0
-	if cc.MaxDeliver > 1 {
-		q.opts.MaxDeliveries = cc.MaxDeliver - 1 // see consumerConfig
+	q.opts.MaxDeliveries, q.opts.DeadLetter = recorded(cc)
+	if q.opts.MaxDeliveries > 0 {
 		// JetStream counts a delivery per message fetched: messages
 		// prefetched and given back unseen by Close would use up their
 		// deliveries and be dead-lettered without ever being handed out.
@@ -339,21 +341,46 @@ func (q *Queue) streamConfig() jetstream.StreamConfig {
 	}
 }
 
-// consumerConfig: MaxDeliver is one more than MaxDeliveries, so that the
-// delivery after the last one reaches a handle, which dead-letters it.
-// Without that, a message whose last consumer died would stay in the stream
-// forever, neither delivered nor dead-lettered.
+// Consumer metadata keys recording Options.MaxDeliveries and DeadLetter.
+const (
+	maxDeliveriesKey = "mpq-max-deliveries"
+	deadLetterKey    = "mpq-dead-letter"
+)
+
+// recorded returns the MaxDeliveries and DeadLetter a consumer records.
+func recorded(cc jetstream.ConsumerConfig) (int, string) {
+	n, err := strconv.Atoi(cc.Metadata[maxDeliveriesKey])
+	if err != nil || n < 0 {
+		n = 0
+	}
+	dl := cc.Metadata[deadLetterKey]
+	if validName(dl) != nil {
+		dl = ""
+	}
+	return n, dl
+}
+
+// consumerConfig: the server's MaxDeliver has no limit, and the handles
+// count deliveries: a message past its last delivery reaches a handle,
+// which dead-letters it, or gives it back for a later try if the
+// dead-letter queue does not take it. With MaxDeliver set, the server
+// would stop delivering such a message, which would then stay in the
+// stream for good.
 func (q *Queue) consumerConfig() jetstream.ConsumerConfig {
-	maxDeliver := -1
+	md := map[string]string{}
 	if q.opts.MaxDeliveries > 0 {
-		maxDeliver = q.opts.MaxDeliveries + 1
+		md[maxDeliveriesKey] = strconv.Itoa(q.opts.MaxDeliveries)
+	}
+	if q.opts.DeadLetter != "" {
+		md[deadLetterKey] = q.opts.DeadLetter
 	}
 	return jetstream.ConsumerConfig{
+		Metadata:      md,
 		Durable:       ConsumerName,
 		Description:   "shared by every consumer of mpq queue " + q.name,
 		AckPolicy:     jetstream.AckExplicitPolicy,
 		AckWait:       q.opts.AckWait,
-		MaxDeliver:    maxDeliver,
+		MaxDeliver:    -1,
 		MaxAckPending: 10000,
 		MaxWaiting:    4096,
 		DeliverPolicy: jetstream.DeliverAllPolicy,
@@ -704,9 +731,20 @@ func (q *Queue) fetchBatch(ctx context.Context, size int, wait bool) (int, error
 		err   error
 	)
 	if wait {
-		fctx, cancel := context.WithTimeout(ctx, q.opts.Poll)
-		defer cancel()
-		batch, err = q.cons.Fetch(size, jetstream.FetchContext(fctx))
+		// Not the caller's context: nats.go drops the messages that reach
+		// a pull request whose context ended, and the server counts them
+		// delivered, so they would wait out their lease unseen. A request
+		// that expires by itself keeps them here, for this handle's next
+		// call or for Close to give back.
+		d := q.opts.Poll
+		if dl, ok := ctx.Deadline(); ok {
+			d = min(d, time.Until(dl))
+		}
+		if d < time.Millisecond {
+			<-ctx.Done()
+			return 0, ctx.Err()
+		}
+		batch, err = q.cons.Fetch(size, jetstream.FetchMaxWait(d))
 	} else {
 		batch, err = q.cons.FetchNoWait(size)
 	}
@@ -729,6 +767,9 @@ func (q *Queue) fetchBatch(ctx context.Context, size int, wait bool) (int, error
 		q.buf = append(q.buf, held{m: m, deadline: deadline})
 		q.mu.Unlock()
 		n++
+	}
+	if n == 0 && ctx.Err() != nil {
+		return 0, ctx.Err()
 	}
 	if err := batch.Error(); err != nil && n == 0 && !errors.Is(err, nats.ErrTimeout) &&
 		!errors.Is(err, jetstream.ErrNoMessages) && !errors.Is(err, context.DeadlineExceeded) {
@@ -787,26 +828,52 @@ func (q *Queue) deadLettered(h held) bool {
 	return true
 }
 
-// deadLetter moves m to the dead-letter queue, or drops it.
+// deadLetterRetry is how long a message the dead-letter queue did not take
+// waits before it comes back to be dead-lettered again.
+const deadLetterRetry = 100 * time.Millisecond
+
+// deadLetter moves m to the dead-letter queue, or drops it if the queue has
+// none. If the dead-letter queue does not take it (full, unreachable), m is
+// given back to be tried again after deadLetterRetry, and deadLetter
+// returns nil: the message is not lost, only late. An error means m could
+// not be given back either (it comes back after its lease).
 func (q *Queue) deadLetter(m jetstream.Msg) error {
 	if q.opts.DeadLetter != "" {
-		q.dlqOnce.Do(func() {
+		dlq, err := q.deadLetterQueue()
+		if err == nil {
 			ctx, cancel := q.timeout()
-			defer cancel()
-			q.dlq, q.dlqErr = open(ctx, q.nc, false, q.opts.DeadLetter, nil)
-		})
-		if q.dlqErr != nil {
-			_ = m.Nak()
-			return q.dlqErr
+			err = dlq.put(ctx, m.Data())
+			cancel()
 		}
-		ctx, cancel := q.timeout()
-		defer cancel()
-		if err := q.dlq.put(ctx, m.Data()); err != nil {
-			_ = m.Nak() // keep it rather than lose it
-			return fmt.Errorf("natsq: dead-letter to %s: %w", q.opts.DeadLetter, err)
+		if err != nil {
+			if nerr := m.NakWithDelay(deadLetterRetry); nerr != nil {
+				return fmt.Errorf("natsq: dead-letter to %s: %w; give back: %v", q.opts.DeadLetter, err, nerr)
+			}
+			return nil
 		}
 	}
 	return m.Term()
+}
+
+// deadLetterQueue opens the dead-letter queue on the handle's connection,
+// once it works.
+func (q *Queue) deadLetterQueue() (*Queue, error) {
+	q.dlqMu.Lock()
+	defer q.dlqMu.Unlock()
+	if q.dlq != nil {
+		return q.dlq, nil
+	}
+	if q.closed.Load() {
+		return nil, mpq.ErrClosed
+	}
+	ctx, cancel := q.timeout()
+	defer cancel()
+	dlq, err := open(ctx, q.nc, false, q.opts.DeadLetter, nil)
+	if err != nil {
+		return nil, err
+	}
+	q.dlq = dlq
+	return dlq, nil
 }
 
 // Len returns the number of messages waiting to be delivered (the messages
@@ -920,9 +987,11 @@ func (q *Queue) Close() error {
 	}
 	q.buf = nil
 	q.mu.Unlock()
+	q.dlqMu.Lock()
 	if q.dlq != nil {
 		_ = q.dlq.Close()
 	}
+	q.dlqMu.Unlock()
 	err := q.nc.FlushTimeout(q.opts.Timeout)
 	if q.ownConn {
 		q.nc.Close()

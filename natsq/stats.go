@@ -66,9 +66,7 @@ func (q *Queue) Stats(ctx context.Context) (Stats, error) {
 		AckWait:        ci.Config.AckWait,
 		Replicas:       c.Replicas,
 	}
-	if ci.Config.MaxDeliver > 1 {
-		st.MaxDeliveries = ci.Config.MaxDeliver - 1
-	}
+	st.MaxDeliveries, _ = recorded(ci.Config)
 	if st.Sealed {
 		q.sealed.Store(true)
 	}

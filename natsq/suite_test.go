@@ -200,6 +200,9 @@ var behaviours = []struct {
 	{"MaxDeliveriesLease", testMaxDeliveriesLease},
 	{"MaxDeliveriesDrop", testMaxDeliveriesDrop},
 	{"TooLarge", testTooLarge},
+	{"MaxDeliveriesFullDeadLetter", testMaxDeliveriesFullDeadLetter},
+	{"DeliveryAfterClose", testDeliveryAfterClose},
+	{"CancelledGetKeeps", testCancelledGetKeeps},
 	{"KilledConsumer", testKilledConsumer},
 }
 
