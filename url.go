@@ -12,6 +12,7 @@ import (
 	"time"
 
 	"mpq/internal/size"
+	"mpq/internal/urlx"
 )
 
 // A MessageQueue is what a program needs of a queue whatever holds it:
@@ -96,7 +97,7 @@ func Schemes() []string {
 func OpenURL(ctx context.Context, rawURL string) (MessageQueue, error) {
 	u, err := url.Parse(rawURL)
 	if err != nil {
-		return nil, fmt.Errorf("%w: %v", ErrInvalidURL, err)
+		return nil, fmt.Errorf("%w: %s: %v", ErrInvalidURL, urlx.Redact(rawURL), urlx.ParseError(err))
 	}
 	scheme := strings.ToLower(u.Scheme)
 	schemes.RLock()
@@ -108,7 +109,7 @@ func OpenURL(ctx context.Context, rawURL string) (MessageQueue, error) {
 			hint = " (import _ \"mpq/natsq\" to register it)"
 		}
 		if scheme == "" {
-			return nil, fmt.Errorf("%w: %q has no scheme; want shm:NAME or nats://HOST:PORT/NAME", ErrInvalidURL, rawURL)
+			return nil, fmt.Errorf("%w: %q has no scheme; want shm:NAME or nats://HOST:PORT/NAME", ErrInvalidURL, urlx.Redact(rawURL))
 		}
 		return nil, fmt.Errorf("%w: no backend for scheme %q%s; known: %s", ErrInvalidURL, u.Scheme, hint, strings.Join(Schemes(), ", "))
 	}
@@ -120,11 +121,8 @@ func OpenURL(ctx context.Context, rawURL string) (MessageQueue, error) {
 
 // openSHM opens a shm: URL: shm:NAME, or shm:///NAME and shm://NAME.
 func openSHM(_ context.Context, u *url.URL) (MessageQueue, error) {
-	name := u.Opaque
-	if name == "" {
-		name = u.Host + strings.TrimPrefix(u.Path, "/")
-	}
-	if name == "" {
+	name, ok := urlx.SHMName(u)
+	if !ok {
 		return nil, fmt.Errorf("%w: %q names no queue; want shm:NAME", ErrInvalidURL, u.Redacted())
 	}
 	query, err := url.ParseQuery(u.RawQuery)

@@ -108,6 +108,13 @@ func TestOpenURLInvalid(t *testing.T) {
 		{"shm:", nil, "names no queue"},
 		{"shm:?dir=" + dir, nil, "names no queue"},
 		{"shm:///", nil, "names no queue"},
+		// A host and a path, or a user, name no queue (not "ab").
+		{"shm://a/b?dir=" + url.QueryEscape(dir), nil, "names no queue"},
+		{"shm://u:s3cret@jobs?dir=" + url.QueryEscape(dir), nil, "names no queue"},
+		// Errors never show a password, even of a URL that does not parse.
+		{"nats://u:s3cret@127.0.0.1:1/jo bs%zz", nil, "u:xxxxx@"},
+		{"nats://u:s3cret@[::1/jobs", nil, "u:xxxxx@"},
+		{"//u:s3cret@host/jobs", nil, "u:xxxxx@"},
 		{shmURL("jobs", dir, "bogus=1"), nil, `unknown parameter "bogus"`},
 		{shmURL("jobs", dir, "max-msgs=1"), nil, `unknown parameter "max-msgs"`}, // natsq's, not shm's
 		{shmURL("jobs", dir, "%zz"), nil, ""},
@@ -132,6 +139,9 @@ func TestOpenURLInvalid(t *testing.T) {
 		}
 		if !errors.Is(err, mpq.ErrInvalidURL) || tc.also != nil && !errors.Is(err, tc.also) {
 			t.Errorf("OpenURL(%q): %v; want ErrInvalidURL and %v", tc.url, err, tc.also)
+		}
+		if strings.Contains(err.Error(), "s3cret") {
+			t.Errorf("OpenURL(%q): %q shows the password", tc.url, err)
 		}
 		if !strings.Contains(err.Error(), tc.says) {
 			t.Errorf("OpenURL(%q): %q does not say %q", tc.url, err, tc.says)

@@ -6,7 +6,6 @@ import (
 	"fmt"
 	"io"
 	"io/fs"
-	"net/url"
 	"strconv"
 	"strings"
 	"sync"
@@ -17,6 +16,7 @@ import (
 	"github.com/nats-io/nats.go/jetstream"
 
 	"mpq"
+	"mpq/internal/urlx"
 )
 
 // ConsumerName is the name of the durable pull consumer every handle of a
@@ -145,14 +145,6 @@ func validName(name string) error {
 	return nil
 }
 
-// redact hides the password of a server URL, for errors.
-func redact(s string) string {
-	if u, err := url.Parse(s); err == nil {
-		return u.Redacted()
-	}
-	return s
-}
-
 // Subject is the subject a queue's messages are published on.
 func Subject(name string) string { return "mpq." + name }
 
@@ -230,7 +222,7 @@ func connect(ctx context.Context, url string) (*nats.Conn, error) {
 	}
 	nc, err := nats.Connect(url, o...)
 	if err != nil {
-		return nil, fmt.Errorf("natsq: connect to %s: %w", redact(url), err)
+		return nil, fmt.Errorf("natsq: connect to %s: %w", urlx.Redact(url), err)
 	}
 	return nc, nil
 }

@@ -10,6 +10,7 @@ import (
 
 	"mpq"
 	"mpq/internal/size"
+	"mpq/internal/urlx"
 )
 
 func init() { mpq.RegisterScheme("nats", openURL) }
@@ -23,7 +24,7 @@ func init() { mpq.RegisterScheme("nats", openURL) }
 func ParseURL(rawURL string) (server, name string, opts *Options, err error) {
 	u, err := url.Parse(rawURL)
 	if err != nil {
-		return "", "", nil, fmt.Errorf("%w: %v", mpq.ErrInvalidURL, err)
+		return "", "", nil, fmt.Errorf("%w: %s: %v", mpq.ErrInvalidURL, urlx.Redact(rawURL), urlx.ParseError(err))
 	}
 	return parseURL(u)
 }

@@ -21,6 +21,7 @@ import (
 	"golang.org/x/term"
 
 	"mpq/internal/bench"
+	"mpq/internal/urlx"
 	"mpq/natsq/natsbench"
 )
 
@@ -309,7 +310,7 @@ func benchNATS(c *cobra.Command, e *env, rawURL string, cfg natsbench.Config, js
 		if errors.As(err, &ue) {
 			err = ue.Err
 		}
-		return usage("bench: %s is not a URL: %v", redactRaw(rawURL), err)
+		return usage("bench: %s is not a URL: %v", urlx.Redact(rawURL), err)
 	}
 	shown := u.Redacted()
 	if !strings.EqualFold(u.Scheme, "nats") || u.Host == "" || strings.Trim(u.Path, "/") != "" || u.RawQuery != "" || u.Opaque != "" {

@@ -14,6 +14,7 @@ import (
 	"github.com/nats-io/nats.go/jetstream"
 
 	"mpq"
+	"mpq/internal/urlx"
 	"mpq/natsq" // registers nats:// with mpq.OpenURL
 )
 
@@ -50,20 +51,13 @@ func (e *env) ref(arg string) (*queueRef, error) {
 	}
 	u, err := url.Parse(arg)
 	if err != nil {
-		var ue *url.Error
-		if errors.As(err, &ue) {
-			err = ue.Err
-		}
-		return nil, usage("%s is not a queue URL: %v", redactRaw(arg), err)
+		return nil, usage("%s is not a queue URL: %v", urlx.Redact(arg), urlx.ParseError(err))
 	}
 	r := &queueRef{e: e, u: u, scheme: strings.ToLower(u.Scheme)}
 	switch r.scheme {
 	case "shm":
-		r.name = u.Opaque
-		if r.name == "" {
-			r.name = u.Host + strings.TrimPrefix(u.Path, "/")
-		}
-		if r.name == "" {
+		var ok bool
+		if r.name, ok = urlx.SHMName(u); !ok {
 			return nil, usage("%s names no queue; want shm:NAME", r)
 		}
 		for key := range u.Query() {
@@ -126,33 +120,7 @@ func (r *queueRef) scrub(s string) string {
 	}
 	hidden := url.UserPassword(r.u.User.Username(), "xxxxx").String() + "@"
 	s = strings.ReplaceAll(s, r.u.User.String()+"@", hidden)
-	return redactRaw(s)
-}
-
-// redactRaw hides the password of every URL in s, as written.
-func redactRaw(s string) string {
-	var b strings.Builder
-	for {
-		i := strings.Index(s, "://")
-		if i < 0 {
-			b.WriteString(s)
-			return b.String()
-		}
-		b.WriteString(s[:i+3])
-		s = s[i+3:]
-		end := strings.IndexAny(s, "/ \t\n\"'")
-		if end < 0 {
-			end = len(s)
-		}
-		at := strings.LastIndex(s[:end], "@")
-		if at < 0 {
-			continue
-		}
-		if colon := strings.Index(s[:at], ":"); colon >= 0 {
-			b.WriteString(s[:colon+1] + "xxxxx")
-			s = s[at:]
-		}
-	}
+	return urlx.Redact(s)
 }
 
 // openURL is the URL to open: the one given, with dir= set for a shm: URL
