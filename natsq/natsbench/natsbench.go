@@ -409,24 +409,41 @@ func split(n, p int, f func(n int) error) error {
 	return errors.Join(errs...)
 }
 
+// openRaw creates a fresh stream and consumer as a nats.go user would,
+// fills it with fill messages (untimed), and connects to the server.
+// release closes the connection and deletes the stream.
+func (b *bench) openRaw(ctx context.Context, fill int) (nc *nats.Conn, js jetstream.JetStream, name string, release func(), err error) {
+	name = b.newName()
+	if err := b.createRaw(ctx, name); err != nil {
+		return nil, nil, "", nil, err
+	}
+	if fill > 0 {
+		if err := b.fill(ctx, name, fill); err != nil {
+			b.deleteStream(name)
+			return nil, nil, "", nil, err
+		}
+	}
+	if nc, err = connect(b.cfg.URL); err == nil {
+		if js, err = jetstream.New(nc); err != nil {
+			nc.Close()
+		}
+	}
+	if err != nil {
+		b.deleteStream(name)
+		return nil, nil, "", nil, err
+	}
+	return nc, js, name, func() { nc.Close(); b.deleteStream(name) }, nil
+}
+
 // rawPublish: p goroutines call jetstream's Publish, each waiting for its
 // acknowledgement, on one connection.
 func rawPublish(p int) runFunc {
 	return func(ctx context.Context, b *bench, n int) (float64, error) {
-		name := b.newName()
-		if err := b.createRaw(ctx, name); err != nil {
-			return 0, err
-		}
-		defer b.deleteStream(name)
-		nc, err := connect(b.cfg.URL)
+		_, js, name, release, err := b.openRaw(ctx, 0)
 		if err != nil {
 			return 0, err
 		}
-		defer nc.Close()
-		js, err := jetstream.New(nc)
-		if err != nil {
-			return 0, err
-		}
+		defer release()
 		if _, err := js.Stream(ctx, name); err != nil { // as natsq.Open does
 			return 0, err
 		}
@@ -450,7 +467,7 @@ func rawPublish(p int) runFunc {
 
 // openNatsq opens a natsq Queue on a fresh stream, over a connection of its
 // own, and checks that natsq made the stream and consumer the baseline
-// makes. done closes both and deletes the stream.
+// makes. release closes both and deletes the stream.
 func (b *bench) openNatsq(ctx context.Context) (q *natsq.Queue, nc *nats.Conn, name string, done func(), err error) {
 	name = b.newName()
 	nc, err = connect(b.cfg.URL)
@@ -537,23 +554,11 @@ func (b *bench) checkDrained(ctx context.Context, name string) error {
 // rawConsume: Fetch batches of 64 from the durable consumer and Ack each
 // message, then Flush.
 func rawConsume(ctx context.Context, b *bench, n int) (float64, error) {
-	name := b.newName()
-	if err := b.createRaw(ctx, name); err != nil {
-		return 0, err
-	}
-	defer b.deleteStream(name)
-	if err := b.fill(ctx, name, n); err != nil {
-		return 0, err
-	}
-	nc, err := connect(b.cfg.URL)
+	nc, js, name, release, err := b.openRaw(ctx, n)
 	if err != nil {
 		return 0, err
 	}
-	defer nc.Close()
-	js, err := jetstream.New(nc)
-	if err != nil {
-		return 0, err
-	}
+	defer release()
 	cons, err := js.Consumer(ctx, name, natsq.ConsumerName)
 	if err != nil {
 		return 0, err
@@ -615,20 +620,11 @@ func natsqConsume(ctx context.Context, b *bench, n int) (float64, error) {
 // rawRoundTrip: Publish one message, then Next (a Fetch of one, which
 // returns as soon as it comes) and Ack it, over and over; then Flush.
 func rawRoundTrip(ctx context.Context, b *bench, n int) (float64, error) {
-	name := b.newName()
-	if err := b.createRaw(ctx, name); err != nil {
-		return 0, err
-	}
-	defer b.deleteStream(name)
-	nc, err := connect(b.cfg.URL)
+	nc, js, name, release, err := b.openRaw(ctx, 0)
 	if err != nil {
 		return 0, err
 	}
-	defer nc.Close()
-	js, err := jetstream.New(nc)
-	if err != nil {
-		return 0, err
-	}
+	defer release()
 	cons, err := js.Consumer(ctx, name, natsq.ConsumerName)
 	if err != nil {
 		return 0, err
