@@ -170,7 +170,9 @@ type Queue struct {
 	closed atomic.Bool
 	life   context.Context // done once Close begins: wakes blocked calls
 	end    context.CancelFunc
-	calls  sync.WaitGroup // calls in progress, waited for by Close
+	callMu sync.Mutex
+	calls  int        // calls in progress, waited for by Close
+	idle   *sync.Cond // signalled when calls drops to 0 after Close
 
 	dlqMu sync.Mutex
 	dlq   *Queue // opened when first needed
@@ -241,6 +243,7 @@ func open(ctx context.Context, nc *nats.Conn, own bool, name string, o *Options)
 	}
 	q := &Queue{name: name, opts: opts, nc: nc, ownConn: own, js: js}
 	q.life, q.end = context.WithCancel(context.Background())
+	q.idle = sync.NewCond(&q.callMu)
 	if err := q.attach(ctx); err != nil {
 		return nil, err
 	}
@@ -385,20 +388,27 @@ func (q *Queue) Name() string { return q.name }
 // String describes the queue for logs.
 func (q *Queue) String() string { return fmt.Sprintf("natsq.Queue(%s)", q.name) }
 
-// enter registers a call; it reports false once the handle is closed.
+// enter registers a call; it reports false once the handle is closed. (A
+// counter under a mutex, not a WaitGroup: a call may begin while Close
+// waits, which a WaitGroup does not allow.)
 func (q *Queue) enter() bool {
+	q.callMu.Lock()
+	defer q.callMu.Unlock()
 	if q.closed.Load() {
 		return false
 	}
-	q.calls.Add(1)
-	if q.closed.Load() {
-		q.calls.Done()
-		return false
-	}
+	q.calls++
 	return true
 }
 
-func (q *Queue) leave() { q.calls.Done() }
+func (q *Queue) leave() {
+	q.callMu.Lock()
+	defer q.callMu.Unlock()
+	q.calls--
+	if q.calls == 0 && q.closed.Load() {
+		q.idle.Broadcast()
+	}
+}
 
 // bind returns a context done when ctx is or when Close begins; done maps
 // the error of a call under it back: mpq.ErrClosed if the handle closed.
@@ -968,11 +978,18 @@ func (q *Queue) join(ctx context.Context) error {
 // delivered again after their lease. Close is idempotent: later calls
 // return mpq.ErrClosed, as on shared memory.
 func (q *Queue) Close() error {
-	if q.closed.Swap(true) {
+	q.callMu.Lock()
+	already := q.closed.Swap(true)
+	q.callMu.Unlock()
+	if already {
 		return mpq.ErrClosed
 	}
 	q.end()
-	q.calls.Wait()
+	q.callMu.Lock()
+	for q.calls > 0 {
+		q.idle.Wait()
+	}
+	q.callMu.Unlock()
 	q.mu.Lock()
 	for _, h := range q.buf {
 		_ = h.m.Nak()
