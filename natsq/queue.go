@@ -540,7 +540,7 @@ func transient(err error) bool {
 	return errors.Is(err, nats.ErrTimeout) || errors.Is(err, nats.ErrNoResponders) ||
 		errors.Is(err, jetstream.ErrNoStreamResponse) || errors.Is(err, nats.ErrDisconnected) ||
 		errors.Is(err, nats.ErrReconnectBufExceeded) ||
-		errors.Is(err, context.DeadlineExceeded) && !errors.Is(err, mpq.ErrSealed)
+		errors.Is(err, context.DeadlineExceeded)
 }
 
 func sleep(ctx context.Context, d time.Duration) error {
@@ -566,12 +566,12 @@ func (q *Queue) TryGet() ([]byte, error) { return q.get(context.Background(), fa
 // get takes the next message and acknowledges it without waiting for the
 // server.
 func (q *Queue) get(ctx context.Context, wait bool) ([]byte, error) {
-	m, err := q.next(ctx, wait, q.opts.Prefetch)
+	h, err := q.nextHeld(ctx, wait, q.opts.Prefetch)
 	if err != nil {
 		return nil, err
 	}
-	data := m.Data()
-	if err := m.Ack(); err != nil {
+	data := h.m.Data()
+	if err := h.m.Ack(); err != nil {
 		return nil, fmt.Errorf("natsq: ack on %s: %w", q.name, err)
 	}
 	return data, nil
@@ -598,14 +598,6 @@ func (q *Queue) TryReceive() (*mpq.Delivery, error) {
 		return nil, err
 	}
 	return q.delivery(h), nil
-}
-
-func (q *Queue) next(ctx context.Context, wait bool, batch int) (jetstream.Msg, error) {
-	h, err := q.nextHeld(ctx, wait, batch)
-	if err != nil {
-		return nil, err
-	}
-	return h.m, nil
 }
 
 // nextHeld returns the next message for this handle: one fetched before, or
