@@ -37,6 +37,32 @@ var (
 	// ErrTooManyProcesses is returned when 256 processes are attached to a
 	// queue already.
 	ErrTooManyProcesses = liveness.ErrNoSlot
+	// ErrNilContext is returned by every method that takes a
+	// context.Context when it is given nil: pass context.Background() (or
+	// context.TODO()) for a call that may wait forever.
+	ErrNilContext = errors.New("mpq: nil context.Context")
+)
+
+// Errors for resources the system refused. Each error that carries one
+// also matches the system's own error number with errors.Is (for example
+// ErrNoSpace and syscall.ENOSPC or syscall.EDQUOT), and its message says
+// where, how much, and how to fix it. A call that fails with one of them
+// leaves nothing behind: no file, no directory it made, no descriptor, no
+// mapping, no process slot.
+var (
+	// ErrNoSpace means the file system (or memory cgroup) cannot hold the
+	// queue: its whole file is reserved when it is made, so that a full
+	// file system fails the call that makes the queue instead of killing
+	// a later Put with SIGBUS.
+	ErrNoSpace = shm.ErrNoSpace
+	// ErrTooManyFiles means the process (RLIMIT_NOFILE) or the system ran
+	// out of file descriptors.
+	ErrTooManyFiles = shm.ErrTooManyFiles
+	// ErrNoMemory means the system refused to map the queue: the address
+	// space limit (RLIMIT_AS), vm.max_map_count, or memory overcommit.
+	ErrNoMemory = shm.ErrNoMemory
+	// ErrReadOnly means the queue directory is on a read-only file system.
+	ErrReadOnly = shm.ErrReadOnly
 )
 
 // Errors returned by connections ([Conn], [Listener], [Dial]).
