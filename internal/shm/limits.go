@@ -69,7 +69,6 @@ func Explain(what string, err error) error {
 	return le
 }
 
-
 func nofile() string {
 	var rl unix.Rlimit
 	if unix.Getrlimit(unix.RLIMIT_NOFILE, &rl) != nil {
