@@ -10,6 +10,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"math"
 	"os"
 	"slices"
 	"strings"
@@ -590,6 +591,8 @@ func TestAckInvalidOptions(t *testing.T) {
 		{DeadLetter: strings.Repeat("d", 300)},
 		{MaxDeliveries: -1},
 		{Lease: -time.Second},
+		{Lease: mpq.MaxLease + 1},
+		{Lease: math.MaxInt64},
 	} {
 		o.Dir = dir
 		for _, f := range []func(string, *mpq.Options) (*mpq.Queue, error){mpq.Open, mpq.Create} {
@@ -1287,4 +1290,52 @@ func btoi(b bool) int {
 		return 1
 	}
 	return 0
+}
+
+// Extend and NackAfter refuse a duration over MaxLease (whose deadline
+// would overflow, or is absurd) and change nothing: the holder keeps the
+// message, no other consumer gets it, and the holder's Ack still works.
+func TestExtendNackAfterTooLong(t *testing.T) {
+	const lease = 300 * time.Millisecond
+	q := ackQueue(t, mpq.Options{Lease: lease})
+	for _, tc := range []struct {
+		name string
+		op   func(*mpq.Delivery) error
+		want error // nil: accepted
+	}{
+		{"Extend(math.MaxInt64)", func(d *mpq.Delivery) error { return d.Extend(math.MaxInt64) }, mpq.ErrInvalidOptions},
+		{"Extend(MaxLease+1)", func(d *mpq.Delivery) error { return d.Extend(mpq.MaxLease + 1) }, mpq.ErrInvalidOptions},
+		{"Extend(-1)", func(d *mpq.Delivery) error { return d.Extend(-1) }, mpq.ErrInvalidOptions},
+		{"Extend(0)", func(d *mpq.Delivery) error { return d.Extend(0) }, mpq.ErrInvalidOptions},
+		{"NackAfter(math.MaxInt64)", func(d *mpq.Delivery) error { return d.NackAfter(math.MaxInt64) }, mpq.ErrInvalidOptions},
+		{"NackAfter(MaxLease+1)", func(d *mpq.Delivery) error { return d.NackAfter(mpq.MaxLease + 1) }, mpq.ErrInvalidOptions},
+		{"Extend(MaxLease)", func(d *mpq.Delivery) error { return d.Extend(mpq.MaxLease) }, nil},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			mustPut(t, q, tc.name)
+			d := mustReceive(t, q)
+			before := d.Deadline()
+			start := time.Now()
+			err := tc.op(d)
+			if !errors.Is(err, tc.want) || (tc.want == nil) != (err == nil) {
+				t.Fatalf("got %v; want %v", err, tc.want)
+			}
+			switch {
+			case tc.want != nil && !d.Deadline().Equal(before):
+				t.Errorf("Deadline after a refused call: got %v; want %v", d.Deadline(), before)
+			case tc.want == nil && d.Deadline().Before(start.Add(mpq.MaxLease)):
+				t.Errorf("Deadline: got %v; want at least %v", d.Deadline(), start.Add(mpq.MaxLease))
+			}
+			if d.Deadline().Year() < start.Year() {
+				t.Errorf("Deadline wrapped: got %v", d.Deadline())
+			}
+			if d2, err := q.TryReceive(); !errors.Is(err, mpq.ErrEmpty) {
+				t.Errorf("TryReceive while the delivery is held: got %v, %v; want %v", d2, err, mpq.ErrEmpty)
+			}
+			if err := d.Ack(); err != nil {
+				t.Errorf("Ack after %s: got %v; want nil", tc.name, err)
+			}
+		})
+	}
+	checkStats(t, q, ackStats{Len: 0, InFlight: 0, Gets: 7, Acks: 7, Redelivered: 0, Used: 0})
 }

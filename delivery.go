@@ -16,6 +16,14 @@ import (
 // of deliveries is full.
 const MaxInFlight = ring.MaxInFlight
 
+// MaxLease is the longest lease ([Options].Lease, [Delivery.Extend]) and
+// the longest delay of [Delivery.NackAfter]: a year. A longer one is
+// refused with an error wrapping ErrInvalidOptions, and nothing changes.
+// (A lease deadline is kept in nanoseconds since 1970, which a duration
+// near math.MaxInt64 would overflow.) To hold a message longer, Extend its
+// lease again before it ends.
+const MaxLease = 365 * 24 * time.Hour
+
 // A Delivery is a message received with [Queue.Receive]. The message stays
 // in the queue, held for this consumer, until Ack. Nack gives it back to be
 // delivered again; so does the end of the lease, or the death of the
@@ -89,8 +97,16 @@ func (d *Delivery) Nack() error { return d.NackAfter(0) }
 
 // NackAfter gives the message back to the queue, to be delivered again no
 // sooner than delay from now (to within the 50 ms a waiting consumer may
-// sleep).
+// sleep). A delay of zero or less gives it back at once, as Nack. A delay
+// over [MaxLease] is refused with an error wrapping ErrInvalidOptions; the
+// message stays held.
 func (d *Delivery) NackAfter(delay time.Duration) error {
+	if d.done {
+		return ErrAcked
+	}
+	if delay > MaxLease {
+		return fmt.Errorf("%w: NackAfter delay %v over MaxLease %v", ErrInvalidOptions, delay, MaxLease)
+	}
 	if d.ext != nil {
 		return d.settle(func() error { return d.ext.Nack(max(delay, 0)) })
 	}
@@ -110,13 +126,15 @@ func (d *Delivery) settle(f func() error) error {
 	return err
 }
 
-// Extend moves the end of the lease to lease from now.
+// Extend moves the end of the lease to lease from now. A lease of zero or
+// less, or over [MaxLease], is refused with an error wrapping
+// ErrInvalidOptions, and the lease stays as it was.
 func (d *Delivery) Extend(lease time.Duration) error {
 	if d.done {
 		return ErrAcked
 	}
-	if lease <= 0 {
-		return fmt.Errorf("%w: lease %v", ErrInvalidOptions, lease)
+	if lease <= 0 || lease > MaxLease {
+		return fmt.Errorf("%w: lease %v, not in (0, MaxLease %v]", ErrInvalidOptions, lease, MaxLease)
 	}
 	if d.ext != nil {
 		t, err := d.ext.Extend(lease)

@@ -27,8 +27,9 @@ type Options struct {
 	Capacity int
 
 	// MaxMessageSize is the largest message the queue accepts, at most
-	// Capacity/2 - 8 (so that it fits wherever the ring's positions stand).
-	// Default Capacity/4.
+	// Capacity/2 - 8 (so that it fits wherever the ring's positions stand;
+	// Capacity/2 - 16 if Durable) and at most 4 GiB - 1. Default
+	// Capacity/4, or 4 GiB - 1 for a Capacity of 16 GiB or more.
 	MaxMessageSize int
 
 	// Mode holds the permission bits of a new queue file. Default 0600.
@@ -62,7 +63,7 @@ type Options struct {
 	// Lease is how long a delivery from Receive stays with its consumer
 	// before the message is given back for another delivery, unless the
 	// consumer acknowledges it or calls Extend. It applies to this handle's
-	// Receives. Default 30s.
+	// Receives. Default 30s; at most [MaxLease].
 	Lease time.Duration
 
 	// MaxDeliveries, if positive, is how many times Receive delivers a
@@ -104,6 +105,9 @@ func (o *Options) settings() (settings, error) {
 	if o.Capacity < 0 || o.MaxMessageSize < 0 {
 		return s, fmt.Errorf("%w: negative Capacity %d or MaxMessageSize %d", ErrInvalidOptions, o.Capacity, o.MaxMessageSize)
 	}
+	if o.Lease > MaxLease {
+		return s, fmt.Errorf("%w: Lease %v over MaxLease %v", ErrInvalidOptions, o.Lease, MaxLease)
+	}
 	if o.Lease < 0 || o.MaxDeliveries < 0 || o.MaxDeliveries > math.MaxUint32 || o.Sync < SyncNever {
 		return s, fmt.Errorf("%w: negative Lease %v or MaxDeliveries %d, or Sync %d", ErrInvalidOptions, o.Lease, o.MaxDeliveries, o.Sync)
 	}
@@ -125,12 +129,12 @@ func (o *Options) settings() (settings, error) {
 			c <<= 1
 		}
 	}
-	m := c / 4
+	m := min(c/4, ring.MaxMessageFor(c, o.Durable))
 	if o.MaxMessageSize > 0 {
 		m = uint64(o.MaxMessageSize)
 	}
 	if m > ring.MaxMessageFor(c, o.Durable) {
-		return s, fmt.Errorf("%w: MaxMessageSize %d over %d, the most a queue of Capacity %d takes (Capacity/2 - 8, or - 16 if durable)", ErrInvalidOptions, m, ring.MaxMessageFor(c, o.Durable), c)
+		return s, fmt.Errorf("%w: MaxMessageSize %d over %d, the most a queue of Capacity %d takes (Capacity/2 - 8, or - 16 if durable; at most 4 GiB - 1)", ErrInvalidOptions, m, ring.MaxMessageFor(c, o.Durable), c)
 	}
 	s.geometry = ring.Geometry{Capacity: c, MaxMessage: m, Durable: o.Durable,
 		MaxDeliveries: uint32(o.MaxDeliveries), DeadLetter: o.DeadLetter}
