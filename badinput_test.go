@@ -792,3 +792,48 @@ func TestAppendGetKeepsDst(t *testing.T) {
 		t.Errorf("AppendGet with a cancelled context = %q, %v; want %q, %v", got, err, "prefix", context.Canceled)
 	}
 }
+
+// A message over the maximum gets an error that says both sizes and names
+// the option to change, and still matches ErrTooLarge; every way of
+// putting says the same.
+func TestTooLargeMessage(t *testing.T) {
+	ctx := context.Background()
+	q := badQueue(t, t.TempDir(), "big")
+	defer q.Close()
+	anon, err := mpq.New(&mpq.Options{Capacity: badCap, MaxMessageSize: 100})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer anon.Close()
+	big := make([]byte, 101)
+	for _, tc := range []struct {
+		name string
+		op   func() error
+		want []string // in the message
+	}{
+		{"Put", func() error { return q.Put(ctx, big) }, []string{"message of 101 bytes", "queue big takes is 100", "Options.MaxMessageSize"}},
+		{"TryPut", func() error { return q.TryPut(big) }, []string{"message of 101 bytes", "queue big takes is 100", "Options.MaxMessageSize"}},
+		{"Put anonymous", func() error { return anon.Put(ctx, big) }, []string{"message of 101 bytes", "anonymous queue takes is 100", "Options.MaxMessageSize"}},
+		{"PutBatch", func() error { _, err := q.PutBatch(ctx, [][]byte{big}); return err }, []string{"message 0 of the batch of 101 bytes", "is 100", "Options.MaxMessageSize"}},
+		{"PutBatch third", func() error {
+			_, err := q.PutBatch(ctx, [][]byte{[]byte("a"), []byte("b"), make([]byte, 5000)})
+			return err
+		}, []string{"message 2 of the batch of 5000 bytes", "is 100", "Options.MaxMessageSize"}},
+		{"TypedQueue.Put", func() error { return mpq.Of[[]byte](q, mpq.Raw).Put(ctx, big) }, []string{"message of 101 bytes", "is 100", "Options.MaxMessageSize"}},
+		{"TypedQueue.TryPut", func() error { return mpq.Of[string](q, mpq.Raw).TryPut(string(big)) }, []string{"message of 101 bytes", "is 100", "Options.MaxMessageSize"}},
+	} {
+		err := tc.op()
+		if !errors.Is(err, mpq.ErrTooLarge) {
+			t.Errorf("%s: got %v; want %v", tc.name, err, mpq.ErrTooLarge)
+			continue
+		}
+		for _, w := range tc.want {
+			if !strings.Contains(err.Error(), w) {
+				t.Errorf("%s: got %q; want it to say %q", tc.name, err, w)
+			}
+		}
+	}
+	if n := q.Len(); n != 0 {
+		t.Errorf("Len after the refused Puts: got %d; want 0", n)
+	}
+}

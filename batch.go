@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"slices"
 )
 
 // minBatchBytes is the least GetBatch may fill a Batch's buffer to.
@@ -49,6 +50,10 @@ func (q *Queue) PutBatch(ctx context.Context, msgs [][]byte) (int, error) {
 			if err == nil {
 				n = 1
 			}
+		}
+		if err == ErrTooLarge {
+			i := max(slices.IndexFunc(msgs, func(m []byte) bool { return uint64(len(m)) > q.r.MaxMessage() }), 0)
+			err = q.tooLarge(len(msgs[i]), fmt.Sprintf("message %d of the batch", total+i))
 		}
 		total += n
 		msgs = msgs[n:]

@@ -2,6 +2,7 @@ package mpq
 
 import (
 	"context"
+	"fmt"
 	"sync/atomic"
 	"time"
 
@@ -141,7 +142,21 @@ func (q *Queue) Put(ctx context.Context, msg []byte) error {
 	if err == nil && (q.syncPut || q.syncer != nil) {
 		return q.afterPut()
 	}
+	if err == ring.ErrTooLarge {
+		return q.tooLarge(len(msg), "message")
+	}
 	return err
+}
+
+// tooLarge is the error of a Put of a message of n bytes over the queue's
+// maximum; which names the message ("message", or which one of a batch).
+func (q *Queue) tooLarge(n int, which string) error {
+	name := "the anonymous queue"
+	if q.name != "" {
+		name = "queue " + q.name
+	}
+	return fmt.Errorf("%w: %s of %d bytes, the most %s takes is %d (set a larger Options.MaxMessageSize when the queue is created)",
+		ErrTooLarge, which, n, name, q.r.MaxMessage())
 }
 
 func (q *Queue) putSlow(ctx context.Context, msg []byte) error {
@@ -162,6 +177,9 @@ func (q *Queue) TryPut(msg []byte) error {
 	}
 	if err == nil && (q.syncPut || q.syncer != nil) {
 		return q.afterPut()
+	}
+	if err == ring.ErrTooLarge {
+		return q.tooLarge(len(msg), "message")
 	}
 	return err
 }
