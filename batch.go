@@ -39,6 +39,9 @@ func (b *Batch) Reset() { b.buf, b.ends = b.buf[:0], b.ends[:0] }
 // nil. A message over the maximum size fails the call with ErrTooLarge
 // before anything is written.
 func (q *Queue) PutBatch(ctx context.Context, msgs [][]byte) (int, error) {
+	if ctx == nil {
+		return 0, ErrNilContext
+	}
 	total := 0
 	var err error
 	for len(msgs) > 0 {
@@ -73,6 +76,9 @@ func (q *Queue) PutBatch(ctx context.Context, msgs [][]byte) (int, error) {
 // capacity or 64 KiB, whichever is larger. It returns io.EOF once the queue
 // is sealed and drained, or ctx.Err().
 func (q *Queue) GetBatch(ctx context.Context, b *Batch, limit int) error {
+	if ctx == nil {
+		return ErrNilContext
+	}
 	if b == nil {
 		return fmt.Errorf("%w: nil Batch", ErrInvalidOptions)
 	}

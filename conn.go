@@ -160,6 +160,9 @@ func (c *Conn) CanRecv() bool { return c.in != nil }
 // one-way pipe, ErrTooLarge for a message over [MaxConnMessage], ErrClosed
 // after Close, or ctx.Err() if ctx is done first. Send copies msg.
 func (c *Conn) Send(ctx context.Context, msg []byte) error {
+	if ctx == nil {
+		return ErrNilContext
+	}
 	if err := c.checkSend(msg); err != nil {
 		return err
 	}
@@ -315,6 +318,9 @@ func (c *Conn) TryRecv() ([]byte, error) {
 // AppendRecv is Recv appending the message to dst and returning the
 // extended slice: with a dst of enough capacity it allocates nothing.
 func (c *Conn) AppendRecv(ctx context.Context, dst []byte) ([]byte, error) {
+	if ctx == nil {
+		return dst, ErrNilContext
+	}
 	out, err := c.tryRecv(dst)
 	if !again(err) {
 		return out, err
@@ -436,6 +442,9 @@ func (c *Conn) frame(rec []byte) (msg []byte, done, fresh bool, err error) {
 // ctx.Err() if ctx is done first. A message sent in parts may make Recv wait
 // for its last parts even after Poll returned true.
 func (c *Conn) Poll(ctx context.Context) (bool, error) {
+	if ctx == nil {
+		return false, ErrNilContext
+	}
 	if c.in == nil {
 		return false, fmt.Errorf("%w: Poll on the sending end", ErrWrongDirection)
 	}

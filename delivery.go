@@ -162,6 +162,9 @@ func (d *Delivery) Extend(lease time.Duration) error {
 // A message given back after Options.MaxDeliveries deliveries goes to the
 // dead-letter queue instead of being delivered again.
 func (q *Queue) Receive(ctx context.Context) (*Delivery, error) {
+	if ctx == nil {
+		return nil, ErrNilContext
+	}
 	return q.receive(ctx, false)
 }
 
@@ -261,6 +264,9 @@ func (q *Queue) deadQueue(name string) (*Queue, error) {
 // Python's JoinableQueue.join. A message given back still counts as not
 // done. It returns ctx.Err() if ctx is done first.
 func (q *Queue) Join(ctx context.Context) error {
+	if ctx == nil {
+		return ErrNilContext
+	}
 	if !q.enter() {
 		return ErrClosed
 	}

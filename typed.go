@@ -39,6 +39,9 @@ func (t *TypedQueue[T]) Codec() Codec { return t.k.c }
 // [ErrEncode] and writes nothing; otherwise it returns what [Queue.Put]
 // returns.
 func (t *TypedQueue[T]) Put(ctx context.Context, v T) error {
+	if ctx == nil {
+		return ErrNilContext
+	}
 	msg, b, err := t.k.encode(v)
 	if err != nil {
 		return err
@@ -124,6 +127,9 @@ func (t *TypedConn[T]) Codec() Codec { return t.k.c }
 // error wrapping [ErrEncode] and sends nothing; otherwise it returns what
 // [Conn.Send] returns.
 func (t *TypedConn[T]) Send(ctx context.Context, v T) error {
+	if ctx == nil {
+		return ErrNilContext
+	}
 	msg, b, err := t.k.encode(v)
 	if err != nil {
 		return err

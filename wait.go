@@ -135,6 +135,9 @@ func (q *Queue) setWaiting(space bool, d int) {
 // a durable queue with the default sync policy, Put returns once msg is on
 // disk; an error of that flush is returned, with msg in the queue.
 func (q *Queue) Put(ctx context.Context, msg []byte) error {
+	if ctx == nil {
+		return ErrNilContext
+	}
 	_, err := q.r.Put(msg, nil, true, nil)
 	if again(err) {
 		err = q.putSlow(ctx, msg)
@@ -208,6 +211,9 @@ func (q *Queue) TryGet() ([]byte, error) {
 // AppendGet is Get appending the message to dst and returning the extended
 // slice: with a dst of enough capacity it allocates nothing.
 func (q *Queue) AppendGet(ctx context.Context, dst []byte) ([]byte, error) {
+	if ctx == nil {
+		return dst, ErrNilContext
+	}
 	out, _, err := q.r.Get(dst, nil, 1, 0, true, nil)
 	if !again(err) {
 		return out, err
