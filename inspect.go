@@ -99,6 +99,7 @@ func inspectFile(name string, f *os.File) (Stats, error) {
 		return Stats{}, fmt.Errorf("mpq: inspect queue %s: %w", name, err)
 	}
 	st := statsOf(name, snap.Geometry, snap.Counts)
+	st.FileSize, st.Backed = fileBacking(f)
 	st.Stale = snap.Stale
 	st.Procs, st.Gone = procsOf(snap.Procs), procsOf(snap.Gone)
 	return st, nil

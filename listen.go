@@ -133,7 +133,7 @@ func Listen(name string, opts *ListenOptions) (*Listener, error) {
 	if err != nil {
 		return nil, err
 	}
-	if err := shm.EnsureDir(dir, private); err != nil {
+	if _, err := shm.EnsureDir(dir, private); err != nil {
 		return nil, err
 	}
 	if private {

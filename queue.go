@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"io/fs"
 	"os"
+	"path/filepath"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -100,10 +101,12 @@ func open(name string, opts *Options, mayExist bool) (*Queue, error) {
 				return nil, fmt.Errorf("mpq: open queue %s in %s: %w", name, s.dir, err)
 			}
 		}
-		if err := shm.EnsureDir(s.dir, s.private); err != nil {
+		undo, err := shm.EnsureDir(s.dir, s.private)
+		if err != nil {
 			return nil, err
 		}
 		if err := checkNew(name, s); err != nil {
+			undo()
 			return nil, err
 		}
 		g := s.geometry
@@ -113,6 +116,7 @@ func open(name string, opts *Options, mayExist bool) (*Queue, error) {
 			continue // created by another process meanwhile: open it
 		}
 		if err != nil {
+			undo()
 			return nil, fmt.Errorf("mpq: create queue %s in %s: %w", name, s.dir, err)
 		}
 		q, err := attach(f, mem, s, path)
@@ -229,15 +233,18 @@ func attach(f *os.File, mem []byte, s settings, path string) (q *Queue, err erro
 		}
 	}()
 	size, err := shm.Size(f)
-	if err != nil {
-		return nil, fmt.Errorf("%w: %v", ErrIncompatible, err)
-	}
-	if size < ring.PageSize {
-		return nil, fmt.Errorf("%w: file of %d bytes", ErrIncompatible, size)
+	if err != nil || size < ring.PageSize {
+		return nil, fmt.Errorf("%w: %s is %s, not a queue file: open a queue by name, or pass the descriptor of one (Queue.File) to OpenFile", ErrIncompatible, where(f, path), shm.Describe(f))
 	}
 	if mem == nil {
 		if size > ring.MinSize(ring.MaxCapacity) {
 			return nil, fmt.Errorf("%w: file of %d bytes is larger than any queue", ErrCorrupt, size)
+		}
+		// A file made sparse (copied, made by an older mpq, a hole punched
+		// into it) gets its storage now, or fails here with ErrNoSpace,
+		// rather than a Put later with SIGBUS.
+		if err := shm.Back(f, size, dirOf(f, path)); err != nil {
+			return nil, err
 		}
 		if mem, err = shm.Map(f, size); err != nil {
 			return nil, err
@@ -261,7 +268,7 @@ func attach(f *os.File, mem []byte, s settings, path string) (q *Queue, err erro
 		if path != "" && !linked(f, path) {
 			err = errUnlinked
 		} else if alone {
-			err = recoverFile(f, &mem, &size, g)
+			err = recoverFile(f, &mem, &size, g, dirOf(f, path))
 		}
 	case path != "":
 		// Only the open lock: whether we are alone matters to recovery,
@@ -305,6 +312,24 @@ func attach(f *os.File, mem []byte, s settings, path string) (q *Queue, err erro
 	return q, nil
 }
 
+// where names a queue file for an error message: its path, or its
+// descriptor.
+func where(f *os.File, path string) string {
+	if path != "" {
+		return path
+	}
+	return fmt.Sprintf("descriptor %d (%s)", f.Fd(), f.Name())
+}
+
+// dirOf is where the queue file f lives, for error messages: the directory
+// of its path, or what the descriptor is.
+func dirOf(f *os.File, path string) string {
+	if path != "" {
+		return filepath.Dir(path)
+	}
+	return where(f, path)
+}
+
 // openLockOffset is the byte of a queue file that processes lock while
 // they attach to a named queue: so that exactly one recovers a durable
 // queue after a crash, and so that RemoveIf sees every process that
@@ -324,10 +349,13 @@ func linked(f *os.File, path string) bool {
 // recoverFile recovers a durable queue that no other process has open:
 // it restores the size of a truncated file, lets the ring drop damaged
 // records, and flushes the result.
-func recoverFile(f *os.File, mem *[]byte, size *int64, g ring.Geometry) error {
+func recoverFile(f *os.File, mem *[]byte, size *int64, g ring.Geometry, dir string) error {
 	if want := ring.MinSize(g.Capacity); *size < want {
 		if err := f.Truncate(want); err != nil {
 			return fmt.Errorf("mpq: restore the size of a truncated queue file: %w", err)
+		}
+		if err := shm.Back(f, want, dir); err != nil {
+			return err
 		}
 		shm.Unmap(*mem)
 		*mem = nil

@@ -2,7 +2,10 @@ package mpq
 
 import (
 	"fmt"
+	"os"
 	"time"
+
+	"mpq/internal/shm"
 )
 
 // Stats is a snapshot of a queue's state, read from its header.
@@ -27,6 +30,14 @@ type Stats struct {
 	MaxDeliveries  int       // Options.MaxDeliveries it was created with; 0 for no limit
 	DeadLetter     string    // Options.DeadLetter it was created with
 	Procs          []Proc    // processes attached now
+
+	// FileSize is the size of the queue file in bytes, and Backed reports
+	// whether the file system has storage allocated for all of it. A queue
+	// that mpq made is always backed; a file copied sparse, made by an
+	// older version, or with a hole punched into it is not, and Open backs
+	// it (or fails with ErrNoSpace) before it is used.
+	FileSize int64
+	Backed   bool
 	// Gone are processes that are no longer running but still own part
 	// of the queue: a lock they died holding, deliveries, a waiter bit.
 	// The next Put, Get or sweep of a live process takes each over.
@@ -64,6 +75,7 @@ func (q *Queue) Stats() Stats {
 		return Stats{}
 	}
 	s := statsOf(q.name, q.r.Geometry(), c)
+	s.FileSize, s.Backed = fileBacking(q.f)
 	if snap, err := q.r.Observe(); err == nil {
 		s.Procs, s.Gone = procsOf(snap.Procs), procsOf(snap.Gone)
 	}
@@ -82,4 +94,39 @@ func (s Stats) String() string {
 	}
 	return fmt.Sprintf("%s: %d msgs, %d/%d bytes, %d puts, %d gets, %d waits, %d procs%s",
 		name, s.Len, s.Used, s.Capacity, s.Puts, s.Gets, s.Waits, len(s.Procs), sealed)
+}
+
+// fileBacking returns the size of the queue file f and whether all of it
+// has storage.
+func fileBacking(f *os.File) (int64, bool) {
+	size, err := shm.Size(f)
+	if err != nil {
+		return 0, false
+	}
+	backed, err := shm.Backed(f)
+	return size, err == nil && backed
+}
+
+// A FileSystem describes the file system that holds a queue directory.
+type FileSystem struct {
+	Dir   string // the directory
+	Mount string // where its file system is mounted ("" if unknown)
+	Type  string // the file system's type, such as tmpfs or ext4 ("" if unknown)
+	Size  int64  // the file system's size in bytes
+	Free  int64  // bytes this user may still allocate in it
+}
+
+// StatFS describes the file system holding dir (the default directory if
+// dir is ""): what a queue made there may take. On systems other than
+// Linux, macOS and FreeBSD only Dir is filled in, and the error wraps
+// errors.ErrUnsupported.
+func StatFS(dir string) (FileSystem, error) {
+	if dir == "" {
+		dir = DefaultDir()
+	}
+	fs, err := shm.StatFS(dir)
+	if err != nil {
+		return FileSystem{Dir: dir}, fmt.Errorf("mpq: file system of %s: %w", dir, err)
+	}
+	return FileSystem{Dir: fs.Dir, Mount: fs.Mount, Type: fs.Type, Size: fs.Size, Free: fs.Free}, nil
 }

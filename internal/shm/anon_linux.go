@@ -3,18 +3,19 @@
 package shm
 
 import (
-	"fmt"
 	"os"
 
 	"golang.org/x/sys/unix"
 )
 
-func anonymous() (*os.File, error) {
+// anonymous makes an unnamed file in memory (a memfd), and returns with it
+// where it lives for error messages: Memory.
+func anonymous() (*os.File, string, error) {
 	fd, err := unix.MemfdCreate("mpq", unix.MFD_CLOEXEC|unix.MFD_ALLOW_SEALING)
 	if err != nil {
-		return nil, fmt.Errorf("mpq: memfd_create: %w", err)
+		return nil, "", Explain("memfd_create", err)
 	}
-	return os.NewFile(uintptr(fd), "memfd:mpq"), nil
+	return os.NewFile(uintptr(fd), "memfd:mpq"), Memory, nil
 }
 
 // sealSize forbids changing the size of a memfd, so that a process it is

@@ -3,19 +3,19 @@
 package shm
 
 import (
-	"fmt"
 	"os"
 )
 
 // Without memfd, an anonymous queue is a temporary file removed at once: it
 // lives on while descriptors to it are open.
-func anonymous() (*os.File, error) {
+// It returns the directory it was made in, for error messages.
+func anonymous() (*os.File, string, error) {
 	f, err := os.CreateTemp("", ".mpq-anon-*")
 	if err != nil {
-		return nil, fmt.Errorf("mpq: anonymous queue file: %w", err)
+		return nil, "", Explain("create an anonymous queue file in "+os.TempDir(), err)
 	}
 	os.Remove(f.Name())
-	return f, nil
+	return f, os.TempDir(), nil
 }
 
 // sealSize does nothing: only memfds take seals.

@@ -76,14 +76,3 @@ func nofile() string {
 	}
 	return fmt.Sprint(rl.Cur)
 }
-
-func addrSpace() string {
-	var rl unix.Rlimit
-	if unix.Getrlimit(unix.RLIMIT_AS, &rl) != nil {
-		return "unknown"
-	}
-	if rl.Cur == unix.RLIM_INFINITY {
-		return "unlimited"
-	}
-	return fmt.Sprintf("%d bytes", rl.Cur)
-}

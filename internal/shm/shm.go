@@ -67,19 +67,38 @@ func DefaultDir() string {
 	return filepath.Join(base, fmt.Sprintf("mpq-%d", os.Getuid()))
 }
 
-// EnsureDir creates dir (mode 0700) if it is missing. When private is set
-// (the default directory, which lives in a shared place such as /dev/shm) an
-// existing dir must be a real directory owned by this user and closed to
-// others, so that nobody else can plant or read queues in it.
-func EnsureDir(dir string, private bool) error {
-	err := os.MkdirAll(dir, 0o700)
-	if err != nil {
-		return fmt.Errorf("mpq: queue directory: %w", err)
+// EnsureDir creates dir (mode 0700) and its missing parents. When private is
+// set (the default directory, which lives in a shared place such as
+// /dev/shm) an existing dir must be a real directory owned by this user and
+// closed to others, so that nobody else can plant or read queues in it. It
+// returns undo, which removes the directories it made if they are still
+// empty: a call that fails after EnsureDir leaves no directory behind.
+func EnsureDir(dir string, private bool) (undo func(), err error) {
+	var made []string // deepest first
+	for p := filepath.Clean(dir); ; p = filepath.Dir(p) {
+		if _, err := os.Lstat(p); err == nil || !errors.Is(err, fs.ErrNotExist) || p == filepath.Dir(p) {
+			break
+		}
+		made = append(made, p)
 	}
-	if !private {
-		return nil
+	undo = func() {
+		for _, p := range made {
+			if os.Remove(p) != nil {
+				return
+			}
+		}
 	}
-	return CheckPrivate(dir)
+	if err := os.MkdirAll(dir, 0o700); err != nil {
+		undo()
+		return nil, Explain("make queue directory "+dir, err)
+	}
+	if private {
+		if err := CheckPrivate(dir); err != nil {
+			undo()
+			return nil, err
+		}
+	}
+	return undo, nil
 }
 
 // CheckPrivate returns an error unless dir is a real directory (not a
@@ -112,6 +131,9 @@ func OpenFile(path string) (*os.File, error) {
 		if errors.Is(err, unix.EISDIR) {
 			err = &fs.PathError{Op: "open", Path: path, Err: ErrNotRegular}
 		}
+		if errors.Is(err, unix.EMFILE) || errors.Is(err, unix.ENFILE) {
+			err = Explain("open queue file "+path, err)
+		}
 		return nil, err
 	}
 	if fi, err := f.Stat(); err != nil || !fi.Mode().IsRegular() {
@@ -130,15 +152,17 @@ func Create(path string, mode os.FileMode, size int64, init func(mem []byte) err
 	tmp := filepath.Join(dir, fmt.Sprintf(".%s.%d.%x.tmp", base, os.Getpid(), rand.Uint64()))
 	f, err := os.OpenFile(tmp, os.O_RDWR|os.O_CREATE|os.O_EXCL|unix.O_NOFOLLOW, mode.Perm())
 	if err != nil {
-		return nil, nil, fmt.Errorf("mpq: create queue file: %w", err)
+		return nil, nil, Explain("create queue file in "+filepath.Clean(dir), err)
 	}
 	defer os.Remove(tmp)
-	mem, err := setup(f, mode, size, init)
+	mem, err := setup(f, mode, size, filepath.Clean(dir), init)
 	if err == nil {
 		if err = os.Link(tmp, path); err != nil {
 			Unmap(mem)
 			if errors.Is(err, fs.ErrExist) {
 				err = &fs.PathError{Op: "create", Path: path, Err: fs.ErrExist}
+			} else {
+				err = Explain("link queue file "+path, err)
 			}
 		}
 	}
@@ -149,12 +173,17 @@ func Create(path string, mode os.FileMode, size int64, init func(mem []byte) err
 	return f, mem, nil
 }
 
-func setup(f *os.File, mode os.FileMode, size int64, init func([]byte) error) ([]byte, error) {
+// setup sizes f, a new queue file in dir, reserves its storage, maps it and
+// runs init on the mapping.
+func setup(f *os.File, mode os.FileMode, size int64, dir string, init func([]byte) error) ([]byte, error) {
 	if err := f.Chmod(mode.Perm()); err != nil { // exact bits, whatever the umask
 		return nil, err
 	}
 	if err := f.Truncate(size); err != nil {
-		return nil, fmt.Errorf("mpq: size queue file: %w", err)
+		return nil, Explain(fmt.Sprintf("size a queue file of %s in %s", Bytes(size), dir), err)
+	}
+	if err := Reserve(f, size, dir); err != nil {
+		return nil, err
 	}
 	mem, err := Map(f, size)
 	if err != nil {
@@ -170,11 +199,11 @@ func setup(f *os.File, mode os.FileMode, size int64, init func([]byte) error) ([
 // Anonymous creates an unnamed queue file of size bytes (a memfd on Linux)
 // and runs init on its mapping.
 func Anonymous(size int64, init func(mem []byte) error) (*os.File, []byte, error) {
-	f, err := anonymous()
+	f, dir, err := anonymous()
 	if err != nil {
 		return nil, nil, err
 	}
-	mem, err := setup(f, 0o600, size, init)
+	mem, err := setup(f, 0o600, size, dir, init)
 	if err == nil {
 		if err = sealSize(f); err != nil {
 			Unmap(mem)
@@ -207,10 +236,38 @@ func Map(f *os.File, size int64) ([]byte, error) {
 	}
 	mem, err := unix.Mmap(int(f.Fd()), 0, int(size), unix.PROT_READ|unix.PROT_WRITE, unix.MAP_SHARED)
 	if err != nil {
-		return nil, fmt.Errorf("mpq: map queue file: %w", err)
+		return nil, Explain(fmt.Sprintf("map a queue file of %s", Bytes(size)), err)
 	}
 	return mem, nil
 }
 
 // Unmap releases a mapping made by Map.
 func Unmap(mem []byte) error { return unix.Munmap(mem) }
+
+// Describe says what kind of file f is, for an error message: "an empty
+// regular file", "a regular file of 12 bytes", "a pipe", "a character
+// device".
+func Describe(f *os.File) string {
+	var st unix.Stat_t
+	if err := unix.Fstat(int(f.Fd()), &st); err != nil {
+		return fmt.Sprintf("a file that cannot be examined (%v)", err)
+	}
+	switch st.Mode & unix.S_IFMT {
+	case unix.S_IFREG:
+		if st.Size == 0 {
+			return "an empty regular file"
+		}
+		return fmt.Sprintf("a regular file of %d bytes", st.Size)
+	case unix.S_IFDIR:
+		return "a directory"
+	case unix.S_IFIFO:
+		return "a pipe"
+	case unix.S_IFSOCK:
+		return "a socket"
+	case unix.S_IFCHR:
+		return "a character device"
+	case unix.S_IFBLK:
+		return "a block device"
+	}
+	return "not a regular file"
+}

@@ -105,13 +105,13 @@ func TestEnsureDir(t *testing.T) {
 	// Missing directories (and parents) are created 0700.
 	for _, private := range []bool{false, true} {
 		dir := filepath.Join(base, fmt.Sprint("new", private), "sub")
-		if err := EnsureDir(dir, private); err != nil {
+		if _, err := EnsureDir(dir, private); err != nil {
 			t.Fatalf("EnsureDir(%q, %v): %v", dir, private, err)
 		}
 		if got := mode(dir); got != os.ModeDir|0o700 {
 			t.Errorf("EnsureDir(%q, %v) made mode %v; want %v", dir, private, got, os.ModeDir|0o700)
 		}
-		if err := EnsureDir(dir, private); err != nil {
+		if _, err := EnsureDir(dir, private); err != nil {
 			t.Errorf("EnsureDir of an existing private directory: %v", err)
 		}
 	}
@@ -142,7 +142,7 @@ func TestEnsureDir(t *testing.T) {
 		{file, false, true},
 		{filepath.Join(file, "sub"), false, true},
 	} {
-		err := EnsureDir(tc.dir, tc.private)
+		_, err := EnsureDir(tc.dir, tc.private)
 		if (err != nil) != tc.wantErr {
 			t.Errorf("EnsureDir(%q, private %v) = %v; want error: %v", tc.dir, tc.private, err, tc.wantErr)
 		}

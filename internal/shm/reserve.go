@@ -1,0 +1,153 @@
+package shm
+
+import (
+	"errors"
+	"fmt"
+	"os"
+	"path/filepath"
+
+	"golang.org/x/sys/unix"
+)
+
+// A shared mapping whose pages the file system cannot supply kills the
+// process that touches them with SIGBUS. So every queue file is reserved
+// whole before it becomes visible (Reserve), and an existing one is backed
+// when a process attaches to it (Back): a full file system then fails the
+// call that makes or opens the queue, with ErrNoSpace, instead of a Put.
+
+// FS describes the file system that holds a directory.
+type FS struct {
+	Dir   string // the directory asked about
+	Mount string // where the file system is mounted ("" if unknown)
+	Type  string // its type, such as tmpfs or ext4 ("" if unknown)
+	Size  int64  // its size in bytes
+	Free  int64  // bytes that this user may still allocate in it
+}
+
+// String describes fs for an error message: "tmpfs at /dev/shm".
+func (fs FS) String() string {
+	t := fs.Type
+	if t == "" {
+		t = "file system"
+	}
+	if fs.Mount == "" {
+		return t
+	}
+	return t + " at " + fs.Mount
+}
+
+// Memory is the Dir of the FS of an anonymous queue (a memfd on Linux).
+const Memory = "memory"
+
+// Reserve allocates storage for the first size bytes of f, a new queue file
+// in dir (Memory for an anonymous one) that no other process can reach yet.
+// It fails with an error carrying ErrNoSpace that says where, how much was
+// asked for, how much is free, and how to make room.
+func Reserve(f *os.File, size int64, dir string) error {
+	if err := checkMemory(f, size, dir); err != nil {
+		return err
+	}
+	err := allocate(f, size)
+	if errors.Is(err, errors.ErrUnsupported) {
+		// The file system cannot allocate without writing (or this system
+		// has no call for it): write zeros, which no process can see yet.
+		err = writeZeros(f, size)
+	}
+	return reserveError(f, size, dir, err)
+}
+
+// Back makes sure that every byte of f, an existing queue file of size bytes
+// that other processes may be using, has storage: a file copied sparse, made
+// by a version of mpq that did not reserve, or with a hole punched into it.
+// Allocating never changes a byte of the file. A file system that cannot
+// allocate without writing leaves f as it is.
+func Back(f *os.File, size int64, dir string) error {
+	if ok, err := Backed(f); err != nil || ok {
+		return err
+	}
+	if err := checkMemory(f, size, dir); err != nil {
+		return err
+	}
+	err := allocate(f, size)
+	if errors.Is(err, errors.ErrUnsupported) {
+		return nil
+	}
+	return reserveError(f, size, dir, err)
+}
+
+// Backed reports whether every byte of f has storage allocated, judged by
+// the blocks the file system reports for it.
+func Backed(f *os.File) (bool, error) {
+	var st unix.Stat_t
+	if err := unix.Fstat(int(f.Fd()), &st); err != nil {
+		return false, err
+	}
+	return st.Blocks*512 >= st.Size, nil
+}
+
+// reserveError explains err, a failure to allocate size bytes of f in dir.
+func reserveError(f *os.File, size int64, dir string, err error) error {
+	switch {
+	case err == nil:
+		return nil
+	case errors.Is(err, unix.ENOSPC) || errors.Is(err, unix.EDQUOT):
+		return noSpace(err, size, fileFS(f, dir), "")
+	default:
+		return Explain(fmt.Sprintf("reserve %s for a queue file in %s", Bytes(size), dir), err)
+	}
+}
+
+// noSpace is the ErrNoSpace for size bytes refused by fs. limit, if not
+// empty, says which limit other than the file system's size refused them.
+func noSpace(err error, size int64, fs FS, limit string) error {
+	where := fmt.Sprintf("in %s (%s)", fs.Dir, fs)
+	if fs.Dir == Memory {
+		where = "in memory"
+	}
+	msg := fmt.Sprintf("mpq: no space for a queue file of %s %s", Bytes(size), where)
+	if limit != "" {
+		msg += ": " + limit
+	} else {
+		msg += fmt.Sprintf(": %s free of %s", Bytes(fs.Free), Bytes(fs.Size))
+	}
+	msg += ": use a smaller Capacity"
+	switch {
+	case fs.Dir == Memory:
+		msg += ", or free memory"
+	case limit != "":
+		msg += ", set Options.Dir (mpq --dir) to a directory on disk, or raise the limit"
+	default:
+		msg += ", set Options.Dir (mpq --dir) to another file system, or make room in this one"
+		if fs.Type == "tmpfs" && filepath.Clean(fs.Mount) == "/dev/shm" {
+			msg += " (in a container, a larger /dev/shm: docker run --shm-size=1g, or shm_size in compose)"
+		}
+	}
+	return &LimitError{Kind: ErrNoSpace, Err: err, Msg: msg}
+}
+
+// writeZeros writes size zero bytes at the start of f.
+func writeZeros(f *os.File, size int64) error {
+	zeros := make([]byte, min(size, 1<<20))
+	for off := int64(0); off < size; {
+		n, err := f.WriteAt(zeros[:min(int64(len(zeros)), size-off)], off)
+		if err != nil {
+			return err
+		}
+		off += int64(n)
+	}
+	return nil
+}
+
+// Bytes formats a byte count for people: 512 B, 64.0 KiB, 2.5 GiB.
+func Bytes(n int64) string {
+	const unit = 1024
+	if n < unit {
+		return fmt.Sprintf("%d B", n)
+	}
+	div, exp := int64(unit), 0
+	for m := n / unit; m >= unit && exp < 4; m /= unit {
+		div *= unit
+		exp++
+	}
+	return fmt.Sprintf("%.1f %ciB", float64(n)/float64(div), "KMGTP"[exp])
+}
