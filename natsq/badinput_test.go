@@ -259,3 +259,130 @@ func FuzzParseURL(f *testing.F) {
 		}
 	})
 }
+
+// Every function and method that takes a context.Context returns
+// mpq.ErrNilContext at once when given nil, whether or not it would block,
+// and changes nothing: no message put or taken, no queue made or removed.
+func TestNilContext(t *testing.T) {
+	var nilCtx context.Context
+	s := startServer(t, t.TempDir(), 0)
+	ctx := timeout(t, waitLong)
+	nc := connectTo(t, s.Addr().String())
+	for _, full := range []bool{false, true} {
+		q, err := natsq.Open(ctx, nc, "nilctx", nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer q.Close()
+		want := 0
+		if full {
+			if err := q.Put(ctx, []byte("kept")); err != nil {
+				t.Fatal(err)
+			}
+			want = 1
+		}
+		url := "nats://" + s.Addr().String() + "/nilctx"
+		for _, tt := range []struct {
+			name string
+			op   func() error
+		}{
+			{"Queue.Put", func() error { return q.Put(nilCtx, []byte("x")) }},
+			{"Queue.Get", func() error { _, err := q.Get(nilCtx); return err }},
+			{"Queue.Receive", func() error { _, err := q.Receive(nilCtx); return err }},
+			{"Queue.Join", func() error { return q.Join(nilCtx) }},
+			{"Queue.Stats", func() error { _, err := q.Stats(nilCtx); return err }},
+			{"Open", func() error { _, err := natsq.Open(nilCtx, nc, "other", nil); return err }},
+			{"Dial", func() error { _, err := natsq.Dial(nilCtx, "nats://"+s.Addr().String(), "other", nil); return err }},
+			{"OpenURL", func() error { _, err := natsq.OpenURL(nilCtx, url); return err }},
+			{"Remove", func() error { return natsq.Remove(nilCtx, nc, "nilctx") }},
+			{"RemoveURL", func() error { return natsq.RemoveURL(nilCtx, url) }},
+		} {
+			done := make(chan error, 1)
+			go func() {
+				defer func() {
+					if p := recover(); p != nil {
+						done <- errors.New("panic")
+					}
+				}()
+				done <- tt.op()
+			}()
+			select {
+			case err := <-done:
+				if !errors.Is(err, mpq.ErrNilContext) {
+					t.Errorf("%s (message waiting: %v): got %v; want %v", tt.name, full, err, mpq.ErrNilContext)
+				}
+			case <-time.After(10 * time.Second):
+				t.Fatalf("%s (message waiting: %v): still blocked after 10s; want %v at once", tt.name, full, mpq.ErrNilContext)
+			}
+			if n := q.Len(); n != want {
+				t.Errorf("%s (message waiting: %v): Len after the call: got %d; want %d", tt.name, full, n, want)
+			}
+		}
+		js, _ := jetstream.New(nc)
+		if _, err := js.Stream(ctx, "other"); !errors.Is(err, jetstream.ErrStreamNotFound) {
+			t.Errorf("stream of a queue opened with a nil context: got %v; want %v", err, jetstream.ErrStreamNotFound)
+		}
+		if full {
+			if m, err := q.TryGet(); err != nil || string(m) != "kept" {
+				t.Errorf("TryGet after the calls: got %q, %v; want %q, nil", m, err, "kept")
+			}
+		}
+	}
+}
+
+// A message over the maximum says both sizes and the option; AckWait over
+// mpq.MaxLease is refused.
+func TestBadInputSizes(t *testing.T) {
+	s := startServer(t, t.TempDir(), 0)
+	ctx := timeout(t, waitLong)
+	nc := connectTo(t, s.Addr().String())
+	q, err := natsq.Open(ctx, nc, "small", &natsq.Options{MaxMessageSize: 100})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer q.Close()
+	for _, tc := range []struct {
+		name string
+		op   func() error
+	}{
+		{"Put", func() error { return q.Put(ctx, make([]byte, 101)) }},
+		{"TryPut", func() error { return q.TryPut(make([]byte, 101)) }},
+	} {
+		err := tc.op()
+		if !errors.Is(err, mpq.ErrTooLarge) {
+			t.Errorf("%s: got %v; want %v", tc.name, err, mpq.ErrTooLarge)
+			continue
+		}
+		for _, w := range []string{"message of 101 bytes", "queue small takes is 100", "Options.MaxMessageSize"} {
+			if !strings.Contains(err.Error(), w) {
+				t.Errorf("%s: got %q; want it to say %q", tc.name, err, w)
+			}
+		}
+	}
+	// Extend and NackAfter past mpq.MaxLease are refused, and the holder
+	// keeps the message.
+	if err := q.Put(ctx, []byte("held")); err != nil {
+		t.Fatal(err)
+	}
+	d, err := q.Receive(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := d.Extend(1<<63 - 1); !errors.Is(err, mpq.ErrInvalidOptions) {
+		t.Errorf("Extend(math.MaxInt64): got %v; want %v", err, mpq.ErrInvalidOptions)
+	}
+	if err := d.NackAfter(1<<63 - 1); !errors.Is(err, mpq.ErrInvalidOptions) {
+		t.Errorf("NackAfter(math.MaxInt64): got %v; want %v", err, mpq.ErrInvalidOptions)
+	}
+	if err := d.Ack(); err != nil {
+		t.Errorf("Ack after the refused calls: got %v; want nil", err)
+	}
+	for _, o := range []natsq.Options{{AckWait: mpq.MaxLease + 1}, {AckWait: 1<<63 - 1}} {
+		if q, err := natsq.Open(ctx, nc, "lease", &o); !errors.Is(err, mpq.ErrInvalidOptions) {
+			t.Errorf("Open with AckWait %v: got %v; want %v", o.AckWait, err, mpq.ErrInvalidOptions)
+			if err == nil {
+				q.Close()
+			}
+		}
+	}
+}

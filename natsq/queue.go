@@ -96,6 +96,8 @@ func (o *Options) withDefaults() (Options, error) {
 		return r, fmt.Errorf("%w: negative value in %+v", mpq.ErrInvalidOptions, r)
 	case r.AckWait > 0 && r.AckWait < time.Millisecond:
 		return r, fmt.Errorf("%w: AckWait %v is below JetStream's 1ms", mpq.ErrInvalidOptions, r.AckWait)
+	case r.AckWait > mpq.MaxLease:
+		return r, fmt.Errorf("%w: AckWait %v over mpq.MaxLease %v", mpq.ErrInvalidOptions, r.AckWait, mpq.MaxLease)
 	case r.Prefetch > 10000:
 		return r, fmt.Errorf("%w: Prefetch %d is above 10000", mpq.ErrInvalidOptions, r.Prefetch)
 	}
@@ -190,6 +192,9 @@ var _ mpq.MessageQueue = (*Queue)(nil)
 // creating its stream and consumer if needed (unless opts.NoCreate). The
 // handle does not close nc.
 func Open(ctx context.Context, nc *nats.Conn, name string, opts *Options) (*Queue, error) {
+	if ctx == nil {
+		return nil, mpq.ErrNilContext
+	}
 	return open(ctx, nc, false, name, opts)
 }
 
@@ -197,6 +202,9 @@ func Open(ctx context.Context, nc *nats.Conn, name string, opts *Options) (*Queu
 // and opens the queue name there; Close closes the connection. The
 // connection reconnects by itself when the server restarts.
 func Dial(ctx context.Context, url, name string, opts *Options) (*Queue, error) {
+	if ctx == nil {
+		return nil, mpq.ErrNilContext
+	}
 	if err := validName(name); err != nil {
 		return nil, err
 	}
@@ -433,6 +441,9 @@ func (q *Queue) timeout() (context.Context, context.CancelFunc) {
 // mpq.ErrSealed after Seal, mpq.ErrTooLarge for a message over the
 // stream's MaxMsgSize, or ctx.Err().
 func (q *Queue) Put(ctx context.Context, msg []byte) error {
+	if ctx == nil {
+		return mpq.ErrNilContext
+	}
 	if !q.enter() {
 		return mpq.ErrClosed
 	}
@@ -482,7 +493,8 @@ func (q *Queue) TryPut(msg []byte) error {
 
 func (q *Queue) put(ctx context.Context, msg []byte) error {
 	if q.maxMsg >= 0 && len(msg) > q.maxMsg {
-		return fmt.Errorf("%w: %d bytes, queue %s takes at most %d", mpq.ErrTooLarge, len(msg), q.name, q.maxMsg)
+		return fmt.Errorf("%w: message of %d bytes, the most queue %s takes is %d (the lesser of the stream's MaxMsgSize, set from Options.MaxMessageSize when the queue was created, and the server's max_payload)",
+			mpq.ErrTooLarge, len(msg), q.name, q.maxMsg)
 	}
 	if q.sealed.Load() {
 		return mpq.ErrSealed
@@ -557,7 +569,12 @@ func sleep(ctx context.Context, d time.Duration) error {
 // Get takes the next message, waiting while there is none. Once the queue is
 // sealed and every message acknowledged, it returns io.EOF; if ctx is done
 // first, ctx.Err(). The message is acknowledged as Get returns it.
-func (q *Queue) Get(ctx context.Context) ([]byte, error) { return q.get(ctx, true) }
+func (q *Queue) Get(ctx context.Context) ([]byte, error) {
+	if ctx == nil {
+		return nil, mpq.ErrNilContext
+	}
+	return q.get(ctx, true)
+}
 
 // TryGet takes the next message, or returns mpq.ErrEmpty if there is none
 // (io.EOF if the queue is sealed and done).
@@ -583,6 +600,9 @@ func (q *Queue) get(ctx context.Context, wait bool) ([]byte, error) {
 // AckWait). Once the queue is sealed and every message acknowledged, it
 // returns io.EOF; if ctx is done first, ctx.Err().
 func (q *Queue) Receive(ctx context.Context) (*mpq.Delivery, error) {
+	if ctx == nil {
+		return nil, mpq.ErrNilContext
+	}
 	h, err := q.nextHeld(ctx, true, 1)
 	if err != nil {
 		return nil, err
@@ -941,6 +961,9 @@ func (q *Queue) Seal() error {
 // acknowledged (the stream is empty), asking the server every Poll. It
 // returns ctx.Err() if ctx is done first.
 func (q *Queue) Join(ctx context.Context) error {
+	if ctx == nil {
+		return mpq.ErrNilContext
+	}
 	if !q.enter() {
 		return mpq.ErrClosed
 	}

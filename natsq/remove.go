@@ -8,6 +8,8 @@ import (
 
 	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
+
+	"mpq"
 )
 
 // Remove deletes the queue name from the server nc is connected to: its
@@ -15,6 +17,9 @@ import (
 // get errors wrapping fs.ErrNotExist. Removing a queue that does not exist
 // returns an error wrapping fs.ErrNotExist.
 func Remove(ctx context.Context, nc *nats.Conn, name string) error {
+	if ctx == nil {
+		return mpq.ErrNilContext
+	}
 	if err := validName(name); err != nil {
 		return err
 	}
@@ -35,6 +40,9 @@ func Remove(ctx context.Context, nc *nats.Conn, name string) error {
 // RemoveURL deletes the queue a nats:// URL names (see ParseURL), as
 // Remove does.
 func RemoveURL(ctx context.Context, rawURL string) error {
+	if ctx == nil {
+		return mpq.ErrNilContext
+	}
 	server, name, _, err := ParseURL(rawURL)
 	if err != nil {
 		return err

@@ -35,6 +35,9 @@ type Stats struct {
 
 // Stats asks the server for the queue's stream and consumer.
 func (q *Queue) Stats(ctx context.Context) (Stats, error) {
+	if ctx == nil {
+		return Stats{}, mpq.ErrNilContext
+	}
 	if !q.enter() {
 		return Stats{}, fmt.Errorf("natsq: stats of %s: %w", q.name, mpq.ErrClosed)
 	}

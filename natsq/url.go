@@ -100,6 +100,9 @@ func parseURL(u *url.URL) (server, name string, opts *Options, err error) {
 // connection of its own that Close closes. mpq.OpenURL calls it for nats:
 // URLs once this package is imported.
 func OpenURL(ctx context.Context, rawURL string) (*Queue, error) {
+	if ctx == nil {
+		return nil, mpq.ErrNilContext
+	}
 	server, name, opts, err := ParseURL(rawURL)
 	if err != nil {
 		return nil, err
