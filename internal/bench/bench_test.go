@@ -53,6 +53,11 @@ func TestRunProgress(t *testing.T) {
 	if !strings.Contains(ps[0].Step, "1->1 64 B") {
 		t.Errorf("first step %q does not name the row", ps[0].Step)
 	}
+	// No Python contender: the interpreter, seconds to start on a loaded
+	// machine, must not run before the first measurement.
+	if got := rep.Machine.Python; got != "not used" {
+		t.Errorf("Machine.Python = %q without a Python contender; want %q", got, "not used")
+	}
 
 	data, err := os.ReadFile(path)
 	if err != nil {
@@ -128,6 +133,9 @@ func TestRunPythonHistogram(t *testing.T) {
 	}
 	if len(rep.Results) != 1 {
 		t.Fatalf("got %d results; want 1", len(rep.Results))
+	}
+	if v := rep.Machine.Python; v == "not used" || strings.HasPrefix(v, "unavailable") {
+		t.Errorf("Machine.Python = %q; want the interpreter's version", v)
 	}
 	checkHist(t, rep.Results[0])
 }

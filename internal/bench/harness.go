@@ -189,7 +189,7 @@ func run(ctx context.Context, cfg Config, progress func(Progress)) (*Report, err
 	goB, pyB := cfg.budgets()
 	rep := &Report{
 		Time:    time.Now(),
-		Machine: describeMachine(ctx, cfg.Python, script),
+		Machine: describeMachine(),
 		Settings: Settings{
 			Quick: cfg.Quick, Reps: cfg.Reps, Go: toJSON(goB), Python: toJSON(pyB),
 			Backends:  map[string]string{},
@@ -201,6 +201,9 @@ func run(ctx context.Context, cfg Config, progress func(Progress)) (*Report, err
 		rep.Settings.Rows = append(rep.Settings.Rows, r.id)
 	}
 	for _, c := range cs {
+		if c.python && rep.Machine.Python == pythonNotUsed {
+			rep.Machine.Python = describePython(ctx, cfg.Python, script)
+		}
 		rep.Settings.Backends[c.id] = c.note
 		if p, ok := c.b.(*procBackend); ok && isOwned(p.t) {
 			rep.Settings.PipeConfig = pipeConfig()

@@ -27,9 +27,11 @@ type Machine struct {
 	GOMAXPROCS int    `json:"gomaxprocs"`
 	Kernel     string `json:"kernel"`
 	Go         string `json:"go"`
-	Python     string `json:"python"`
-	GOOS       string `json:"goos"`
-	GOARCH     string `json:"goarch"`
+	// Python is the baselines' interpreter version, "not used" if no
+	// Python contender was selected, or "unavailable: " and why.
+	Python string `json:"python"`
+	GOOS   string `json:"goos"`
+	GOARCH string `json:"goarch"`
 }
 
 // Settings record how the figures were taken.
