@@ -229,6 +229,9 @@ func (c *Conn) send(ctx context.Context, msg []byte, try bool) error {
 			need += ring.RecordSize(rest + 1)
 		}
 		if c.out.r.Free() < need {
+			if err := c.out.r.Faulted(); err != nil {
+				return err
+			}
 			return ErrFull
 		}
 	}

@@ -281,6 +281,9 @@ func (q *Queue) Join(ctx context.Context) error {
 			return ErrClosed
 		}
 		if reached() {
+			if err := q.r.Faulted(); err != nil { // Positions says 0 after a fault
+				return err
+			}
 			return nil
 		}
 		return ErrEmpty

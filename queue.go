@@ -6,6 +6,7 @@ import (
 	"io/fs"
 	"os"
 	"path/filepath"
+	"runtime/debug"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -168,7 +169,7 @@ func OpenFile(f *os.File, opts *Options) (*Queue, error) {
 	}
 	fd, err := unix.FcntlInt(f.Fd(), unix.F_DUPFD_CLOEXEC, 0)
 	if err != nil {
-		return nil, fmt.Errorf("mpq: duplicate queue descriptor: %w", err)
+		return nil, shm.Explain("duplicate queue descriptor", err)
 	}
 	q, err := attach(os.NewFile(uintptr(fd), f.Name()), nil, s, "")
 	if err != nil {
@@ -224,14 +225,34 @@ var errUnlinked = errors.New("mpq: queue file removed while opening it")
 // lock, which RemoveIf holds while it removes an idle queue, and fails
 // with errUnlinked if f is no longer at path.
 func attach(f *os.File, mem []byte, s settings, path string) (q *Queue, err error) {
+	var (
+		lt      *liveness.Table
+		release = func() {}
+	)
 	defer func() {
+		release()
 		if err != nil {
+			if lt != nil {
+				lt.Close()
+			}
 			if mem != nil {
 				shm.Unmap(mem)
 			}
 			f.Close()
 		}
 	}()
+	// Another process may shrink the file while we read it: a fault on the
+	// mapping here fails the open rather than the process.
+	defer func(old bool) {
+		debug.SetPanicOnFault(old)
+		if v := recover(); v != nil {
+			off, ok := ring.FaultOffset(v, mem)
+			if !ok {
+				panic(v)
+			}
+			q, err = nil, fmt.Errorf("%w: its memory faulted at offset %d while it was opened: the file was truncated, or a page of it removed, meanwhile", ErrCorrupt, off)
+		}
+	}(debug.SetPanicOnFault(true))
 	size, err := shm.Size(f)
 	if err != nil || size < ring.PageSize {
 		return nil, fmt.Errorf("%w: %s is %s, not a queue file: open a queue by name, or pass the descriptor of one (Queue.File) to OpenFile", ErrIncompatible, where(f, path), shm.Describe(f))
@@ -254,10 +275,6 @@ func attach(f *os.File, mem []byte, s settings, path string) (q *Queue, err erro
 	if err != nil {
 		return nil, err
 	}
-	var (
-		lt      *liveness.Table
-		release = func() {}
-	)
 	switch {
 	case g.Durable:
 		var alone bool
@@ -282,19 +299,14 @@ func attach(f *os.File, mem []byte, s settings, path string) (q *Queue, err erro
 	default:
 		lt, err = liveness.Attach(f, ring.MaxProcs, ring.SlotOffset)
 	}
-	defer release()
 	if err == nil {
 		_, err = ring.ReadGeometry(mem, size)
 	}
 	if err != nil {
-		if lt != nil {
-			lt.Close()
-		}
 		return nil, err
 	}
 	r, err := ring.Attach(mem, size, env{lt}, lt.Slot(), os.Getpid())
 	if err != nil {
-		lt.Close()
 		return nil, err
 	}
 	q = &Queue{f: f, lt: lt, mem: mem, r: r, spin: s.spin, closed: make(chan struct{}),
@@ -401,7 +413,7 @@ func (q *Queue) File() (*os.File, error) {
 	defer q.leave()
 	fd, err := unix.FcntlInt(q.f.Fd(), unix.F_DUPFD_CLOEXEC, 0)
 	if err != nil {
-		return nil, fmt.Errorf("mpq: duplicate queue descriptor: %w", err)
+		return nil, shm.Explain("duplicate queue descriptor", err)
 	}
 	return os.NewFile(uintptr(fd), q.f.Name()), nil
 }
@@ -499,6 +511,7 @@ func (q *Queue) wakeLocal(space bool) {
 	if q.unmapped {
 		return
 	}
+	defer q.r.Guard(nil, debug.SetPanicOnFault(true))
 	w := q.r.DataSeq()
 	if space {
 		w = q.r.SpaceSeq()

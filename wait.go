@@ -3,6 +3,7 @@ package mpq
 import (
 	"context"
 	"fmt"
+	"runtime/debug"
 	"sync/atomic"
 	"time"
 
@@ -37,11 +38,14 @@ func again(err error) bool {
 // block retries attempt until it succeeds, fails for good, or ctx is done.
 // attempt reports "would block" with an error for which again is true. It
 // first spins for q.spin, polling ready, then sleeps on the futex word.
-func (q *Queue) block(ctx context.Context, space bool, ready func() bool, attempt func(done <-chan struct{}) error) error {
+func (q *Queue) block(ctx context.Context, space bool, ready func() bool, attempt func(done <-chan struct{}) error) (err error) {
 	if !q.enter() {
 		return ErrClosed
 	}
 	defer q.leave()
+	// The polls and the futex words are reads of the mapping outside the
+	// ring's methods: a fault in them is an error too.
+	defer q.r.Guard(&err, debug.SetPanicOnFault(true))
 
 	done := ctx.Done()
 	if q.spin > 0 {
@@ -61,6 +65,9 @@ func (q *Queue) block(ctx context.Context, space bool, ready func() bool, attemp
 			if i%64 == 63 {
 				if ctx.Err() != nil {
 					return ctx.Err()
+				}
+				if err := q.r.Faulted(); err != nil {
+					return err
 				}
 				if q.r.Closed() {
 					return ErrClosed
@@ -88,6 +95,10 @@ func (q *Queue) block(ctx context.Context, space bool, ready func() bool, attemp
 		seq := atomic.LoadUint32(w)
 		if err := attempt(done); !again(err) {
 			return q.result(ctx, err)
+		}
+		// An attempt that only polls (Join, Poll) does not see a fault.
+		if err := q.r.Faulted(); err != nil {
+			return err
 		}
 		if err := ctx.Err(); err != nil {
 			return err

@@ -3,6 +3,7 @@ package ring
 import (
 	"errors"
 	"io"
+	"runtime/debug"
 	"sync/atomic"
 	"time"
 )
@@ -45,9 +46,10 @@ func (r *Ring) entState(i uint32) uint32 { return atomic.LoadUint32(entU32(r.mem
 // it until Ack, Nack or lease from now. With nothing to deliver the error is
 // ErrEmpty (also while the deliveries table is full), io.EOF (sealed, drained
 // and nothing held), ErrClosed, ErrBusy, ErrCanceled or ErrCorrupt.
-func (r *Ring) Receive(dst []byte, lease time.Duration, try bool, done <-chan struct{}) ([]byte, Delivery, error) {
+func (r *Ring) Receive(dst []byte, lease time.Duration, try bool, done <-chan struct{}) (_ []byte, _ Delivery, err error) {
 	r.cmu.Lock()
 	defer r.cmu.Unlock()
+	defer r.guard(&err, debug.SetPanicOnFault(true), r.w.consLock, nil)
 	if err := r.lockCons(true, try, done); err != nil {
 		return dst, Delivery{}, err
 	}
@@ -267,9 +269,10 @@ func (r *Ring) held(d Delivery) (uint64, error) {
 }
 
 // settle runs f on a delivery this process holds, under the consumer lock.
-func (r *Ring) settle(d Delivery, f func(hdr uint64)) error {
+func (r *Ring) settle(d Delivery, f func(hdr uint64)) (err error) {
 	r.cmu.Lock()
 	defer r.cmu.Unlock()
+	defer r.guard(&err, debug.SetPanicOnFault(true), r.w.consLock, nil)
 	if err := r.lockCons(false, false, nil); err != nil {
 		return err
 	}
@@ -381,9 +384,10 @@ func (r *Ring) sweep(now int64, force bool) {
 
 // Sweep gives back, now, the deliveries whose lease ended or whose holder is
 // gone. It does not wait for a live holder of the consumer lock.
-func (r *Ring) Sweep() error {
+func (r *Ring) Sweep() (err error) {
 	r.cmu.Lock()
 	defer r.cmu.Unlock()
+	defer r.guard(&err, debug.SetPanicOnFault(true), r.w.consLock, nil)
 	if err := r.lockCons(false, true, nil); err != nil {
 		return err
 	}
@@ -545,7 +549,9 @@ func (r *Ring) giveBackQuiet(i uint32) {
 
 // Positions returns tail and the reclaim position: Join waits for the
 // second to reach the first as it was.
+// After a fault both are 0, and Faulted says why.
 func (r *Ring) Positions() (tail, free uint64) {
+	defer r.guard(nil, debug.SetPanicOnFault(true), nil, nil)
 	return atomic.LoadUint64(r.w.tail), r.reclaimed()
 }
 

@@ -1,6 +1,7 @@
 package ring
 
 import (
+	"runtime/debug"
 	"sync/atomic"
 	"time"
 )
@@ -143,9 +144,10 @@ func Observe(mem []byte, size int64, env Env) (*Snapshot, error) {
 
 // Observe is the package-level Observe of this ring's memory, with this
 // process counted among the live ones.
-func (r *Ring) Observe() (*Snapshot, error) {
-	if r.closed.Load() {
-		return nil, ErrClosed
+func (r *Ring) Observe() (_ *Snapshot, err error) {
+	defer r.guard(&err, debug.SetPanicOnFault(true), nil, nil)
+	if err := r.usable(); err != nil {
+		return nil, err
 	}
 	return Observe(r.mem, int64(len(r.mem)), selfEnv{r.env, r.slot})
 }

@@ -3,6 +3,7 @@ package ring
 import (
 	"errors"
 	"io"
+	"runtime/debug"
 	"sync/atomic"
 	"time"
 )
@@ -107,9 +108,10 @@ func (r *Ring) unlock(w *uint32) { atomic.StoreUint32(w, 0) }
 // It returns how many messages it wrote. With nothing written the error is
 // ErrFull (no room), ErrSealed, ErrTooLarge, ErrClosed, ErrBusy, ErrCanceled
 // or ErrCorrupt.
-func (r *Ring) Put(msg []byte, msgs [][]byte, try bool, done <-chan struct{}) (int, error) {
+func (r *Ring) Put(msg []byte, msgs [][]byte, try bool, done <-chan struct{}) (n int, err error) {
 	r.pmu.Lock()
 	defer r.pmu.Unlock()
+	defer r.guard(&err, debug.SetPanicOnFault(true), r.w.prodLock, nil)
 	return r.put(msg, msgs, nil, try, done)
 }
 
@@ -117,8 +119,9 @@ func (r *Ring) Put(msg []byte, msgs [][]byte, try bool, done <-chan struct{}) (i
 // framing layer above the ring adds its marks this way without copying msg
 // first. It does not take the ring's local mutex: the caller guarantees that
 // no other goroutine puts through, seals or closes this Ring meanwhile.
-func (r *Ring) PutTrailerExclusive(msg, trailer []byte, try bool, done <-chan struct{}) error {
-	_, err := r.put(msg, nil, trailer, try, done)
+func (r *Ring) PutTrailerExclusive(msg, trailer []byte, try bool, done <-chan struct{}) (err error) {
+	defer r.guard(&err, debug.SetPanicOnFault(true), r.w.prodLock, nil)
+	_, err = r.put(msg, nil, trailer, try, done)
 	return err
 }
 
@@ -135,8 +138,8 @@ func (r *Ring) put(msg []byte, msgs [][]byte, trailer []byte, try bool, done <-c
 			}
 		}
 	}
-	if r.closed.Load() {
-		return 0, ErrClosed
+	if err := r.usable(); err != nil {
+		return 0, err
 	}
 	r.setRole(RoleProducer)
 	if err := r.lock(r.w.prodLock, try, done); err != nil {
@@ -258,9 +261,10 @@ func (r *Ring) write(t uint64, msg, trailer []byte) (uint64, error) {
 // positive, stops the batch before a message that would make dst longer
 // (unless dst is empty: a message always fits an empty dst). Messages given
 // back by Nack or a dead consumer come first.
-func (r *Ring) Get(dst []byte, ends *[]int, max, maxBytes int, try bool, done <-chan struct{}) ([]byte, int, error) {
+func (r *Ring) Get(dst []byte, ends *[]int, max, maxBytes int, try bool, done <-chan struct{}) (_ []byte, _ int, err error) {
 	r.cmu.Lock()
 	defer r.cmu.Unlock()
+	defer r.guard(&err, debug.SetPanicOnFault(true), r.w.consLock, nil)
 	if err := r.lockCons(true, try, done); err != nil {
 		return dst, 0, err
 	}
@@ -268,7 +272,6 @@ func (r *Ring) Get(dst []byte, ends *[]int, max, maxBytes int, try bool, done <-
 		r.sweep(time.Now().UnixNano(), false)
 	}
 	n := 0
-	var err error
 	if atomic.LoadUint32(r.w.returned) != 0 {
 		dst, n, err = r.getReturned(dst, ends, max, maxBytes)
 		if err != nil {
@@ -355,8 +358,8 @@ func (r *Ring) Get(dst []byte, ends *[]int, max, maxBytes int, try bool, done <-
 // lockCons takes the consumer lock, repairing what a consumer that died
 // holding it left behind. The caller holds cmu.
 func (r *Ring) lockCons(consumer, try bool, done <-chan struct{}) error {
-	if r.closed.Load() {
-		return ErrClosed
+	if err := r.usable(); err != nil {
+		return err
 	}
 	if consumer {
 		r.setRole(RoleConsumer)
@@ -403,15 +406,19 @@ func (r *Ring) reclaimed() uint64 {
 }
 
 // HasData reports whether a message may be waiting, without locking: used
-// by waiters spinning before they sleep.
-func (r *Ring) HasData() bool {
+// by waiters spinning before they sleep. After a fault it reports true, so
+// that the waiter's next call finds the fault.
+func (r *Ring) HasData() (ok bool) {
+	defer r.guardPoll(&ok, debug.SetPanicOnFault(true))
 	return atomic.LoadUint64(r.w.tail) != atomic.LoadUint64(r.w.head) || atomic.LoadUint32(r.w.sealed) != 0 ||
 		atomic.LoadUint32(r.w.returned) != 0
 }
 
 // Free returns how many ring bytes are free now, without locking: an upper
-// bound on what the records put next may take.
+// bound on what the records put next may take. After a fault it is 0, and
+// Faulted says why.
 func (r *Ring) Free() uint64 {
+	defer r.guard(nil, debug.SetPanicOnFault(true), nil, nil)
 	f := r.reclaimed()
 	t := atomic.LoadUint64(r.w.tail)
 	if t < f || t-f > r.cap {
@@ -420,8 +427,10 @@ func (r *Ring) Free() uint64 {
 	return r.cap - (t - f)
 }
 
-// HasSpace reports whether n bytes of message may fit now.
-func (r *Ring) HasSpace(n int) bool {
+// HasSpace reports whether n bytes of message may fit now. After a fault
+// it reports true, so that the waiter's next call finds the fault.
+func (r *Ring) HasSpace(n int) (ok bool) {
+	defer r.guardPoll(&ok, debug.SetPanicOnFault(true))
 	f := r.reclaimed()
 	t := atomic.LoadUint64(r.w.tail)
 	return t < f || t-f+2*r.recordSize(n) <= r.cap || atomic.LoadUint32(r.w.sealed) != 0

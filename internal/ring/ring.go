@@ -37,6 +37,7 @@ import (
 	"fmt"
 	"hash/crc32"
 	"math/bits"
+	"runtime/debug"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -206,6 +207,7 @@ type Ring struct {
 	entHint   uint32 // under cmu: where to look for a free entry first
 	closed    atomic.Bool
 	closing   atomic.Bool
+	fault     atomic.Pointer[faultError] // set once the memory faulted
 	lastSweep atomic.Int64
 }
 
@@ -299,14 +301,20 @@ func (r *Ring) Close(release func()) error {
 	if r.closed.Swap(true) {
 		return ErrClosed
 	}
-	// Our slot's waiter bits would make producers wake nobody forever.
-	bit := uint64(1) << (r.slot % 64)
-	atomic.AndUint64(&r.w.dataMask[r.slot/64], ^bit)
-	atomic.AndUint64(&r.w.spaceMask[r.slot/64], ^bit)
+	r.clearWaiterBits()
 	if release != nil {
 		release()
 	}
 	return nil
+}
+
+// clearWaiterBits clears this process's waiter bits, which would make
+// producers wake nobody forever; a faulted mapping keeps them.
+func (r *Ring) clearWaiterBits() {
+	defer r.guard(nil, debug.SetPanicOnFault(true), nil, nil)
+	bit := uint64(1) << (r.slot % 64)
+	atomic.AndUint64(&r.w.dataMask[r.slot/64], ^bit)
+	atomic.AndUint64(&r.w.spaceMask[r.slot/64], ^bit)
 }
 
 // Closed reports whether Close has been called.
@@ -322,11 +330,12 @@ func (r *Ring) setRole(role uint32) {
 // Seal forbids further puts. It takes the producer lock so that a put either
 // completes before the seal or fails with ErrSealed: it waits for a put in
 // progress in another process, and takes the lock over if that one died.
-func (r *Ring) Seal() error {
+func (r *Ring) Seal() (err error) {
 	r.pmu.Lock()
 	defer r.pmu.Unlock()
-	if r.closed.Load() {
-		return ErrClosed
+	defer r.guard(&err, debug.SetPanicOnFault(true), r.w.prodLock, nil)
+	if err := r.usable(); err != nil {
+		return err
 	}
 	if err := r.lock(r.w.prodLock, false, nil); err != nil {
 		return err
@@ -425,9 +434,10 @@ type Counts struct {
 
 // Counts reads the counters, recomputing them first if a dead process may
 // have left them inconsistent.
-func (r *Ring) Counts() (Counts, error) {
-	if r.closed.Load() {
-		return Counts{}, ErrClosed
+func (r *Ring) Counts() (_ Counts, err error) {
+	defer r.guard(&err, debug.SetPanicOnFault(true), nil, nil)
+	if err := r.usable(); err != nil {
+		return Counts{}, err
 	}
 	// A process that died inside Put or Get may have stored its counter
 	// but not its position: take its lock over and recount.
@@ -475,13 +485,14 @@ func (r *Ring) AddWait() { atomic.AddUint64(r.w.waits, 1) }
 // recount recomputes puts from the ready records between head and tail, holding
 // both locks (always producer first, then consumer). It returns ErrBusy
 // rather than wait for a live holder.
-func (r *Ring) recount() error {
+func (r *Ring) recount() (err error) {
 	r.pmu.Lock()
 	defer r.pmu.Unlock()
 	r.cmu.Lock()
 	defer r.cmu.Unlock()
-	if r.closed.Load() {
-		return ErrClosed
+	defer r.guard(&err, debug.SetPanicOnFault(true), r.w.prodLock, r.w.consLock)
+	if err := r.usable(); err != nil {
+		return err
 	}
 	if err := r.lock(r.w.prodLock, true, nil); err != nil {
 		return err
