@@ -53,6 +53,11 @@ func Reserve(f *os.File, size int64, dir string) error {
 		// has no call for it): write zeros, which no process can see yet.
 		err = writeZeros(f, size)
 	}
+	if err != nil {
+		// Some file systems (ext4) keep what a failed fallocate got: give
+		// it back before saying how much is free.
+		f.Truncate(0)
+	}
 	return reserveError(f, size, dir, err)
 }
 
@@ -104,7 +109,7 @@ func noSpace(err error, size int64, fs FS, limit string) error {
 	if fs.Dir == Memory {
 		where = "in memory"
 	}
-	msg := fmt.Sprintf("mpq: no space for a queue file of %s %s", Bytes(size), where)
+	msg := fmt.Sprintf("mpq: no space for a queue file of %s (%d bytes) %s", Bytes(size), size, where)
 	if limit != "" {
 		msg += ": " + limit
 	} else {
