@@ -79,6 +79,20 @@
 //     buffered in a background goroutine.
 //   - A file that is not a queue, or a damaged one, yields [ErrIncompatible]
 //     or [ErrCorrupt], never a panic, an out-of-range access or a hang.
+//   - A queue never kills its process. Every queue file (named, anonymous,
+//     durable, a Conn's rings) is reserved whole before any other process
+//     can see it, so a full file system, quota or memory cgroup fails the
+//     call that makes the queue with [ErrNoSpace], never a later Put with
+//     SIGBUS; a file that is not fully backed (copied sparse, made by an
+//     older version) is backed when it is opened, or refused with
+//     ErrNoSpace. If the mapping faults anyway (another process truncated
+//     the file, or punched a page out of it on a full tmpfs), the call gets
+//     [ErrCorrupt], the handle refuses further use and lets go of the locks
+//     it held, and the process and its other queues go on.
+//   - A limit of the system is a named error whose message says what and
+//     how to fix it, and the call that met it leaves nothing behind:
+//     [ErrNoSpace], [ErrTooManyFiles], [ErrNoMemory], [ErrReadOnly],
+//     [ErrTooManyProcesses], and [io/fs.ErrPermission].
 //   - A Conn's Recv returns what the peer sent and then io.EOF when the peer
 //     closes its end or dies, however it dies; Send then fails with
 //     [ErrPeerClosed]. A message the peer was still sending when it died is
@@ -118,9 +132,13 @@
 //   - A held delivery keeps its ring space, and that of every message put
 //     after it, until it is acknowledged: the ring is reclaimed in order. At
 //     most [MaxInFlight] deliveries are held or given back at once.
-//   - A queue file shrunk by another process while mapped makes the next
-//     access fault (SIGBUS), as with any shared mapping. Keep queue
+//   - A queue file shrunk by another process while mapped costs that queue
+//     (ErrCorrupt for every handle on it) though not the process. Keep queue
 //     directories private; the default one is.
+//   - A queue in memory (tmpfs, memfd) takes its whole size in memory when it
+//     is made, counted against the memory cgroup of the process that makes
+//     it. Creating a 1 GiB queue takes as long as the kernel needs to
+//     allocate and zero 1 GiB (a few hundred milliseconds).
 //   - At most 256 processes can be attached to one queue at once.
 //   - The file format is that of the machine: queues are not portable
 //     between architectures.
@@ -136,4 +154,15 @@
 // the others may take it for dead. So there: open each queue once per
 // process, and keep the descriptors from [Queue.File] and those given to
 // [OpenFile] open until the queue is closed.
+//
+// Reserving a queue's storage: on Linux with fallocate, which allocates
+// without writing and can back a file in use; before that, a queue of
+// memory (tmpfs or memfd) is checked against the memory cgroup's limit and
+// the memory available, because there the kernel answers an allocation it
+// cannot make with the OOM killer rather than an error. Elsewhere, and on
+// Linux file systems without fallocate, a new queue file is written with
+// zeros before it is published (slower for large queues), and an existing
+// sparse file cannot be backed safely while in use: it is opened as it is
+// (Stats.Backed says so). [StatFS] describes the file system of a queue
+// directory on Linux, macOS and FreeBSD.
 package mpq

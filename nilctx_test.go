@@ -13,6 +13,7 @@ import (
 // when given nil, whether or not it would block, and changes nothing.
 func TestNilContext(t *testing.T) {
 	var nilCtx context.Context
+	urlDir := t.TempDir()
 	for _, full := range []bool{false, true} {
 		q, err := mpq.New(&mpq.Options{Capacity: badCap, MaxMessageSize: 100})
 		if err != nil {
@@ -61,6 +62,7 @@ func TestNilContext(t *testing.T) {
 			{"Conn.Poll", func() error { _, err := b.Poll(nilCtx); return err }},
 			{"TypedConn.Send", func() error { return mpq.ConnOf[string](a, mpq.Raw).Send(nilCtx, "x") }},
 			{"TypedConn.Recv", func() error { _, err := tc.Recv(nilCtx); return err }},
+			{"OpenURL", func() error { _, err := mpq.OpenURL(nilCtx, "shm:nilctx?dir="+urlDir); return err }},
 		} {
 			done := make(chan error, 1)
 			go func() {
@@ -97,5 +99,8 @@ func TestNilContext(t *testing.T) {
 		if m, err := a.TryRecv(); !errors.Is(err, mpq.ErrEmpty) {
 			t.Errorf("TryRecv on the sender's end after the calls: got %q, %v; want %v", m, err, mpq.ErrEmpty)
 		}
+	}
+	if names, err := mpq.List(urlDir); err != nil || len(names) != 0 {
+		t.Errorf("OpenURL with a nil context made queues %q (%v); want none", names, err)
 	}
 }

@@ -95,6 +95,9 @@ func Schemes() []string {
 // parameter, a bad value or a scheme no backend registered returns an error
 // wrapping [ErrInvalidURL].
 func OpenURL(ctx context.Context, rawURL string) (MessageQueue, error) {
+	if ctx == nil {
+		return nil, ErrNilContext
+	}
 	u, err := url.Parse(rawURL)
 	if err != nil {
 		return nil, fmt.Errorf("%w: %s: %v", ErrInvalidURL, urlx.Redact(rawURL), urlx.ParseError(err))

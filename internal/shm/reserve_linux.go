@@ -131,18 +131,13 @@ func checkMemory(f *os.File, size int64, dir string) error {
 	if unix.Fstatfs(int(f.Fd()), &st) != nil || st.Type != unix.TMPFS_MAGIC {
 		return nil
 	}
-	fs := FS{Dir: dir}
-	if dir != Memory {
-		fs = fsOf(dir, &st)
-		fs.Dir = dir
-	}
 	if cg, limit, used, ok := memoryCgroup(); ok && size > limit-used {
-		return noSpace(unix.ENOSPC, size, fs, fmt.Sprintf(
+		return noSpace(unix.ENOSPC, size, fileFS(f, dir), fmt.Sprintf(
 			"the memory cgroup %s of this process allows %s and %s of it is in use, and a queue in memory (tmpfs, memfd) counts against it",
 			cg, Bytes(limit), Bytes(used)))
 	}
 	if avail, ok := memAvailable(); ok && size > avail {
-		return noSpace(unix.ENOSPC, size, fs, fmt.Sprintf("the machine has %s of memory and swap available", Bytes(avail)))
+		return noSpace(unix.ENOSPC, size, fileFS(f, dir), fmt.Sprintf("the machine has %s of memory and swap available", Bytes(avail)))
 	}
 	return nil
 }
