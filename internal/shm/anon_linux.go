@@ -3,7 +3,11 @@
 package shm
 
 import (
+	"errors"
+	"fmt"
+	"io/fs"
 	"os"
+	"path/filepath"
 
 	"golang.org/x/sys/unix"
 )
@@ -50,4 +54,34 @@ func OnDisk(dir string) (bool, error) {
 		return false, err
 	}
 	return st.Type != unix.TMPFS_MAGIC && st.Type != unix.RAMFS_MAGIC, nil
+}
+
+// unnamed makes a file in dir that has no name until link gives it one
+// (O_TMPFILE), or fails with errors.ErrUnsupported where the file system
+// (or /proc, which linking it takes) does not allow that.
+func unnamed(dir string, mode os.FileMode) (*os.File, error) {
+	if _, err := os.Stat("/proc/self/fd"); err != nil {
+		return nil, errors.ErrUnsupported
+	}
+	fd, err := unix.Open(dir, unix.O_TMPFILE|unix.O_RDWR|unix.O_CLOEXEC, uint32(mode.Perm()))
+	switch err {
+	case nil:
+		return os.NewFile(uintptr(fd), filepath.Join(dir, "(unnamed)")), nil
+	case unix.EOPNOTSUPP, unix.EISDIR, unix.EINVAL:
+		return nil, errors.ErrUnsupported
+	}
+	return nil, &fs.PathError{Op: "create", Path: dir, Err: err}
+}
+
+// link gives f, made by unnamed (tmp is "") or under the name tmp, the name
+// path; it fails with an error wrapping fs.ErrExist if path exists.
+func link(f *os.File, tmp, path string) error {
+	if tmp != "" {
+		return os.Link(tmp, path)
+	}
+	err := unix.Linkat(unix.AT_FDCWD, fmt.Sprintf("/proc/self/fd/%d", f.Fd()), unix.AT_FDCWD, path, unix.AT_SYMLINK_FOLLOW)
+	if err != nil {
+		return &os.LinkError{Op: "link", Old: f.Name(), New: path, Err: err}
+	}
+	return nil
 }

@@ -3,6 +3,7 @@
 package shm
 
 import (
+	"errors"
 	"os"
 )
 
@@ -30,3 +31,9 @@ func Sync(f *os.File) error { return f.Sync() }
 // OnDisk reports whether dir keeps files across a reboot. Other systems
 // have no portable test: every directory counts.
 func OnDisk(dir string) (bool, error) { return true, nil }
+
+// unnamed is not available here: Create uses a temporary name.
+func unnamed(dir string, mode os.FileMode) (*os.File, error) { return nil, errors.ErrUnsupported }
+
+// link gives f, made under the name tmp, the name path.
+func link(f *os.File, tmp, path string) error { return os.Link(tmp, path) }

@@ -149,15 +149,23 @@ func OpenFile(path string) (*os.File, error) {
 // returned file and mapping are the new queue's.
 func Create(path string, mode os.FileMode, size int64, init func(mem []byte) error) (*os.File, []byte, error) {
 	dir, base := filepath.Split(path)
-	tmp := filepath.Join(dir, fmt.Sprintf(".%s.%d.%x.tmp", base, os.Getpid(), rand.Uint64()))
-	f, err := os.OpenFile(tmp, os.O_RDWR|os.O_CREATE|os.O_EXCL|unix.O_NOFOLLOW, mode.Perm())
+	// An unnamed file where the system has them: a process killed while
+	// it reserves a large queue then leaves nothing behind.
+	f, err := unnamed(filepath.Clean(dir), mode)
+	tmp := ""
+	if errors.Is(err, errors.ErrUnsupported) {
+		tmp = filepath.Join(dir, fmt.Sprintf(".%s.%d.%x.tmp", base, os.Getpid(), rand.Uint64()))
+		f, err = os.OpenFile(tmp, os.O_RDWR|os.O_CREATE|os.O_EXCL|unix.O_NOFOLLOW, mode.Perm())
+	}
 	if err != nil {
 		return nil, nil, Explain("create queue file in "+filepath.Clean(dir), err)
 	}
-	defer os.Remove(tmp)
+	if tmp != "" {
+		defer os.Remove(tmp)
+	}
 	mem, err := setup(f, mode, size, filepath.Clean(dir), init)
 	if err == nil {
-		if err = os.Link(tmp, path); err != nil {
+		if err = link(f, tmp, path); err != nil {
 			Unmap(mem)
 			if errors.Is(err, fs.ErrExist) {
 				err = &fs.PathError{Op: "create", Path: path, Err: fs.ErrExist}
