@@ -1,6 +1,7 @@
 package mpq
 
 import (
+	"cmp"
 	"context"
 	"crypto/hmac"
 	"crypto/rand"
@@ -107,6 +108,10 @@ const defaultHandshakeTimeout = 10 * time.Second
 // Listen makes a socket file NAME.sock (mode 0600) in the directory of
 // opts.Dir and returns a Listener on it. A socket file left by a listener
 // that is gone is replaced; a live one gives an error wrapping fs.ErrExist.
+// A directory on a read-only file system gives ErrReadOnly, and one this
+// user may not write to an error wrapping fs.ErrPermission; a process out
+// of descriptors gets ErrTooManyFiles. A Listen that fails leaves no
+// socket, descriptor or directory of its own behind.
 func Listen(name string, opts *ListenOptions) (*Listener, error) {
 	var o ListenOptions
 	if opts != nil {
@@ -133,16 +138,19 @@ func Listen(name string, opts *ListenOptions) (*Listener, error) {
 	if err != nil {
 		return nil, err
 	}
-	if _, err := shm.EnsureDir(dir, private); err != nil {
+	undo, err := shm.EnsureDir(dir, private)
+	if err != nil {
 		return nil, err
 	}
 	if private {
 		if err := shm.CheckPrivate(dir); err != nil {
+			undo()
 			return nil, err
 		}
 	}
 	ln, ino, err := bindSocket(path)
 	if err != nil {
+		undo()
 		return nil, fmt.Errorf("mpq: listen %s: %w", name, err)
 	}
 	l := &Listener{
@@ -171,10 +179,11 @@ func socketPath(dir, name string) (string, error) {
 func bindSocket(path string) (*net.UnixListener, uint64, error) {
 	var rnd [8]byte
 	rand.Read(rnd[:])
-	tmp := filepath.Join(filepath.Dir(path), fmt.Sprintf(".%x.sock", rnd))
+	dir := filepath.Dir(path)
+	tmp := filepath.Join(dir, fmt.Sprintf(".%x.sock", rnd))
 	ln, err := net.ListenUnix("unix", &net.UnixAddr{Name: tmp, Net: "unix"})
 	if err != nil {
-		return nil, 0, err
+		return nil, 0, shm.Explain("make a listening socket in "+dir, err)
 	}
 	ln.SetUnlinkOnClose(false)
 	defer os.Remove(tmp)
@@ -183,11 +192,11 @@ func bindSocket(path string) (*net.UnixListener, uint64, error) {
 		return nil, 0, err
 	}
 	if err := os.Chmod(tmp, 0o600); err != nil {
-		return fail(err)
+		return fail(shm.Explain("make a listening socket in "+dir, err))
 	}
 	var st unix.Stat_t
 	if err := unix.Lstat(tmp, &st); err != nil {
-		return fail(err)
+		return fail(shm.Explain("make a listening socket in "+dir, err))
 	}
 	for range 2 {
 		err = os.Link(tmp, path)
@@ -200,7 +209,7 @@ func bindSocket(path string) (*net.UnixListener, uint64, error) {
 		os.Remove(path)
 	}
 	if err != nil {
-		return fail(err)
+		return fail(shm.Explain("link the listening socket to "+path, err))
 	}
 	return ln, uint64(st.Ino), nil
 }
@@ -489,8 +498,10 @@ func (l *Listener) Close() error {
 // Dial connects to the listener called name (see [Listen]) and returns the
 // connection once the handshake is done. A name nobody listens on gives an
 // error wrapping fs.ErrNotExist; a listener of another user ErrPeerRejected;
-// a key that differs from the listener's ErrAuth. If ctx has no deadline,
-// the handshake gives up after 10 seconds.
+// a key that differs from the listener's ErrAuth; a process without the
+// descriptors for the socket and the two rings ErrTooManyFiles (nothing
+// stays open, and the listener sees the handshake fail). If ctx has no
+// deadline, the handshake gives up after 10 seconds.
 func Dial(ctx context.Context, name string, opts *DialOptions) (*Conn, error) {
 	var o DialOptions
 	if opts != nil {
@@ -510,7 +521,7 @@ func Dial(ctx context.Context, name string, opts *DialOptions) (*Conn, error) {
 		if errors.Is(err, syscall.ECONNREFUSED) {
 			err = fmt.Errorf("%w (a socket left by a listener that is gone)", fs.ErrNotExist)
 		}
-		return nil, fmt.Errorf("mpq: dial %s in %s: %w", name, dir, err)
+		return nil, cmp.Or(explainLimit(fmt.Sprintf("dial %s in %s", name, dir), err), fmt.Errorf("mpq: dial %s in %s: %w", name, dir, err))
 	}
 	sock := nc.(*net.UnixConn)
 	if _, ok := ctx.Deadline(); !ok {
@@ -559,7 +570,7 @@ func dialHandshake(sock *net.UnixConn, o *DialOptions) (*Conn, error) {
 	}
 	verdict := make([]byte, verdLen)
 	oob := make([]byte, unix.CmsgSpace(4*4)) // room for more than we expect, to close extras
-	n, oobn, _, _, err := sock.ReadMsgUnix(verdict, oob)
+	n, oobn, flags, _, err := sock.ReadMsgUnix(verdict, oob)
 	if err != nil {
 		return nil, fmt.Errorf("%w: no verdict from the listener: %w", ErrHandshake, err)
 	}
@@ -596,16 +607,23 @@ func dialHandshake(sock *net.UnixConn, o *DialOptions) (*Conn, error) {
 		return fail(fmt.Errorf("%w: the listener does not hold the key", ErrAuth))
 	}
 	if ferr != nil || len(files) != 2 {
+		// The kernel drops the descriptors that do not fit in this
+		// process's table, and says only that it cut the message short.
+		if flags&unix.MSG_CTRUNC != 0 {
+			if err := explainLimit("receive the connection's rings from the listener", descriptorLeft(sock)); err != nil {
+				return fail(err)
+			}
+		}
 		return fail(fmt.Errorf("%w: the listener sent %d descriptors, not 2 rings (%v)", ErrHandshake, len(files), ferr))
 	}
 	in, err := openConnRing(files[0])
 	if err != nil {
-		return fail(err)
+		return fail(cmp.Or(explainLimit("open the connection's receiving ring", err), err))
 	}
 	out, err := openConnRing(files[1])
 	if err != nil {
 		in.Close()
-		return fail(err)
+		return fail(cmp.Or(explainLimit("open the connection's sending ring", err), err))
 	}
 	if _, err := sock.Write([]byte{hsOK}); err != nil {
 		in.Close()
@@ -613,6 +631,23 @@ func dialHandshake(sock *net.UnixConn, o *DialOptions) (*Conn, error) {
 		return nil, err
 	}
 	return newConn(sock, in, out), nil
+}
+
+// descriptorLeft returns the error of making one more descriptor in this
+// process, or nil if it can (and did, and closed it).
+func descriptorLeft(sock *net.UnixConn) error {
+	raw, err := sock.SyscallConn()
+	if err != nil {
+		return nil
+	}
+	var derr error
+	raw.Control(func(fd uintptr) {
+		var nfd int
+		if nfd, derr = unix.FcntlInt(fd, unix.F_DUPFD_CLOEXEC, 0); derr == nil {
+			unix.Close(nfd)
+		}
+	})
+	return derr
 }
 
 // receivedFiles returns the descriptors passed in oob.

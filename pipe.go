@@ -1,12 +1,16 @@
 package mpq
 
 import (
+	"cmp"
+	"errors"
 	"fmt"
 	"net"
 	"os"
 	"syscall"
 
 	"golang.org/x/sys/unix"
+
+	"mpq/internal/shm"
 )
 
 // Pipe returns the two connected ends of a new connection, as Python's
@@ -17,10 +21,14 @@ import (
 // Both ends start in this process. Hand one to a child process with
 // [Conn.Files] and [FileConn] (the proc package does this for you), then
 // Close it here.
+//
+// A pipe takes descriptors: two sockets, and for each direction a memfd
+// with two handles on it. A process without enough of them gets an error
+// matching ErrTooManyFiles, and keeps none of those it had taken.
 func Pipe(duplex bool) (*Conn, *Conn, error) {
 	fds, err := socketpair()
 	if err != nil {
-		return nil, nil, err
+		return nil, nil, fmt.Errorf("mpq: pipe: %w", err)
 	}
 	var socks [2]*net.UnixConn
 	for i, fd := range fds {
@@ -30,7 +38,7 @@ func Pipe(duplex bool) (*Conn, *Conn, error) {
 			} else {
 				socks[0].Close()
 			}
-			return nil, nil, err
+			return nil, nil, fmt.Errorf("mpq: pipe: %w", err)
 		}
 	}
 	var rings []*Queue // first end's then second end's handle of each ring
@@ -71,7 +79,7 @@ func socketpair() ([2]int, error) {
 	defer syscall.ForkLock.RUnlock()
 	fds, err := unix.Socketpair(unix.AF_UNIX, unix.SOCK_STREAM, 0)
 	if err != nil {
-		return fds, fmt.Errorf("mpq: socketpair: %w", err)
+		return fds, shm.Explain("socketpair", err)
 	}
 	unix.CloseOnExec(fds[0])
 	unix.CloseOnExec(fds[1])
@@ -86,18 +94,18 @@ func connRing(opts *Options) (*Queue, *Queue, error) {
 	}
 	a, err := New(opts)
 	if err != nil {
-		return nil, nil, err
+		return nil, nil, cmp.Or(explainLimit("make a connection ring", err), err)
 	}
 	f, err := a.File()
 	if err != nil {
 		a.Close()
-		return nil, nil, err
+		return nil, nil, cmp.Or(explainLimit("make a connection ring", err), err)
 	}
 	defer f.Close()
 	b, err := OpenFile(f, opts)
 	if err != nil {
 		a.Close()
-		return nil, nil, err
+		return nil, nil, cmp.Or(explainLimit("make a connection ring", err), err)
 	}
 	return a, b, nil
 }
@@ -109,7 +117,7 @@ func fdSocket(fd int, name string) (*net.UnixConn, error) {
 	defer f.Close()
 	nc, err := net.FileConn(f)
 	if err != nil {
-		return nil, fmt.Errorf("mpq: socket: %w", err)
+		return nil, cmp.Or(explainLimit("socket", err), fmt.Errorf("mpq: socket: %w", err))
 	}
 	sock, ok := nc.(*net.UnixConn)
 	if !ok {
@@ -117,4 +125,16 @@ func fdSocket(fd int, name string) (*net.UnixConn, error) {
 		return nil, fmt.Errorf("%w: not a Unix socket", ErrIncompatible)
 	}
 	return sock, nil
+}
+
+// explainLimit explains err, the failure of what, if the system refused a
+// resource (descriptors, memory): the error then matches the named error
+// (such as ErrTooManyFiles) as well as the system's error number, and its
+// message says how to fix it. It returns nil for any other error.
+func explainLimit(what string, err error) error {
+	var limit *shm.LimitError
+	if e := shm.Explain(what, err); errors.As(e, &limit) {
+		return e
+	}
+	return nil
 }

@@ -67,6 +67,10 @@ func (f *Func) prepare(args []any) (*prepared, error) {
 		w, err := a.add(v, f.param(i))
 		if err != nil {
 			a.release()
+			// Out of descriptors for it is not the argument's fault.
+			if e := explainLimit(fmt.Sprintf("pass argument %d of %s", i+1, f.name), err); e != nil {
+				return nil, fmt.Errorf("proc: start %s: %w", f.name, e)
+			}
 			return nil, fmt.Errorf("%w: argument %d of %s: %v", ErrInvalidArgs, i+1, f.name, err)
 		}
 		a.args = append(a.args, w)

@@ -229,7 +229,11 @@ func (f *Func) Start(ctx context.Context, args ...any) (*Process, error) {
 // Besides ErrInvalidArgs, StartWith fails with the error recorded by Define
 // (wrapping [ErrInvalidFunc]), with [ErrNoMain] in a program that did not
 // call Main, with [ErrUnknownFunc] for a function defined after Main ran,
-// and with ctx.Err() if ctx is done already.
+// and with ctx.Err() if ctx is done already. When the system refuses what
+// starting takes, the error matches [mpq.ErrTooManyFiles] (this process is
+// at its limit of open descriptors, RLIMIT_NOFILE) or [mpq.ErrNoMemory],
+// as well as the system's error number, and says how to fix it. A Start
+// that fails leaves nothing behind: no descriptor, and no child process.
 func (f *Func) StartWith(ctx context.Context, opts *Options, args ...any) (*Process, error) {
 	switch {
 	case f == nil:

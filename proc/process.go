@@ -2,6 +2,7 @@ package proc
 
 import (
 	"bytes"
+	"cmp"
 	"context"
 	"crypto/rand"
 	"errors"
@@ -50,12 +51,12 @@ func start(ctx context.Context, f *Func, opts *Options, a *prepared) (*Process, 
 	}
 	pf, err := payloadFile(data)
 	if err != nil {
-		return nil, fmt.Errorf("proc: start %s: %w", f.name, err)
+		return nil, startError(f.name, "arguments file", err)
 	}
 	defer pf.Close()
 	rr, rw, err := os.Pipe()
 	if err != nil {
-		return nil, fmt.Errorf("proc: start %s: result pipe: %w", f.name, err)
+		return nil, startError(f.name, "result pipe", err)
 	}
 	defer rw.Close()
 	exe, err := executable()
@@ -87,7 +88,7 @@ func start(ctx context.Context, f *Func, opts *Options, a *prepared) (*Process, 
 	}
 	if err := cmd.Start(); err != nil {
 		rr.Close()
-		return nil, fmt.Errorf("proc: start %s: %w", f.name, err)
+		return nil, fmt.Errorf("proc: start %s: %w", f.name, cmp.Or(explainLimit("start the child process", err), err))
 	}
 	p := &Process{
 		name: f.name, pid: cmd.Process.Pid, cmd: cmd, grace: opts.grace(),

@@ -14,7 +14,7 @@ import (
 func tempPayload(data []byte) (*os.File, error) {
 	f, err := os.CreateTemp("", ".mpq-proc-args-*")
 	if err != nil {
-		return nil, fmt.Errorf("arguments file: %w", err)
+		return nil, err
 	}
 	os.Remove(f.Name())
 	if _, err := f.Write(data); err != nil {

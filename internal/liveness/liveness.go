@@ -40,7 +40,12 @@ func Attach(f *os.File, slots int, off func(slot int) int64) (*Table, error) {
 	if err != nil {
 		return nil, err
 	}
-	return attach(lf, slots, off)
+	t, err := attach(lf, slots, off)
+	if err != nil {
+		lf.Close()
+		return nil, err
+	}
+	return t, nil
 }
 
 // openMu serializes AttachFirst within this process (POSIX locks do not).
@@ -50,21 +55,23 @@ var openMu sync.Mutex
 // attached process, and act on it before anyone else attaches: it takes an
 // exclusive lock on the byte at openOff, waiting for it, before taking a
 // slot, and keeps it until the caller runs release. Every process that
-// attaches with AttachFirst is thus serialized.
+// attaches with AttachFirst is thus serialized. release is never nil: on
+// an error it does nothing, so that a caller may defer it at once.
 func AttachFirst(f *os.File, slots int, off func(slot int) int64, openOff int64) (t *Table, alone bool, release func(), err error) {
 	lf, err := reopen(f)
 	if err != nil {
-		return nil, false, nil, err
+		return nil, false, nop, err
 	}
 	release, err = lockOpen(lf, openOff)
 	if err != nil {
 		lf.Close()
-		return nil, false, nil, err
+		return nil, false, nop, err
 	}
 	t, err = attach(lf, slots, off)
 	if err != nil {
 		release()
-		return nil, false, nil, err
+		lf.Close()
+		return nil, false, nop, err
 	}
 	alone = true
 	for i := 0; i < slots && alone; i++ {
@@ -73,12 +80,13 @@ func AttachFirst(f *os.File, slots int, off func(slot int) int64, openOff int64)
 	return t, alone, release, nil
 }
 
+// attach takes the first free slot through lf, which the Table owns if it
+// succeeds; the caller closes lf if it fails.
 func attach(lf *os.File, slots int, off func(slot int) int64) (*Table, error) {
 	t := &Table{f: lf, slot: -1, slots: slots, off: off}
 	for i := 0; i < slots; i++ {
 		ok, err := t.tryLock(i)
 		if err != nil {
-			lf.Close()
 			return nil, err
 		}
 		if ok {
@@ -86,9 +94,16 @@ func attach(lf *os.File, slots int, off func(slot int) int64) (*Table, error) {
 			return t, nil
 		}
 	}
-	lf.Close()
-	return nil, ErrNoSlot
+	return nil, noSlot(slots)
 }
+
+// noSlot is ErrNoSlot for a table of slots slots, explained.
+func noSlot(slots int) error {
+	return fmt.Errorf("%w: all %d slots of its process table are taken, one by each open handle of a live process (each Open, Create, OpenFile and New takes one; mpq stat lists them): close handles that are not needed, share one handle among the goroutines of a process, or spread the processes over more queues", ErrNoSlot, slots)
+}
+
+// nop is the release function of a failed LockOpen or AttachFirst.
+func nop() {}
 
 // Slot is the slot this attachment holds.
 func (t *Table) Slot() int { return t.slot }
@@ -142,16 +157,17 @@ func Observe(f *os.File, slots int, off func(slot int) int64) *Table {
 
 // LockOpen takes the lock AttachFirst takes at openOff, waiting for it,
 // without attaching: while the caller holds it, no process attaches
-// through AttachFirst. It returns the function that releases it.
+// through AttachFirst. It returns the function that releases it, which is
+// never nil: on an error it does nothing.
 func LockOpen(f *os.File, openOff int64) (release func(), err error) {
 	lf, err := reopen(f)
 	if err != nil {
-		return nil, err
+		return nop, err
 	}
 	unlockOpen, err := lockOpen(lf, openOff)
 	if err != nil {
 		lf.Close()
-		return nil, err
+		return nop, err
 	}
 	return func() {
 		unlockOpen()

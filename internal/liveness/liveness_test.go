@@ -1,6 +1,8 @@
 package liveness_test
 
 import (
+	"errors"
+	"fmt"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -89,8 +91,12 @@ func TestTableFull(t *testing.T) {
 		}
 		defer tb.Close()
 	}
-	if _, err := liveness.Attach(f, slots, off); err != liveness.ErrNoSlot {
+	_, err := liveness.Attach(f, slots, off)
+	if !errors.Is(err, liveness.ErrNoSlot) {
 		t.Fatalf("attach to a full table: got %v; want ErrNoSlot", err)
+	}
+	if want := fmt.Sprintf("all %d slots", slots); !strings.Contains(err.Error(), want) {
+		t.Errorf("attach to a full table: %v; want it to say %q", err, want)
 	}
 }
 

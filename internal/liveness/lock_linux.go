@@ -8,6 +8,8 @@ import (
 	"os"
 
 	"golang.org/x/sys/unix"
+
+	"mpq/internal/shm"
 )
 
 // reopen opens the file again, creating an open file description that only
@@ -15,7 +17,7 @@ import (
 func reopen(f *os.File) (*os.File, error) {
 	fd, err := unix.Open(fmt.Sprintf("/proc/self/fd/%d", f.Fd()), unix.O_RDWR|unix.O_CLOEXEC, 0)
 	if err != nil {
-		return nil, fmt.Errorf("mpq: reopen queue file for locking: %w", err)
+		return nil, shm.Explain("reopen queue file for locking", err)
 	}
 	return os.NewFile(uintptr(fd), f.Name()), nil
 }

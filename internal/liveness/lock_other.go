@@ -10,6 +10,8 @@ import (
 	"syscall"
 
 	"golang.org/x/sys/unix"
+
+	"mpq/internal/shm"
 )
 
 // Without open-file-description locks, locks belong to the process: a
@@ -39,7 +41,7 @@ func (t *Table) key(slot int) mineKey {
 func reopen(f *os.File) (*os.File, error) {
 	fd, err := unix.Dup(int(f.Fd()))
 	if err != nil {
-		return nil, fmt.Errorf("mpq: dup queue file for locking: %w", err)
+		return nil, shm.Explain("dup queue file for locking", err)
 	}
 	unix.CloseOnExec(fd)
 	return os.NewFile(uintptr(fd), f.Name()), nil
