@@ -9,6 +9,7 @@ import (
 	"github.com/spf13/cobra"
 
 	"mpq"
+	"mpq/internal/urlx"
 )
 
 func init() { commands = append(commands, newCreateCmd) }
@@ -32,6 +33,9 @@ not tmpfs.`,
 		Args: exactArgs(1, "a queue name"),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			name := args[0]
+			if isURL(name) {
+				return usage("create takes a queue name, not a URL (%s): put creates the queue of a URL, with its parameters (mpq put %s MESSAGE); or create it by name, with --dir for its directory", urlx.Redact(name), urlx.Redact(name))
+			}
 			var err error
 			if o.Capacity, err = parseSize("--capacity", capacity); err != nil {
 				return err

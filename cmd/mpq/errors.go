@@ -21,6 +21,11 @@ func (e *env) queueErr(name string, err error) error {
 	}
 	dir, d := e.queueDir(), e.dirArg()
 	switch {
+	case errors.Is(err, mpq.ErrNoSpace), errors.Is(err, mpq.ErrTooManyFiles),
+		errors.Is(err, mpq.ErrNoMemory), errors.Is(err, mpq.ErrReadOnly):
+		// The library's message names the queue and the directory, and
+		// says how much and the fix: print all of it.
+		return fail(exitFailure, "%v", err)
 	case errors.Is(err, mpq.ErrInvalidName):
 		return usage("%q is not a queue name (%v); a name is one file name: no '/', no '..', not starting with '.'", name, err)
 	case errors.Is(err, fs.ErrNotExist):

@@ -6,7 +6,14 @@ import (
 	"os/exec"
 	"path/filepath"
 	"testing"
+
+	helper "mpq/internal/testutil"
 )
+
+// TestHelperProcess runs the helper role of a process the tests started
+// with helper.Start (this test binary again), and exits; otherwise it
+// does nothing.
+func TestHelperProcess(t *testing.T) { helper.RunHelper(t) }
 
 // mpqBin is the real mpq binary, built once by TestMain for the tests that
 // drive it (script tests, the terminal test, the metrics test).
@@ -17,6 +24,9 @@ func TestMain(m *testing.M) {
 }
 
 func testMain(m *testing.M) int {
+	if helper.IsHelper() {
+		return m.Run() // a helper process (TestHelperProcess) needs no mpq
+	}
 	dir, err := os.MkdirTemp("", "mpq-bin-")
 	if err != nil {
 		fmt.Fprintln(os.Stderr, err)

@@ -4,9 +4,12 @@ import (
 	"bufio"
 	"context"
 	"errors"
+	"fmt"
 	"io"
 	"os"
 	"strconv"
+	"sync/atomic"
+	"syscall"
 	"time"
 
 	"github.com/nats-io/nats.go"
@@ -55,34 +58,57 @@ need be, with the URL's parameters, as mpq.OpenURL does.`,
 			return nil
 		},
 		RunE: func(cmd *cobra.Command, args []string) error {
+			if timeout < 0 {
+				return usage("put: --timeout %v: want a positive duration, or 0 for no limit", timeout)
+			}
 			r, err := e.ref(args[0])
 			if err != nil {
 				return err
 			}
-			q, err := r.open(cmd.Context(), true, nil)
+			ctx := cmd.Context()
+			q, err := r.open(ctx, true, nil)
 			if err != nil {
 				return err
 			}
-			defer q.Close()
-			put := func(i int, m []byte) error {
-				if err := cmd.Context().Err(); err != nil {
-					return err // interrupted: put nothing more
+			keep := false // a Seal left waiting for the lock still uses q
+			defer func() {
+				if !keep {
+					q.Close()
 				}
-				ctx, cancel := cmd.Context(), context.CancelFunc(func() {})
+			}()
+			var done atomic.Int64   // messages put
+			var putting atomic.Bool // in q.Put, not reading the input
+			put := func(i int, m []byte) error {
+				putting.Store(true)
+				defer putting.Store(false)
+				if ctx.Err() != nil {
+					return ended(ctx, fmt.Sprintf("put into %s", r), fmt.Sprintf("%d put", i)) // put nothing more
+				}
+				pctx, cancel := ctx, context.CancelFunc(func() {})
 				if timeout > 0 {
-					ctx, cancel = context.WithTimeout(ctx, timeout)
+					pctx, cancel = context.WithTimeout(ctx, timeout)
 				}
 				defer cancel()
-				err := q.Put(ctx, m)
+				err := q.Put(pctx, m)
 				switch {
 				case err == nil:
+					done.Add(1)
 					return nil
-				case errors.Is(err, context.DeadlineExceeded) && cmd.Context().Err() == nil:
+				case errors.Is(err, context.DeadlineExceeded) && ctx.Err() == nil:
+					if h := r.blamePut(len(m)); h != nil {
+						return fail(exitTimeout, "put into %s: message %d not put within %v (%d put)%s: %v; %s",
+							r, i+1, timeout, i, h.room(), h, h.advice())
+					}
 					return fail(exitTimeout, "queue %s is full: no room for message %d within %v (%d put); take some out with: mpq get%s",
 						r, i+1, timeout, i, r.cmdArg())
+				case errors.Is(err, context.Canceled) && ctx.Err() != nil:
+					what := fmt.Sprintf("put into %s", r)
+					if h := r.blamePut(len(m)); h != nil {
+						return ended(ctx, what, fmt.Sprintf("%d put; message %d was waiting%s: %v; %s", i, i+1, h.room(), h, h.advice()))
+					}
+					return ended(ctx, what, fmt.Sprintf("%d put; message %d was waiting for room", i, i+1))
 				case errors.Is(err, mpq.ErrTooLarge):
-					return fail(exitFailure, "message %d (%d bytes) is larger than queue %s takes (%d bytes); %s",
-						i+1, len(m), r, r.maxMessage(cmd.Context(), q), r.largerHint())
+					return r.tooLarge(ctx, q, i, fmt.Sprintf("%d bytes", len(m)))
 				case errors.Is(err, nats.ErrMaxPayload):
 					return fail(exitFailure, "message %d (%d bytes) is larger than the NATS server at %s takes (its max_payload)", i+1, len(m), r.server)
 				}
@@ -92,17 +118,24 @@ need be, with the URL's parameters, as mpq.OpenURL does.`,
 			// likes: feed in a goroutine, so that an interrupt ends put at
 			// once (what was put stays put).
 			fed := make(chan error, 1)
-			go func() { fed <- e.feed(cmd.Context(), q, r, args[1:], files, lines, put) }()
+			go func() { fed <- e.feed(ctx, q, r, args[1:], files, lines, put) }()
 			select {
 			case err := <-fed:
 				if err != nil {
 					return err
 				}
-			case <-cmd.Context().Done():
-				return cmd.Context().Err()
+			case <-ctx.Done():
+				if putting.Load() {
+					// Put returns at once, and says what it waited for.
+					if err := <-fed; err != nil {
+						return err
+					}
+				}
+				return ended(ctx, fmt.Sprintf("put into %s", r), fmt.Sprintf("%d put", done.Load()))
 			}
 			if seal {
-				return r.err(q.Seal())
+				keep, err = r.seal(ctx, q, timeout)
+				return err
 			}
 			return nil
 		},
@@ -110,7 +143,7 @@ need be, with the URL's parameters, as mpq.OpenURL does.`,
 	f := c.Flags()
 	f.BoolVar(&lines, "lines", false, "read standard input as one message per line")
 	f.StringArrayVarP(&files, "file", "f", nil, "put the contents of `FILE` as one message (repeatable; - is standard input)")
-	f.DurationVar(&timeout, "timeout", 0, "how long to wait for room in a full queue (0: as long as it takes)")
+	f.DurationVar(&timeout, "timeout", 0, "how long to wait for room in a full queue, and with --seal for the seal (0: as long as it takes)")
 	f.BoolVar(&seal, "seal", false, "seal the queue afterwards: consumers drain it, then stop")
 	return c
 }
@@ -153,6 +186,9 @@ those taken. Programs that must not lose work use Receive and Ack.`,
   mpq get 'shm:jobs?dir=/var/lib/app/queues' --follow`,
 		Args: exactArgs(1, "a queue name"),
 		RunE: func(cmd *cobra.Command, args []string) error {
+			if timeout < 0 {
+				return usage("get: --timeout %v: want a positive duration, or 0 for no limit", timeout)
+			}
 			if n < 1 {
 				return usage("get: -n %d: want at least 1", n)
 			}
@@ -170,11 +206,19 @@ those taken. Programs that must not lose work use Receive and Ack.`,
 			if follow {
 				prefetch = 1
 			}
-			q, err := r.open(cmd.Context(), false, map[string]string{"prefetch": strconv.Itoa(prefetch)})
+			ctx := cmd.Context()
+			q, err := r.open(ctx, false, map[string]string{"prefetch": strconv.Itoa(prefetch)})
 			if err != nil {
 				return err
 			}
 			defer q.Close()
+			// gctx also ends when the reader of a pipe on standard output
+			// goes away: --follow then stops taking messages.
+			gctx, readerGone := context.WithCancelCause(ctx)
+			defer readerGone(nil)
+			if follow {
+				watchReader(e.stdout, func() { readerGone(errReaderGone) })
+			}
 			w := bufio.NewWriter(e.stdout)
 			sep := []byte("\n")
 			switch {
@@ -188,14 +232,31 @@ those taken. Programs that must not lose work use Receive and Ack.`,
 			// messages taken since the last flush, and says so.
 			flushed := 0
 			flush := func() error {
-				if err := w.Flush(); err != nil {
-					return fail(exitFailure, "get from %s: writing the output: %v (%d taken messages not written)", r, err, written-flushed)
+				err := w.Flush()
+				switch {
+				case err == nil:
+					flushed = written
+					return nil
+				case errors.Is(err, syscall.EPIPE):
+					return fail(exitFailure, "get from %s: writing the output: its reader went away (broken pipe); took %d messages, wrote %d, of which the reader may have left some unread (%d taken messages not written)",
+						r, written, flushed, written-flushed)
 				}
-				flushed = written
-				return nil
+				return fail(exitFailure, "get from %s: writing the output: %v (%d taken messages not written)", r, err, written-flushed)
+			}
+			got := func() string {
+				if follow {
+					return fmt.Sprintf("got %d", written)
+				}
+				return fmt.Sprintf("got %d of %d", written, n)
 			}
 			var buf []byte
 			for follow || written < n {
+				if context.Cause(gctx) == errReaderGone {
+					if err := flush(); err != nil {
+						return err
+					}
+					return fail(exitFailure, "get from %s: the reader of the output went away; took %d messages, wrote them all, of which the reader may have left some unread", r, written)
+				}
 				m, err := tryGet(q, buf[:0])
 				if errors.Is(err, mpq.ErrEmpty) {
 					// Flush what is printed before waiting, so that the
@@ -203,7 +264,7 @@ those taken. Programs that must not lose work use Receive and Ack.`,
 					if err := flush(); err != nil {
 						return err
 					}
-					m, err = getWait(cmd.Context(), q, buf[:0], timeout)
+					m, err = getWait(gctx, q, buf[:0], timeout)
 				}
 				switch {
 				case err == nil:
@@ -212,16 +273,34 @@ those taken. Programs that must not lose work use Receive and Ack.`,
 						return err
 					}
 					return fail(exitSealed, "queue %s is sealed and drained: got %d of %d messages", r, written, n)
-				case errors.Is(err, context.DeadlineExceeded) && cmd.Context().Err() == nil:
+				case errors.Is(err, context.DeadlineExceeded) && gctx.Err() == nil:
 					if err := flush(); err != nil {
 						return err
+					}
+					if h := r.blameGet(); h != nil {
+						waiting := ""
+						if h.stats.Len > 0 {
+							waiting = fmt.Sprintf(", though %s wait", plural(h.stats.Len, "message"))
+						}
+						return fail(exitTimeout, "get from %s: no message taken within %v (%s)%s: %v; %s", r, timeout, got(), waiting, h, h.advice())
 					}
 					if follow {
 						return fail(exitTimeout, "no message in queue %s within %v (got %d)", r, timeout, written)
 					}
 					return fail(exitTimeout, "no message in queue %s within %v: got %d of %d", r, timeout, written, n)
+				case errors.Is(err, context.Canceled) && context.Cause(gctx) == errReaderGone:
+					continue // said at the top of the loop
 				case follow && errors.Is(err, context.Canceled):
 					return flush() // interrupted: the normal end of --follow
+				case errors.Is(err, context.Canceled) && ctx.Err() != nil:
+					if err := flush(); err != nil {
+						return err
+					}
+					detail := got()
+					if h := r.blameGet(); h != nil {
+						detail += "; waiting while " + h.String()
+					}
+					return ended(ctx, fmt.Sprintf("get from %s", r), detail)
 				default:
 					if ferr := flush(); ferr != nil {
 						return ferr
@@ -254,6 +333,16 @@ those taken. Programs that must not lose work use Receive and Ack.`,
 	f.BoolVarP(&null, "null", "0", false, "end each message with a NUL byte instead of a newline")
 	return c
 }
+
+// tooLarge is the error for message i, of size (in words: "40000 bytes"),
+// that q does not take.
+func (r *queueRef) tooLarge(ctx context.Context, q mpq.MessageQueue, i int, size string) error {
+	return fail(exitFailure, "message %d (%s) is larger than queue %s takes (%d bytes); %s",
+		i+1, size, r, r.maxMessage(ctx, q), r.largerHint())
+}
+
+// errReaderGone ends get --follow when the reader of its output is gone.
+var errReaderGone = errors.New("the reader of the output went away")
 
 // appendGetter is a queue that gets into a buffer of the caller's, as
 // [mpq.Queue] does: get reuses one buffer for every message.
@@ -304,16 +393,42 @@ for get --follow). Sealing a sealed queue does nothing.
 			if err != nil {
 				return err
 			}
-			defer q.Close()
-			return r.err(q.Seal())
+			keep, err := r.seal(cmd.Context(), q, 0)
+			if !keep {
+				q.Close()
+			}
+			return err
 		},
 	}
+}
+
+// seal seals q, waiting up to timeout (0: no limit) for its producer lock,
+// or until ctx ends. Seal takes no context: if it is still waiting then,
+// it is left to it, and keep reports that q must stay open.
+func (r *queueRef) seal(ctx context.Context, q mpq.MessageQueue, timeout time.Duration) (keep bool, err error) {
+	sctx := ctx
+	if timeout > 0 {
+		var cancel context.CancelFunc
+		sctx, cancel = context.WithTimeout(ctx, timeout)
+		defer cancel()
+	}
+	keep, err = await(sctx, q.Seal)
+	if !keep {
+		return false, r.err(err)
+	}
+	waiting := "it was waiting for the producer lock"
+	if h := r.holder(producerLock); h != nil {
+		waiting = fmt.Sprintf("it was waiting for the producer lock: %v; %s", h, h.advice())
+	}
+	if ctx.Err() == nil { // put --seal's own --timeout
+		return true, fail(exitTimeout, "seal of queue %s not done within %v: %s", r, timeout, waiting)
+	}
+	return true, ended(ctx, fmt.Sprintf("seal of queue %s", r), waiting)
 }
 
 // feed puts the messages put was given: msgs, or each file, or the lines
 // of standard input, or all of it as one message.
 func (e *env) feed(ctx context.Context, q mpq.MessageQueue, r *queueRef, msgs, files []string, lines bool, put func(int, []byte) error) error {
-	var err error
 	n := 0
 	switch {
 	case len(msgs) > 0:
@@ -324,12 +439,11 @@ func (e *env) feed(ctx context.Context, q mpq.MessageQueue, r *queueRef, msgs, f
 			n++
 		}
 	case len(files) > 0:
+		maxMsg := r.maxMessage(ctx, q)
 		for _, path := range files {
-			var m []byte
-			if path == "-" {
-				m, err = io.ReadAll(e.stdin)
-			} else {
-				m, err = os.ReadFile(path)
+			m, err := e.readMessage(path, maxMsg)
+			if big, ok := errors.AsType[*tooLargeError](err); ok {
+				return r.tooLarge(ctx, q, n, big.size)
 			}
 			if err != nil {
 				return fail(exitFailure, "put into %s: %v", r, err)
@@ -357,9 +471,12 @@ func (e *env) feed(ctx context.Context, q mpq.MessageQueue, r *queueRef, msgs, f
 			return fail(exitFailure, "put into %s: reading standard input: %v", r, err)
 		}
 	default:
-		m, err := io.ReadAll(e.stdin)
+		m, err := e.readMessage("-", r.maxMessage(ctx, q))
+		if big, ok := errors.AsType[*tooLargeError](err); ok {
+			return r.tooLarge(ctx, q, n, big.size)
+		}
 		if err != nil {
-			return fail(exitFailure, "put into %s: reading standard input: %v", r, err)
+			return fail(exitFailure, "put into %s: %v", r, err)
 		}
 		if len(m) == 0 {
 			// Most likely the command feeding put failed: do not queue
@@ -371,4 +488,38 @@ func (e *env) feed(ctx context.Context, q mpq.MessageQueue, r *queueRef, msgs, f
 		}
 	}
 	return nil
+}
+
+// A tooLargeError is what readMessage returns for a message over the
+// limit.
+type tooLargeError struct{ size string } // in words: "40000 bytes"
+
+func (e *tooLargeError) Error() string { return "message of " + e.size + " is too large" }
+
+// readMessage reads the file at path (- is standard input) as one message
+// of at most limit bytes. It reads no more than limit+1 bytes: a larger
+// message is a *tooLargeError, read no further (a 2 GiB standard input is not
+// read into memory to be refused).
+func (e *env) readMessage(path string, limit int) ([]byte, error) {
+	what := "standard input"
+	r := e.stdin
+	if path != "-" {
+		f, err := os.Open(path)
+		if err != nil {
+			return nil, err
+		}
+		defer f.Close()
+		if fi, err := f.Stat(); err == nil && fi.Mode().IsRegular() && fi.Size() > int64(limit) {
+			return nil, &tooLargeError{size: fmt.Sprintf("%d bytes", fi.Size())}
+		}
+		what, r = path, f
+	}
+	m, err := io.ReadAll(io.LimitReader(r, int64(limit)+1))
+	if err != nil {
+		return nil, fmt.Errorf("reading %s: %w", what, err)
+	}
+	if len(m) > limit {
+		return nil, &tooLargeError{size: fmt.Sprintf("more than %d bytes of %s, read no further", limit, what)}
+	}
+	return m, nil
 }

@@ -4,8 +4,12 @@ import (
 	"bytes"
 	"context"
 	"errors"
+	"fmt"
+	"io"
 	"os"
 	"os/exec"
+	"regexp"
+	"strconv"
 	"strings"
 	"syscall"
 	"testing"
@@ -152,5 +156,204 @@ func TestPutEmptyInput(t *testing.T) {
 	}
 	if q.Len() != 0 {
 		t.Errorf("queue holds %d messages; want 0", q.Len())
+	}
+}
+
+// A standard input larger than the queue's maximum message is refused
+// once max+1 bytes are read, not read to its end: put reads no more than
+// the limit and what a pipe holds.
+func TestPutInputTooLarge(t *testing.T) {
+	dir := t.TempDir()
+	const maxMsg = 64 << 10
+	q, err := mpq.Create("j", &mpq.Options{Dir: dir, Capacity: 1 << 20, MaxMessageSize: maxMsg})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer q.Close()
+	for _, args := range [][]string{{"put", "j"}, {"put", "j", "--file", "-"}} {
+		cmd := exec.Command(mpqBin, append([]string{"--dir", dir}, args...)...)
+		in, err := cmd.StdinPipe()
+		if err != nil {
+			t.Fatal(err)
+		}
+		var stderr bytes.Buffer
+		cmd.Stderr = &stderr
+		if err := cmd.Start(); err != nil {
+			t.Fatal(err)
+		}
+		// The generator: up to 256 MiB, as much as put takes, counted.
+		const total = 256 << 20
+		written := make(chan int64, 1)
+		go func() {
+			chunk := make([]byte, 1<<20)
+			var n int64
+			for n < total {
+				k, err := in.Write(chunk)
+				n += int64(k)
+				if err != nil {
+					break
+				}
+			}
+			in.Close()
+			written <- n
+		}()
+		err = cmd.Wait()
+		n := <-written
+		want := fmt.Sprintf("message 1 (more than %d bytes of standard input, read no further) is larger than queue j takes (%d bytes)", maxMsg, maxMsg)
+		if code := cmd.ProcessState.ExitCode(); code != exitFailure || !strings.Contains(stderr.String(), want) {
+			t.Errorf("mpq %q of 256 MiB: %v, stderr %q; want exit 1 and %q", args, err, stderr.String(), want)
+		}
+		// What put read, and what the pipe held when it exited (64 KiB,
+		// at most 1 MiB as /proc/sys/fs/pipe-max-size allows).
+		if n > maxMsg+1+(1<<20) {
+			t.Errorf("mpq %q: took %d bytes of its input; want at most %d and a pipe's worth", args, n, maxMsg+1)
+		}
+	}
+	if q.Len() != 0 {
+		t.Errorf("queue holds %d messages; want 0", q.Len())
+	}
+}
+
+// When the reader of get's output goes away, get says so and what it
+// took and did not write, instead of dying of SIGPIPE: with messages
+// coming (the write fails with EPIPE) and with none (it stops waiting).
+func TestGetReaderGone(t *testing.T) {
+	dir := t.TempDir()
+	q, err := mpq.Create("j", &mpq.Options{Dir: dir})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer q.Close()
+	const n = 2000
+	msg := bytes.Repeat([]byte("m"), 1000)
+	for range n {
+		if err := q.Put(t.Context(), msg); err != nil {
+			t.Fatal(err)
+		}
+	}
+	for _, tc := range []struct {
+		name string
+		want *regexp.Regexp
+	}{
+		// The write fails with EPIPE, or get sees the reader gone first.
+		{"messages", regexp.MustCompile(`get from j: (writing the output: its reader went away \(broken pipe\); took (?P<taken>\d+) messages, wrote \d+, of which the reader may have left some unread \(1 taken messages not written\)|the reader of the output went away; took (?P<taken>\d+) messages, wrote them all)`)},
+		{"idle", regexp.MustCompile(`get from j: the reader of the output went away; took (?P<taken>\d+) messages, wrote them all, of which the reader may have left some unread`)},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			before := q.Len()
+			pr, pw, err := os.Pipe()
+			if err != nil {
+				t.Fatal(err)
+			}
+			cmd := exec.Command(mpqBin, "--dir", dir, "get", "j", "--follow")
+			var stderr bytes.Buffer
+			cmd.Stdout, cmd.Stderr = pw, &stderr
+			if err := cmd.Start(); err != nil {
+				t.Fatal(err)
+			}
+			pw.Close()
+			defer cmd.Process.Kill()
+			// As head -c1 does: read a byte, then go.
+			if _, err := pr.Read(make([]byte, 1)); err != nil {
+				t.Fatal(err)
+			}
+			if tc.name == "idle" {
+				// Let get take the rest and wait on an empty queue.
+				drained := make(chan struct{})
+				go func() { io.Copy(io.Discard, pr); close(drained) }()
+				defer func() { pr.Close(); <-drained }()
+				waiting := func(s mpq.Stats) bool {
+					for _, p := range s.Procs {
+						if p.PID == cmd.Process.Pid && p.WaitingData {
+							return true
+						}
+					}
+					return false
+				}
+				for deadline := time.Now().Add(10 * time.Second); ; time.Sleep(time.Millisecond) {
+					s, err := mpq.Inspect("j", &mpq.Options{Dir: dir})
+					if err == nil && s.Len == 0 && waiting(s) {
+						break
+					}
+					if time.Now().After(deadline) {
+						t.Fatalf("get took %d of %d messages in 10s, and waits for more: %v", before-s.Len, before, waiting(s))
+					}
+				}
+			}
+			pr.Close()
+			done := make(chan error, 1)
+			go func() { done <- cmd.Wait() }()
+			select {
+			case <-done:
+			case <-time.After(10 * time.Second):
+				t.Fatal("get --follow still running 10s after the reader of its output went away")
+			}
+			if ws := cmd.ProcessState.Sys().(syscall.WaitStatus); ws.Signaled() {
+				t.Fatalf("get killed by %v; stderr %q", ws.Signal(), stderr.String())
+			}
+			m := tc.want.FindStringSubmatch(stderr.String())
+			if code := cmd.ProcessState.ExitCode(); code != exitFailure || m == nil {
+				t.Fatalf("exit %d, stderr %q; want 1 and %q", code, stderr.String(), tc.want)
+			}
+			// Every message taken is accounted for.
+			var taken int
+			for i, name := range tc.want.SubexpNames() {
+				if name == "taken" && m[i] != "" {
+					taken, _ = strconv.Atoi(m[i])
+				}
+			}
+			if got := before - q.Len(); got != taken {
+				t.Errorf("get says it took %d; the queue lost %d", taken, got)
+			}
+		})
+	}
+}
+
+// mountTmpfs mounts a tmpfs of size (such as "2m") at a new directory and
+// unmounts it when the test ends. A test that cannot mount (not root, no
+// CAP_SYS_ADMIN) is skipped, and fails where CI=true.
+func mountTmpfs(t *testing.T, size string) string {
+	t.Helper()
+	dir := t.TempDir()
+	if err := syscall.Mount("tmpfs", dir, "tmpfs", 0, "size="+size); err != nil {
+		if os.Getenv("CI") == "true" {
+			t.Fatalf("mount a %s tmpfs at %s: %v (CI runs as root and must be able to)", size, dir, err)
+		}
+		t.Skipf("cannot mount a tmpfs here (%v); CI=true makes this a failure", err)
+	}
+	t.Cleanup(func() {
+		if err := syscall.Unmount(dir, 0); err != nil {
+			t.Errorf("unmount %s: %v", dir, err)
+		}
+	})
+	return dir
+}
+
+// A queue that does not fit its file system is refused by create and by
+// put of a URL, with exit status 1 and the library's whole message, the
+// fix included; nothing is left behind.
+func TestCreateNoSpace(t *testing.T) {
+	dir := mountTmpfs(t, "2m")
+	for _, args := range [][]string{
+		{"create", "--capacity", "8MiB", "q"},
+		{"put", "shm:q?capacity=8MiB", "x"},
+	} {
+		code, stderr := runMPQ(t, dir, nil, args...)
+		if code != exitFailure || !strings.Contains(stderr, "no space for a queue file of ") || !strings.Contains(stderr, "use a smaller Capacity") {
+			t.Errorf("mpq %q on a 2 MiB tmpfs: exit %d, stderr %q; want 1, no space and the fix", args, code, stderr)
+		}
+		if strings.Contains(stderr, "panic") || strings.Contains(stderr, "fatal error") {
+			t.Errorf("mpq %q crashed: %s", args, stderr)
+		}
+	}
+	ents, err := os.ReadDir(dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, e := range ents {
+		t.Errorf("left behind: %s", e.Name())
+	}
+	if code, stderr := runMPQ(t, dir, nil, "create", "--capacity", "64KiB", "small"); code != 0 {
+		t.Errorf("create of a 64 KiB queue there: exit %d, %s", code, stderr)
 	}
 }

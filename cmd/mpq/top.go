@@ -68,6 +68,9 @@ a script, use 'mpq ls' or 'mpq ls --json'.`,
 			p := tea.NewProgram(m, tea.WithAltScreen(), tea.WithOutput(out),
 				tea.WithContext(ctx), tea.WithoutSignalHandler())
 			if _, err := p.Run(); err != nil {
+				if _, ok := errors.AsType[*timeoutError](context.Cause(ctx)); ok {
+					return nil // --timeout: how long to watch
+				}
 				if ctx.Err() != nil {
 					return ctx.Err()
 				}

@@ -5,15 +5,19 @@ import (
 	"errors"
 	"fmt"
 	"io/fs"
+	"maps"
 	"net"
 	"net/url"
 	"slices"
+	"strconv"
 	"strings"
+	"time"
 
 	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
 
 	"mpq"
+	"mpq/internal/size"
 	"mpq/internal/urlx"
 	"mpq/natsq" // registers nats:// with mpq.OpenURL
 )
@@ -30,6 +34,23 @@ var shmParams = []string{"dir", "durable", "capacity", "max-message", "lease", "
 // isURL reports whether a NAME argument is a queue URL rather than a name.
 func isURL(arg string) bool {
 	return strings.Contains(arg, "://") || strings.HasPrefix(arg, "shm:")
+}
+
+// looksLikeURL reports whether a --dir or dir= value is a URL rather than
+// a directory: it has a scheme, "nats://…" or "shm:…" (a directory of
+// that name is still reached as ./shm:…).
+func looksLikeURL(dir string) bool {
+	scheme, _, ok := strings.Cut(dir, ":")
+	if !ok || scheme == "" || strings.ContainsAny(scheme, "/.") {
+		return false
+	}
+	for _, c := range scheme {
+		if !('a' <= c && c <= 'z' || 'A' <= c && c <= 'Z' || '0' <= c && c <= '9' || c == '+' || c == '-') {
+			return false
+		}
+	}
+	lower := strings.ToLower(dir)
+	return isURL(lower) || strings.HasPrefix(lower, "nats:")
 }
 
 // A queueRef is the queue a command's NAME argument names: a plain name in
@@ -60,16 +81,17 @@ func (e *env) ref(arg string) (*queueRef, error) {
 		if r.name, ok = urlx.SHMName(u); !ok {
 			return nil, usage("%s names no queue; want shm:NAME", r)
 		}
-		for key := range u.Query() {
-			if !slices.Contains(shmParams, key) {
-				return nil, usage("unknown parameter %q in %s; a shm: URL takes %s", key, r, strings.Join(shmParams, ", "))
-			}
+		if err := r.checkParams(shmParams, checkSHMParam); err != nil {
+			return nil, err
 		}
 		r.dir = u.Query().Get("dir")
 		if r.dir == "" {
 			r.dir = e.queueDir()
 		}
 	case "nats":
+		if err := r.checkParams(nil, nil); err != nil {
+			return nil, err
+		}
 		server, name, _, err := natsq.ParseURL(arg)
 		if err != nil {
 			return nil, r.invalid(err)
@@ -80,6 +102,70 @@ func (e *env) ref(arg string) (*queueRef, error) {
 		return nil, usage("%s: no backend for scheme %q; want shm:NAME or nats://HOST:PORT/NAME", r, u.Scheme)
 	}
 	return r, nil
+}
+
+// checkParams refuses a URL whose query does not parse, names a parameter
+// twice (which one would win?), or, if known is not nil, names one not in
+// known or gives one a value check refuses: every command sees the same
+// URL, whether or not it uses the parameter (stat and get use none of a
+// shm: URL's but dir=).
+func (r *queueRef) checkParams(known []string, check func(key, value string) error) error {
+	query, err := url.ParseQuery(r.u.RawQuery)
+	if err != nil {
+		return usage("%s: its parameters do not parse: %v", r, err)
+	}
+	keys := slices.Sorted(maps.Keys(query))
+	for _, key := range keys {
+		if known != nil && !slices.Contains(known, key) {
+			return usage("unknown parameter %q in %s; a %s: URL takes %s", key, r, r.scheme, strings.Join(known, ", "))
+		}
+		if vals := query[key]; len(vals) > 1 {
+			return usage("parameter %s= is given %d times in %s (%s); give it once", key, len(vals), r, strings.Join(vals, ", "))
+		}
+		if check != nil {
+			if err := check(key, query.Get(key)); err != nil {
+				return usage("parameter %s=%q in %s: %v", key, query.Get(key), r, err)
+			}
+		}
+	}
+	return nil
+}
+
+// checkSHMParam checks the value of a shm: URL's parameter as mpq.OpenURL
+// reads it.
+func checkSHMParam(key, v string) error {
+	var err error
+	switch key {
+	case "dir":
+		switch {
+		case v == "":
+			err = errors.New("want a directory")
+		case looksLikeURL(v):
+			err = errors.New("a URL, not a directory")
+		}
+	case "durable":
+		_, err = strconv.ParseBool(v)
+		if err != nil {
+			err = errors.New("want true or false")
+		}
+	case "capacity", "max-message":
+		_, err = size.Parse(v)
+	case "lease":
+		var d time.Duration
+		if d, err = time.ParseDuration(v); err == nil && d < 0 {
+			err = errors.New("want a positive duration")
+		}
+	case "max-deliveries":
+		var n int
+		if n, err = strconv.Atoi(v); err != nil || n < 0 {
+			err = errors.New("want a count, 0 for no limit")
+		}
+	case "dead-letter":
+		if v == "" {
+			err = errors.New("want a queue name")
+		}
+	}
+	return err
 }
 
 // invalid is the usage error for an invalid URL: err, naming the URL.
