@@ -85,7 +85,7 @@ func open(name string, opts *Options, mayExist bool) (*Queue, error) {
 		if mayExist {
 			f, err := shm.OpenFile(path)
 			if err == nil {
-				q, err := attach(f, nil, s, path)
+				q, err := attach(f, nil, s, path, nil, nil)
 				if errors.Is(err, errUnlinked) {
 					continue // removed while we opened it: look again
 				}
@@ -112,7 +112,30 @@ func open(name string, opts *Options, mayExist bool) (*Queue, error) {
 		}
 		g := s.geometry
 		g.Created = time.Now()
-		f, mem, err := shm.Create(path, s.mode, ring.MinSize(g.Capacity), func(mem []byte) error { return ring.Init(mem, g) })
+		// The slot, and the open lock that RemoveIf takes, are taken
+		// before the file is linked into place, so that a failure to take
+		// them leaves no queue behind.
+		var (
+			made       *liveness.Table
+			madeUnlock func()
+		)
+		f, mem, err := shm.Create(path, s.mode, ring.MinSize(g.Capacity), func(f *os.File, mem []byte) error {
+			if err := ring.Init(mem, g); err != nil {
+				return err
+			}
+			var err error
+			if made, err = liveness.Attach(f, ring.MaxProcs, ring.SlotOffset); err != nil {
+				return err
+			}
+			madeUnlock, err = made.LockOpen(openLockOffset)
+			return err
+		})
+		if err != nil && made != nil {
+			if madeUnlock != nil {
+				madeUnlock()
+			}
+			made.Close()
+		}
 		if errors.Is(err, fs.ErrExist) && mayExist {
 			continue // created by another process meanwhile: open it
 		}
@@ -120,7 +143,7 @@ func open(name string, opts *Options, mayExist bool) (*Queue, error) {
 			undo()
 			return nil, fmt.Errorf("mpq: create queue %s in %s: %w", name, s.dir, err)
 		}
-		q, err := attach(f, mem, s, path)
+		q, err := attach(f, mem, s, path, made, madeUnlock)
 		if errors.Is(err, errUnlinked) {
 			continue // removed as soon as it was made: make it again
 		}
@@ -150,7 +173,7 @@ func New(opts *Options) (*Queue, error) {
 	if err != nil {
 		return nil, err
 	}
-	q, err := attach(f, mem, s, "")
+	q, err := attach(f, mem, s, "", nil, nil)
 	if err != nil {
 		return nil, fmt.Errorf("mpq: new queue: %w", err)
 	}
@@ -171,7 +194,7 @@ func OpenFile(f *os.File, opts *Options) (*Queue, error) {
 	if err != nil {
 		return nil, shm.Explain("duplicate queue descriptor", err)
 	}
-	q, err := attach(os.NewFile(uintptr(fd), f.Name()), nil, s, "")
+	q, err := attach(os.NewFile(uintptr(fd), f.Name()), nil, s, "", nil, nil)
 	if err != nil {
 		return nil, fmt.Errorf("mpq: open queue file %s: %w", f.Name(), err)
 	}
@@ -224,11 +247,18 @@ var errUnlinked = errors.New("mpq: queue file removed while opening it")
 // named queue, path is its file's path: attaching then takes the open
 // lock, which RemoveIf holds while it removes an idle queue, and fails
 // with errUnlinked if f is no longer at path.
-func attach(f *os.File, mem []byte, s settings, path string) (q *Queue, err error) {
+//
+// made, if not nil, is the slot that this process took in f, which it has
+// just created, before linking it into place, and madeUnlock releases the
+// open lock it also took then: a new file has nothing to recover.
+func attach(f *os.File, mem []byte, s settings, path string, made *liveness.Table, madeUnlock func()) (q *Queue, err error) {
 	var (
-		lt      *liveness.Table
+		lt      = made
 		release = func() {}
 	)
+	if made != nil {
+		release = madeUnlock
+	}
 	defer func() {
 		release()
 		if err != nil {
@@ -276,6 +306,10 @@ func attach(f *os.File, mem []byte, s settings, path string) (q *Queue, err erro
 		return nil, err
 	}
 	switch {
+	case made != nil:
+		if !linked(f, path) {
+			err = errUnlinked
+		}
 	case g.Durable:
 		var alone bool
 		lt, alone, release, err = liveness.AttachFirst(f, ring.MaxProcs, ring.SlotOffset, openLockOffset)

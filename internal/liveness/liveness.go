@@ -175,6 +175,12 @@ func LockOpen(f *os.File, openOff int64) (release func(), err error) {
 	}, nil
 }
 
+// LockOpen is the package's LockOpen through the table's own open file
+// description: it needs no descriptor. Release it before closing t.
+func (t *Table) LockOpen(openOff int64) (release func(), err error) {
+	return lockOpen(t.f, openOff)
+}
+
 // lockOpen takes the exclusive lock on the byte at openOff of lf, waiting
 // for it, and returns the function that releases it.
 func lockOpen(lf *os.File, openOff int64) (release func(), err error) {

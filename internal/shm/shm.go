@@ -131,7 +131,7 @@ func OpenFile(path string) (*os.File, error) {
 		if errors.Is(err, unix.EISDIR) {
 			err = &fs.PathError{Op: "open", Path: path, Err: ErrNotRegular}
 		}
-		if errors.Is(err, unix.EMFILE) || errors.Is(err, unix.ENFILE) {
+		if errors.Is(err, unix.EMFILE) || errors.Is(err, unix.ENFILE) || errors.Is(err, unix.EROFS) || errors.Is(err, unix.EACCES) || errors.Is(err, unix.EPERM) {
 			err = Explain("open queue file "+path, err)
 		}
 		return nil, err
@@ -144,10 +144,11 @@ func OpenFile(path string) (*os.File, error) {
 }
 
 // Create makes a queue file at path atomically: it writes a complete file
-// under a temporary name, runs init on its mapping, then links it into
-// place. It fails with an error wrapping fs.ErrExist if path exists. The
-// returned file and mapping are the new queue's.
-func Create(path string, mode os.FileMode, size int64, init func(mem []byte) error) (*os.File, []byte, error) {
+// without a name (or under a temporary one), runs init on it and its
+// mapping, then links it into place. It fails with an error wrapping
+// fs.ErrExist if path exists. The returned file and mapping are the new
+// queue's.
+func Create(path string, mode os.FileMode, size int64, init func(f *os.File, mem []byte) error) (*os.File, []byte, error) {
 	dir, base := filepath.Split(path)
 	// An unnamed file where the system has them: a process killed while
 	// it reserves a large queue then leaves nothing behind.
@@ -183,7 +184,7 @@ func Create(path string, mode os.FileMode, size int64, init func(mem []byte) err
 
 // setup sizes f, a new queue file in dir, reserves its storage, maps it and
 // runs init on the mapping.
-func setup(f *os.File, mode os.FileMode, size int64, dir string, init func([]byte) error) ([]byte, error) {
+func setup(f *os.File, mode os.FileMode, size int64, dir string, init func(*os.File, []byte) error) ([]byte, error) {
 	if err := f.Chmod(mode.Perm()); err != nil { // exact bits, whatever the umask
 		return nil, err
 	}
@@ -197,7 +198,7 @@ func setup(f *os.File, mode os.FileMode, size int64, dir string, init func([]byt
 	if err != nil {
 		return nil, err
 	}
-	if err := init(mem); err != nil {
+	if err := init(f, mem); err != nil {
 		Unmap(mem)
 		return nil, err
 	}
@@ -211,7 +212,7 @@ func Anonymous(size int64, init func(mem []byte) error) (*os.File, []byte, error
 	if err != nil {
 		return nil, nil, err
 	}
-	mem, err := setup(f, 0o600, size, dir, init)
+	mem, err := setup(f, 0o600, size, dir, func(_ *os.File, mem []byte) error { return init(mem) })
 	if err == nil {
 		if err = sealSize(f); err != nil {
 			Unmap(mem)

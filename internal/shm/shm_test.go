@@ -173,7 +173,7 @@ func TestCreate(t *testing.T) {
 	path := filepath.Join(dir, "q"+Ext)
 	const size = 3 * 4096
 	var initLen int
-	f, mem, err := Create(path, 0o640, size, func(mem []byte) error {
+	f, mem, err := Create(path, 0o640, size, func(_ *os.File, mem []byte) error {
 		initLen = len(mem)
 		copy(mem, "hello")
 		mem[size-1] = 'z'
@@ -213,7 +213,7 @@ func TestCreate(t *testing.T) {
 	noTemp(t, dir, "q"+Ext)
 
 	// An existing file is left alone.
-	_, _, err = Create(path, 0o600, size, func([]byte) error { return nil })
+	_, _, err = Create(path, 0o600, size, func(*os.File, []byte) error { return nil })
 	if !errors.Is(err, fs.ErrExist) {
 		t.Errorf("Create over an existing file: got %v; want %v", err, fs.ErrExist)
 	}
@@ -225,14 +225,14 @@ func TestCreate(t *testing.T) {
 	// A failing init leaves nothing behind.
 	bad := filepath.Join(dir, "bad"+Ext)
 	initErr := errors.New("init failed")
-	if _, _, err := Create(bad, 0o600, size, func([]byte) error { return initErr }); !errors.Is(err, initErr) {
+	if _, _, err := Create(bad, 0o600, size, func(*os.File, []byte) error { return initErr }); !errors.Is(err, initErr) {
 		t.Errorf("Create with a failing init: got %v; want %v", err, initErr)
 	}
 	noTemp(t, dir, "q"+Ext)
 
 	// Exact permission bits, whatever the umask.
 	p666 := filepath.Join(dir, "open"+Ext)
-	f2, mem2, err := Create(p666, 0o666, 4096, func([]byte) error { return nil })
+	f2, mem2, err := Create(p666, 0o666, 4096, func(*os.File, []byte) error { return nil })
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -241,7 +241,7 @@ func TestCreate(t *testing.T) {
 	if fi, err := os.Stat(p666); err != nil || fi.Mode() != 0o666 {
 		t.Errorf("Create with mode 0666: %v, %v", fi.Mode(), err)
 	}
-	if _, _, err := Create(filepath.Join(dir, "missing", "q"+Ext), 0o600, 4096, func([]byte) error { return nil }); err == nil {
+	if _, _, err := Create(filepath.Join(dir, "missing", "q"+Ext), 0o600, 4096, func(*os.File, []byte) error { return nil }); err == nil {
 		t.Errorf("Create in a missing directory succeeded")
 	}
 }
