@@ -34,8 +34,9 @@ var (
 	ErrInvalidName = shm.ErrInvalidName
 	// ErrInvalidOptions is returned for Options with impossible values.
 	ErrInvalidOptions = errors.New("mpq: invalid options")
-	// ErrTooManyProcesses is returned when 256 processes are attached to a
-	// queue already.
+	// ErrTooManyProcesses is returned when the 256 slots of a queue's
+	// process table are taken: one by each open handle (Open, Create,
+	// OpenFile, New) of a live process.
 	ErrTooManyProcesses = liveness.ErrNoSlot
 	// ErrNilContext is returned by every method that takes a
 	// context.Context when it is given nil: pass context.Background() (or

@@ -271,6 +271,9 @@ func (l *Listener) String() string { return fmt.Sprintf("mpq.Listener(%s)", l.na
 // Accept again. It returns ErrClosed once the listener is closed, or
 // ctx.Err() if ctx is done first.
 func (l *Listener) Accept(ctx context.Context) (*Conn, error) {
+	if ctx == nil {
+		return nil, ErrNilContext
+	}
 	for {
 		var sock *net.UnixConn
 		select {
@@ -503,6 +506,9 @@ func (l *Listener) Close() error {
 // stays open, and the listener sees the handshake fail). If ctx has no
 // deadline, the handshake gives up after 10 seconds.
 func Dial(ctx context.Context, name string, opts *DialOptions) (*Conn, error) {
+	if ctx == nil {
+		return nil, ErrNilContext
+	}
 	var o DialOptions
 	if opts != nil {
 		o = *opts

@@ -14,6 +14,11 @@ import (
 func TestNilContext(t *testing.T) {
 	var nilCtx context.Context
 	urlDir := t.TempDir()
+	l, err := mpq.Listen("nilctx", &mpq.ListenOptions{Dir: urlDir})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer l.Close()
 	for _, full := range []bool{false, true} {
 		q, err := mpq.New(&mpq.Options{Capacity: badCap, MaxMessageSize: 100})
 		if err != nil {
@@ -63,6 +68,8 @@ func TestNilContext(t *testing.T) {
 			{"TypedConn.Send", func() error { return mpq.ConnOf[string](a, mpq.Raw).Send(nilCtx, "x") }},
 			{"TypedConn.Recv", func() error { _, err := tc.Recv(nilCtx); return err }},
 			{"OpenURL", func() error { _, err := mpq.OpenURL(nilCtx, "shm:nilctx?dir="+urlDir); return err }},
+			{"Listener.Accept", func() error { _, err := l.Accept(nilCtx); return err }},
+			{"Dial", func() error { _, err := mpq.Dial(nilCtx, "nilctx", &mpq.DialOptions{Dir: urlDir}); return err }},
 		} {
 			done := make(chan error, 1)
 			go func() {
@@ -100,7 +107,7 @@ func TestNilContext(t *testing.T) {
 			t.Errorf("TryRecv on the sender's end after the calls: got %q, %v; want %v", m, err, mpq.ErrEmpty)
 		}
 	}
-	if names, err := mpq.List(urlDir); err != nil || len(names) != 0 {
+	if names, err := mpq.List(urlDir); err != nil || len(names) != 0 { // the socket is no queue
 		t.Errorf("OpenURL with a nil context made queues %q (%v); want none", names, err)
 	}
 }

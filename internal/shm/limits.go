@@ -57,12 +57,12 @@ func Explain(what string, err error) error {
 		le.Msg = fmt.Sprintf("mpq: %s: %v: the process's address space limit (RLIMIT_AS %s, ulimit -v), vm.max_map_count or the system's memory refused it: use a smaller Capacity, close other queues, or raise the limit", what, err, addrSpace())
 	case unix.EROFS:
 		le.Kind = ErrReadOnly
-		le.Msg = fmt.Sprintf("mpq: %s: %v: set Options.Dir (mpq --dir) to a directory on a writable file system", what, err)
+		le.Msg = fmt.Sprintf("mpq: %s: %v: set the Dir option (mpq --dir) to a directory on a writable file system", what, err)
 	case unix.ENOSPC, unix.EDQUOT:
 		le.Kind = ErrNoSpace
-		le.Msg = fmt.Sprintf("mpq: %s: %v: free space there, or set Options.Dir (mpq --dir) to another file system", what, err)
+		le.Msg = fmt.Sprintf("mpq: %s: %v: free space there, or set the Dir option (mpq --dir) to another file system", what, err)
 	case unix.EACCES, unix.EPERM:
-		return fmt.Errorf("mpq: %s: %w: this user (uid %d) may not do that there: check the directory's owner and mode, or set Options.Dir (mpq --dir) to a directory of this user's", what, err, unix.Getuid())
+		return fmt.Errorf("mpq: %s: %w: this user (uid %d) may not do that there: check the directory's owner and mode, or set the Dir option (mpq --dir) to a directory of this user's", what, err, unix.Getuid())
 	default:
 		return fmt.Errorf("mpq: %s: %w", what, err)
 	}
