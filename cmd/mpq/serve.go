@@ -32,9 +32,12 @@ func newServeCmd(e *env) *cobra.Command {
 		Short: "Serve the queues' counters to Prometheus",
 		Long: `serve answers Prometheus scrapes at http://ADDR/metrics with the state of
 every queue in the directory, read at scrape time without attaching to the
-queues: depth, bytes used, processes attached and waiting, and the counters
-(puts, gets, acks...), each with a queue label. Queues created or removed
-while it runs come and go from the metrics.
+queues: depth, bytes used, processes attached and waiting, the counters
+(puts, gets, acks...), the size of the queue's file and whether all of it
+is backed (mpq_queue_backed), each with a queue label; and the size and
+free bytes of the directory's file system (mpq_filesystem_free_bytes),
+with dir, mountpoint and fstype labels. Queues created or removed while
+it runs come and go from the metrics.
 
 A queue that cannot be read is left out of the scrape, counted in
 mpq_scrape_errors_total, and reported on standard error.
@@ -135,6 +138,12 @@ var (
 	descScrapeErrors = prometheus.NewDesc("mpq_scrape_errors_total",
 		"Times a queue, or the directory, could not be read for a scrape (the queue is then left out of it).", nil, nil)
 
+	fsLabels   = []string{"dir", "mountpoint", "fstype"}
+	descFSSize = prometheus.NewDesc("mpq_filesystem_size_bytes",
+		"Size of the file system the queue directory is on, in bytes.", fsLabels, nil)
+	descFSFree = prometheus.NewDesc("mpq_filesystem_free_bytes",
+		"Bytes of the file system the queue directory is on that mpq may still allocate: a new queue reserves all of its file when it is made, and one that does not fit is refused.", fsLabels, nil)
+
 	descMessages = prometheus.NewDesc("mpq_queue_messages",
 		"Messages waiting in the queue, given back ones included.", queueLabel, nil)
 	descUsed = prometheus.NewDesc("mpq_queue_used_bytes",
@@ -158,6 +167,10 @@ var (
 		"1 if the queue is durable, else 0.", queueLabel, nil)
 	descStale = prometheus.NewDesc("mpq_queue_stale",
 		"1 if a process died inside Put or Get, so the counters may be off until the next Put or Get, else 0.", queueLabel, nil)
+	descFileSize = prometheus.NewDesc("mpq_queue_file_bytes",
+		"Size of the queue's file in bytes.", queueLabel, nil)
+	descBacked = prometheus.NewDesc("mpq_queue_backed",
+		"1 if every byte of the queue's file has storage allocated, else 0 (a sparse file: its pages get storage when first touched, and the next process to open it reserves the rest, or fails).", queueLabel, nil)
 	descCreated = prometheus.NewDesc("mpq_queue_created_timestamp_seconds",
 		"When the queue was created, in seconds since the Unix epoch; its counters start from 0 then.", queueLabel, nil)
 
@@ -200,9 +213,9 @@ func newQueueCollector(dir string, w io.Writer) *queueCollector {
 // Describe sends the descriptions of every metric Collect may send.
 func (c *queueCollector) Describe(ch chan<- *prometheus.Desc) {
 	for _, d := range []*prometheus.Desc{
-		descQueues, descScrapeErrors,
+		descQueues, descScrapeErrors, descFSSize, descFSFree,
 		descMessages, descUsed, descCapacity, descMaxMessage, descInFlight,
-		descProcesses, descWaiting, descGone, descSealed, descDurable, descStale, descCreated,
+		descProcesses, descWaiting, descGone, descSealed, descDurable, descStale, descFileSize, descBacked, descCreated,
 		descPuts, descGets, descWaits, descAcks, descRedelivered, descDeadLettered, descTorn, descRecovered,
 	} {
 		ch <- d
@@ -216,7 +229,7 @@ func (c *queueCollector) Collect(ch chan<- prometheus.Metric) {
 		err = nil // no queue was ever created there: none to report
 	}
 	c.report("", err)
-	present := map[string]bool{"": true}
+	present := map[string]bool{"": true, fsKey: true}
 	for _, name := range names {
 		if !utf8.ValidString(name) {
 			// Prometheus label values must be UTF-8: one such name
@@ -242,8 +255,38 @@ func (c *queueCollector) Collect(ch chan<- prometheus.Metric) {
 		}
 	}
 	c.mu.Unlock()
-	ch <- prometheus.MustNewConstMetric(descQueues, prometheus.GaugeValue, float64(len(present)-1))
+	ch <- prometheus.MustNewConstMetric(descQueues, prometheus.GaugeValue, float64(len(present)-2))
+	c.collectFS(ch)
 	ch <- prometheus.MustNewConstMetric(descScrapeErrors, prometheus.CounterValue, float64(c.errors.Load()))
+}
+
+// fsKey is the key of the directory's file system among the failing
+// queues of a queueCollector: no queue name has a '/'.
+const fsKey = "/"
+
+// collectFS sends the size and free space of the directory's file system.
+// A directory that does not exist yet has none: nothing is sent.
+func (c *queueCollector) collectFS(ch chan<- prometheus.Metric) {
+	dir := c.dir
+	if dir == "" {
+		dir = mpq.DefaultDir()
+	}
+	f, err := mpq.StatFS(dir)
+	if errors.Is(err, fs.ErrNotExist) {
+		return
+	}
+	c.report(fsKey, err)
+	if err != nil {
+		return
+	}
+	for _, s := range []string{dir, f.Mount, f.Type} {
+		if !utf8.ValidString(s) {
+			c.report(fsKey, fmt.Errorf("file system of %q: label value %q is not valid UTF-8", dir, s))
+			return
+		}
+	}
+	ch <- prometheus.MustNewConstMetric(descFSSize, prometheus.GaugeValue, float64(f.Size), dir, f.Mount, f.Type)
+	ch <- prometheus.MustNewConstMetric(descFSFree, prometheus.GaugeValue, float64(f.Free), dir, f.Mount, f.Type)
 }
 
 // report counts err, if not nil, and writes it to the log unless it is the
@@ -263,7 +306,7 @@ func (c *queueCollector) report(name string, err error) {
 		return
 	}
 	c.failing[name] = msg
-	if name == "" {
+	if name == "" || name == fsKey {
 		fmt.Fprintf(c.log, "mpq: serve: %v\n", err)
 	} else {
 		fmt.Fprintf(c.log, "mpq: serve: leaving queue %s out of the metrics: %v\n", name, err)
@@ -303,6 +346,10 @@ func collectQueue(ch chan<- prometheus.Metric, st *mpq.Stats) {
 	gauge(descSealed, boolValue(st.Sealed))
 	gauge(descDurable, boolValue(st.Durable))
 	gauge(descStale, boolValue(st.Stale))
+	if st.FileSize > 0 {
+		gauge(descFileSize, float64(st.FileSize))
+		gauge(descBacked, boolValue(st.Backed))
+	}
 	if !st.Created.IsZero() {
 		gauge(descCreated, float64(st.Created.UnixNano())/1e9)
 	}

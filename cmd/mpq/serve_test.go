@@ -84,6 +84,10 @@ mpq_queue_puts_total{queue="jobs"} 3
 # TYPE mpq_queue_gets_total counter
 mpq_queue_gets_total{queue="done"} 0
 mpq_queue_gets_total{queue="jobs"} 1
+# HELP mpq_queue_backed 1 if every byte of the queue's file has storage allocated, else 0 (a sparse file: its pages get storage when first touched, and the next process to open it reserves the rest, or fails).
+# TYPE mpq_queue_backed gauge
+mpq_queue_backed{queue="done"} 1
+mpq_queue_backed{queue="jobs"} 1
 # HELP mpq_queues Queues in the directory.
 # TYPE mpq_queues gauge
 mpq_queues 2
@@ -93,14 +97,15 @@ mpq_scrape_errors_total 0
 `
 	names := []string{
 		"mpq_queue_messages", "mpq_queue_used_bytes", "mpq_queue_capacity_bytes", "mpq_queue_processes",
-		"mpq_queue_sealed", "mpq_queue_puts_total", "mpq_queue_gets_total", "mpq_queues", "mpq_scrape_errors_total",
+		"mpq_queue_sealed", "mpq_queue_puts_total", "mpq_queue_gets_total", "mpq_queue_backed", "mpq_queues", "mpq_scrape_errors_total",
 	}
 	if err := testutil.CollectAndCompare(c, strings.NewReader(want), names...); err != nil {
 		t.Error(err)
 	}
-	// Every metric is there for each queue: 21 series per queue (the
-	// waiting gauge has two), and the two of the directory.
-	if got, want := testutil.CollectAndCount(c), 2*21+2; got != want {
+	// Every metric is there for each queue: 23 series per queue (the
+	// waiting gauge has two), and the four of the directory (two of its
+	// file system).
+	if got, want := testutil.CollectAndCount(c), 2*23+4; got != want {
 		t.Errorf("CollectAndCount = %d; want %d", got, want)
 	}
 	if log.Len() != 0 {

@@ -44,6 +44,9 @@ type queueJSON struct {
 	MaxDeliveries  int        `json:"max_deliveries,omitempty"`
 	DeadLetter     string     `json:"dead_letter,omitempty"`
 	Stale          bool       `json:"stale,omitempty"`
+	FileSize       int64      `json:"file_size,omitempty"`
+	Backed         *bool      `json:"backed,omitempty"` // every byte of the file has storage; unset if unknown
+	FileSystem     *fsJSON    `json:"filesystem,omitempty"`
 	Procs          []procJSON `json:"procs"`
 	Gone           []procJSON `json:"gone"`
 }
@@ -60,8 +63,8 @@ type procJSON struct {
 	GetLock      bool       `json:"get_lock,omitempty"`
 }
 
-func toJSON(dir string, s mpq.Stats, err error, name string) queueJSON {
-	q := queueJSON{Name: name, Path: filepath.Join(dir, name+".mpq"), Procs: []procJSON{}, Gone: []procJSON{}}
+func toJSON(dir string, fsys *mpq.FileSystem, s mpq.Stats, err error, name string) queueJSON {
+	q := queueJSON{Name: name, Path: filepath.Join(dir, name+".mpq"), FileSystem: fsToJSON(fsys), Procs: []procJSON{}, Gone: []procJSON{}}
 	if err != nil {
 		q.Error = err.Error()
 		return q
@@ -72,6 +75,10 @@ func toJSON(dir string, s mpq.Stats, err error, name string) queueJSON {
 	q.InFlight, q.Acks, q.Redelivered, q.DeadLettered = s.InFlight, s.Acks, s.Redelivered, s.DeadLettered
 	q.Torn, q.Recovered, q.Sealed, q.Durable, q.Stale = s.Torn, s.Recovered, s.Sealed, s.Durable, s.Stale
 	q.MaxDeliveries, q.DeadLetter = s.MaxDeliveries, s.DeadLetter
+	if s.FileSize > 0 {
+		backed := s.Backed
+		q.FileSize, q.Backed = s.FileSize, &backed
+	}
 	conv := func(ps []mpq.Proc) []procJSON {
 		out := []procJSON{}
 		for _, p := range ps {
@@ -138,8 +145,11 @@ func newStatCmd(e *env) *cobra.Command {
 capacity, counters since creation, each attached process with its PID and
 role and what it is doing, and processes that died still owning part of
 the queue (a lock, deliveries, a waiter bit), which the next put, get or
-sweep of a live process takes over. It reads the queue without attaching
-to it.
+sweep of a live process takes over; then the queue file's size, flagged if
+part of it has no storage allocated (a sparse file, copied or made by an
+older mpq: the next process to open it reserves the rest), and the file
+system it is on, with its size and free space. It reads the queue without
+attaching to it.
 
 ` + urlHelp + `
 A shm: URL's queue is shown as that name's in its directory. For a queue
@@ -171,10 +181,11 @@ one that does not exist is exit status 3.`,
 			if err != nil {
 				return r.err(err)
 			}
+			fsys := statFS(r.dir)
 			if asJSON {
-				return writeJSON(e.stdout, toJSON(r.dir, s, nil, name))
+				return writeJSON(e.stdout, toJSON(r.dir, fsys, s, nil, name))
 			}
-			return printStat(e.stdout, r.dir, s)
+			return printStat(e.stdout, r.dir, fsys, s)
 		},
 	}
 	c.Flags().BoolVar(&asJSON, "json", false, "print JSON for scripts")
@@ -187,13 +198,14 @@ func writeJSON(w io.Writer, v any) error {
 	return enc.Encode(v)
 }
 
-func printStat(w io.Writer, dir string, s mpq.Stats) error {
+func printStat(w io.Writer, dir string, fsys *mpq.FileSystem, s mpq.Stats) error {
 	tw := tabwriter.NewWriter(w, 0, 8, 2, ' ', 0)
 	var flags []string
 	for _, f := range []struct {
 		on   bool
 		name string
-	}{{s.Sealed, "sealed"}, {s.Durable, "durable"}, {s.Stale, "stale counters (a process died inside put or get)"}} {
+	}{{s.Sealed, "sealed"}, {s.Durable, "durable"}, {s.Stale, "stale counters (a process died inside put or get)"},
+		{unbacked(s), "not backed (see file size)"}} {
 		if f.on {
 			flags = append(flags, f.name)
 		}
@@ -203,6 +215,10 @@ func printStat(w io.Writer, dir string, s mpq.Stats) error {
 	}
 	fmt.Fprintf(tw, "queue\t%s\n", s.Name)
 	fmt.Fprintf(tw, "file\t%s\n", filepath.Join(dir, s.Name+".mpq"))
+	fmt.Fprintf(tw, "file size\t%s\n", describeFile(s))
+	if fsys != nil {
+		fmt.Fprintf(tw, "file system\t%s\n", describeFS(fsys))
+	}
 	fmt.Fprintf(tw, "created\t%s (%s)\n", s.Created.Format(time.DateTime), humanize.Time(s.Created))
 	fmt.Fprintf(tw, "depth\t%d messages\n", s.Len)
 	fmt.Fprintf(tw, "used\t%s of %s (%.0f%%), max message %s\n", humanize.IBytes(uint64(s.Used)),
@@ -251,9 +267,11 @@ func newLsCmd(e *env) *cobra.Command {
 		Aliases: []string{"list"},
 		Short:   "List the queues in the directory",
 		Long: `Ls lists every queue in the directory (--dir, else $MPQ_DIR, else the
-per-user default) with its depth, bytes used, counters and processes. It
-reads each queue without attaching to it; a file it cannot read is listed
-with the reason.`,
+per-user default) with its depth, bytes used, counters and processes, and
+then the file system the directory is on, with its size and free space.
+It reads each queue without attaching to it; a file it cannot read is
+listed with the reason. STATE says "not backed" of a queue whose file is
+sparse (see mpq stat).`,
 		Example: `  mpq ls
   mpq ls --dir /var/lib/app/queues --json`,
 		Args: exactArgs(0, "no arguments"),
@@ -263,11 +281,12 @@ with the reason.`,
 			if err != nil && !errors.Is(err, fs.ErrNotExist) {
 				return fail(exitFailure, "%v", err)
 			}
+			fsys := statFS(dir)
 			if asJSON {
 				out := []queueJSON{}
 				for _, n := range names {
 					s, err := mpq.Inspect(n, e.opts())
-					out = append(out, toJSON(dir, s, err, n))
+					out = append(out, toJSON(dir, fsys, s, err, n))
 				}
 				return writeJSON(e.stdout, out)
 			}
@@ -286,7 +305,13 @@ with the reason.`,
 				fmt.Fprintf(tw, "%s\t%d\t%s\t%s\t%d\t%d\t%d\t%s\n", n, s.Len, humanize.IBytes(uint64(s.Used)),
 					humanize.IBytes(uint64(s.Capacity)), s.Puts, s.Gets, len(s.Procs), state(s))
 			}
-			return tw.Flush()
+			if err := tw.Flush(); err != nil {
+				return err
+			}
+			if fsys != nil {
+				fmt.Fprintf(e.stdout, "file system of %s: %s\n", dir, describeFS(fsys))
+			}
+			return nil
 		},
 	}
 	c.Flags().BoolVar(&asJSON, "json", false, "print JSON for scripts")
@@ -310,6 +335,9 @@ func state(s mpq.Stats) string {
 	}
 	if s.Stale {
 		parts = append(parts, "stale")
+	}
+	if unbacked(s) {
+		parts = append(parts, "not backed")
 	}
 	if len(parts) == 0 {
 		return "ok"

@@ -38,9 +38,10 @@ The columns are:
   PROCS  processes attached now
   WAIT   processes blocked in Get (waiting for data) or Put (for space)
   HELD   deliveries held by consumers, not yet acknowledged
-  STATE  sealed, durable, stale (a process died inside Put or Get), and
-         how many dead processes still own part of the queue; or the error
-         met reading the queue
+  STATE  sealed, durable, stale (a process died inside Put or Get), how
+         many dead processes still own part of the queue, not backed (a
+         sparse queue file: see mpq stat); or the error met reading the
+         queue
 
 top reads the queues without attaching to them. It needs a terminal: for
 a script, use 'mpq ls' or 'mpq ls --json'.`,
@@ -230,8 +231,8 @@ func topWait(procs []mpq.Proc) string {
 	return strings.Join(parts, ", ")
 }
 
-// topState is "sealed, durable, stale, 2 gone" (each part when it holds),
-// and whether it is worth a warning colour.
+// topState is "sealed, durable, stale, 2 gone, not backed" (each part when
+// it holds), and whether it is worth a warning colour.
 func topState(s mpq.Stats) (state string, warn bool) {
 	var parts []string
 	if s.Sealed {
@@ -246,7 +247,10 @@ func topState(s mpq.Stats) (state string, warn bool) {
 	if len(s.Gone) > 0 {
 		parts = append(parts, strconv.Itoa(len(s.Gone))+" gone")
 	}
-	return strings.Join(parts, ", "), s.Stale || len(s.Gone) > 0
+	if unbacked(s) {
+		parts = append(parts, "not backed")
+	}
+	return strings.Join(parts, ", "), s.Stale || len(s.Gone) > 0 || unbacked(s)
 }
 
 // The table's columns, in order, with the cell each shows.
