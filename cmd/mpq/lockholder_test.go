@@ -64,24 +64,30 @@ func stoppedHolder(t *testing.T, dir, name, role string) int {
 	return pid
 }
 
-// waitAttached waits until n live processes have queue name in dir open.
-func waitAttached(t *testing.T, dir, name string, n int) {
+// waitQueue waits until ready reports true of queue name in dir.
+func waitQueue(t *testing.T, dir, name string, ready func(mpq.Stats) bool) {
 	t.Helper()
 	for deadline := time.Now().Add(10 * time.Second); ; time.Sleep(5 * time.Millisecond) {
 		s, err := mpq.Inspect(name, &mpq.Options{Dir: dir})
-		if err == nil && len(s.Procs) == n {
+		if err == nil && ready(s) {
 			return
 		}
 		if time.Now().After(deadline) {
-			t.Fatalf("queue %s: %d processes attached after 10s, not %d (error %v)", name, len(s.Procs), n, err)
+			t.Fatalf("queue %s not as wanted after 10s: %v (error %v)", name, s, err)
 		}
 	}
 }
 
-// terminated runs mpq with args in dir until n processes have queue name
-// open (it among them), then sends it SIGTERM, and returns its exit status
-// and standard error. It fails the test if mpq does not end within 10s.
-func terminated(t *testing.T, dir, name string, n int, args ...string) (int, string) {
+// attached is a waitQueue condition: n processes have the queue open.
+func attached(n int) func(mpq.Stats) bool {
+	return func(s mpq.Stats) bool { return len(s.Procs) == n }
+}
+
+// terminated runs mpq with args in dir until ready reports true of queue
+// name (say, that mpq has it open), then sends it SIGTERM, and returns its
+// exit status and standard error. It fails the test if mpq does not end
+// within 10s.
+func terminated(t *testing.T, dir, name string, ready func(mpq.Stats) bool, args ...string) (int, string) {
 	t.Helper()
 	cmd := exec.Command(mpqBin, append([]string{"--dir", dir}, args...)...)
 	var stderr bytes.Buffer
@@ -95,7 +101,7 @@ func terminated(t *testing.T, dir, name string, n int, args ...string) (int, str
 		cmd.Process.Kill()
 		<-done
 	}()
-	waitAttached(t, dir, name, n)
+	waitQueue(t, dir, name, ready)
 	cmd.Process.Signal(syscall.SIGTERM)
 	select {
 	case <-done:
@@ -138,7 +144,7 @@ func TestStoppedProducer(t *testing.T) {
 		{[]string{"seal", "j"}, "seal of queue j interrupted by SIGTERM: it was waiting for the producer lock: " + holds},
 		{[]string{"put", "j", "x"}, "put into j interrupted by SIGTERM: 0 put; message 1 was waiting, though the queue has room: " + holds},
 	} {
-		code, stderr := terminated(t, dir, "j", 2, tc.args...)
+		code, stderr := terminated(t, dir, "j", attached(2), tc.args...)
 		if code != 128+int(syscall.SIGTERM) || !strings.Contains(stderr, tc.want) {
 			t.Errorf("mpq %q, then SIGTERM: exit %d, stderr %q; want %d and %q", tc.args, code, stderr, 128+int(syscall.SIGTERM), tc.want)
 		}
@@ -174,7 +180,7 @@ func TestStoppedConsumer(t *testing.T) {
 	if code != exitTimeout || !strings.Contains(stderr, want) {
 		t.Errorf("get --timeout 100ms: exit %d, stderr %q; want %d and %q", code, stderr, exitTimeout, want)
 	}
-	code, stderr = terminated(t, dir, "k", 3, "get", "k", "-n", "2")
+	code, stderr = terminated(t, dir, "k", attached(3), "get", "k", "-n", "2")
 	want = "get from k interrupted by SIGTERM: got 0 of 2; waiting while " + fmt.Sprintf("process %d (T (stopped)) holds the consumer lock", pid)
 	if code != 128+int(syscall.SIGTERM) || !strings.Contains(stderr, want) {
 		t.Errorf("get -n 2, then SIGTERM: exit %d, stderr %q; want %d and %q", code, stderr, 128+int(syscall.SIGTERM), want)

@@ -161,7 +161,7 @@ func newGetCmd(e *env) *cobra.Command {
 		Long: `Get takes -n messages (default 1) out of the queue and prints each on its
 own line (--raw: the bytes alone, --null: each followed by a NUL byte).
 With --follow it goes on until the queue is sealed and drained, or it is
-interrupted.
+interrupted (SIGINT, SIGTERM: exit status 130, 143, saying how many it got).
 
 An empty queue makes get wait, up to --timeout (default: as long as it
 takes). Exit status 4: nothing arrived within --timeout; 5: the queue is
@@ -290,8 +290,6 @@ those taken. Programs that must not lose work use Receive and Ack.`,
 					return fail(exitTimeout, "no message in queue %s within %v: got %d of %d", r, timeout, written, n)
 				case errors.Is(err, context.Canceled) && context.Cause(gctx) == errReaderGone:
 					continue // said at the top of the loop
-				case follow && errors.Is(err, context.Canceled):
-					return flush() // interrupted: the normal end of --follow
 				case errors.Is(err, context.Canceled) && ctx.Err() != nil:
 					if err := flush(); err != nil {
 						return err

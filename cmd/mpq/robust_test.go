@@ -8,6 +8,7 @@ import (
 	"io"
 	"os"
 	"os/exec"
+	"path/filepath"
 	"regexp"
 	"strconv"
 	"strings"
@@ -16,6 +17,7 @@ import (
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus/testutil"
+	"golang.org/x/sys/unix"
 
 	"mpq"
 )
@@ -355,5 +357,66 @@ func TestCreateNoSpace(t *testing.T) {
 	}
 	if code, stderr := runMPQ(t, dir, nil, "create", "--capacity", "64KiB", "small"); code != 0 {
 		t.Errorf("create of a 64 KiB queue there: exit %d, %s", code, stderr)
+	}
+}
+
+// A queue file with a hole in it, on a file system another file has since
+// filled: put cannot back the queue, and exits 1 saying so, with the fix,
+// instead of dying of SIGBUS; the queue is left as it was.
+func TestPutUnbackedNoSpace(t *testing.T) {
+	dir := mountTmpfs(t, "2m")
+	q, err := mpq.Create("q", &mpq.Options{Dir: dir, Capacity: 1 << 20})
+	if err != nil {
+		t.Fatal(err)
+	}
+	q.Close()
+	f, err := os.OpenFile(filepath.Join(dir, "q.mpq"), os.O_RDWR, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	err = unix.Fallocate(int(f.Fd()), unix.FALLOC_FL_PUNCH_HOLE|unix.FALLOC_FL_KEEP_SIZE, 64<<10, 900<<10)
+	f.Close()
+	if err != nil {
+		t.Fatal(err)
+	}
+	filler, err := os.Create(filepath.Join(dir, "filler"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	for chunk := make([]byte, 4096); err == nil; {
+		_, err = filler.Write(chunk)
+	}
+	filler.Close()
+	if !errors.Is(err, syscall.ENOSPC) {
+		t.Fatalf("filling the file system: %v; want ENOSPC", err)
+	}
+	code, stderr := runMPQ(t, dir, nil, "put", "q", "hello")
+	if code != exitFailure || !strings.Contains(stderr, "no space for a queue file of ") || !strings.Contains(stderr, "make room in this one") {
+		t.Errorf("put into a sparse queue on a full file system: exit %d, stderr %q; want 1, no space and the fix", code, stderr)
+	}
+	s, err := mpq.Inspect("q", &mpq.Options{Dir: dir})
+	if err != nil || s.Puts != 0 || len(s.Procs) != 0 {
+		t.Errorf("queue after the refused put: %v, %d puts, %d processes; want 0 and 0", err, s.Puts, len(s.Procs))
+	}
+}
+
+// get --follow ends on SIGTERM with 143, saying how many it got, having
+// written each.
+func TestGetFollowTerminated(t *testing.T) {
+	dir := t.TempDir()
+	q, err := mpq.Create("j", &mpq.Options{Dir: dir})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer q.Close()
+	if err := q.Put(t.Context(), []byte("one")); err != nil {
+		t.Fatal(err)
+	}
+	// Once get has taken it (the queue is empty) and waits for more.
+	code, stderr := terminated(t, dir, "j", func(s mpq.Stats) bool {
+		return s.Len == 0 && len(s.Procs) == 2 && (s.Procs[0].WaitingData || s.Procs[1].WaitingData)
+	}, "get", "j", "--follow")
+	if want := "mpq: get from j interrupted by SIGTERM: got 1\n"; code != 143 || stderr != want {
+		t.Errorf("get --follow, then SIGTERM: exit %d, stderr %q; want 143 and %q", code, stderr, want)
 	}
 }
