@@ -81,7 +81,7 @@ func open(name string, opts *Options, mayExist bool) (*Queue, error) {
 			return nil, err
 		}
 	}
-	for {
+	for vanished := 0; ; {
 		if mayExist {
 			f, err := shm.OpenFile(path)
 			if err == nil {
@@ -141,7 +141,28 @@ func open(name string, opts *Options, mayExist bool) (*Queue, error) {
 		}
 		if err != nil {
 			undo()
+			if errors.Is(err, fs.ErrNotExist) && vanished < 100 {
+				vanished++
+				continue // the directory was removed meanwhile (by a failed call that made it)
+			}
+			if errors.Is(err, ErrNoSpace) && mayExist && exists(path) {
+				continue // another process made it first, taking the room: open it
+			}
 			return nil, fmt.Errorf("mpq: create queue %s in %s: %w", name, s.dir, err)
+		}
+		if g.Durable {
+			// The new name must survive a crash as the Puts synced into it do.
+			if err := shm.SyncDir(s.dir); err != nil {
+				// Nobody has attached: they wait for the open lock, and
+				// then find the file gone, as after RemoveIf.
+				os.Remove(path)
+				undo()
+				madeUnlock()
+				made.Close()
+				shm.Unmap(mem)
+				f.Close()
+				return nil, fmt.Errorf("mpq: create queue %s in %s: flush the directory: %w", name, s.dir, err)
+			}
 		}
 		q, err := attach(f, mem, s, path, made, madeUnlock)
 		if errors.Is(err, errUnlinked) {
@@ -343,6 +364,9 @@ func attach(f *os.File, mem []byte, s settings, path string, made *liveness.Tabl
 	if err != nil {
 		return nil, err
 	}
+	if shm.CannotFault(f) {
+		r.CannotFault()
+	}
 	q = &Queue{f: f, lt: lt, mem: mem, r: r, spin: s.spin, closed: make(chan struct{}),
 		dir: s.dir, lease: s.lease}
 	if g.Durable {
@@ -381,6 +405,12 @@ func dirOf(f *os.File, path string) string {
 // queue after a crash, and so that RemoveIf sees every process that
 // attaches to a queue before it removes it.
 const openLockOffset = 1
+
+// exists reports whether there is a file at path.
+func exists(path string) bool {
+	_, err := os.Lstat(path)
+	return err == nil
+}
 
 // linked reports whether f is the file at path.
 func linked(f *os.File, path string) bool {

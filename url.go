@@ -134,7 +134,10 @@ func openSHM(_ context.Context, u *url.URL) (MessageQueue, error) {
 	}
 	opts := &Options{}
 	for key, vals := range query {
-		v := vals[len(vals)-1]
+		if len(vals) > 1 {
+			return nil, fmt.Errorf("%w: parameter %s given %d times in %q; give it once", ErrInvalidURL, key, len(vals), u.Redacted())
+		}
+		v := vals[0]
 		var err error
 		switch key {
 		case "dir":

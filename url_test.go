@@ -83,11 +83,6 @@ func TestOpenURLParams(t *testing.T) {
 	if err := d.Ack(); err != nil {
 		t.Fatal(err)
 	}
-	// The last of a repeated parameter counts, as for natsq.
-	q2 := openURL(t, shmURL("repeat", dir, "capacity=4KiB&capacity=16KiB"))
-	if c := q2.(*mpq.Queue).Stats().Capacity; c != 16<<10 {
-		t.Fatalf("capacity=4KiB&capacity=16KiB: capacity %d", c)
-	}
 }
 
 func TestOpenURLInvalid(t *testing.T) {
@@ -116,6 +111,8 @@ func TestOpenURLInvalid(t *testing.T) {
 		{"nats://u:s3cret@[::1/jobs", nil, "u:xxxxx@"},
 		{"//u:s3cret@host/jobs", nil, "u:xxxxx@"},
 		{shmURL("jobs", dir, "bogus=1"), nil, `unknown parameter "bogus"`},
+		{shmURL("jobs", dir, "capacity=4KiB&capacity=8KiB"), nil, "capacity given 2 times"},
+		{"shm:jobs?dir=" + url.QueryEscape(dir) + "&dir=" + url.QueryEscape(dir), nil, "dir given 2 times"},
 		{shmURL("jobs", dir, "max-msgs=1"), nil, `unknown parameter "max-msgs"`}, // natsq's, not shm's
 		{shmURL("jobs", dir, "%zz"), nil, ""},
 		{shmURL("jobs", dir, "durable=maybe"), nil, "durable"},

@@ -45,7 +45,9 @@ func (q *Queue) block(ctx context.Context, space bool, ready func() bool, attemp
 	defer q.leave()
 	// The polls and the futex words are reads of the mapping outside the
 	// ring's methods: a fault in them is an error too.
-	defer q.r.Guard(&err, debug.SetPanicOnFault(true))
+	if q.r.MayFault() {
+		defer q.r.Guard(&err, debug.SetPanicOnFault(true))
+	}
 
 	done := ctx.Done()
 	if q.spin > 0 {

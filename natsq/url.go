@@ -50,7 +50,10 @@ func parseURL(u *url.URL) (server, name string, opts *Options, err error) {
 	}
 	opts = &Options{}
 	for key, vals := range query {
-		v := vals[len(vals)-1]
+		if len(vals) > 1 {
+			return "", "", nil, fmt.Errorf("%w: parameter %s given %d times in %q; give it once", mpq.ErrInvalidURL, key, len(vals), u.Redacted())
+		}
+		v := vals[0]
 		var err error
 		var n int
 		switch key {

@@ -391,7 +391,7 @@ func TestPutUnbackedNoSpace(t *testing.T) {
 		t.Fatalf("filling the file system: %v; want ENOSPC", err)
 	}
 	code, stderr := runMPQ(t, dir, nil, "put", "q", "hello")
-	if code != exitFailure || !strings.Contains(stderr, "no space for a queue file of ") || !strings.Contains(stderr, "make room in this one") {
+	if code != exitFailure || !strings.Contains(stderr, "of storage that the queue file of ") || !strings.Contains(stderr, "make room in this file system") {
 		t.Errorf("put into a sparse queue on a full file system: exit %d, stderr %q; want 1, no space and the fix", code, stderr)
 	}
 	s, err := mpq.Inspect("q", &mpq.Options{Dir: dir})

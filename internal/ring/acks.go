@@ -48,8 +48,11 @@ func (r *Ring) entState(i uint32) uint32 { return atomic.LoadUint32(entU32(r.mem
 // and nothing held), ErrClosed, ErrBusy, ErrCanceled or ErrCorrupt.
 func (r *Ring) Receive(dst []byte, lease time.Duration, try bool, done <-chan struct{}) (_ []byte, _ Delivery, err error) {
 	r.cmu.Lock()
-	defer r.cmu.Unlock()
-	defer r.guard(&err, debug.SetPanicOnFault(true), r.w.consLock, nil)
+	if r.cannotFault {
+		defer r.cmu.Unlock()
+	} else {
+		defer r.unlockGuard(&r.cmu, &err, debug.SetPanicOnFault(true), r.w.consLock)
+	}
 	if err := r.lockCons(true, try, done); err != nil {
 		return dst, Delivery{}, err
 	}
@@ -271,8 +274,11 @@ func (r *Ring) held(d Delivery) (uint64, error) {
 // settle runs f on a delivery this process holds, under the consumer lock.
 func (r *Ring) settle(d Delivery, f func(hdr uint64)) (err error) {
 	r.cmu.Lock()
-	defer r.cmu.Unlock()
-	defer r.guard(&err, debug.SetPanicOnFault(true), r.w.consLock, nil)
+	if r.cannotFault {
+		defer r.cmu.Unlock()
+	} else {
+		defer r.unlockGuard(&r.cmu, &err, debug.SetPanicOnFault(true), r.w.consLock)
+	}
 	if err := r.lockCons(false, false, nil); err != nil {
 		return err
 	}
@@ -386,8 +392,11 @@ func (r *Ring) sweep(now int64, force bool) {
 // gone. It does not wait for a live holder of the consumer lock.
 func (r *Ring) Sweep() (err error) {
 	r.cmu.Lock()
-	defer r.cmu.Unlock()
-	defer r.guard(&err, debug.SetPanicOnFault(true), r.w.consLock, nil)
+	if r.cannotFault {
+		defer r.cmu.Unlock()
+	} else {
+		defer r.unlockGuard(&r.cmu, &err, debug.SetPanicOnFault(true), r.w.consLock)
+	}
 	if err := r.lockCons(false, true, nil); err != nil {
 		return err
 	}

@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"runtime"
 	"runtime/debug"
+	"sync"
 	"sync/atomic"
 	"unsafe"
 )
@@ -18,16 +19,39 @@ import (
 // held, so that other processes carry on (they recover what it left as
 // they do for a process that died there).
 //
+// Under the race detector a truncation that lands between the detector's
+// check of an atomic's address and the atomic itself faults where the
+// runtime cannot unwind, and the process dies: only -race builds.
+//
 // The usage is one line after the method's local mutexes are taken:
 //
 //	defer r.guard(&err, debug.SetPanicOnFault(true), r.w.prodLock, nil)
+//
+// or, for the methods on the hot path, which hold one local mutex, one
+// deferred call that also unlocks it (a second defer costs a few
+// nanoseconds a message):
+//
+//	r.pmu.Lock()
+//	defer r.unlockGuard(&r.pmu, &err, debug.SetPanicOnFault(true), r.w.prodLock)
+
+// CannotFault tells the Ring that its memory cannot fault: a memfd sealed
+// against shrinking, whose pages come from a mount without a size limit.
+// (A page punched out of it is allocated again when touched; out of memory
+// that wakes the OOM killer, as any allocation does, never SIGBUS.)
+// The methods on the hot path then skip the guard and its few nanoseconds.
+// Call it before the Ring is used.
+func (r *Ring) CannotFault() { r.cannotFault = true }
+
+// MayFault reports whether the memory may fault: whether a caller outside
+// the package needs Guard.
+func (r *Ring) MayFault() bool { return !r.cannotFault }
 
 // faultError is what every call on a Ring returns once its memory faulted.
 type faultError struct{ off uintptr }
 
 func (e *faultError) Error() string {
-	return fmt.Sprintf("%v: its memory faulted at offset %d: the queue file was truncated, or a page of it removed, by another process; "+
-		"this handle refuses further use: close it, and remove or recreate the queue", ErrCorrupt, e.off)
+	return fmt.Sprintf("%v: its memory faulted at offset %d: the queue file was truncated, or a page of it removed, by another process "+
+		"(or its disk could not read it back); this handle refuses further use: close it, and remove or recreate the queue", ErrCorrupt, e.off)
 }
 
 func (e *faultError) Is(target error) bool { return target == ErrCorrupt }
@@ -50,6 +74,22 @@ func (r *Ring) guard(errp *error, old bool, lock1, lock2 *uint32) {
 	if errp != nil {
 		*errp = err
 	}
+}
+
+// unlockGuard is guard for a method that holds the local mutex mu for the
+// shared lock word lock, and then unlocks mu.
+func (r *Ring) unlockGuard(mu *sync.Mutex, errp *error, old bool, lock *uint32) {
+	debug.SetPanicOnFault(old)
+	if v := recover(); v != nil {
+		err, ok := r.faultOf(v)
+		if !ok {
+			mu.Unlock()
+			panic(v)
+		}
+		r.abandon(lock)
+		*errp = err
+	}
+	mu.Unlock()
 }
 
 // Guard is guard for code outside this package that touches the memory
@@ -82,13 +122,22 @@ func (r *Ring) guardPoll(ok *bool, old bool) {
 // the error every later call returns. A panic that is not a fault on the
 // memory goes on.
 func (r *Ring) faulted(v any) error {
-	off, ok := FaultOffset(v, r.mem)
+	err, ok := r.faultOf(v)
 	if !ok {
 		panic(v)
 	}
-	e := &faultError{off: off}
-	r.fault.CompareAndSwap(nil, e)
-	return r.fault.Load()
+	return err
+}
+
+// faultOf is faulted for a caller that re-panics itself: ok is false for a
+// panic that is not a fault on the memory, and nothing is recorded then.
+func (r *Ring) faultOf(v any) (_ error, ok bool) {
+	off, ok := FaultOffset(v, r.mem)
+	if !ok {
+		return nil, false
+	}
+	r.fault.CompareAndSwap(nil, &faultError{off: off})
+	return r.fault.Load(), true
 }
 
 // FaultOffset reports whether v, a recovered panic, is a memory fault that

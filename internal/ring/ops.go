@@ -110,8 +110,11 @@ func (r *Ring) unlock(w *uint32) { atomic.StoreUint32(w, 0) }
 // or ErrCorrupt.
 func (r *Ring) Put(msg []byte, msgs [][]byte, try bool, done <-chan struct{}) (n int, err error) {
 	r.pmu.Lock()
-	defer r.pmu.Unlock()
-	defer r.guard(&err, debug.SetPanicOnFault(true), r.w.prodLock, nil)
+	if r.cannotFault {
+		defer r.pmu.Unlock()
+	} else {
+		defer r.unlockGuard(&r.pmu, &err, debug.SetPanicOnFault(true), r.w.prodLock)
+	}
 	return r.put(msg, msgs, nil, try, done)
 }
 
@@ -120,7 +123,9 @@ func (r *Ring) Put(msg []byte, msgs [][]byte, try bool, done <-chan struct{}) (n
 // first. It does not take the ring's local mutex: the caller guarantees that
 // no other goroutine puts through, seals or closes this Ring meanwhile.
 func (r *Ring) PutTrailerExclusive(msg, trailer []byte, try bool, done <-chan struct{}) (err error) {
-	defer r.guard(&err, debug.SetPanicOnFault(true), r.w.prodLock, nil)
+	if !r.cannotFault {
+		defer r.guard(&err, debug.SetPanicOnFault(true), r.w.prodLock, nil)
+	}
 	_, err = r.put(msg, nil, trailer, try, done)
 	return err
 }
@@ -261,10 +266,30 @@ func (r *Ring) write(t uint64, msg, trailer []byte) (uint64, error) {
 // positive, stops the batch before a message that would make dst longer
 // (unless dst is empty: a message always fits an empty dst). Messages given
 // back by Nack or a dead consumer come first.
-func (r *Ring) Get(dst []byte, ends *[]int, max, maxBytes int, try bool, done <-chan struct{}) (_ []byte, _ int, err error) {
+func (r *Ring) Get(dst []byte, ends *[]int, max, maxBytes int, try bool, done <-chan struct{}) ([]byte, int, error) {
+	had := 0
+	if ends != nil {
+		had = len(*ends)
+	}
+	out, n, err := r.get(dst, ends, max, maxBytes, try, done)
+	if n == 0 && err != nil {
+		// Nothing taken: dst and ends as they came, even after a fault
+		// cut a copy short (which leaves the results zero).
+		if ends != nil {
+			*ends = (*ends)[:had]
+		}
+		return dst, 0, err
+	}
+	return out, n, err
+}
+
+func (r *Ring) get(dst []byte, ends *[]int, max, maxBytes int, try bool, done <-chan struct{}) (_ []byte, _ int, err error) {
 	r.cmu.Lock()
-	defer r.cmu.Unlock()
-	defer r.guard(&err, debug.SetPanicOnFault(true), r.w.consLock, nil)
+	if r.cannotFault {
+		defer r.cmu.Unlock()
+	} else {
+		defer r.unlockGuard(&r.cmu, &err, debug.SetPanicOnFault(true), r.w.consLock)
+	}
 	if err := r.lockCons(true, try, done); err != nil {
 		return dst, 0, err
 	}
@@ -409,7 +434,9 @@ func (r *Ring) reclaimed() uint64 {
 // by waiters spinning before they sleep. After a fault it reports true, so
 // that the waiter's next call finds the fault.
 func (r *Ring) HasData() (ok bool) {
-	defer r.guardPoll(&ok, debug.SetPanicOnFault(true))
+	if !r.cannotFault {
+		defer r.guardPoll(&ok, debug.SetPanicOnFault(true))
+	}
 	return atomic.LoadUint64(r.w.tail) != atomic.LoadUint64(r.w.head) || atomic.LoadUint32(r.w.sealed) != 0 ||
 		atomic.LoadUint32(r.w.returned) != 0
 }
@@ -430,7 +457,9 @@ func (r *Ring) Free() uint64 {
 // HasSpace reports whether n bytes of message may fit now. After a fault
 // it reports true, so that the waiter's next call finds the fault.
 func (r *Ring) HasSpace(n int) (ok bool) {
-	defer r.guardPoll(&ok, debug.SetPanicOnFault(true))
+	if !r.cannotFault {
+		defer r.guardPoll(&ok, debug.SetPanicOnFault(true))
+	}
 	f := r.reclaimed()
 	t := atomic.LoadUint64(r.w.tail)
 	return t < f || t-f+2*r.recordSize(n) <= r.cap || atomic.LoadUint32(r.w.sealed) != 0

@@ -208,7 +208,9 @@ type Ring struct {
 	closed    atomic.Bool
 	closing   atomic.Bool
 	fault     atomic.Pointer[faultError] // set once the memory faulted
-	lastSweep atomic.Int64
+	// cannotFault: the hot path needs no guard (see CannotFault).
+	cannotFault bool
+	lastSweep   atomic.Int64
 }
 
 // checkMapping validates mem, a mapping of a queue file of size bytes, and
@@ -332,8 +334,11 @@ func (r *Ring) setRole(role uint32) {
 // progress in another process, and takes the lock over if that one died.
 func (r *Ring) Seal() (err error) {
 	r.pmu.Lock()
-	defer r.pmu.Unlock()
-	defer r.guard(&err, debug.SetPanicOnFault(true), r.w.prodLock, nil)
+	if r.cannotFault {
+		defer r.pmu.Unlock()
+	} else {
+		defer r.unlockGuard(&r.pmu, &err, debug.SetPanicOnFault(true), r.w.prodLock)
+	}
 	if err := r.usable(); err != nil {
 		return err
 	}

@@ -29,6 +29,16 @@ func sealSize(f *os.File) error {
 	return err
 }
 
+// CannotFault reports whether no mapping of f can fault: f is a memfd (on
+// the kernel's internal tmpfs, which has no size limit, not hugetlbfs) that
+// nobody can shrink. Its pages can still be punched out, but touching one
+// then allocates another (or, out of memory, wakes the OOM killer, as any
+// allocation does): it is never a SIGBUS.
+func CannotFault(f *os.File) bool {
+	var st unix.Statfs_t
+	return SizeSealed(f) && unix.Fstatfs(int(f.Fd()), &st) == nil && st.Type == unix.TMPFS_MAGIC
+}
+
 // SizeSealed reports whether f is a memfd whose size nobody can change.
 func SizeSealed(f *os.File) bool {
 	seals, err := unix.FcntlInt(f.Fd(), unix.F_GET_SEALS, 0)
@@ -84,4 +94,19 @@ func link(f *os.File, tmp, path string) error {
 		return &os.LinkError{Op: "link", Old: f.Name(), New: path, Err: err}
 	}
 	return nil
+}
+
+// SyncDir flushes dir, so that a name just linked into it survives a crash.
+func SyncDir(dir string) error {
+	fd, err := unix.Open(dir, unix.O_RDONLY|unix.O_DIRECTORY|unix.O_CLOEXEC, 0)
+	if err != nil {
+		return Explain("open directory "+dir, err)
+	}
+	defer unix.Close(fd)
+	for {
+		err := unix.Fsync(fd)
+		if err != unix.EINTR {
+			return err
+		}
+	}
 }

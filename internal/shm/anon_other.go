@@ -37,3 +37,17 @@ func unnamed(dir string, mode os.FileMode) (*os.File, error) { return nil, error
 
 // link gives f, made under the name tmp, the name path.
 func link(f *os.File, tmp, path string) error { return os.Link(tmp, path) }
+
+// CannotFault reports false: without memfd seals, any queue file may be
+// shrunk or punched under its mappings.
+func CannotFault(f *os.File) bool { return false }
+
+// SyncDir flushes dir, so that a name just linked into it survives a crash.
+func SyncDir(dir string) error {
+	d, err := os.Open(dir)
+	if err != nil {
+		return Explain("open directory "+dir, err)
+	}
+	defer d.Close()
+	return d.Sync()
+}

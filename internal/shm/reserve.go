@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"strings"
 
 	"golang.org/x/sys/unix"
 )
@@ -44,7 +45,8 @@ const Memory = "memory"
 // It fails with an error carrying ErrNoSpace that says where, how much was
 // asked for, how much is free, and how to make room.
 func Reserve(f *os.File, size int64, dir string) error {
-	if err := checkMemory(f, size, dir); err != nil {
+	need := space{file: f, dir: dir, size: size, need: size}
+	if err := checkMemory(need); err != nil {
 		return err
 	}
 	err := allocate(f, size)
@@ -58,7 +60,7 @@ func Reserve(f *os.File, size int64, dir string) error {
 		// it back before saying how much is free.
 		f.Truncate(0)
 	}
-	return reserveError(f, size, dir, err)
+	return need.failed(err)
 }
 
 // Back makes sure that every byte of f, an existing queue file of size bytes
@@ -67,21 +69,27 @@ func Reserve(f *os.File, size int64, dir string) error {
 // Allocating never changes a byte of the file. A file system that cannot
 // allocate without writing leaves f as it is.
 func Back(f *os.File, size int64, dir string) error {
-	if ok, err := Backed(f); err != nil || ok {
+	var st unix.Stat_t
+	if err := unix.Fstat(int(f.Fd()), &st); err != nil {
 		return err
 	}
-	if err := checkMemory(f, size, dir); err != nil {
+	if st.Blocks*512 >= st.Size {
+		return nil
+	}
+	need := space{file: f, dir: dir, size: size, need: size - st.Blocks*512, existing: true}
+	if err := checkMemory(need); err != nil {
 		return err
 	}
 	err := allocate(f, size)
 	if errors.Is(err, errors.ErrUnsupported) {
 		return nil
 	}
-	return reserveError(f, size, dir, err)
+	return need.failed(err)
 }
 
 // Backed reports whether every byte of f has storage allocated, judged by
-// the blocks the file system reports for it.
+// the blocks the file system reports for it (a compressing file system
+// may report fewer for a file that is backed).
 func Backed(f *os.File) (bool, error) {
 	var st unix.Stat_t
 	if err := unix.Fstat(int(f.Fd()), &st); err != nil {
@@ -90,43 +98,53 @@ func Backed(f *os.File) (bool, error) {
 	return st.Blocks*512 >= st.Size, nil
 }
 
-// reserveError explains err, a failure to allocate size bytes of f in dir.
-func reserveError(f *os.File, size int64, dir string, err error) error {
+// space is a request for the storage of a queue file: size bytes of file,
+// of which need are still to be allocated; existing is set for a file that
+// is already a queue (Back), not one being made (Reserve).
+type space struct {
+	file     *os.File
+	dir      string
+	size     int64
+	need     int64
+	existing bool
+}
+
+// failed explains err, a failure to allocate the storage.
+func (s space) failed(err error) error {
 	switch {
 	case err == nil:
 		return nil
-	case errors.Is(err, unix.ENOSPC) || errors.Is(err, unix.EDQUOT):
-		return noSpace(err, size, fileFS(f, dir), "")
+	case errors.Is(err, unix.EDQUOT):
+		return s.noSpace(err, fileFS(s.file, s.dir), "this user's disk quota there is used up",
+			"free space of this user's there", "raise the quota", "set Options.Dir (mpq --dir) to another file system")
+	case errors.Is(err, unix.ENOSPC):
+		fs := fileFS(s.file, s.dir)
+		reason := fmt.Sprintf("%s free of %s (if that is enough, the file system is out of inodes: df -i)", Bytes(fs.Free), Bytes(fs.Size))
+		room := "make room in this file system"
+		if fs.Type == "tmpfs" && filepath.Clean(fs.Mount) == "/dev/shm" {
+			room += " (in a container, a larger /dev/shm: docker run --shm-size=1g, or shm_size in compose)"
+		}
+		return s.noSpace(err, fs, reason, room, "set Options.Dir (mpq --dir) to another file system")
 	default:
-		return Explain(fmt.Sprintf("reserve %s for a queue file in %s", Bytes(size), dir), err)
+		return Explain(fmt.Sprintf("reserve %s for a queue file in %s", Bytes(s.need), s.dir), err)
 	}
 }
 
-// noSpace is the ErrNoSpace for size bytes refused by fs. limit, if not
-// empty, says which limit other than the file system's size refused them.
-func noSpace(err error, size int64, fs FS, limit string) error {
+// noSpace is the ErrNoSpace for the request, refused by fs for reason, with
+// the fixes that apply (a smaller Capacity comes first for a new queue).
+func (s space) noSpace(err error, fs FS, reason string, fixes ...string) error {
 	where := fmt.Sprintf("in %s (%s)", fs.Dir, fs)
 	if fs.Dir == Memory {
 		where = "in memory"
 	}
-	msg := fmt.Sprintf("mpq: no space for a queue file of %s (%d bytes) %s", Bytes(size), size, where)
-	if limit != "" {
-		msg += ": " + limit
+	var msg string
+	if s.existing {
+		msg = fmt.Sprintf("mpq: no space for the %s (%d bytes) of storage that the queue file of %s %s lacks", Bytes(s.need), s.need, Bytes(s.size), where)
 	} else {
-		msg += fmt.Sprintf(": %s free of %s", Bytes(fs.Free), Bytes(fs.Size))
+		msg = fmt.Sprintf("mpq: no space for a queue file of %s (%d bytes) %s", Bytes(s.size), s.size, where)
+		fixes = append([]string{"use a smaller Capacity (mpq --capacity)"}, fixes...)
 	}
-	msg += ": use a smaller Capacity"
-	switch {
-	case fs.Dir == Memory:
-		msg += ", or free memory"
-	case limit != "":
-		msg += ", set Options.Dir (mpq --dir) to a directory on disk, or raise the limit"
-	default:
-		msg += ", set Options.Dir (mpq --dir) to another file system, or make room in this one"
-		if fs.Type == "tmpfs" && filepath.Clean(fs.Mount) == "/dev/shm" {
-			msg += " (in a container, a larger /dev/shm: docker run --shm-size=1g, or shm_size in compose)"
-		}
-	}
+	msg += ": " + reason + ": " + strings.Join(fixes, ", or ")
 	return &LimitError{Kind: ErrNoSpace, Err: err, Msg: msg}
 }
 

@@ -16,7 +16,7 @@ import (
 func allocate(f *os.File, size int64) error { return errors.ErrUnsupported }
 
 // checkMemory does nothing: this system has no memory cgroups.
-func checkMemory(f *os.File, size int64, dir string) error { return nil }
+func checkMemory(s space) error { return nil }
 
 // StatFS describes the file system holding dir.
 func StatFS(dir string) (FS, error) {
@@ -24,14 +24,12 @@ func StatFS(dir string) (FS, error) {
 	if err := unix.Statfs(dir, &st); err != nil {
 		return FS{Dir: dir}, err
 	}
-	fs := fsOf(dir, &st)
-	fs.Dir = dir
-	return fs, nil
+	return fsOf(dir, &st), nil
 }
 
 func fsOf(dir string, st *unix.Statfs_t) FS {
 	return FS{
-		Mount: cstring(st.Mntonname[:]), Type: cstring(st.Fstypename[:]),
+		Dir: dir, Mount: cstring(st.Mntonname[:]), Type: cstring(st.Fstypename[:]),
 		Size: int64(st.Blocks) * int64(st.Bsize), Free: int64(st.Bavail) * int64(st.Bsize),
 	}
 }
@@ -51,9 +49,7 @@ func fileFS(f *os.File, dir string) FS {
 	if unix.Fstatfs(int(f.Fd()), &st) != nil {
 		return FS{Dir: dir}
 	}
-	fs := fsOf(dir, &st)
-	fs.Dir = dir
-	return fs
+	return fsOf(dir, &st)
 }
 
 // addrSpace is the address-space limit for an error message.

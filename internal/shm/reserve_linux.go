@@ -3,12 +3,12 @@
 package shm
 
 import (
-	"bufio"
 	"bytes"
 	"errors"
 	"fmt"
 	"os"
 	"path/filepath"
+	"slices"
 	"strconv"
 	"strings"
 
@@ -29,7 +29,7 @@ func allocate(f *os.File, size int64) error {
 		case nil:
 			off += n
 		case unix.EINTR:
-		case unix.EOPNOTSUPP:
+		case unix.EOPNOTSUPP, unix.ENOSYS: // a file system without it; a sandbox that forbids it
 			return fmt.Errorf("fallocate: %w", errors.ErrUnsupported)
 		default:
 			return err
@@ -44,19 +44,22 @@ func StatFS(dir string) (FS, error) {
 	if err := unix.Statfs(dir, &st); err != nil {
 		return FS{Dir: dir}, err
 	}
-	fs := fsOf(dir, &st)
-	fs.Dir = dir
-	return fs, nil
+	var sst unix.Stat_t
+	if err := unix.Stat(dir, &sst); err != nil {
+		return FS{Dir: dir}, err
+	}
+	return fsOf(dir, &st, sst.Dev), nil
 }
 
-// fsOf describes the file system of dir, whose statfs is st.
-func fsOf(dir string, st *unix.Statfs_t) FS {
-	fs := FS{Size: int64(st.Blocks) * st.Bsize, Free: int64(st.Bavail) * st.Bsize}
+// fsOf describes the file system of dir, whose statfs is st and device dev
+// (0 if unknown).
+func fsOf(dir string, st *unix.Statfs_t, dev uint64) FS {
+	fs := FS{Dir: dir, Size: int64(st.Blocks) * st.Bsize, Free: int64(st.Bavail) * st.Bsize}
 	if dir == Memory {
 		fs.Type = "memfd"
 		return fs
 	}
-	fs.Mount, fs.Type = mountOf(dir)
+	fs.Mount, fs.Type = mountOf(dir, dev)
 	if fs.Type == "" {
 		fs.Type = magicNames[int64(st.Type)]
 	}
@@ -69,20 +72,23 @@ var magicNames = map[int64]string{
 	unix.NFS_SUPER_MAGIC: "nfs", unix.F2FS_SUPER_MAGIC: "f2fs", unix.FUSE_SUPER_MAGIC: "fuse",
 }
 
-// mountOf finds the mount point and type of the file system holding dir in
-// /proc/self/mountinfo: the mount whose point is the longest prefix of dir.
-func mountOf(dir string) (mount, typ string) {
-	abs, err := filepath.Abs(dir)
+// mountOf finds the mount point and type of the file system holding dir,
+// whose device number is dev (0 if unknown), in /proc/self/mountinfo: among
+// the mounts of that device, the one whose point is the longest prefix of
+// dir (or the first, for a dir that is no path: a descriptor's).
+func mountOf(dir string, dev uint64) (mount, typ string) {
+	abs := ""
+	if fi, err := os.Stat(dir); err == nil && fi.IsDir() {
+		abs, _ = filepath.Abs(dir)
+		if p, err := filepath.EvalSymlinks(abs); err == nil {
+			abs = p
+		}
+	}
+	data, err := readSmall("/proc/self/mountinfo")
 	if err != nil {
 		return "", ""
 	}
-	if p, err := filepath.EvalSymlinks(abs); err == nil {
-		abs = p
-	}
-	data, err := os.ReadFile("/proc/self/mountinfo")
-	if err != nil {
-		return "", ""
-	}
+	best := -1
 	for _, line := range strings.Split(string(data), "\n") {
 		// id parent major:minor root point options [optional...] - type source super
 		pre, post, ok := strings.Cut(line, " - ")
@@ -90,12 +96,47 @@ func mountOf(dir string) (mount, typ string) {
 		if !ok || len(fields) < 5 || len(tail) < 1 {
 			continue
 		}
+		if dev != 0 && fields[2] != fmt.Sprintf("%d:%d", unix.Major(dev), unix.Minor(dev)) {
+			continue
+		}
 		point := unescapeMount(fields[4])
-		if within(abs, point) && len(point) >= len(mount) {
-			mount, typ = point, tail[0]
+		score := 0
+		if abs != "" && within(abs, point) {
+			score = len(point) + 1
+		} else if dev == 0 {
+			continue
+		}
+		if score > best {
+			best, mount, typ = score, point, tail[0]
 		}
 	}
 	return mount, typ
+}
+
+// readSmall reads a small file of the kernel's (/proc, /sys) with plain
+// system calls: os.Open may be a process's first use of the runtime's
+// poller, whose setup throws, killing the process, when no descriptor is
+// left for it.
+func readSmall(path string) ([]byte, error) {
+	fd, err := unix.Open(path, unix.O_RDONLY|unix.O_CLOEXEC, 0)
+	if err != nil {
+		return nil, err
+	}
+	defer unix.Close(fd)
+	var out []byte
+	buf := make([]byte, 16<<10)
+	for {
+		n, err := unix.Read(fd, buf)
+		if n > 0 {
+			out = append(out, buf[:n]...)
+		}
+		if err == unix.EINTR {
+			continue
+		}
+		if err != nil || n == 0 {
+			return out, err
+		}
+	}
 }
 
 // within reports whether path is dir or lies below it.
@@ -122,22 +163,26 @@ func unescapeMount(s string) string {
 	return b.String()
 }
 
-// checkMemory refuses size bytes of f, a file in memory (tmpfs or memfd),
-// that the memory cgroup of this process or the machine cannot hold: the
-// kernel would answer fallocate there not with an error but by killing a
-// process of the cgroup (the OOM killer).
-func checkMemory(f *os.File, size int64, dir string) error {
+// checkMemory refuses the storage s asks for in a file in memory (tmpfs,
+// ramfs, memfd) that the memory cgroup of this process or the machine
+// cannot hold: the kernel would answer the allocation there not with an
+// error but by killing a process of the cgroup (the OOM killer).
+func checkMemory(s space) error {
 	var st unix.Statfs_t
-	if unix.Fstatfs(int(f.Fd()), &st) != nil || st.Type != unix.TMPFS_MAGIC {
+	if unix.Fstatfs(int(s.file.Fd()), &st) != nil || st.Type != unix.TMPFS_MAGIC && st.Type != unix.RAMFS_MAGIC {
 		return nil
 	}
-	if cg, limit, used, ok := memoryCgroup(); ok && size > limit-used {
-		return noSpace(unix.ENOSPC, size, fileFS(f, dir), fmt.Sprintf(
-			"the memory cgroup %s of this process allows %s and %s of it is in use, and a queue in memory (tmpfs, memfd) counts against it",
-			cg, Bytes(limit), Bytes(used)))
+	fixes := []string{"raise the memory limit (docker run --memory, MemoryMax= in a systemd unit)"}
+	if s.dir != Memory {
+		fixes = append(fixes, "set Options.Dir (mpq --dir) to a directory on disk")
 	}
-	if avail, ok := memAvailable(); ok && size > avail {
-		return noSpace(unix.ENOSPC, size, fileFS(f, dir), fmt.Sprintf("the machine has %s of memory and swap available", Bytes(avail)))
+	if cg, limit, used, ok := memoryCgroup(); ok && s.need > limit-used {
+		return s.noSpace(unix.ENOSPC, fileFS(s.file, s.dir), fmt.Sprintf(
+			"the memory cgroup %s of this process allows %s and %s of it is in use, and a queue in memory (tmpfs, memfd) counts against it",
+			cg, Bytes(limit), Bytes(used)), fixes...)
+	}
+	if avail, ok := memAvailable(); ok && s.need > avail {
+		return s.noSpace(unix.ENOSPC, fileFS(s.file, s.dir), fmt.Sprintf("the machine has %s of memory and swap available", Bytes(avail)), fixes...)
 	}
 	return nil
 }
@@ -148,9 +193,11 @@ var cgroupRoots = struct{ v2, v1 string }{"/sys/fs/cgroup", "/sys/fs/cgroup/memo
 
 // memoryCgroup finds the tightest memory limit of this process's cgroup
 // and its ancestors: the cgroup, its limit, and the memory charged to it
-// that cannot be reclaimed at once (usage less inactive page cache).
+// that cannot be reclaimed at once (usage less the page cache of files,
+// which does not hold tmpfs pages: those are on the lists of anonymous
+// memory). If it cannot read what it needs, it reports no limit.
 func memoryCgroup() (cg string, limit, used int64, ok bool) {
-	data, err := os.ReadFile("/proc/self/cgroup")
+	data, err := readSmall("/proc/self/cgroup")
 	if err != nil {
 		return "", 0, 0, false
 	}
@@ -159,12 +206,15 @@ func memoryCgroup() (cg string, limit, used int64, ok bool) {
 		if len(parts) != 3 {
 			continue
 		}
-		var root, maxFile, curFile, inactive string
+		var root, maxFile, curFile string
+		var cache []string
 		switch {
 		case parts[0] == "0" && parts[1] == "":
-			root, maxFile, curFile, inactive = cgroupRoots.v2, "memory.max", "memory.current", "inactive_file"
+			root, maxFile, curFile = cgroupRoots.v2, "memory.max", "memory.current"
+			cache = []string{"active_file", "inactive_file"}
 		case hasController(parts[1], "memory"):
-			root, maxFile, curFile, inactive = cgroupRoots.v1, "memory.limit_in_bytes", "memory.usage_in_bytes", "total_inactive_file"
+			root, maxFile, curFile = cgroupRoots.v1, "memory.limit_in_bytes", "memory.usage_in_bytes"
+			cache = []string{"total_active_file", "total_inactive_file"}
 		default:
 			continue
 		}
@@ -173,7 +223,7 @@ func memoryCgroup() (cg string, limit, used int64, ok bool) {
 			l, lok := readInt(filepath.Join(dir, maxFile))
 			u, uok := readInt(filepath.Join(dir, curFile))
 			if lok && uok && l < 1<<62 {
-				u = max(0, u-statValue(filepath.Join(dir, "memory.stat"), inactive))
+				u = max(0, u-statSum(filepath.Join(dir, "memory.stat"), " ", cache...))
 				if !ok || l-u < limit-used {
 					cg, limit, used, ok = p, l, u, true
 				}
@@ -197,7 +247,7 @@ func hasController(list, name string) bool {
 
 // readInt reads a file holding one integer ("max" is no limit).
 func readInt(path string) (int64, bool) {
-	data, err := os.ReadFile(path)
+	data, err := readSmall(path)
 	if err != nil {
 		return 0, false
 	}
@@ -205,57 +255,49 @@ func readInt(path string) (int64, bool) {
 	return n, err == nil
 }
 
-// statValue reads the value of key in a "key value" file, or 0.
-func statValue(path, key string) int64 {
-	f, err := os.Open(path)
+// statSum sums the values of keys in a file of "key<sep>value" lines; ok
+// is false if it cannot read the file.
+func statSum(path, sep string, keys ...string) int64 {
+	n, _ := statSumOK(path, sep, keys...)
+	return n
+}
+
+func statSumOK(path, sep string, keys ...string) (sum int64, ok bool) {
+	data, err := readSmall(path)
 	if err != nil {
-		return 0
+		return 0, false
 	}
-	defer f.Close()
-	sc := bufio.NewScanner(f)
-	for sc.Scan() {
-		k, v, _ := strings.Cut(sc.Text(), " ")
-		if k == key {
-			n, _ := strconv.ParseInt(v, 10, 64)
-			return n
+	for _, line := range strings.Split(string(data), "\n") {
+		k, v, _ := strings.Cut(line, sep)
+		if slices.Contains(keys, k) {
+			v = strings.TrimSuffix(strings.TrimSpace(v), " kB")
+			n, err := strconv.ParseInt(v, 10, 64)
+			if err != nil {
+				return 0, false
+			}
+			if strings.HasSuffix(line, " kB") {
+				n <<= 10
+			}
+			sum += n
 		}
 	}
-	return 0
+	return sum, true
 }
 
 // memAvailable is the memory and swap the machine can still give.
 func memAvailable() (int64, bool) {
-	f, err := os.Open("/proc/meminfo")
-	if err != nil {
-		return 0, false
-	}
-	defer f.Close()
-	var total int64
-	found := false
-	sc := bufio.NewScanner(f)
-	for sc.Scan() {
-		k, v, _ := strings.Cut(sc.Text(), ":")
-		if k == "MemAvailable" || k == "SwapFree" {
-			kb, err := strconv.ParseInt(strings.TrimSuffix(strings.TrimSpace(v), " kB"), 10, 64)
-			if err != nil {
-				return 0, false
-			}
-			total += kb << 10
-			found = found || k == "MemAvailable"
-		}
-	}
-	return total, found
+	return statSumOK("/proc/meminfo", ":", "MemAvailable", "SwapFree")
 }
 
-// fileFS describes the file system of f, a file in dir.
+// fileFS describes the file system of f, a file in dir (which may be no
+// path, but what a descriptor is, for a queue opened by descriptor).
 func fileFS(f *os.File, dir string) FS {
 	var st unix.Statfs_t
-	if unix.Fstatfs(int(f.Fd()), &st) != nil {
+	var sst unix.Stat_t
+	if unix.Fstatfs(int(f.Fd()), &st) != nil || unix.Fstat(int(f.Fd()), &sst) != nil {
 		return FS{Dir: dir}
 	}
-	fs := fsOf(dir, &st)
-	fs.Dir = dir
-	return fs
+	return fsOf(dir, &st, sst.Dev)
 }
 
 // addrSpace is the address-space limit for an error message.

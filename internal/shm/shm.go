@@ -73,14 +73,19 @@ func DefaultDir() string {
 // closed to others, so that nobody else can plant or read queues in it. It
 // returns undo, which removes the directories it made if they are still
 // empty: a call that fails after EnsureDir leaves no directory behind.
+//
+// Another call may use a directory this one made before undo removes it
+// (an Open of another queue there): it then finds the directory gone, and
+// should call EnsureDir again.
 func EnsureDir(dir string, private bool) (undo func(), err error) {
-	var made []string // deepest first
+	var missing []string // deepest first
 	for p := filepath.Clean(dir); ; p = filepath.Dir(p) {
 		if _, err := os.Lstat(p); err == nil || !errors.Is(err, fs.ErrNotExist) || p == filepath.Dir(p) {
 			break
 		}
-		made = append(made, p)
+		missing = append(missing, p)
 	}
+	var made []string // deepest first: only those this call made
 	undo = func() {
 		for _, p := range made {
 			if os.Remove(p) != nil {
@@ -88,8 +93,20 @@ func EnsureDir(dir string, private bool) (undo func(), err error) {
 			}
 		}
 	}
-	if err := os.MkdirAll(dir, 0o700); err != nil {
+	for i := len(missing) - 1; i >= 0; i-- {
+		err := os.Mkdir(missing[i], 0o700)
+		if err == nil {
+			made = append([]string{missing[i]}, made...)
+		} else if !errors.Is(err, fs.ErrExist) {
+			undo()
+			return nil, Explain("make queue directory "+dir, err)
+		}
+	}
+	if fi, err := os.Stat(dir); err != nil || !fi.IsDir() {
 		undo()
+		if err == nil {
+			err = &fs.PathError{Op: "mkdir", Path: dir, Err: unix.ENOTDIR}
+		}
 		return nil, Explain("make queue directory "+dir, err)
 	}
 	if private {
