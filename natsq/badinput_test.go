@@ -38,7 +38,7 @@ func TestOpenURLInvalid(t *testing.T) {
 		{h + "/" + strings.Repeat("a", 201), mpq.ErrInvalidName},
 		{h + "/jobs?bogus=1", nil},
 		{h + "/jobs?max-msgs=1&max-msgs=2", nil}, // repeated
-		{h + "/jobs?lease=1s", nil}, // shm's parameter, not NATS's
+		{h + "/jobs?lease=1s", nil},              // shm's parameter, not NATS's
 		{h + "/jobs?max-msgs=many", nil},
 		{h + "/jobs?max-msgs=-5", mpq.ErrInvalidOptions},
 		{h + "/jobs?max-bytes=1XB", nil},
