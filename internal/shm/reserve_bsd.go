@@ -4,7 +4,6 @@ package shm
 
 import (
 	"errors"
-	"fmt"
 	"os"
 
 	"golang.org/x/sys/unix"
@@ -50,16 +49,4 @@ func fileFS(f *os.File, dir string) FS {
 		return FS{Dir: dir}
 	}
 	return fsOf(dir, &st)
-}
-
-// addrSpace is the address-space limit for an error message.
-func addrSpace() string {
-	var rl unix.Rlimit
-	if unix.Getrlimit(unix.RLIMIT_AS, &rl) != nil {
-		return "unknown"
-	}
-	if rl.Cur == unix.RLIM_INFINITY {
-		return "unlimited"
-	}
-	return fmt.Sprintf("%d bytes", rl.Cur)
 }
