@@ -47,6 +47,8 @@ type Queue struct {
 	unmapped bool
 	active   int    // goroutines inside a blocking wait
 	waiting  [2]int // goroutines asleep for data, for space
+
+	sleepers [2]sleepers // for data, for space: see sleep
 	closed   chan struct{}
 }
 

@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"runtime/debug"
+	"sync"
 	"sync/atomic"
 	"time"
 
@@ -110,8 +111,59 @@ func (q *Queue) block(ctx context.Context, space bool, ready func() bool, attemp
 		if q.r.Holding() {
 			slice = heldSlice
 		}
-		futex.Wait(w, seq, slice)
+		q.sleep(space, w, seq, slice, done)
 	}
+}
+
+// sleepers are the goroutines of a handle asleep on the futex word of one
+// direction. Only one of them, the leader, sleeps in the kernel; the others
+// wait for it to come back, or for their own context or the handle's
+// Close. Waking a handle's sleepers then takes one thread, not one per
+// goroutine (on a loaded machine each woken thread waits for a processor,
+// and the last of many waits long), and a waiter whose context ends
+// returns without the kernel. A handle with a thousand goroutines in Get
+// holds one thread asleep, not a thousand.
+type sleepers struct {
+	mu     sync.Mutex
+	leader bool
+	back   chan struct{} // closed when the leader comes back from the kernel
+}
+
+// sleep waits, as the leader or behind it, until the word at w may have
+// moved on from seq (which it held when the caller last tried), slice has
+// passed, or done or the handle's Close ends the wait.
+func (q *Queue) sleep(space bool, w *uint32, seq uint32, slice time.Duration, done <-chan struct{}) {
+	s := &q.sleepers[0]
+	if space {
+		s = &q.sleepers[1]
+	}
+	s.mu.Lock()
+	if s.back == nil {
+		s.back = make(chan struct{})
+	}
+	back := s.back
+	if s.leader {
+		s.mu.Unlock()
+		// A change after this look wakes the leader, or keeps it from
+		// sleeping: it closes back either way.
+		if atomic.LoadUint32(w) != seq {
+			return
+		}
+		select {
+		case <-back:
+		case <-done:
+		case <-q.closed:
+		}
+		return
+	}
+	s.leader = true
+	s.mu.Unlock()
+	futex.Wait(w, seq, slice)
+	s.mu.Lock()
+	s.leader = false
+	close(back)
+	s.back = nil
+	s.mu.Unlock()
 }
 
 func (q *Queue) result(ctx context.Context, err error) error {
