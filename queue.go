@@ -87,7 +87,7 @@ func open(name string, opts *Options, mayExist bool) (*Queue, error) {
 		if mayExist {
 			f, err := shm.OpenFile(path)
 			if err == nil {
-				q, err := attach(f, nil, s, path, nil, nil)
+				q, err := attach(f, nil, s, path, nil)
 				if errors.Is(err, errUnlinked) {
 					continue // removed while we opened it: look again
 				}
@@ -117,26 +117,20 @@ func open(name string, opts *Options, mayExist bool) (*Queue, error) {
 		// The slot, and the open lock that RemoveIf takes, are taken
 		// before the file is linked into place, so that a failure to take
 		// them leaves no queue behind.
-		var (
-			made       *liveness.Table
-			madeUnlock func()
-		)
+		var made created
 		f, mem, err := shm.Create(path, s.mode, ring.MinSize(g.Capacity), func(f *os.File, mem []byte) error {
 			if err := ring.Init(mem, g); err != nil {
 				return err
 			}
 			var err error
-			if made, err = liveness.Attach(f, ring.MaxProcs, ring.SlotOffset); err != nil {
+			if made.lt, err = liveness.Attach(f, ring.MaxProcs, ring.SlotOffset); err != nil {
 				return err
 			}
-			madeUnlock, err = made.LockOpen(openLockOffset)
+			made.unlock, err = made.lt.LockOpen(openLockOffset)
 			return err
 		})
-		if err != nil && made != nil {
-			if madeUnlock != nil {
-				madeUnlock()
-			}
-			made.Close()
+		if err != nil {
+			made.release()
 		}
 		if errors.Is(err, fs.ErrExist) && mayExist {
 			continue // created by another process meanwhile: open it
@@ -159,14 +153,13 @@ func open(name string, opts *Options, mayExist bool) (*Queue, error) {
 				// then find the file gone, as after RemoveIf.
 				os.Remove(path)
 				undo()
-				madeUnlock()
-				made.Close()
+				made.release()
 				shm.Unmap(mem)
 				f.Close()
 				return nil, fmt.Errorf("mpq: create queue %s in %s: flush the directory: %w", name, s.dir, err)
 			}
 		}
-		q, err := attach(f, mem, s, path, made, madeUnlock)
+		q, err := attach(f, mem, s, path, &made)
 		if errors.Is(err, errUnlinked) {
 			continue // removed as soon as it was made: make it again
 		}
@@ -196,7 +189,7 @@ func New(opts *Options) (*Queue, error) {
 	if err != nil {
 		return nil, err
 	}
-	q, err := attach(f, mem, s, "", nil, nil)
+	q, err := attach(f, mem, s, "", nil)
 	if err != nil {
 		return nil, fmt.Errorf("mpq: new queue: %w", err)
 	}
@@ -217,7 +210,7 @@ func OpenFile(f *os.File, opts *Options) (*Queue, error) {
 	if err != nil {
 		return nil, shm.Explain("duplicate queue descriptor", err)
 	}
-	q, err := attach(os.NewFile(uintptr(fd), f.Name()), nil, s, "", nil, nil)
+	q, err := attach(os.NewFile(uintptr(fd), f.Name()), nil, s, "", nil)
 	if err != nil {
 		return nil, fmt.Errorf("mpq: open queue file %s: %w", f.Name(), err)
 	}
@@ -271,16 +264,16 @@ var errUnlinked = errors.New("mpq: queue file removed while opening it")
 // lock, which RemoveIf holds while it removes an idle queue, and fails
 // with errUnlinked if f is no longer at path.
 //
-// made, if not nil, is the slot that this process took in f, which it has
-// just created, before linking it into place, and madeUnlock releases the
-// open lock it also took then: a new file has nothing to recover.
-func attach(f *os.File, mem []byte, s settings, path string, made *liveness.Table, madeUnlock func()) (q *Queue, err error) {
+// made is nil for a file that exists already, or what this process took
+// in the file it has just created before linking it into place: a new file
+// has nothing to recover.
+func attach(f *os.File, mem []byte, s settings, path string, made *created) (q *Queue, err error) {
 	var (
-		lt      = made
+		lt      *liveness.Table
 		release = func() {}
 	)
 	if made != nil {
-		release = madeUnlock
+		lt, release = made.lt, made.unlock
 	}
 	defer func() {
 		release()
@@ -329,7 +322,7 @@ func attach(f *os.File, mem []byte, s settings, path string, made *liveness.Tabl
 		return nil, err
 	}
 	switch {
-	case made != nil:
+	case lt != nil:
 		if !linked(f, path) {
 			err = errUnlinked
 		}
@@ -407,6 +400,23 @@ func dirOf(f *os.File, path string) string {
 // queue after a crash, and so that RemoveIf sees every process that
 // attaches to a queue before it removes it.
 const openLockOffset = 1
+
+// created is what the process that creates a queue file takes in it before
+// it links the file into place: its slot, and the open lock.
+type created struct {
+	lt     *liveness.Table
+	unlock func()
+}
+
+// release lets go of what was taken, for a creation that failed.
+func (c *created) release() {
+	if c.unlock != nil {
+		c.unlock()
+	}
+	if c.lt != nil {
+		c.lt.Close()
+	}
+}
 
 // exists reports whether there is a file at path.
 func exists(path string) bool {
