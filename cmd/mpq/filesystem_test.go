@@ -1,3 +1,5 @@
+//go:build linux
+
 package main
 
 import (
@@ -46,7 +48,7 @@ func freeBytes(t *testing.T, dir string) int64 {
 	if err := syscall.Statfs(dir, &st); err != nil {
 		t.Fatal(err)
 	}
-	return int64(st.Bavail) * st.Bsize
+	return int64(st.Bavail) * int64(st.Bsize)
 }
 
 // stat, ls and serve show the file system a queue is on, its size and free
