@@ -579,9 +579,8 @@ func (q *Queue) Close() error {
 }
 
 // wakeLocal wakes the sleepers on the data (or space) futex word, so that
-// ours notice a closing handle or a gone peer (a caller whose context ends
-// needs no wake: it waits on the context). Other processes' sleepers on
-// that word wake too and go back to sleep.
+// ours notice a cancelled context or a closing handle. Other processes'
+// sleepers on that word wake too and go back to sleep.
 func (q *Queue) wakeLocal(space bool) {
 	q.wmu.Lock()
 	defer q.wmu.Unlock()

@@ -90,7 +90,10 @@ func (q *Queue) block(ctx context.Context, space bool, ready func() bool, attemp
 	}
 	q.setWaiting(space, 1)
 	defer q.setWaiting(space, -1)
-	// No wake on the end of ctx is needed: sleep waits on done itself.
+	if done != nil {
+		stop := context.AfterFunc(ctx, func() { q.wakeLocal(space) })
+		defer stop()
+	}
 	for {
 		seq := atomic.LoadUint32(w)
 		if err := attempt(done); !again(err) {
