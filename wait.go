@@ -107,96 +107,63 @@ func (q *Queue) block(ctx context.Context, space bool, ready func() bool, attemp
 			return err
 		}
 		q.r.AddWait()
-		q.sleep(space, w, seq, done)
+		slice := sleepSlice
+		if q.r.Holding() {
+			slice = heldSlice
+		}
+		q.sleep(space, w, seq, slice, done)
 	}
 }
 
-// sleepers are the goroutines of a handle waiting on the futex word of one
-// direction. None of them sleeps in the kernel: a sleeper goroutine of the
-// handle does, while any wait, and closes back each time it comes back
-// (the word moved, or a slice passed); they wait for that, or for their own
-// context or the handle's Close. So a waiter whose context ends returns
-// without any thread having to be woken and scheduled (on a loaded machine
-// each such wake waits for a processor), waking a handle's waiters takes
-// one thread, and a thousand goroutines in Get hold one thread asleep, not
-// a thousand.
+// sleepers are the goroutines of a handle asleep on the futex word of one
+// direction. Only one of them, the leader, sleeps in the kernel; the others
+// wait for it to come back, or for their own context or the handle's
+// Close. Waking a handle's sleepers then takes one thread, not one per
+// goroutine (on a loaded machine each woken thread waits for a processor,
+// and the last of many waits long), and a waiter whose context ends
+// returns without the kernel. A handle with a thousand goroutines in Get
+// holds one thread asleep, not a thousand.
 type sleepers struct {
-	mu      sync.Mutex
-	waiters int           // goroutines waiting on back
-	running bool          // the sleeper goroutine runs
-	back    chan struct{} // closed when the sleeper comes back
-	base    uint32        // the word when back was made: what the sleeper sleeps on
+	mu     sync.Mutex
+	leader bool
+	back   chan struct{} // closed when the leader comes back from the kernel
 }
 
-// sleep waits until the word at w may have moved on from seq (which it held
-// when the caller last tried), a slice has passed, or done or the handle's
-// Close ends the wait.
-func (q *Queue) sleep(space bool, w *uint32, seq uint32, done <-chan struct{}) {
+// sleep waits, as the leader or behind it, until the word at w may have
+// moved on from seq (which it held when the caller last tried), slice has
+// passed, or done or the handle's Close ends the wait.
+func (q *Queue) sleep(space bool, w *uint32, seq uint32, slice time.Duration, done <-chan struct{}) {
 	s := &q.sleepers[0]
 	if space {
 		s = &q.sleepers[1]
 	}
 	s.mu.Lock()
 	if s.back == nil {
-		s.back, s.base = make(chan struct{}), atomic.LoadUint32(w)
+		s.back = make(chan struct{})
 	}
 	back := s.back
-	s.waiters++
-	if !s.running && q.enter() { // Close waits for the sleeper to leave
-		s.running = true
-		go q.sleeper(s, w)
-	}
-	s.mu.Unlock()
-	// If the word moved since our try, try again. If it moves after this
-	// look, the sleeper sleeps on an older value than ours (and returns at
-	// once) or sees the move: back closes either way.
-	if atomic.LoadUint32(w) == seq {
+	if s.leader {
+		s.mu.Unlock()
+		// A change after this look wakes the leader, or keeps it from
+		// sleeping: it closes back either way.
+		if atomic.LoadUint32(w) != seq {
+			return
+		}
 		select {
 		case <-back:
 		case <-done:
 		case <-q.closed:
 		}
+		return
 	}
-	s.mu.Lock()
-	s.waiters--
+	s.leader = true
 	s.mu.Unlock()
-}
-
-// sleeper sleeps on the word at w for the handle's waiters in s, and wakes
-// them each time it comes back, until none is left.
-func (q *Queue) sleeper(s *sleepers, w *uint32) {
-	defer q.leave()
-	defer func() {
-		// Also after a fault: the waiters then find it when they try.
-		s.mu.Lock()
-		s.running = false
-		if s.back != nil {
-			close(s.back)
-			s.back = nil
-		}
-		s.mu.Unlock()
-	}()
-	if q.r.MayFault() {
-		defer q.r.Guard(nil, debug.SetPanicOnFault(true))
-	}
-	for {
-		s.mu.Lock()
-		if s.waiters == 0 || q.r.Closed() {
-			s.mu.Unlock()
-			return
-		}
-		base := s.base
-		s.mu.Unlock()
-		slice := sleepSlice
-		if q.r.Holding() {
-			slice = heldSlice
-		}
-		futex.Wait(w, base, slice)
-		s.mu.Lock()
-		close(s.back)
-		s.back, s.base = make(chan struct{}), atomic.LoadUint32(w)
-		s.mu.Unlock()
-	}
+	futex.Wait(w, seq, slice)
+	s.mu.Lock()
+	s.leader = false
+	close(back)
+	s.back = nil
+	s.mu.Unlock()
 }
 
 func (q *Queue) result(ctx context.Context, err error) error {
