@@ -527,7 +527,7 @@ func Dial(ctx context.Context, name string, opts *DialOptions) (*Conn, error) {
 		if errors.Is(err, syscall.ECONNREFUSED) {
 			err = fmt.Errorf("%w (a socket left by a listener that is gone)", fs.ErrNotExist)
 		}
-		return nil, cmp.Or(explainLimit(fmt.Sprintf("dial %s in %s", name, dir), err), fmt.Errorf("mpq: dial %s in %s: %w", name, dir, err))
+		return nil, cmp.Or(shm.ExplainLimit(fmt.Sprintf("dial %s in %s", name, dir), err), fmt.Errorf("mpq: dial %s in %s: %w", name, dir, err))
 	}
 	sock := nc.(*net.UnixConn)
 	if _, ok := ctx.Deadline(); !ok {
@@ -616,7 +616,7 @@ func dialHandshake(sock *net.UnixConn, o *DialOptions) (*Conn, error) {
 		// The kernel drops the descriptors that do not fit in this
 		// process's table, and says only that it cut the message short.
 		if flags&unix.MSG_CTRUNC != 0 {
-			if err := explainLimit("receive the connection's rings from the listener", descriptorLeft(sock)); err != nil {
+			if err := shm.ExplainLimit("receive the connection's rings from the listener", descriptorLeft(sock)); err != nil {
 				return fail(err)
 			}
 		}
@@ -624,12 +624,12 @@ func dialHandshake(sock *net.UnixConn, o *DialOptions) (*Conn, error) {
 	}
 	in, err := openConnRing(files[0])
 	if err != nil {
-		return fail(cmp.Or(explainLimit("open the connection's receiving ring", err), err))
+		return fail(cmp.Or(shm.ExplainLimit("open the connection's receiving ring", err), err))
 	}
 	out, err := openConnRing(files[1])
 	if err != nil {
 		in.Close()
-		return fail(cmp.Or(explainLimit("open the connection's sending ring", err), err))
+		return fail(cmp.Or(shm.ExplainLimit("open the connection's sending ring", err), err))
 	}
 	if _, err := sock.Write([]byte{hsOK}); err != nil {
 		in.Close()

@@ -2,7 +2,6 @@ package mpq
 
 import (
 	"cmp"
-	"errors"
 	"fmt"
 	"net"
 	"os"
@@ -94,18 +93,18 @@ func connRing(opts *Options) (*Queue, *Queue, error) {
 	}
 	a, err := New(opts)
 	if err != nil {
-		return nil, nil, cmp.Or(explainLimit("make a connection ring", err), err)
+		return nil, nil, cmp.Or(shm.ExplainLimit("make a connection ring", err), err)
 	}
 	f, err := a.File()
 	if err != nil {
 		a.Close()
-		return nil, nil, cmp.Or(explainLimit("make a connection ring", err), err)
+		return nil, nil, cmp.Or(shm.ExplainLimit("make a connection ring", err), err)
 	}
 	defer f.Close()
 	b, err := OpenFile(f, opts)
 	if err != nil {
 		a.Close()
-		return nil, nil, cmp.Or(explainLimit("make a connection ring", err), err)
+		return nil, nil, cmp.Or(shm.ExplainLimit("make a connection ring", err), err)
 	}
 	return a, b, nil
 }
@@ -117,7 +116,7 @@ func fdSocket(fd int, name string) (*net.UnixConn, error) {
 	defer f.Close()
 	nc, err := net.FileConn(f)
 	if err != nil {
-		return nil, cmp.Or(explainLimit("socket", err), fmt.Errorf("mpq: socket: %w", err))
+		return nil, cmp.Or(shm.ExplainLimit("socket", err), fmt.Errorf("mpq: socket: %w", err))
 	}
 	sock, ok := nc.(*net.UnixConn)
 	if !ok {
@@ -125,16 +124,4 @@ func fdSocket(fd int, name string) (*net.UnixConn, error) {
 		return nil, fmt.Errorf("%w: not a Unix socket", ErrIncompatible)
 	}
 	return sock, nil
-}
-
-// explainLimit explains err, the failure of what, if the system refused a
-// resource (descriptors, memory): the error then matches the named error
-// (such as ErrTooManyFiles) as well as the system's error number, and its
-// message says how to fix it. It returns nil for any other error.
-func explainLimit(what string, err error) error {
-	var limit *shm.LimitError
-	if e := shm.Explain(what, err); errors.As(e, &limit) {
-		return e
-	}
-	return nil
 }

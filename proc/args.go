@@ -7,6 +7,8 @@ import (
 	"syscall"
 
 	"mpq"
+
+	"mpq/internal/shm"
 )
 
 // prepared holds a Start's arguments as they travel: their descriptions for
@@ -68,7 +70,7 @@ func (f *Func) prepare(args []any) (*prepared, error) {
 		if err != nil {
 			a.release()
 			// Out of descriptors for it is not the argument's fault.
-			if e := explainLimit(fmt.Sprintf("pass argument %d of %s", i+1, f.name), err); e != nil {
+			if e := shm.ExplainLimit(fmt.Sprintf("pass argument %d of %s", i+1, f.name), err); e != nil {
 				return nil, fmt.Errorf("proc: start %s: %w", f.name, e)
 			}
 			return nil, fmt.Errorf("%w: argument %d of %s: %v", ErrInvalidArgs, i+1, f.name, err)

@@ -12,6 +12,8 @@ import (
 	"sync"
 	"syscall"
 	"time"
+
+	"mpq/internal/shm"
 )
 
 // Main runs the function of a child process started by [Func.Start], then
@@ -98,7 +100,7 @@ func runChild(token string) {
 		v, err := c.open(w, f.param(i))
 		if err != nil {
 			c.closeAll()
-			if e := explainLimit(fmt.Sprintf("open argument %d of %s", i+1, f.name), err); e != nil {
+			if e := shm.ExplainLimit(fmt.Sprintf("open argument %d of %s", i+1, f.name), err); e != nil {
 				c.setupFailed(e) // out of descriptors or memory: not the argument's fault
 			}
 			c.setupFailed(fmt.Errorf("%w: argument %d of %s: %v", ErrInvalidArgs, i+1, f.name, err))

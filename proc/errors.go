@@ -141,22 +141,9 @@ var wellKnown = []error{
 	mpq.ErrReadOnly,
 }
 
-// explainLimit explains err, the failure of what, if the system refused a
-// resource (descriptors, memory): the error then matches the sentinel of
-// package mpq (such as [mpq.ErrTooManyFiles]) as well as the system's
-// error number, and its message says how to fix it. It returns nil for
-// any other error.
-func explainLimit(what string, err error) error {
-	var limit *shm.LimitError
-	if e := shm.Explain(what, err); errors.As(e, &limit) {
-		return e
-	}
-	return nil
-}
-
 // startError is the error of a Start of name that failed to do what.
 func startError(name, what string, err error) error {
-	if e := explainLimit(what, err); e != nil {
+	if e := shm.ExplainLimit(what, err); e != nil {
 		return fmt.Errorf("proc: start %s: %w", name, e)
 	}
 	return fmt.Errorf("proc: start %s: %s: %w", name, what, err)

@@ -14,6 +14,8 @@ import (
 	"sync"
 	"syscall"
 	"time"
+
+	"mpq/internal/shm"
 )
 
 // A Process is a child process started by [Func.Start]. Its methods are safe
@@ -88,7 +90,7 @@ func start(ctx context.Context, f *Func, opts *Options, a *prepared) (*Process, 
 	}
 	if err := cmd.Start(); err != nil {
 		rr.Close()
-		return nil, fmt.Errorf("proc: start %s: %w", f.name, cmp.Or(explainLimit("start the child process", err), err))
+		return nil, fmt.Errorf("proc: start %s: %w", f.name, cmp.Or(shm.ExplainLimit("start the child process", err), err))
 	}
 	p := &Process{
 		name: f.name, pid: cmd.Process.Pid, cmd: cmd, grace: opts.grace(),

@@ -185,10 +185,7 @@ func (r *Ring) usable() error {
 	if r.closed.Load() {
 		return ErrClosed
 	}
-	if e := r.fault.Load(); e != nil {
-		return e
-	}
-	return nil
+	return r.Faulted()
 }
 
 // Faulted returns the error of the fault that made the Ring unusable, or nil.

@@ -76,3 +76,14 @@ func nofile() string {
 	}
 	return fmt.Sprint(rl.Cur)
 }
+
+// ExplainLimit is Explain for a caller that names only refused resources
+// (descriptors, memory, space, a read-only file system): it returns the
+// explained error for those, and nil for an error of any other kind.
+func ExplainLimit(what string, err error) error {
+	var limit *LimitError
+	if e := Explain(what, err); errors.As(e, &limit) {
+		return e
+	}
+	return nil
+}
