@@ -99,12 +99,11 @@ func (s Stats) String() string {
 // fileBacking returns the size of the queue file f and whether all of it
 // has storage.
 func fileBacking(f *os.File) (int64, bool) {
-	size, err := shm.Size(f)
+	size, allocated, err := shm.Backing(f)
 	if err != nil {
 		return 0, false
 	}
-	backed, err := shm.Backed(f)
-	return size, err == nil && backed
+	return size, allocated >= size
 }
 
 // A FileSystem describes the file system that holds a queue directory.

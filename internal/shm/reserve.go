@@ -69,33 +69,31 @@ func Reserve(f *os.File, size int64, dir string) error {
 // Allocating never changes a byte of the file. A file system that cannot
 // allocate without writing leaves f as it is.
 func Back(f *os.File, size int64, dir string) error {
-	var st unix.Stat_t
-	if err := unix.Fstat(int(f.Fd()), &st); err != nil {
+	_, allocated, err := Backing(f)
+	if err != nil || allocated >= size {
 		return err
 	}
-	if st.Blocks*512 >= st.Size {
-		return nil
-	}
-	need := space{file: f, dir: dir, size: size, need: size - st.Blocks*512, existing: true}
+	need := space{file: f, dir: dir, size: size, need: size - allocated, existing: true}
 	if err := checkMemory(need); err != nil {
 		return err
 	}
-	err := allocate(f, size)
+	err = allocate(f, size)
 	if errors.Is(err, errors.ErrUnsupported) {
 		return nil
 	}
 	return need.failed(err)
 }
 
-// Backed reports whether every byte of f has storage allocated, judged by
-// the blocks the file system reports for it (a compressing file system
-// may report fewer for a file that is backed).
-func Backed(f *os.File) (bool, error) {
+// Backing returns the size of f and the bytes of storage allocated to it,
+// as the blocks the file system reports for it: the file is backed if they
+// are at least its size (a compressing file system may report fewer for a
+// file that is backed).
+func Backing(f *os.File) (size, allocated int64, err error) {
 	var st unix.Stat_t
 	if err := unix.Fstat(int(f.Fd()), &st); err != nil {
-		return false, err
+		return 0, 0, err
 	}
-	return st.Blocks*512 >= st.Size, nil
+	return st.Size, st.Blocks * 512, nil
 }
 
 // space is a request for the storage of a queue file: size bytes of file,
