@@ -18,8 +18,8 @@ import (
 	"testing"
 	"time"
 
-	"mpq"
-	"mpq/internal/ring"
+	"github.com/mpq-go/mpq"
+	"github.com/mpq-go/mpq/internal/ring"
 )
 
 // Offsets of the identity words of a queue file (see internal/ring/layout.go).

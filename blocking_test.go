@@ -12,8 +12,8 @@ import (
 	"testing"
 	"time"
 
-	"mpq"
-	"mpq/internal/testutil"
+	"github.com/mpq-go/mpq"
+	"github.com/mpq-go/mpq/internal/testutil"
 )
 
 // cancelBound is how soon after its context ends a blocked Put or Get must

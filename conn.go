@@ -14,8 +14,8 @@ import (
 
 	"golang.org/x/sys/unix"
 
-	"mpq/internal/ring"
-	"mpq/internal/shm"
+	"github.com/mpq-go/mpq/internal/ring"
+	"github.com/mpq-go/mpq/internal/shm"
 )
 
 // MaxConnMessage is the largest message a [Conn] carries. Messages longer

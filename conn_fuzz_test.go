@@ -6,7 +6,7 @@ import (
 	"io"
 	"testing"
 
-	"mpq"
+	"github.com/mpq-go/mpq"
 )
 
 // FuzzConnFrames feeds records no mpq sender would write into the ring a

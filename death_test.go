@@ -15,9 +15,9 @@ import (
 	"testing"
 	"time"
 
-	"mpq"
-	"mpq/internal/ring"
-	"mpq/internal/testutil"
+	"github.com/mpq-go/mpq"
+	"github.com/mpq-go/mpq/internal/ring"
+	"github.com/mpq-go/mpq/internal/testutil"
 )
 
 func init() {

@@ -7,7 +7,7 @@ import (
 	"math"
 	"time"
 
-	"mpq/internal/ring"
+	"github.com/mpq-go/mpq/internal/ring"
 )
 
 // MaxInFlight is how many deliveries of one queue may be held at once
@@ -50,7 +50,7 @@ type Acknowledger interface {
 
 // NewDelivery returns a Delivery of data, delivered count times, whose
 // lease ends at deadline and which a settles. It is for backends of
-// [MessageQueue] other than shared memory, such as mpq/natsq; a program
+// [MessageQueue] other than shared memory, such as github.com/mpq-go/mpq/natsq; a program
 // using them receives Deliveries from Receive like any other.
 func NewDelivery(data []byte, count int, deadline time.Time, a Acknowledger) *Delivery {
 	return &Delivery{data: data, ext: a, d: ring.Delivery{

@@ -4,7 +4,7 @@ import (
 	"os"
 	"path/filepath"
 
-	"mpq/internal/shm"
+	"github.com/mpq-go/mpq/internal/shm"
 )
 
 // Durable queues refuse tmpfs. Where the temporary directory is in memory,

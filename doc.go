@@ -105,12 +105,12 @@
 //
 // [MessageQueue] names the calls a program needs of any queue: Put, TryPut,
 // Get, TryGet, Receive, TryReceive, Len, Seal and Close. [*Queue] has them,
-// and so does the queue of package mpq/natsq, which puts the same queue on
+// and so does the queue of package github.com/mpq-go/mpq/natsq, which puts the same queue on
 // NATS JetStream for producers and consumers on several machines. [OpenURL]
 // opens either by URL, so one program switches by configuration:
 //
 //	q, err := mpq.OpenURL(ctx, "shm:jobs")                   // this package
-//	q, err := mpq.OpenURL(ctx, "nats://127.0.0.1:4222/jobs") // with import _ "mpq/natsq"
+//	q, err := mpq.OpenURL(ctx, "nats://127.0.0.1:4222/jobs") // with import _ "github.com/mpq-go/mpq/natsq"
 //
 // Backends register their schemes with [RegisterScheme] when imported, as
 // database/sql drivers do, so this module never depends on NATS.

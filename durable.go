@@ -6,7 +6,7 @@ import (
 	"sync/atomic"
 	"time"
 
-	"mpq/internal/shm"
+	"github.com/mpq-go/mpq/internal/shm"
 )
 
 // A SyncPolicy says when the Puts of a durable queue reach the disk. See

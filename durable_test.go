@@ -26,10 +26,10 @@ import (
 	"testing"
 	"time"
 
-	"mpq"
-	"mpq/internal/ring"
-	"mpq/internal/shm"
-	"mpq/internal/testutil"
+	"github.com/mpq-go/mpq"
+	"github.com/mpq-go/mpq/internal/ring"
+	"github.com/mpq-go/mpq/internal/shm"
+	"github.com/mpq-go/mpq/internal/testutil"
 )
 
 func init() {

@@ -3,9 +3,9 @@ package mpq
 import (
 	"errors"
 
-	"mpq/internal/liveness"
-	"mpq/internal/ring"
-	"mpq/internal/shm"
+	"github.com/mpq-go/mpq/internal/liveness"
+	"github.com/mpq-go/mpq/internal/ring"
+	"github.com/mpq-go/mpq/internal/shm"
 )
 
 // Errors returned by queue operations. Test for them with [errors.Is]: most

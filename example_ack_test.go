@@ -7,7 +7,7 @@ import (
 	"log"
 	"os"
 
-	"mpq"
+	"github.com/mpq-go/mpq"
 )
 
 // Receive leaves the message in the queue until it is acknowledged. A

@@ -6,7 +6,7 @@ import (
 	"io"
 	"os"
 
-	"mpq"
+	"github.com/mpq-go/mpq"
 )
 
 // A one-way pipe: the first end receives, the second sends. (Both ends are

@@ -8,7 +8,7 @@ import (
 	"log"
 	"os"
 
-	"mpq"
+	"github.com/mpq-go/mpq"
 )
 
 // Producers and consumers open a queue by name; here both sides run in one

@@ -8,7 +8,7 @@ import (
 	"log"
 	"math"
 
-	"mpq"
+	"github.com/mpq-go/mpq"
 )
 
 // A typed view carries Go values, encoded with CBOR by default. Get returns

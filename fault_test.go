@@ -11,8 +11,8 @@ import (
 	"testing"
 	"time"
 
-	"mpq"
-	"mpq/internal/testutil"
+	"github.com/mpq-go/mpq"
+	"github.com/mpq-go/mpq/internal/testutil"
 )
 
 // A queue's mapping that faults (its file truncated by another process, a

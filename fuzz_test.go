@@ -10,8 +10,8 @@ import (
 	"testing"
 	"time"
 
-	"mpq"
-	"mpq/internal/ring"
+	"github.com/mpq-go/mpq"
+	"github.com/mpq-go/mpq/internal/ring"
 )
 
 // fuzzFileHang bounds one fuzz case: a few dozen operations on a 4 KiB queue.

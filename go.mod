@@ -1,4 +1,4 @@
-module mpq
+module github.com/mpq-go/mpq
 
 go 1.26.0
 

@@ -12,9 +12,9 @@ import (
 
 	"golang.org/x/sys/unix"
 
-	"mpq/internal/liveness"
-	"mpq/internal/ring"
-	"mpq/internal/shm"
+	"github.com/mpq-go/mpq/internal/liveness"
+	"github.com/mpq-go/mpq/internal/ring"
+	"github.com/mpq-go/mpq/internal/shm"
 )
 
 // DefaultDir returns the directory of named queues when [Options.Dir] is

@@ -10,8 +10,8 @@ import (
 	"testing"
 	"time"
 
-	"mpq"
-	"mpq/internal/testutil"
+	"github.com/mpq-go/mpq"
+	"github.com/mpq-go/mpq/internal/testutil"
 )
 
 // inspectUntil polls Inspect until ok accepts its Stats, and fails the test

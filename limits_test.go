@@ -32,8 +32,8 @@ import (
 
 	"golang.org/x/sys/unix"
 
-	"mpq"
-	"mpq/internal/testutil"
+	"github.com/mpq-go/mpq"
+	"github.com/mpq-go/mpq/internal/testutil"
 )
 
 func init() {

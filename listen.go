@@ -19,7 +19,7 @@ import (
 
 	"golang.org/x/sys/unix"
 
-	"mpq/internal/shm"
+	"github.com/mpq-go/mpq/internal/shm"
 )
 
 // ListenOptions configure [Listen]. A nil *ListenOptions means all defaults.

@@ -21,8 +21,8 @@ import (
 	"testing"
 	"time"
 
-	"mpq"
-	"mpq/internal/testutil"
+	"github.com/mpq-go/mpq"
+	"github.com/mpq-go/mpq/internal/testutil"
 )
 
 // TestHelperProcess is not a test: it is the entry point of the helper

@@ -6,7 +6,7 @@ import (
 	"testing"
 	"time"
 
-	"mpq"
+	"github.com/mpq-go/mpq"
 )
 
 // Every method that takes a context.Context returns ErrNilContext at once

@@ -6,8 +6,8 @@ import (
 	"os"
 	"time"
 
-	"mpq/internal/ring"
-	"mpq/internal/shm"
+	"github.com/mpq-go/mpq/internal/ring"
+	"github.com/mpq-go/mpq/internal/shm"
 )
 
 // Options configure how a queue is opened or created. A nil *Options means

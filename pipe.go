@@ -9,7 +9,7 @@ import (
 
 	"golang.org/x/sys/unix"
 
-	"mpq/internal/shm"
+	"github.com/mpq-go/mpq/internal/shm"
 )
 
 // Pipe returns the two connected ends of a new connection, as Python's

@@ -13,10 +13,10 @@ import (
 
 	"golang.org/x/sys/unix"
 
-	"mpq/internal/futex"
-	"mpq/internal/liveness"
-	"mpq/internal/ring"
-	"mpq/internal/shm"
+	"github.com/mpq-go/mpq/internal/futex"
+	"github.com/mpq-go/mpq/internal/liveness"
+	"github.com/mpq-go/mpq/internal/ring"
+	"github.com/mpq-go/mpq/internal/shm"
 )
 
 // A Queue is a handle on a bounded multi-producer, multi-consumer message

@@ -4,7 +4,7 @@ import (
 	"context"
 	"testing"
 
-	"mpq"
+	"github.com/mpq-go/mpq"
 )
 
 // In-process micro-benchmarks of the hot path; cross-process figures come

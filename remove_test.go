@@ -9,8 +9,8 @@ import (
 	"testing"
 	"time"
 
-	"mpq"
-	"mpq/internal/testutil"
+	"github.com/mpq-go/mpq"
+	"github.com/mpq-go/mpq/internal/testutil"
 )
 
 func init() {

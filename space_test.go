@@ -16,8 +16,8 @@ import (
 
 	"golang.org/x/sys/unix"
 
-	"mpq"
-	"mpq/internal/testutil"
+	"github.com/mpq-go/mpq"
+	"github.com/mpq-go/mpq/internal/testutil"
 )
 
 // The tests of this file run queues on small file systems of their own (a

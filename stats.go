@@ -5,7 +5,7 @@ import (
 	"os"
 	"time"
 
-	"mpq/internal/shm"
+	"github.com/mpq-go/mpq/internal/shm"
 )
 
 // Stats is a snapshot of a queue's state, read from its header.

@@ -9,7 +9,7 @@ import (
 	"testing"
 	"time"
 
-	"mpq"
+	"github.com/mpq-go/mpq"
 )
 
 // fuzzRecord has fields of several kinds for FuzzTypedDecode to fill.

@@ -19,7 +19,7 @@ import (
 
 	"github.com/fxamacker/cbor/v2"
 
-	"mpq"
+	"github.com/mpq-go/mpq"
 )
 
 // typedQueue returns an anonymous queue closed when the test ends.

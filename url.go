@@ -11,13 +11,13 @@ import (
 	"sync"
 	"time"
 
-	"mpq/internal/size"
-	"mpq/internal/urlx"
+	"github.com/mpq-go/mpq/internal/size"
+	"github.com/mpq-go/mpq/internal/urlx"
 )
 
 // A MessageQueue is what a program needs of a queue whatever holds it:
 // [*Queue] in shared memory, or a queue of another backend opened with
-// [OpenURL] (mpq/natsq puts the same calls on NATS JetStream). The methods
+// [OpenURL] (package natsq puts the same calls on NATS JetStream). The methods
 // mean what they mean on [Queue]: Put waits for room and TryPut returns
 // [ErrFull]; Get and Receive wait for a message and TryGet and TryReceive
 // return [ErrEmpty]; after Seal every Put returns [ErrSealed] and consumers
@@ -53,7 +53,7 @@ var schemes = struct {
 
 // RegisterScheme makes [OpenURL] open URLs of scheme with open. A backend
 // registers itself when its package is imported, as database/sql drivers
-// do: mpq/natsq registers "nats". It panics if the scheme is already
+// do: package natsq registers "nats". It panics if the scheme is already
 // registered or open is nil.
 func RegisterScheme(scheme string, open Opener) {
 	schemes.Lock()
@@ -85,7 +85,7 @@ func Schemes() []string {
 //
 //	shm:jobs                          the named queue jobs in DefaultDir, as Open("jobs", nil)
 //	shm:jobs?dir=/var/lib/app&durable=true
-//	nats://127.0.0.1:4222/jobs        a JetStream queue (import _ "mpq/natsq")
+//	nats://127.0.0.1:4222/jobs        a JetStream queue (import _ "github.com/mpq-go/mpq/natsq")
 //
 // A shm: URL takes the parameters dir, durable (true or false), capacity
 // and max-message (bytes, or with a KiB, MiB or GiB suffix), lease (a
@@ -109,7 +109,7 @@ func OpenURL(ctx context.Context, rawURL string) (MessageQueue, error) {
 	if open == nil {
 		hint := ""
 		if scheme == "nats" {
-			hint = " (import _ \"mpq/natsq\" to register it)"
+			hint = " (import _ \"github.com/mpq-go/mpq/natsq\" to register it)"
 		}
 		if scheme == "" {
 			return nil, fmt.Errorf("%w: %q has no scheme; want shm:NAME or nats://HOST:PORT/NAME", ErrInvalidURL, urlx.Redact(rawURL))

@@ -11,7 +11,7 @@ import (
 	"testing"
 	"time"
 
-	"mpq"
+	"github.com/mpq-go/mpq"
 )
 
 // shmURL is the shm: URL of queue name in dir, with more parameters.
@@ -98,8 +98,8 @@ func TestOpenURLInvalid(t *testing.T) {
 		{"://jobs", nil, ""},
 		{"foo:jobs", nil, `no backend for scheme "foo"`},
 		{"redis://h/jobs", nil, "known: shm"},
-		// Without importing mpq/natsq, a nats URL says what to import.
-		{"nats://127.0.0.1:4222/jobs", nil, `import _ "mpq/natsq"`},
+		// Without importing natsq, a nats URL says what to import.
+		{"nats://127.0.0.1:4222/jobs", nil, `import _ "github.com/mpq-go/mpq/natsq"`},
 		{"shm:", nil, "names no queue"},
 		{"shm:?dir=" + dir, nil, "names no queue"},
 		{"shm:///", nil, "names no queue"},

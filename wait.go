@@ -8,8 +8,8 @@ import (
 	"sync/atomic"
 	"time"
 
-	"mpq/internal/futex"
-	"mpq/internal/ring"
+	"github.com/mpq-go/mpq/internal/futex"
+	"github.com/mpq-go/mpq/internal/ring"
 )
 
 // sleepSlice bounds one sleep in the kernel, so that a waiter periodically

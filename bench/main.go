@@ -48,7 +48,7 @@ import (
 
 	"golang.org/x/sys/unix"
 
-	"mpq/internal/bench"
+	"github.com/mpq-go/mpq/internal/bench"
 )
 
 func main() {

@@ -7,7 +7,7 @@ import (
 	"testing"
 	"time"
 
-	"mpq/internal/bench"
+	"github.com/mpq-go/mpq/internal/bench"
 )
 
 // TestParseFlags checks the flags against the Config they make.

@@ -13,8 +13,8 @@ import (
 	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
 
-	"mpq"
-	"mpq/natsq"
+	"github.com/mpq-go/mpq"
+	"github.com/mpq-go/mpq/natsq"
 )
 
 // URLs that fail before any connection: the host, 127.0.0.1:1, has no

@@ -7,7 +7,7 @@ import (
 
 	"github.com/nats-io/nats.go/jetstream"
 
-	"mpq"
+	"github.com/mpq-go/mpq"
 )
 
 // acker settles one delivery from Receive (mpq.Acknowledger).

@@ -4,7 +4,7 @@
 // program written against that interface moves between shared memory and
 // NATS by changing a URL:
 //
-//	import _ "mpq/natsq" // registers the nats: scheme with mpq.OpenURL
+//	import _ "github.com/mpq-go/mpq/natsq" // registers the nats: scheme with mpq.OpenURL
 //
 //	q, err := mpq.OpenURL(ctx, "nats://127.0.0.1:4222/jobs") // or "shm:jobs"
 //

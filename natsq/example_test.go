@@ -11,8 +11,8 @@ import (
 
 	"github.com/nats-io/nats-server/v2/server"
 
-	"mpq"
-	_ "mpq/natsq" // registers nats:// with mpq.OpenURL
+	"github.com/mpq-go/mpq"
+	_ "github.com/mpq-go/mpq/natsq" // registers nats:// with mpq.OpenURL
 )
 
 // One function, two backends: the same calls on a queue in shared memory and

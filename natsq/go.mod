@@ -1,14 +1,12 @@
-module mpq/natsq
+module github.com/mpq-go/mpq/natsq
 
 go 1.26.0
-
-replace mpq => ..
 
 require (
 	github.com/nats-io/nats-server/v2 v2.15.2
 	github.com/nats-io/nats.go v1.55.0
 	go.uber.org/goleak v1.3.0
-	mpq v0.0.0-00010101000000-000000000000
+	github.com/mpq-go/mpq v0.1.0
 )
 
 require (

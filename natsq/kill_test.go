@@ -13,7 +13,7 @@ import (
 	"testing"
 	"time"
 
-	"mpq"
+	"github.com/mpq-go/mpq"
 )
 
 // The helper process of testKilledConsumer, as os/os_test.go's

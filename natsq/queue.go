@@ -15,8 +15,8 @@ import (
 	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
 
-	"mpq"
-	"mpq/internal/urlx"
+	"github.com/mpq-go/mpq"
+	"github.com/mpq-go/mpq/internal/urlx"
 )
 
 // ConsumerName is the name of the durable pull consumer every handle of a

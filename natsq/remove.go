@@ -9,7 +9,7 @@ import (
 	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
 
-	"mpq"
+	"github.com/mpq-go/mpq"
 )
 
 // Remove deletes the queue name from the server nc is connected to: its

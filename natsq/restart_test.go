@@ -10,8 +10,8 @@ import (
 
 	"github.com/nats-io/nats-server/v2/server"
 
-	"mpq"
-	"mpq/natsq"
+	"github.com/mpq-go/mpq"
+	"github.com/mpq-go/mpq/natsq"
 )
 
 // restart shuts s down, waits for it to be gone, and starts a server on the

@@ -7,7 +7,7 @@ import (
 	"testing"
 	"time"
 
-	"mpq"
+	"github.com/mpq-go/mpq"
 )
 
 // A dead-letter queue that is full does not lose the message, nor let it

@@ -7,7 +7,7 @@ import (
 
 	"github.com/nats-io/nats.go/jetstream"
 
-	"mpq"
+	"github.com/mpq-go/mpq"
 )
 
 // Stats is what the server says of a queue: its stream and its consumer.

@@ -20,8 +20,8 @@ import (
 	"testing"
 	"time"
 
-	"mpq"
-	_ "mpq/natsq"
+	"github.com/mpq-go/mpq"
+	_ "github.com/mpq-go/mpq/natsq"
 )
 
 // waitLong bounds every wait for something that must happen: generous, as

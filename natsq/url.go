@@ -8,9 +8,9 @@ import (
 	"strings"
 	"time"
 
-	"mpq"
-	"mpq/internal/size"
-	"mpq/internal/urlx"
+	"github.com/mpq-go/mpq"
+	"github.com/mpq-go/mpq/internal/size"
+	"github.com/mpq-go/mpq/internal/urlx"
 )
 
 func init() { mpq.RegisterScheme("nats", openURL) }

@@ -6,9 +6,9 @@ import (
 	"reflect"
 	"syscall"
 
-	"mpq"
+	"github.com/mpq-go/mpq"
 
-	"mpq/internal/shm"
+	"github.com/mpq-go/mpq/internal/shm"
 )
 
 // prepared holds a Start's arguments as they travel: their descriptions for

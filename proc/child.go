@@ -13,7 +13,7 @@ import (
 	"syscall"
 	"time"
 
-	"mpq/internal/shm"
+	"github.com/mpq-go/mpq/internal/shm"
 )
 
 // Main runs the function of a child process started by [Func.Start], then

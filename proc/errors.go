@@ -8,8 +8,8 @@ import (
 	"io/fs"
 	"syscall"
 
-	"mpq"
-	"mpq/internal/shm"
+	"github.com/mpq-go/mpq"
+	"github.com/mpq-go/mpq/internal/shm"
 )
 
 // Errors returned by [Func.Start] and [Func.Err], and matched by the

@@ -7,8 +7,8 @@ import (
 	"io"
 	"log"
 
-	"mpq"
-	"mpq/proc"
+	"github.com/mpq-go/mpq"
+	"github.com/mpq-go/mpq/proc"
 )
 
 // square puts the squares of nums into out, as text. Functions that run in

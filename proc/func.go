@@ -8,7 +8,7 @@ import (
 	"sync"
 	"sync/atomic"
 
-	"mpq"
+	"github.com/mpq-go/mpq"
 )
 
 // A Func is a function that can run in a child process, made by [Define].

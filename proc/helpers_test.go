@@ -16,8 +16,8 @@ import (
 
 	"golang.org/x/sys/unix"
 
-	"mpq"
-	"mpq/proc"
+	"github.com/mpq-go/mpq"
+	"github.com/mpq-go/mpq/proc"
 )
 
 // TestMain makes the test binary run the functions of child processes.

@@ -13,9 +13,9 @@ import (
 	"syscall"
 	"testing"
 
-	"mpq"
-	"mpq/internal/testutil"
-	"mpq/proc"
+	"github.com/mpq-go/mpq"
+	"github.com/mpq-go/mpq/internal/testutil"
+	"github.com/mpq-go/mpq/proc"
 )
 
 // TestHelperProcess is not a test: it is the entry point of the helper

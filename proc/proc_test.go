@@ -19,9 +19,9 @@ import (
 
 	"golang.org/x/sys/unix"
 
-	"mpq"
-	"mpq/internal/testutil"
-	"mpq/proc"
+	"github.com/mpq-go/mpq"
+	"github.com/mpq-go/mpq/internal/testutil"
+	"github.com/mpq-go/mpq/proc"
 )
 
 // record is a plain value with a bit of everything.

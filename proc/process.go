@@ -15,7 +15,7 @@ import (
 	"syscall"
 	"time"
 
-	"mpq/internal/shm"
+	"github.com/mpq-go/mpq/internal/shm"
 )
 
 // A Process is a child process started by [Func.Start]. Its methods are safe

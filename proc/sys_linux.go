@@ -8,7 +8,7 @@ import (
 
 	"golang.org/x/sys/unix"
 
-	"mpq"
+	"github.com/mpq-go/mpq"
 )
 
 // sigParentDied is the signal the kernel sends a child when its parent

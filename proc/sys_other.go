@@ -10,7 +10,7 @@ import (
 	"time"
 	"weak"
 
-	"mpq"
+	"github.com/mpq-go/mpq"
 )
 
 // parentPoll is how often a child checks that its parent lives, on systems

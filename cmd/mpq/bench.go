@@ -20,9 +20,9 @@ import (
 	"github.com/spf13/pflag"
 	"golang.org/x/term"
 
-	"mpq/internal/bench"
-	"mpq/internal/urlx"
-	"mpq/natsq/natsbench"
+	"github.com/mpq-go/mpq/internal/bench"
+	"github.com/mpq-go/mpq/internal/urlx"
+	"github.com/mpq-go/mpq/natsq/natsbench"
 )
 
 func init() { commands = append(commands, newBenchCmd) }
@@ -56,7 +56,7 @@ The durable contenders need TMPDIR on a disk filesystem, not tmpfs; the
 Python ones python3 (or --python). Exit status 1 if a measurement failed.
 
 With a URL, nats://[USER[:PASSWORD]@]HOST[:PORT], bench measures the NATS
-backend (mpq/natsq) against raw nats.go on that server instead, in the
+backend (github.com/mpq-go/mpq/natsq) against raw nats.go on that server instead, in the
 same run: publish and consume of --size-byte messages, and publish from
 several producers, each row the median of --reps runs of --count messages
 (--runs and --messages are other names for these two). The server needs

@@ -8,8 +8,8 @@ import (
 	"github.com/dustin/go-humanize"
 	"github.com/spf13/cobra"
 
-	"mpq"
-	"mpq/internal/urlx"
+	"github.com/mpq-go/mpq"
+	"github.com/mpq-go/mpq/internal/urlx"
 )
 
 func init() { commands = append(commands, newCreateCmd) }

@@ -12,8 +12,8 @@ import (
 
 	"github.com/spf13/cobra"
 
-	"mpq"
-	"mpq/proc"
+	"github.com/mpq-go/mpq"
+	"github.com/mpq-go/mpq/proc"
 )
 
 func init() { commands = append(commands, newDemoCmd) }
@@ -84,7 +84,7 @@ func runDemo(ctx context.Context, e *env, which string) error {
 		code = append(code, "examples/pipe")
 	}
 	fmt.Fprintf(d.out, "\nWhat you saw: %s.\n", strings.Join(saw, "; "))
-	fmt.Fprintf(d.out, "Programs like these are in %s of the mpq sources (this demo is cmd/mpq/demo.go); read on with 'go doc mpq' and 'go doc mpq/proc'.\n",
+	fmt.Fprintf(d.out, "Programs like these are in %s of the mpq sources (this demo is cmd/mpq/demo.go); read on with 'go doc github.com/mpq-go/mpq' and 'go doc github.com/mpq-go/mpq/proc'.\n",
 		strings.Join(code, " and "))
 	return nil
 }

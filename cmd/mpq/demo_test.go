@@ -147,7 +147,7 @@ func TestDemo(t *testing.T) {
 	out.before(t, `parent \d+: reader \d+ done`, `== pipe: .*`)
 	out.before(t, `parent \d+: child \d+ done`, `What you saw: .*`)
 	last := out[len(out)-2:]
-	for _, want := range []string{"writer " + w, "reader " + r, "child " + c, "examples/queue", "examples/pipe", "go doc mpq"} {
+	for _, want := range []string{"writer " + w, "reader " + r, "child " + c, "examples/queue", "examples/pipe", "go doc github.com/mpq-go/mpq"} {
 		if !strings.Contains(strings.Join(last, "\n"), want) {
 			t.Errorf("the last lines lack %q:\n%s", want, strings.Join(last, "\n"))
 		}

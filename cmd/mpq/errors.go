@@ -5,7 +5,7 @@ import (
 	"fmt"
 	"io/fs"
 
-	"mpq"
+	"github.com/mpq-go/mpq"
 )
 
 // queueErr turns a library error about the queue name into one that says

@@ -5,7 +5,7 @@ import (
 
 	"github.com/dustin/go-humanize"
 
-	"mpq"
+	"github.com/mpq-go/mpq"
 )
 
 // fsJSON is how stat --json and ls --json describe the file system a

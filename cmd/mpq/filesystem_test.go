@@ -21,7 +21,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus/testutil"
 	"golang.org/x/sys/unix"
 
-	"mpq"
+	"github.com/mpq-go/mpq"
 )
 
 // mpqOutput runs the real binary with args in the queue directory dir and

@@ -9,7 +9,7 @@ import (
 	"strings"
 	"testing"
 
-	"mpq"
+	"github.com/mpq-go/mpq"
 )
 
 // gc removes socket files nobody listens on and temporary files of dead

@@ -1,4 +1,4 @@
-module mpq/cmd/mpq
+module github.com/mpq-go/mpq/cmd/mpq
 
 go 1.26.0
 
@@ -20,8 +20,8 @@ require (
 	golang.org/x/sys v0.50.0
 	golang.org/x/term v0.48.0
 	gonum.org/v1/plot v0.17.0
-	mpq v0.0.0
-	mpq/natsq v0.0.0
+	github.com/mpq-go/mpq v0.1.0
+	github.com/mpq-go/mpq/natsq v0.1.0
 )
 
 require (
@@ -68,7 +68,3 @@ require (
 	golang.org/x/tools v0.51.0 // indirect
 	google.golang.org/protobuf v1.36.12 // indirect
 )
-
-replace mpq => ../..
-
-replace mpq/natsq => ../../natsq

@@ -6,7 +6,7 @@ import (
 	"fmt"
 	"os"
 
-	"mpq"
+	"github.com/mpq-go/mpq"
 )
 
 // A queueLock is one of the two locks of a queue.

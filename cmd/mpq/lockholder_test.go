@@ -11,9 +11,9 @@ import (
 	"testing"
 	"time"
 
-	"mpq"
-	"mpq/internal/ring"
-	helper "mpq/internal/testutil"
+	"github.com/mpq-go/mpq"
+	"github.com/mpq-go/mpq/internal/ring"
+	helper "github.com/mpq-go/mpq/internal/testutil"
 )
 
 // envQueue names the queue of $MPQ_DIR a lock-holding helper opens.

@@ -18,8 +18,8 @@ package main
 import (
 	"os"
 
-	"mpq/internal/bench"
-	"mpq/proc"
+	"github.com/mpq-go/mpq/internal/bench"
+	"github.com/mpq-go/mpq/proc"
 )
 
 func main() {

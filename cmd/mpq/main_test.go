@@ -7,7 +7,7 @@ import (
 	"path/filepath"
 	"testing"
 
-	helper "mpq/internal/testutil"
+	helper "github.com/mpq-go/mpq/internal/testutil"
 )
 
 // TestHelperProcess runs the helper role of a process the tests started

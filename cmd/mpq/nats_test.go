@@ -12,7 +12,7 @@ import (
 	"github.com/nats-io/nats-server/v2/server"
 	"github.com/rogpeppe/go-internal/testscript"
 
-	"mpq/natsq"
+	"github.com/mpq-go/mpq/natsq"
 )
 
 // TestNATSScripts runs the scripts in testdata/nats against the real mpq

@@ -10,7 +10,7 @@ import (
 
 	"github.com/dustin/go-humanize"
 
-	"mpq/natsq"
+	"github.com/mpq-go/mpq/natsq"
 )
 
 // natsJSON is how stat --json describes a queue on NATS: natsq.Stats with

@@ -12,7 +12,7 @@ import (
 
 	"golang.org/x/sys/unix"
 
-	"mpq"
+	"github.com/mpq-go/mpq"
 )
 
 // mountTmpfs mounts a tmpfs of size (such as "2m") at a new directory and

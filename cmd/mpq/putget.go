@@ -15,7 +15,7 @@ import (
 	"github.com/nats-io/nats.go"
 	"github.com/spf13/cobra"
 
-	"mpq"
+	"github.com/mpq-go/mpq"
 )
 
 func init() { commands = append(commands, newPutCmd, newGetCmd, newSealCmd) }

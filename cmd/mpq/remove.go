@@ -13,7 +13,7 @@ import (
 
 	"github.com/spf13/cobra"
 
-	"mpq"
+	"github.com/mpq-go/mpq"
 )
 
 func init() { commands = append(commands, newRmCmd, newGcCmd) }

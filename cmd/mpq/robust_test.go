@@ -17,7 +17,7 @@ import (
 
 	"github.com/prometheus/client_golang/prometheus/testutil"
 
-	"mpq"
+	"github.com/mpq-go/mpq"
 )
 
 // runMPQ runs the real binary with args in the queue directory dir and

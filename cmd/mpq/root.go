@@ -13,8 +13,8 @@ import (
 
 	"github.com/spf13/cobra"
 
-	"mpq"
-	"mpq/internal/urlx"
+	"github.com/mpq-go/mpq"
+	"github.com/mpq-go/mpq/internal/urlx"
 )
 
 // Exit codes, also listed in the root command's help.

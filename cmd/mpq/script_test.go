@@ -11,7 +11,7 @@ import (
 
 	"github.com/rogpeppe/go-internal/testscript"
 
-	"mpq"
+	"github.com/mpq-go/mpq"
 )
 
 // TestScripts runs the scripts in testdata/script against the real mpq

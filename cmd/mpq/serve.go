@@ -20,7 +20,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus/promhttp"
 	"github.com/spf13/cobra"
 
-	"mpq"
+	"github.com/mpq-go/mpq"
 )
 
 func init() { commands = append(commands, newServeCmd) }

@@ -22,7 +22,7 @@ import (
 	"github.com/prometheus/common/expfmt"
 	"github.com/prometheus/common/model"
 
-	"mpq"
+	"github.com/mpq-go/mpq"
 )
 
 // serveQueue creates the queue name in dir and puts msgs into it; the

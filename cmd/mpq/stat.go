@@ -14,7 +14,7 @@ import (
 	"github.com/dustin/go-humanize"
 	"github.com/spf13/cobra"
 
-	"mpq"
+	"github.com/mpq-go/mpq"
 )
 
 func init() { commands = append(commands, newStatCmd, newLsCmd) }

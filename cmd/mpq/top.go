@@ -16,7 +16,7 @@ import (
 	"github.com/charmbracelet/x/term"
 	"github.com/spf13/cobra"
 
-	"mpq"
+	"github.com/mpq-go/mpq"
 )
 
 func init() { commands = append(commands, newTopCmd) }

@@ -20,7 +20,7 @@ import (
 	"github.com/charmbracelet/lipgloss"
 	"github.com/charmbracelet/x/ansi"
 
-	"mpq"
+	"github.com/mpq-go/mpq"
 )
 
 const topMiB = 1 << 20

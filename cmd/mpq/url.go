@@ -16,17 +16,17 @@ import (
 	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
 
-	"mpq"
-	"mpq/internal/size"
-	"mpq/internal/urlx"
-	"mpq/natsq" // registers nats:// with mpq.OpenURL
+	"github.com/mpq-go/mpq"
+	"github.com/mpq-go/mpq/internal/size"
+	"github.com/mpq-go/mpq/internal/urlx"
+	"github.com/mpq-go/mpq/natsq" // registers nats:// with mpq.OpenURL
 )
 
 // urlHelp is what the help of the commands that take a queue URL says of it.
 const urlHelp = `NAME may also be a queue URL, as mpq.OpenURL takes it: shm:NAME[?PARAMS]
 for a queue in shared memory (in --dir unless the URL has dir=), or
 nats://[USER[:PASSWORD]@]HOST[:PORT]/NAME[?PARAMS] for a queue on a NATS
-JetStream server (see the mpq/natsq package for the parameters).`
+JetStream server (see the github.com/mpq-go/mpq/natsq package for the parameters).`
 
 // shmParams are the parameters a shm: URL takes (see mpq.OpenURL).
 var shmParams = []string{"dir", "durable", "capacity", "max-message", "lease", "max-deliveries", "dead-letter"}

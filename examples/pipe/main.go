@@ -17,8 +17,8 @@ import (
 	"log"
 	"os"
 
-	"mpq"
-	"mpq/proc"
+	"github.com/mpq-go/mpq"
+	"github.com/mpq-go/mpq/proc"
 )
 
 // sender sends 0 to n-1 on c, then closes it.

@@ -20,8 +20,8 @@ import (
 	"os"
 	"time"
 
-	"mpq"
-	"mpq/proc"
+	"github.com/mpq-go/mpq"
+	"github.com/mpq-go/mpq/proc"
 )
 
 // writer puts A, B and C into the queue, pausing a little before each.

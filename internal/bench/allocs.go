@@ -7,7 +7,7 @@ import (
 	"fmt"
 	"runtime"
 
-	"mpq"
+	"github.com/mpq-go/mpq"
 )
 
 // allocRuns is how many operations the count averages over.

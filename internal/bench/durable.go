@@ -12,7 +12,7 @@ import (
 
 	"golang.org/x/sys/unix"
 
-	"mpq"
+	"github.com/mpq-go/mpq"
 )
 
 // durableTransport links processes with one named durable queue, made for

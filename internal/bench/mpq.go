@@ -9,7 +9,7 @@ import (
 	"os"
 	"time"
 
-	"mpq"
+	"github.com/mpq-go/mpq"
 )
 
 // batchSize is how many messages the batch path moves per PutBatch and at

@@ -8,7 +8,7 @@ import (
 	"fmt"
 	"os"
 
-	"mpq"
+	"github.com/mpq-go/mpq"
 )
 
 // pipeTransport links two processes with an mpq.Pipe: one-way for

@@ -5,7 +5,7 @@ import (
 	"testing"
 	"time"
 
-	"mpq/internal/futex"
+	"github.com/mpq-go/mpq/internal/futex"
 )
 
 func TestWaitReturnsAtOnceIfValueDiffers(t *testing.T) {

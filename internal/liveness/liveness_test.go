@@ -10,7 +10,7 @@ import (
 	"testing"
 	"time"
 
-	"mpq/internal/liveness"
+	"github.com/mpq-go/mpq/internal/liveness"
 )
 
 const slots = 8

@@ -1,7 +1,7 @@
 // Command bench measures the natsq backend against raw nats.go (its
 // jetstream package) doing the same work on the same NATS server in the
 // same run, prints one table and writes it as JSON. The rows, and how they
-// are measured, are those of package mpq/natsq/natsbench.
+// are measured, are those of package github.com/mpq-go/mpq/natsq/natsbench.
 //
 // Run it from the workspace root:
 //
@@ -36,7 +36,7 @@ import (
 
 	"github.com/nats-io/nats-server/v2/server"
 
-	"mpq/natsq/natsbench"
+	"github.com/mpq-go/mpq/natsq/natsbench"
 )
 
 func main() {

@@ -49,7 +49,7 @@ import (
 	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
 
-	"mpq/natsq"
+	"github.com/mpq-go/mpq/natsq"
 )
 
 // Defaults of Config.

@@ -12,7 +12,7 @@ import (
 	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
 
-	"mpq/natsq/natsbench"
+	"github.com/mpq-go/mpq/natsq/natsbench"
 )
 
 // TestRunShape runs every row with a handful of messages against an

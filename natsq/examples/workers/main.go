@@ -27,9 +27,9 @@ import (
 	"strings"
 	"time"
 
-	"mpq"
-	"mpq/natsq" // registers nats:// with mpq.OpenURL
-	"mpq/proc"
+	"github.com/mpq-go/mpq"
+	"github.com/mpq-go/mpq/natsq" // registers nats:// with mpq.OpenURL
+	"github.com/mpq-go/mpq/proc"
 )
 
 // producer puts n jobs on the queue at rawURL.
