@@ -5,161 +5,16 @@ import (
 	"errors"
 	"fmt"
 	"net/url"
-	"sort"
 	"strconv"
 	"strings"
-	"sync"
 	"time"
-
-	"github.com/mpq-go/mpq/internal/size"
-	"github.com/mpq-go/mpq/internal/urlx"
 )
 
-// A MessageQueue is what a program needs of a queue whatever holds it:
-// [*Queue] in shared memory, or a queue of another backend opened with
-// [OpenURL] (package natsq puts the same calls on NATS JetStream). The methods
-// mean what they mean on [Queue]: Put waits for room and TryPut returns
-// [ErrFull]; Get and Receive wait for a message and TryGet and TryReceive
-// return [ErrEmpty]; after Seal every Put returns [ErrSealed] and consumers
-// receive what is left, then io.EOF; Close releases the handle, after which
-// every method returns [ErrClosed].
-type MessageQueue interface {
-	Put(ctx context.Context, msg []byte) error
-	TryPut(msg []byte) error
-	Get(ctx context.Context) ([]byte, error)
-	TryGet() ([]byte, error)
-	Receive(ctx context.Context) (*Delivery, error)
-	TryReceive() (*Delivery, error)
-	// Len is the number of messages waiting to be delivered.
-	Len() int
-	Seal() error
-	Close() error
-}
-
-var _ MessageQueue = (*Queue)(nil)
-
-// ErrInvalidURL is returned by [OpenURL] for a URL it cannot parse, one
-// with a scheme no backend registered, or one with an unknown or invalid
-// parameter.
-var ErrInvalidURL = errors.New("mpq: invalid queue URL")
-
-// An Opener opens the queue a URL names, for [RegisterScheme].
-type Opener func(ctx context.Context, u *url.URL) (MessageQueue, error)
-
-var schemes = struct {
-	sync.RWMutex
-	m map[string]Opener
-}{m: map[string]Opener{"shm": openSHM}}
-
-// RegisterScheme makes [OpenURL] open URLs of scheme with open. A backend
-// registers itself when its package is imported, as database/sql drivers
-// do: package natsq registers "nats". It panics if the scheme is already
-// registered or open is nil.
-func RegisterScheme(scheme string, open Opener) {
-	schemes.Lock()
-	defer schemes.Unlock()
-	scheme = strings.ToLower(scheme)
-	if open == nil {
-		panic("mpq: RegisterScheme " + scheme + " with a nil Opener")
-	}
-	if _, dup := schemes.m[scheme]; dup {
-		panic("mpq: RegisterScheme called twice for scheme " + scheme)
-	}
-	schemes.m[scheme] = open
-}
-
-// Schemes returns the URL schemes [OpenURL] knows, sorted.
-func Schemes() []string {
-	schemes.RLock()
-	defer schemes.RUnlock()
-	var s []string
-	for k := range schemes.m {
-		s = append(s, k)
-	}
-	sort.Strings(s)
-	return s
-}
-
-// OpenURL opens the queue rawURL names, so that one program can move between
-// backends by configuration:
-//
-//	shm:jobs                          the named queue jobs in DefaultDir, as Open("jobs", nil)
-//	shm:jobs?dir=/var/lib/app&durable=true
-//	nats://127.0.0.1:4222/jobs        a JetStream queue (import _ "github.com/mpq-go/mpq/natsq")
-//
-// A shm: URL takes the parameters dir, durable (true or false), capacity
-// and max-message (bytes, or with a KiB, MiB or GiB suffix), lease (a
-// duration such as 30s), max-deliveries and dead-letter; each sets the
-// [Options] field of that name (max-message sets MaxMessageSize), and a
-// queue that exists keeps its own geometry. Other schemes document their own parameters. An unknown
-// parameter, a bad value or a scheme no backend registered returns an error
-// wrapping [ErrInvalidURL].
-func OpenURL(ctx context.Context, rawURL string) (MessageQueue, error) {
-	if ctx == nil {
-		return nil, ErrNilContext
-	}
-	u, err := url.Parse(rawURL)
-	if err != nil {
-		return nil, fmt.Errorf("%w: %s: %v", ErrInvalidURL, urlx.Redact(rawURL), urlx.ParseError(err))
-	}
-	scheme := strings.ToLower(u.Scheme)
-	schemes.RLock()
-	open := schemes.m[scheme]
-	schemes.RUnlock()
-	if open == nil {
-		hint := ""
-		if scheme == "nats" {
-			hint = " (import _ \"github.com/mpq-go/mpq/natsq\" to register it)"
-		}
-		if scheme == "" {
-			return nil, fmt.Errorf("%w: %q has no scheme; want shm:NAME or nats://HOST:PORT/NAME", ErrInvalidURL, urlx.Redact(rawURL))
-		}
-		return nil, fmt.Errorf("%w: no backend for scheme %q%s; known: %s", ErrInvalidURL, u.Scheme, hint, strings.Join(Schemes(), ", "))
-	}
-	if err := ctx.Err(); err != nil {
-		return nil, err
-	}
-	return open(ctx, u)
-}
-
-// openSHM opens a shm: URL: shm:NAME, or shm:///NAME and shm://NAME.
+// openSHM opens a shm: URL for [OpenURL].
 func openSHM(_ context.Context, u *url.URL) (MessageQueue, error) {
-	name, ok := urlx.SHMName(u)
-	if !ok {
-		return nil, fmt.Errorf("%w: %q names no queue; want shm:NAME", ErrInvalidURL, u.Redacted())
-	}
-	query, err := url.ParseQuery(u.RawQuery)
+	name, opts, err := parseSHM(u)
 	if err != nil {
-		return nil, fmt.Errorf("%w: %q: %v", ErrInvalidURL, u.Redacted(), err)
-	}
-	opts := &Options{}
-	for key, vals := range query {
-		if len(vals) > 1 {
-			return nil, fmt.Errorf("%w: parameter %s given %d times in %q; give it once", ErrInvalidURL, key, len(vals), u.Redacted())
-		}
-		v := vals[0]
-		var err error
-		switch key {
-		case "dir":
-			opts.Dir = v
-		case "durable":
-			opts.Durable, err = strconv.ParseBool(v)
-		case "capacity":
-			opts.Capacity, err = size.Parse(v)
-		case "max-message":
-			opts.MaxMessageSize, err = size.Parse(v)
-		case "lease":
-			opts.Lease, err = time.ParseDuration(v)
-		case "max-deliveries":
-			opts.MaxDeliveries, err = strconv.Atoi(v)
-		case "dead-letter":
-			opts.DeadLetter = v
-		default:
-			return nil, fmt.Errorf("%w: unknown parameter %q in %q", ErrInvalidURL, key, u.Redacted())
-		}
-		if err != nil {
-			return nil, fmt.Errorf("%w: parameter %s=%q: %v", ErrInvalidURL, key, v, err)
-		}
+		return nil, err
 	}
 	q, err := Open(name, opts)
 	if errors.Is(err, ErrInvalidOptions) || errors.Is(err, ErrInvalidName) {
@@ -170,4 +25,145 @@ func openSHM(_ context.Context, u *url.URL) (MessageQueue, error) {
 		return nil, err
 	}
 	return q, nil
+}
+
+// ParseURL parses a shm: URL as [OpenURL] reads it, without opening the
+// queue: the queue's name and the [Options] its parameters set. It is for
+// programs that take queue URLs and want to check one, or show what it
+// names, before opening it. Errors wrap [ErrInvalidURL].
+func ParseURL(rawURL string) (name string, opts *Options, err error) {
+	u, err := url.Parse(rawURL)
+	if err != nil {
+		return "", nil, fmt.Errorf("%w: %s: %v", ErrInvalidURL, RedactURL(rawURL), urlParseError(err))
+	}
+	if !strings.EqualFold(u.Scheme, "shm") {
+		return "", nil, fmt.Errorf("%w: %s is not a shm: URL; want shm:NAME", ErrInvalidURL, RedactURL(rawURL))
+	}
+	return parseSHM(u)
+}
+
+// parseSHM reads a shm: URL: shm:NAME, or shm:///NAME and shm://NAME, and
+// its parameters.
+func parseSHM(u *url.URL) (string, *Options, error) {
+	name, ok := shmName(u)
+	if !ok {
+		return "", nil, fmt.Errorf("%w: %q names no queue; want shm:NAME", ErrInvalidURL, u.Redacted())
+	}
+	query, err := url.ParseQuery(u.RawQuery)
+	if err != nil {
+		return "", nil, fmt.Errorf("%w: %q: %v", ErrInvalidURL, u.Redacted(), err)
+	}
+	opts := &Options{}
+	for key, vals := range query {
+		if len(vals) > 1 {
+			return "", nil, fmt.Errorf("%w: parameter %s given %d times in %q; give it once", ErrInvalidURL, key, len(vals), u.Redacted())
+		}
+		if err := opts.setParam(key, vals[0]); err != nil {
+			return "", nil, fmt.Errorf("%w: %v in %q", ErrInvalidURL, err, u.Redacted())
+		}
+	}
+	return name, opts, nil
+}
+
+// setParam sets the field of o that a shm: URL's parameter key names.
+func (o *Options) setParam(key, v string) error {
+	var err error
+	switch key {
+	case "dir":
+		o.Dir = v
+	case "durable":
+		o.Durable, err = strconv.ParseBool(v)
+	case "capacity":
+		o.Capacity, err = ParseSize(v)
+	case "max-message":
+		o.MaxMessageSize, err = ParseSize(v)
+	case "lease":
+		o.Lease, err = time.ParseDuration(v)
+	case "max-deliveries":
+		o.MaxDeliveries, err = strconv.Atoi(v)
+	case "dead-letter":
+		o.DeadLetter = v
+	default:
+		return fmt.Errorf("unknown parameter %q", key)
+	}
+	if err != nil {
+		return fmt.Errorf("parameter %s=%q: %v", key, v, urlParseError(err))
+	}
+	return nil
+}
+
+// shmName returns the queue name of a shm: URL. A URL with a user, or with
+// both a host and a path, names no queue: ("", false).
+func shmName(u *url.URL) (string, bool) {
+	if u.Opaque != "" {
+		return u.Opaque, u.User == nil
+	}
+	if u.User != nil {
+		return "", false
+	}
+	path := strings.TrimPrefix(u.Path, "/")
+	if u.Host != "" && path != "" {
+		return "", false
+	}
+	return u.Host + path, u.Host+path != ""
+}
+
+// ParseSize parses a byte count as queue URLs give them: 4096, 64KiB,
+// 16MiB or 1GiB, at most 1 TiB. Backends registered with [RegisterScheme]
+// use it for their own size parameters.
+func ParseSize(s string) (int, error) {
+	t, mult := s, 1
+	for _, suf := range []struct {
+		s string
+		m int
+	}{{"KiB", 1 << 10}, {"MiB", 1 << 20}, {"GiB", 1 << 30}} {
+		if strings.HasSuffix(t, suf.s) {
+			t, mult = t[:len(t)-len(suf.s)], suf.m
+			break
+		}
+	}
+	n, err := strconv.ParseInt(t, 10, 64)
+	if err != nil || n < 0 || n > (1<<40)/int64(mult) {
+		return 0, fmt.Errorf("bad size %q: want a byte count such as 4096, 64KiB or 16MiB", s)
+	}
+	return int(n) * mult, nil
+}
+
+// RedactURL hides the password of every URL in s as written, even one that
+// does not parse: in "scheme://user:pass@host" and "//user:pass@host" the
+// password becomes xxxxx. Use it on anything that may quote a queue URL
+// before printing or logging it.
+func RedactURL(s string) string {
+	var b strings.Builder
+	for {
+		i := strings.Index(s, "//")
+		if i < 0 {
+			b.WriteString(s)
+			return b.String()
+		}
+		b.WriteString(s[:i+2])
+		s = s[i+2:]
+		end := strings.IndexAny(s, "/?# \t\n\"'")
+		if end < 0 {
+			end = len(s)
+		}
+		at := strings.LastIndex(s[:end], "@")
+		if at < 0 {
+			continue
+		}
+		if colon := strings.Index(s[:at], ":"); colon >= 0 {
+			b.WriteString(s[:colon+1] + "xxxxx")
+			s = s[at:]
+		}
+	}
+}
+
+// urlParseError is the reason url.Parse gave, without the URL itself
+// (which url.Error quotes, password and all).
+func urlParseError(err error) error {
+	var ue *url.Error
+	if errors.As(err, &ue) {
+		return ue.Err
+	}
+	return err
 }

@@ -16,7 +16,6 @@ import (
 	"github.com/nats-io/nats.go/jetstream"
 
 	"github.com/mpq-go/mpq"
-	"github.com/mpq-go/mpq/internal/urlx"
 )
 
 // ConsumerName is the name of the durable pull consumer every handle of a
@@ -232,7 +231,7 @@ func connect(ctx context.Context, url string) (*nats.Conn, error) {
 	}
 	nc, err := nats.Connect(url, o...)
 	if err != nil {
-		return nil, fmt.Errorf("natsq: connect to %s: %w", urlx.Redact(url), err)
+		return nil, fmt.Errorf("natsq: connect to %s: %w", mpq.RedactURL(url), err)
 	}
 	return nc, nil
 }

@@ -2,6 +2,7 @@ package natsq
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"net/url"
 	"strconv"
@@ -9,8 +10,6 @@ import (
 	"time"
 
 	"github.com/mpq-go/mpq"
-	"github.com/mpq-go/mpq/internal/size"
-	"github.com/mpq-go/mpq/internal/urlx"
 )
 
 func init() { mpq.RegisterScheme("nats", openURL) }
@@ -24,7 +23,7 @@ func init() { mpq.RegisterScheme("nats", openURL) }
 func ParseURL(rawURL string) (server, name string, opts *Options, err error) {
 	u, err := url.Parse(rawURL)
 	if err != nil {
-		return "", "", nil, fmt.Errorf("%w: %s: %v", mpq.ErrInvalidURL, urlx.Redact(rawURL), urlx.ParseError(err))
+		return "", "", nil, fmt.Errorf("%w: %s: %v", mpq.ErrInvalidURL, mpq.RedactURL(rawURL), urlError(err))
 	}
 	return parseURL(u)
 }
@@ -60,10 +59,10 @@ func parseURL(u *url.URL) (server, name string, opts *Options, err error) {
 		case "max-msgs":
 			opts.MaxMsgs, err = strconv.ParseInt(v, 10, 64)
 		case "max-bytes":
-			n, err = size.Parse(v)
+			n, err = mpq.ParseSize(v)
 			opts.MaxBytes = int64(n)
 		case "max-message":
-			n, err = size.Parse(v)
+			n, err = mpq.ParseSize(v)
 			if err == nil && n > 1<<31-1 {
 				err = fmt.Errorf("%d is over 2 GiB", n)
 			}
@@ -123,4 +122,14 @@ func openURL(ctx context.Context, u *url.URL) (mpq.MessageQueue, error) {
 		return nil, err
 	}
 	return q, nil
+}
+
+// urlError is the reason url.Parse gave, without the URL itself (which
+// url.Error quotes, password and all).
+func urlError(err error) error {
+	var ue *url.Error
+	if errors.As(err, &ue) {
+		return ue.Err
+	}
+	return err
 }

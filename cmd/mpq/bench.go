@@ -20,8 +20,8 @@ import (
 	"github.com/spf13/pflag"
 	"golang.org/x/term"
 
+	"github.com/mpq-go/mpq"
 	"github.com/mpq-go/mpq/internal/bench"
-	"github.com/mpq-go/mpq/internal/urlx"
 	"github.com/mpq-go/mpq/natsq/natsbench"
 )
 
@@ -310,7 +310,7 @@ func benchNATS(c *cobra.Command, e *env, rawURL string, cfg natsbench.Config, js
 		if errors.As(err, &ue) {
 			err = ue.Err
 		}
-		return usage("bench: %s is not a URL: %v", urlx.Redact(rawURL), err)
+		return usage("bench: %s is not a URL: %v", mpq.RedactURL(rawURL), err)
 	}
 	shown := u.Redacted()
 	if !strings.EqualFold(u.Scheme, "nats") || u.Host == "" || strings.Trim(u.Path, "/") != "" || u.RawQuery != "" || u.Opaque != "" {

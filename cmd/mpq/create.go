@@ -9,7 +9,6 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/mpq-go/mpq"
-	"github.com/mpq-go/mpq/internal/urlx"
 )
 
 func init() { commands = append(commands, newCreateCmd) }
@@ -34,7 +33,7 @@ not tmpfs.`,
 		RunE: func(cmd *cobra.Command, args []string) error {
 			name := args[0]
 			if isURL(name) {
-				return usage("create takes a queue name, not a URL (%s): put creates the queue of a URL, with its parameters (mpq put %s MESSAGE); or create it by name, with --dir for its directory", urlx.Redact(name), urlx.Redact(name))
+				return usage("create takes a queue name, not a URL (%s): put creates the queue of a URL, with its parameters (mpq put %s MESSAGE); or create it by name, with --dir for its directory", mpq.RedactURL(name), mpq.RedactURL(name))
 			}
 			var err error
 			if o.Capacity, err = parseSize("--capacity", capacity); err != nil {

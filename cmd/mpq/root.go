@@ -14,7 +14,6 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/mpq-go/mpq"
-	"github.com/mpq-go/mpq/internal/urlx"
 )
 
 // Exit codes, also listed in the root command's help.
@@ -89,12 +88,12 @@ func (e *env) checkDir() error {
 	if e.dir == e.envDir {
 		from = "$MPQ_DIR=" + e.dir
 	}
-	d := urlx.Redact(e.dir)
+	d := mpq.RedactURL(e.dir)
 	if strings.HasPrefix(strings.ToLower(d), "shm:") {
-		return usage("%s is a queue URL, not a directory; give the directory as --dir DIR, or the queue as shm:NAME?dir=DIR in place of its name", urlx.Redact(from))
+		return usage("%s is a queue URL, not a directory; give the directory as --dir DIR, or the queue as shm:NAME?dir=DIR in place of its name", mpq.RedactURL(from))
 	}
 	return usage("%s is a URL, not a directory; a queue on a server is named by its URL in place of the queue name, as in: mpq stat %s/NAME (ls, create, rm, gc, top and serve work on directories only)",
-		urlx.Redact(from), strings.TrimSuffix(d, "/"))
+		mpq.RedactURL(from), strings.TrimSuffix(d, "/"))
 }
 
 // A signalError is why a command's context ends when a signal arrives.

@@ -17,8 +17,6 @@ import (
 	"github.com/nats-io/nats.go/jetstream"
 
 	"github.com/mpq-go/mpq"
-	"github.com/mpq-go/mpq/internal/size"
-	"github.com/mpq-go/mpq/internal/urlx"
 	"github.com/mpq-go/mpq/natsq" // registers nats:// with mpq.OpenURL
 )
 
@@ -72,18 +70,19 @@ func (e *env) ref(arg string) (*queueRef, error) {
 	}
 	u, err := url.Parse(arg)
 	if err != nil {
-		return nil, usage("%s is not a queue URL: %v", urlx.Redact(arg), urlx.ParseError(err))
+		return nil, usage("%s is not a queue URL: %v", mpq.RedactURL(arg), urlError(err))
 	}
 	r := &queueRef{e: e, u: u, scheme: strings.ToLower(u.Scheme)}
 	switch r.scheme {
 	case "shm":
-		var ok bool
-		if r.name, ok = urlx.SHMName(u); !ok {
-			return nil, usage("%s names no queue; want shm:NAME", r)
-		}
 		if err := r.checkParams(shmParams, checkSHMParam); err != nil {
 			return nil, err
 		}
+		name, _, err := mpq.ParseURL(arg)
+		if err != nil {
+			return nil, r.invalid(err)
+		}
+		r.name = name
 		r.dir = u.Query().Get("dir")
 		if r.dir == "" {
 			r.dir = e.queueDir()
@@ -149,7 +148,7 @@ func checkSHMParam(key, v string) error {
 			err = errors.New("want true or false")
 		}
 	case "capacity", "max-message":
-		_, err = size.Parse(v)
+		_, err = mpq.ParseSize(v)
 	case "lease":
 		var d time.Duration
 		if d, err = time.ParseDuration(v); err == nil && d < 0 {
@@ -206,7 +205,7 @@ func (r *queueRef) scrub(s string) string {
 	}
 	hidden := url.UserPassword(r.u.User.Username(), "xxxxx").String() + "@"
 	s = strings.ReplaceAll(s, r.u.User.String()+"@", hidden)
-	return urlx.Redact(s)
+	return mpq.RedactURL(s)
 }
 
 // openURL is the URL to open: the one given, with dir= set for a shm: URL
@@ -341,4 +340,14 @@ func (r *queueRef) largerHint() string {
 		return "a queue created with a larger max-message= in its URL takes it (up to the server's max_payload)"
 	}
 	return "create the queue with a larger --max-message"
+}
+
+// urlError is the reason url.Parse gave, without the URL itself (which
+// url.Error quotes, password and all).
+func urlError(err error) error {
+	var ue *url.Error
+	if errors.As(err, &ue) {
+		return ue.Err
+	}
+	return err
 }
