@@ -14,6 +14,9 @@ import (
 	"github.com/mpq-go/mpq"
 )
 
+// nextWait is nextHeld once no fetched message is left: it fetches, and
+// (if wait) waits, until a message comes, the queue is drained (io.EOF),
+// or ctx is done; without wait, mpq.ErrEmpty when none is there.
 func (q *Queue) nextWait(ctx context.Context, wait bool, batch int) (held, error) {
 	for lag := 0; ; {
 		if h, ok := q.pop(); ok {
@@ -109,6 +112,9 @@ func (q *Queue) fetch(ctx context.Context, wait bool, batch int) (int, error) {
 	return q.fetchBatch(ctx, 1, true)
 }
 
+// fetchBatch makes one pull request for up to size messages, waiting up to
+// Poll for them if wait, and keeps what comes in the handle with the end of
+// its lease. It returns how many came.
 func (q *Queue) fetchBatch(ctx context.Context, size int, wait bool) (int, error) {
 	start := time.Now()
 	var (
@@ -166,6 +172,8 @@ func (q *Queue) fetchBatch(ctx context.Context, size int, wait bool) (int, error
 	return n, nil
 }
 
+// consumerErr wraps an error from the consumer: one wrapping fs.ErrNotExist
+// if the stream or the consumer is gone.
 func (q *Queue) consumerErr(err error) error {
 	if errors.Is(err, jetstream.ErrConsumerDeleted) || errors.Is(err, jetstream.ErrConsumerNotFound) ||
 		errors.Is(err, jetstream.ErrStreamNotFound) {

@@ -22,6 +22,8 @@ func (q *Queue) Join(ctx context.Context) error {
 	return done(q.join(ctx))
 }
 
+// join asks the server every Poll until the stream is empty, riding out
+// transient errors.
 func (q *Queue) join(ctx context.Context) error {
 	for {
 		info, err := q.stream.Info(ctx)

@@ -66,6 +66,8 @@ const (
 	defaultTimeout        = 5 * time.Second
 )
 
+// withDefaults checks o and returns a copy with every zero field set to its
+// default.
 func (o *Options) withDefaults() (Options, error) {
 	var r Options
 	if o != nil {

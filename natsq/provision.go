@@ -17,6 +17,15 @@ func Subject(name string) string { return "mpq." + name }
 
 // attach finds or creates the stream and the consumer.
 func (q *Queue) attach(ctx context.Context) error {
+	if err := q.attachStream(ctx); err != nil {
+		return err
+	}
+	return q.attachConsumer(ctx)
+}
+
+// attachStream finds or creates the queue's stream, checks that it is a
+// work queue, and takes the largest message and the seal from it.
+func (q *Queue) attachStream(ctx context.Context) error {
 	st, err := q.js.Stream(ctx, q.name)
 	if errors.Is(err, jetstream.ErrStreamNotFound) {
 		if q.opts.NoCreate {
@@ -45,7 +54,14 @@ func (q *Queue) attach(ctx context.Context) error {
 		q.maxMsg = -1
 	}
 	q.sealed.Store(cfg.Metadata[sealedKey] == "true")
+	return nil
+}
 
+// attachConsumer finds or creates the queue's consumer, checks that it
+// acknowledges explicitly, and takes the lease, MaxDeliveries and
+// DeadLetter it records.
+func (q *Queue) attachConsumer(ctx context.Context) error {
+	st := q.stream
 	c, err := st.Consumer(ctx, ConsumerName)
 	if errors.Is(err, jetstream.ErrConsumerNotFound) {
 		if q.opts.NoCreate {
@@ -78,6 +94,8 @@ func (q *Queue) attach(ctx context.Context) error {
 	return nil
 }
 
+// streamConfig is the configuration of a new queue's stream, from the
+// handle's Options.
 func (q *Queue) streamConfig() jetstream.StreamConfig {
 	storage := jetstream.FileStorage
 	if q.opts.Memory {

@@ -68,6 +68,9 @@ func (q *Queue) TryPut(msg []byte) error {
 	return q.put(ctx, msg)
 }
 
+// put makes one try at publishing msg: mpq.ErrTooLarge for a message over
+// the limit, mpq.ErrFull if the stream has no room, mpq.ErrSealed if it is
+// sealed.
 func (q *Queue) put(ctx context.Context, msg []byte) error {
 	if q.maxMsg >= 0 && len(msg) > q.maxMsg {
 		return fmt.Errorf("%w: message of %d bytes, the most queue %s takes is %d (the lesser of the stream's MaxMsgSize, set from Options.MaxMessageSize when the queue was created, and the server's max_payload)",

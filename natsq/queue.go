@@ -85,6 +85,8 @@ func Dial(ctx context.Context, url, name string, opts *Options) (*Queue, error) 
 	return q, nil
 }
 
+// connect dials the NATS server at url, reconnecting forever and without a
+// reconnect buffer.
 func connect(ctx context.Context, url string) (*nats.Conn, error) {
 	// No reconnect buffer: a publish while the connection is down fails at
 	// once (and Put tries again) rather than waiting in the buffer to reach
@@ -102,6 +104,8 @@ func connect(ctx context.Context, url string) (*nats.Conn, error) {
 	return nc, nil
 }
 
+// open makes a handle on the queue name over nc, which it closes on Close
+// if own.
 func open(ctx context.Context, nc *nats.Conn, own bool, name string, o *Options) (*Queue, error) {
 	if err := validName(name); err != nil {
 		return nil, err
@@ -142,6 +146,7 @@ func (q *Queue) enter() bool {
 	return true
 }
 
+// leave ends a call enter registered, waking Close when it was the last.
 func (q *Queue) leave() {
 	q.callMu.Lock()
 	defer q.callMu.Unlock()
@@ -166,6 +171,8 @@ func (q *Queue) bind(ctx context.Context) (context.Context, func(error) error) {
 	}
 }
 
+// timeout is the context of a call that takes none: it ends after
+// Options.Timeout.
 func (q *Queue) timeout() (context.Context, context.CancelFunc) {
 	return context.WithTimeout(context.Background(), q.opts.Timeout)
 }
@@ -179,6 +186,7 @@ func transient(err error) bool {
 		errors.Is(err, context.DeadlineExceeded)
 }
 
+// sleep waits d, or returns ctx.Err() if ctx is done first.
 func sleep(ctx context.Context, d time.Duration) error {
 	t := time.NewTimer(d)
 	defer t.Stop()

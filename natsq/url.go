@@ -28,6 +28,7 @@ func ParseURL(rawURL string) (server, name string, opts *Options, err error) {
 	return parseURL(u)
 }
 
+// parseURL is ParseURL on a URL already parsed.
 func parseURL(u *url.URL) (server, name string, opts *Options, err error) {
 	if !strings.EqualFold(u.Scheme, "nats") {
 		return "", "", nil, fmt.Errorf("%w: %q: want nats://HOST:PORT/NAME", mpq.ErrInvalidURL, u.Redacted())
@@ -112,6 +113,7 @@ func OpenURL(ctx context.Context, rawURL string) (*Queue, error) {
 	return Dial(ctx, server, name, opts)
 }
 
+// openURL is OpenURL for mpq.OpenURL, which has parsed the URL already.
 func openURL(ctx context.Context, u *url.URL) (mpq.MessageQueue, error) {
 	server, name, opts, err := parseURL(u)
 	if err != nil {
