@@ -2,7 +2,6 @@ package mpq
 
 import (
 	"context"
-	"fmt"
 	"runtime/debug"
 	"sync"
 	"sync/atomic"
@@ -193,114 +192,20 @@ func (q *Queue) setWaiting(space bool, d int) {
 	}
 }
 
-// Put appends msg to the queue, waiting while the queue is full. It returns
-// once msg is in the queue, or with ctx.Err() if ctx is done first, ErrSealed
-// if the queue is sealed, or ErrTooLarge if msg is longer than the queue's
-// maximum message size. Put copies msg; the caller may reuse it at once. On
-// a durable queue with the default sync policy, Put returns once msg is on
-// disk; an error of that flush is returned, with msg in the queue.
-func (q *Queue) Put(ctx context.Context, msg []byte) error {
-	if ctx == nil {
-		return ErrNilContext
+// wakeLocal wakes the sleepers on the data (or space) futex word, so that
+// ours notice a cancelled context or a closing handle. Other processes'
+// sleepers on that word wake too and go back to sleep.
+func (q *Queue) wakeLocal(space bool) {
+	q.wmu.Lock()
+	defer q.wmu.Unlock()
+	if q.unmapped {
+		return
 	}
-	_, err := q.r.Put(msg, nil, true, nil)
-	if again(err) {
-		err = q.putSlow(ctx, msg)
+	defer q.r.Guard(nil, debug.SetPanicOnFault(true))
+	w := q.r.DataSeq()
+	if space {
+		w = q.r.SpaceSeq()
 	}
-	if err == nil && (q.syncPut || q.syncer != nil) {
-		return q.afterPut()
-	}
-	if err == ring.ErrTooLarge {
-		return q.tooLarge(len(msg), "message")
-	}
-	return err
-}
-
-// tooLarge is the error of a Put of a message of n bytes over the queue's
-// maximum; which names the message ("message", or which one of a batch).
-func (q *Queue) tooLarge(n int, which string) error {
-	name := "the anonymous queue"
-	if q.name != "" {
-		name = "queue " + q.name
-	}
-	return fmt.Errorf("%w: %s of %d bytes, the most %s takes is %d (set a larger Options.MaxMessageSize when the queue is created)",
-		ErrTooLarge, which, n, name, q.r.MaxMessage())
-}
-
-func (q *Queue) putSlow(ctx context.Context, msg []byte) error {
-	need := len(msg)
-	return q.block(ctx, forSpace, func() bool { return q.r.HasSpace(need) }, func(done <-chan struct{}) error {
-		_, err := q.r.Put(msg, nil, false, done)
-		return err
-	})
-}
-
-// TryPut is Put without waiting: it returns ErrFull if the queue has no room
-// for msg now (or another process is in the middle of a Put for longer than
-// about a millisecond).
-func (q *Queue) TryPut(msg []byte) error {
-	_, err := q.r.Put(msg, nil, true, nil)
-	if err == ring.ErrBusy {
-		err = ErrFull
-	}
-	if err == nil && (q.syncPut || q.syncer != nil) {
-		return q.afterPut()
-	}
-	if err == ring.ErrTooLarge {
-		return q.tooLarge(len(msg), "message")
-	}
-	return err
-}
-
-// Get removes the oldest message from the queue and returns it, waiting
-// while the queue is empty. Once the queue is sealed and empty it returns
-// io.EOF; if ctx is done first, ctx.Err().
-func (q *Queue) Get(ctx context.Context) ([]byte, error) {
-	b, err := q.AppendGet(ctx, nil)
-	if err == nil && b == nil {
-		b = []byte{}
-	}
-	return b, err
-}
-
-// TryGet is Get without waiting: it returns ErrEmpty if no message is
-// waiting now (or another process is in the middle of taking one).
-func (q *Queue) TryGet() ([]byte, error) {
-	b, err := q.TryAppendGet(nil)
-	if err == nil && b == nil {
-		b = []byte{}
-	}
-	return b, err
-}
-
-// AppendGet is Get appending the message to dst and returning the extended
-// slice: with a dst of enough capacity it allocates nothing.
-func (q *Queue) AppendGet(ctx context.Context, dst []byte) ([]byte, error) {
-	if ctx == nil {
-		return dst, ErrNilContext
-	}
-	out, _, err := q.r.Get(dst, nil, 1, 0, true, nil)
-	if !again(err) {
-		return out, err
-	}
-	return q.getSlow(ctx, dst)
-}
-
-func (q *Queue) getSlow(ctx context.Context, dst []byte) ([]byte, error) {
-	out := dst // returned as it was if the wait ends before a message
-	err := q.block(ctx, forData, q.r.HasData, func(done <-chan struct{}) error {
-		var err error
-		out, _, err = q.r.Get(dst, nil, 1, 0, false, done)
-		return err
-	})
-	return out, err
-}
-
-// TryAppendGet is TryGet appending the message to dst.
-func (q *Queue) TryAppendGet(dst []byte) ([]byte, error) {
-	out, _, err := q.r.Get(dst, nil, 1, 0, true, nil)
-	if err == ring.ErrBusy {
-		err = ErrEmpty
-	}
-	return out, err
+	atomic.AddUint32(w, 1)
+	futex.Wake(w, 1<<30)
 }
