@@ -45,7 +45,7 @@ var errUnlinked = errors.New("mpq: queue file removed while opening it")
 // made is nil for a file that exists already, or what this process took
 // in the file it has just created before linking it into place: a new file
 // has nothing to recover.
-func attach(f *os.File, mem []byte, s settings, path string, made *created) (q *Queue, err error) {
+func attach(f *os.File, mem []byte, s settings, path string, made *created) (h *handle, err error) {
 	var (
 		lt      *liveness.Table
 		release = func() {}
@@ -74,7 +74,7 @@ func attach(f *os.File, mem []byte, s settings, path string, made *created) (q *
 			if !ok {
 				panic(v)
 			}
-			q, err = nil, fmt.Errorf("%w: its memory faulted at offset %d while it was opened: the file was truncated, or a page of it removed, meanwhile", ErrCorrupt, off)
+			h, err = nil, fmt.Errorf("%w: its memory faulted at offset %d while it was opened: the file was truncated, or a page of it removed, meanwhile", ErrCorrupt, off)
 		}
 	}(debug.SetPanicOnFault(true))
 	size, err := shm.Size(f)
@@ -140,9 +140,14 @@ func attach(f *os.File, mem []byte, s settings, path string, made *created) (q *
 	if shm.CannotFault(f) {
 		r.CannotFault()
 	}
-	q = &Queue{f: f, lt: lt, mem: mem, r: r, spin: s.spin, closed: make(chan struct{}),
-		dir: s.dir, lease: s.lease}
-	if g.Durable {
+	r.SweepWaiters()
+	return newHandle(f, lt, mem, r, s.spin), nil
+}
+
+// newQueue makes a Queue of a handle, with what s asks of it.
+func newQueue(h *handle, s settings, name, path string) *Queue {
+	q := &Queue{handle: h, name: name, path: path, dir: s.dir, lease: s.lease}
+	if h.r.Geometry().Durable {
 		switch {
 		case s.sync == SyncNever:
 		case s.sync > 0:
@@ -151,8 +156,7 @@ func attach(f *os.File, mem []byte, s settings, path string, made *created) (q *
 			q.syncPut = true
 		}
 	}
-	r.SweepWaiters()
-	return q, nil
+	return q
 }
 
 // where names a queue file for an error message: its path, or its

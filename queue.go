@@ -23,13 +23,9 @@ import (
 // A message is an arbitrary byte slice of at most the queue's maximum
 // message size, copied into the queue by Put and out of it by Get.
 type Queue struct {
+	*handle
 	name string
 	path string
-	f    *os.File // the queue file: mapped, and handed to children by File
-	lt   *liveness.Table
-	mem  []byte
-	r    *ring.Ring
-	spin time.Duration
 	dir  string // where named queues of this handle's options live: for the dead-letter queue
 
 	lease   time.Duration
@@ -37,15 +33,6 @@ type Queue struct {
 	syncer  *syncer    // durable, SyncEvery: nil otherwise
 	deadMu  sync.Mutex // guards dead
 	dead    *Queue     // the dead-letter queue, once opened
-
-	wmu      sync.Mutex // guards the fields below
-	closing  bool
-	unmapped bool
-	active   int    // goroutines inside a blocking wait
-	waiting  [2]int // goroutines asleep for data, for space
-
-	sleepers [2]sleepers // for data, for space: see sleep
-	closed   chan struct{}
 }
 
 // Open opens the named queue, creating it if it does not exist (unless
@@ -83,15 +70,14 @@ func open(name string, opts *Options, mayExist bool) (*Queue, error) {
 		if mayExist {
 			f, err := shm.OpenFile(path)
 			if err == nil {
-				q, err := attach(f, nil, s, path, nil)
+				h, err := attach(f, nil, s, path, nil)
 				if errors.Is(err, errUnlinked) {
 					continue // removed while we opened it: look again
 				}
 				if err != nil {
 					return nil, fmt.Errorf("mpq: open queue %s: %w", name, err)
 				}
-				q.name, q.path = name, path
-				return q, nil
+				return newQueue(h, s, name, path), nil
 			}
 			if errors.Is(err, shm.ErrNotRegular) {
 				return nil, fmt.Errorf("mpq: open queue %s: %w: %v", name, ErrIncompatible, err)
@@ -155,15 +141,14 @@ func open(name string, opts *Options, mayExist bool) (*Queue, error) {
 				return nil, fmt.Errorf("mpq: create queue %s in %s: flush the directory: %w", name, s.dir, err)
 			}
 		}
-		q, err := attach(f, mem, s, path, &made)
+		h, err := attach(f, mem, s, path, &made)
 		if errors.Is(err, errUnlinked) {
 			continue // removed as soon as it was made: make it again
 		}
 		if err != nil {
 			return nil, fmt.Errorf("mpq: create queue %s: %w", name, err)
 		}
-		q.name, q.path = name, path
-		return q, nil
+		return newQueue(h, s, name, path), nil
 	}
 }
 
@@ -176,6 +161,15 @@ func New(opts *Options) (*Queue, error) {
 	if err != nil {
 		return nil, err
 	}
+	h, err := newAnonymous(s)
+	if err != nil {
+		return nil, err
+	}
+	return newQueue(h, s, "", ""), nil
+}
+
+// newAnonymous makes an anonymous ring and attaches to it.
+func newAnonymous(s settings) (*handle, error) {
 	if s.geometry.Durable {
 		return nil, fmt.Errorf("%w: an anonymous queue cannot be Durable: it has no file to survive in", ErrInvalidOptions)
 	}
@@ -185,11 +179,11 @@ func New(opts *Options) (*Queue, error) {
 	if err != nil {
 		return nil, err
 	}
-	q, err := attach(f, mem, s, "", nil)
+	h, err := attach(f, mem, s, "", nil)
 	if err != nil {
 		return nil, fmt.Errorf("mpq: new queue: %w", err)
 	}
-	return q, nil
+	return h, nil
 }
 
 // OpenFile opens the queue whose file is f, typically a descriptor inherited
@@ -202,15 +196,24 @@ func OpenFile(f *os.File, opts *Options) (*Queue, error) {
 	if err != nil {
 		return nil, err
 	}
+	h, err := openFile(f, s)
+	if err != nil {
+		return nil, err
+	}
+	return newQueue(h, s, "", ""), nil
+}
+
+// openFile attaches to the ring whose file is f, through a duplicate of f.
+func openFile(f *os.File, s settings) (*handle, error) {
 	fd, err := unix.FcntlInt(f.Fd(), unix.F_DUPFD_CLOEXEC, 0)
 	if err != nil {
 		return nil, shm.Explain("duplicate queue descriptor", err)
 	}
-	q, err := attach(os.NewFile(uintptr(fd), f.Name()), nil, s, "", nil)
+	h, err := attach(os.NewFile(uintptr(fd), f.Name()), nil, s, "", nil)
 	if err != nil {
 		return nil, fmt.Errorf("mpq: open queue file %s: %w", f.Name(), err)
 	}
-	return q, nil
+	return h, nil
 }
 
 // Name returns the queue's name; "" for an anonymous queue.
@@ -224,22 +227,6 @@ func (q *Queue) String() string {
 	return fmt.Sprintf("mpq.Queue(%s)", q.name)
 }
 
-// File returns a new descriptor of the queue file, to hand to a child
-// process that opens it with [OpenFile]. It is close-on-exec, as Go's
-// descriptors are; exec.Cmd.ExtraFiles passes it all the same. The caller
-// closes it.
-func (q *Queue) File() (*os.File, error) {
-	if !q.enter() { // Close closes q.f only once no one is inside
-		return nil, ErrClosed
-	}
-	defer q.leave()
-	fd, err := unix.FcntlInt(q.f.Fd(), unix.F_DUPFD_CLOEXEC, 0)
-	if err != nil {
-		return nil, shm.Explain("duplicate queue descriptor", err)
-	}
-	return os.NewFile(uintptr(fd), q.f.Name()), nil
-}
-
 // Len returns the number of messages waiting in the queue. It is a read of
 // two counters in the queue header, exact when no Put or Get is in progress.
 func (q *Queue) Len() int {
@@ -248,25 +235,6 @@ func (q *Queue) Len() int {
 	}
 	defer q.leave()
 	return q.r.Len()
-}
-
-// enter registers a goroutine that reads the mapping outside the ring's
-// locks, so that Close does not unmap it meanwhile. It reports false once the
-// handle is closing.
-func (q *Queue) enter() bool {
-	q.wmu.Lock()
-	defer q.wmu.Unlock()
-	if q.closing {
-		return false
-	}
-	q.active++
-	return true
-}
-
-func (q *Queue) leave() {
-	q.wmu.Lock()
-	q.active--
-	q.wmu.Unlock()
 }
 
 // Seal marks the queue as complete: every later Put, in any process, fails
@@ -278,48 +246,25 @@ func (q *Queue) Seal() error {
 	return q.r.Seal()
 }
 
+// File returns a new descriptor of the queue file, to hand to a child
+// process that opens it with [OpenFile]. It is close-on-exec, as Go's
+// descriptors are; exec.Cmd.ExtraFiles passes it all the same. The caller
+// closes it.
+func (q *Queue) File() (*os.File, error) { return q.handle.File() }
+
 // Close releases this handle: it waits for the handle's running Puts and
 // Gets to finish, wakes its blocked ones (which return ErrClosed), unmaps
 // the queue and detaches from it. The queue and its messages stay. Close is
 // idempotent: later calls return ErrClosed, as do all other methods.
 func (q *Queue) Close() error {
-	q.wmu.Lock()
-	if q.closing {
-		q.wmu.Unlock()
-		return ErrClosed
-	}
-	q.closing = true
-	close(q.closed)
-	q.wmu.Unlock()
-
-	if q.syncer != nil {
-		q.syncer.stop() // flushes what this handle put since its last flush
-	}
-	q.deadMu.Lock()
-	if q.dead != nil {
-		q.dead.Close()
-	}
-	q.deadMu.Unlock()
-
-	q.r.Close(nil) // no put or get of ours runs past this point
-	// Our sleepers wake (as do other processes' sleepers, who go back to
-	// sleep), see the ring closed and leave.
-	q.wakeLocal(forData)
-	q.wakeLocal(forSpace)
-	for {
-		q.wmu.Lock()
-		if q.active == 0 {
-			q.unmapped = true
-			shm.Unmap(q.mem)
-			q.wmu.Unlock()
-			break
+	return q.close(func() {
+		if q.syncer != nil {
+			q.syncer.stop() // flushes what this handle put since its last flush
 		}
-		q.wmu.Unlock()
-		time.Sleep(100 * time.Microsecond)
-	}
-	err := q.lt.Close()
-	if e := q.f.Close(); err == nil {
-		err = e
-	}
-	return err
+		q.deadMu.Lock()
+		if q.dead != nil {
+			q.dead.Close()
+		}
+		q.deadMu.Unlock()
+	})
 }
