@@ -62,7 +62,7 @@ func (q *Queue) receive(ctx context.Context, try bool) (*Delivery, error) {
 			}
 			continue
 		}
-		return &Delivery{q: q, data: data, d: d}, nil
+		return newDelivery(q, data, d), nil
 	}
 }
 
