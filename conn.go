@@ -73,7 +73,7 @@ type Conn struct {
 	peerGone atomic.Bool
 	watching chan struct{}      // closed when the watcher has returned
 	stop     context.Context    // done at Close or when the peer is gone: ends Sends' waits
-	stopNow  context.CancelFunc //
+	stopNow  context.CancelFunc // ends stop
 }
 
 // newConn makes a Conn of its socket and rings, taking ownership of them.
