@@ -5,6 +5,7 @@ import (
 	"strings"
 
 	"github.com/fxamacker/cbor/v2"
+
 	"github.com/mpq-go/mpq/internal/cborx"
 )
 
