@@ -21,7 +21,7 @@ import (
 	"gonum.org/v1/plot/vg/vgimg"
 	"gonum.org/v1/plot/vg/vgsvg"
 
-	"github.com/mpq-go/mpq/internal/bench"
+	"github.com/mpq-go/mpq/cmd/mpq/internal/bench"
 )
 
 // The size of the chart: two panels side by side under a title. A PNG has
