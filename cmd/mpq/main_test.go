@@ -7,26 +7,22 @@ import (
 	"path/filepath"
 	"testing"
 
-	helper "github.com/mpq-go/mpq/internal/testutil"
+	"github.com/mpq-go/mpq/proc"
 )
-
-// TestHelperProcess runs the helper role of a process the tests started
-// with helper.Start (this test binary again), and exits; otherwise it
-// does nothing.
-func TestHelperProcess(t *testing.T) { helper.RunHelper(t) }
 
 // mpqBin is the real mpq binary, built once by TestMain for the tests that
 // drive it (script tests, the terminal test, the metrics test).
 var mpqBin string
 
+// TestMain lets the test binary serve as the tests' child processes
+// (proc.Main runs a child's function and exits), then builds mpq and runs
+// the tests.
 func TestMain(m *testing.M) {
+	proc.Main()
 	os.Exit(testMain(m))
 }
 
 func testMain(m *testing.M) int {
-	if helper.IsHelper() {
-		return m.Run() // a helper process (TestHelperProcess) needs no mpq
-	}
 	dir, err := os.MkdirTemp("", "mpq-bin-")
 	if err != nil {
 		fmt.Fprintln(os.Stderr, err)

@@ -17,7 +17,9 @@ import (
 
 // mountTmpfs mounts a tmpfs of size (such as "2m") at a new directory and
 // unmounts it when the test ends. A test that cannot mount (not root, no
-// CAP_SYS_ADMIN) is skipped, and fails where CI=true.
+// CAP_SYS_ADMIN) is skipped, and fails where CI=true. It is this module's
+// copy of the library's internal/testutil.Tmpfs, which another module may
+// not import.
 func mountTmpfs(t *testing.T, size string) string {
 	t.Helper()
 	dir := t.TempDir()
