@@ -27,8 +27,6 @@ import (
 	"github.com/mpq-go/mpq/cmd/mpq/internal/natsbench"
 )
 
-func init() { commands = append(commands, newBenchCmd) }
-
 // benchFlags are the settings of one mpq bench: the harness's Config and
 // what the command adds around it.
 type benchFlags struct {

@@ -5,11 +5,10 @@ import (
 	"fmt"
 	"strings"
 
-	"github.com/mpq-go/mpq/examples"
 	"github.com/spf13/cobra"
-)
 
-func init() { commands = append(commands, newDemoCmd) }
+	"github.com/mpq-go/mpq/examples"
+)
 
 func newDemoCmd(e *env) *cobra.Command {
 	return &cobra.Command{

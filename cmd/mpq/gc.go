@@ -15,8 +15,6 @@ import (
 	"github.com/spf13/cobra"
 )
 
-func init() { commands = append(commands, newGcCmd) }
-
 func newGcCmd(e *env) *cobra.Command {
 	g := &gc{e: e}
 	c := &cobra.Command{

@@ -14,8 +14,6 @@ import (
 	"github.com/spf13/cobra"
 )
 
-func init() { commands = append(commands, newGetCmd) }
-
 // getFlags are the settings of one mpq get.
 type getFlags struct {
 	n                 int

@@ -12,8 +12,6 @@ import (
 	"github.com/spf13/cobra"
 )
 
-func init() { commands = append(commands, newPutCmd, newSealCmd) }
-
 // putFlags are the settings of one mpq put.
 type putFlags struct {
 	lines, seal bool

@@ -11,8 +11,6 @@ import (
 	"github.com/mpq-go/mpq"
 )
 
-func init() { commands = append(commands, newRmCmd) }
-
 // inUse says why a queue should not be removed without --force, or "".
 func inUse(s mpq.Stats) string {
 	if n := len(s.Procs); n > 0 {

@@ -19,8 +19,6 @@ import (
 	"github.com/mpq-go/mpq"
 )
 
-func init() { commands = append(commands, newTopCmd) }
-
 func newTopCmd(e *env) *cobra.Command {
 	var interval time.Duration
 	c := &cobra.Command{
