@@ -3,6 +3,7 @@ package main
 import (
 	"context"
 	"fmt"
+	"io"
 	"strings"
 
 	"github.com/spf13/cobra"
@@ -51,29 +52,36 @@ github.com/mpq-go/mpq/examples.`,
 	}
 }
 
+// demos are the programs of mpq demo, in the order it runs them.
+var demos = []struct {
+	name  string
+	intro string                                                         // after "== NAME: "
+	run   func(ctx context.Context, out io.Writer) (a, b int, err error) // the PIDs of its two children
+	saw   string                                                         // what it showed, given the PIDs
+}{
+	{"queue", "a writer process puts A, B and C into an anonymous queue, a reader process gets them", examples.Queue,
+		"writer %d and reader %d, processes of their own, passed A, B and C through a queue in shared memory"},
+	{"pipe", "a sender process sends numbers to a receiver process over a one-way pipe", examples.Pipe,
+		"sender %d sent 0 to 4 to receiver %d over a pipe"},
+}
+
 // runDemo runs the queue demo, the pipe demo, or both if which is "".
 func runDemo(ctx context.Context, e *env, which string) error {
 	var saw, code []string
-	if which == "" || which == "queue" {
-		fmt.Fprintf(e.stdout, "== queue: a writer process puts A, B and C into an anonymous queue, a reader process gets them\n")
-		w, r, err := examples.Queue(ctx, e.stdout)
+	for _, d := range demos {
+		if which != "" && which != d.name {
+			continue
+		}
+		if len(saw) > 0 {
+			fmt.Fprintln(e.stdout)
+		}
+		fmt.Fprintf(e.stdout, "== %s: %s\n", d.name, d.intro)
+		a, b, err := d.run(ctx, e.stdout)
 		if err != nil {
 			return demoErr(ctx, err)
 		}
-		saw = append(saw, fmt.Sprintf("writer %d and reader %d, processes of their own, passed A, B and C through a queue in shared memory", w, r))
-		code = append(code, "examples/queue")
-	}
-	if which == "" {
-		fmt.Fprintln(e.stdout)
-	}
-	if which == "" || which == "pipe" {
-		fmt.Fprintf(e.stdout, "== pipe: a sender process sends numbers to a receiver process over a one-way pipe\n")
-		s, r, err := examples.Pipe(ctx, e.stdout)
-		if err != nil {
-			return demoErr(ctx, err)
-		}
-		saw = append(saw, fmt.Sprintf("sender %d sent 0 to 4 to receiver %d over a pipe", s, r))
-		code = append(code, "examples/pipe")
+		saw = append(saw, fmt.Sprintf(d.saw, a, b))
+		code = append(code, "examples/"+d.name)
 	}
 	fmt.Fprintf(e.stdout, "\nWhat you saw: %s.\n", strings.Join(saw, "; "))
 	fmt.Fprintf(e.stdout, "This is the code of %s in the mpq sources (package github.com/mpq-go/mpq/examples); read on with 'go doc github.com/mpq-go/mpq' and 'go doc github.com/mpq-go/mpq/proc'.\n",

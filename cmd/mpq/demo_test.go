@@ -74,16 +74,25 @@ func (l demoLines) before(t *testing.T, first, then string) {
 	}
 }
 
+// started finds the parent's line "started FIRST PID and SECOND PID" and
+// returns the two PIDs, checking that parent and children are three
+// processes.
+func (l demoLines) started(t *testing.T, parent, first, second string) (string, string) {
+	t.Helper()
+	_, m := l.find(t, `parent `+parent+`: started `+first+` (\d+) and `+second+` (\d+)`)
+	a, b := m[1], m[2]
+	if a == b || a == parent || b == parent {
+		t.Errorf("parent %s, %s %s, %s %s: want three processes", parent, first, a, second, b)
+	}
+	return a, b
+}
+
 // checkQueueDemo checks the output of the queue demo: A, B and C go from a
 // writer process to a reader process, neither of them the parent. It
 // returns the writer's and reader's process IDs.
 func checkQueueDemo(t *testing.T, out demoLines, parent string) (writer, reader string) {
 	t.Helper()
-	_, m := out.find(t, `parent `+parent+`: started writer (\d+) and reader (\d+)`)
-	w, r := m[1], m[2]
-	if w == r || w == parent || r == parent {
-		t.Errorf("parent %s, writer %s, reader %s: want three processes", parent, w, r)
-	}
+	w, r := out.started(t, parent, "writer", "reader")
 	// Only what causes what is checked: the reader may get C before or
 	// after the parent seals the queue.
 	for _, v := range []string{"A", "B", "C"} {
@@ -102,11 +111,7 @@ func checkQueueDemo(t *testing.T, out demoLines, parent string) (writer, reader 
 // end. It returns the sender's and receiver's process IDs.
 func checkPipeDemo(t *testing.T, out demoLines, parent string) (sender, receiver string) {
 	t.Helper()
-	_, m := out.find(t, `parent `+parent+`: started sender (\d+) and receiver (\d+)`)
-	s, r := m[1], m[2]
-	if s == r || s == parent || r == parent {
-		t.Errorf("parent %s, sender %s, receiver %s: want three processes", parent, s, r)
-	}
+	s, r := out.started(t, parent, "sender", "receiver")
 	for n := 0; n <= 4; n++ {
 		out.before(t, fmt.Sprintf(`sender %s: sending %d`, s, n), fmt.Sprintf(`receiver %s: got %d`, r, n))
 		if n > 0 {

@@ -133,11 +133,7 @@ func terminated(t *testing.T, dir, name string, ready func(mpq.Stats) bool, args
 // queue is full, and seal does not hang.
 func TestStoppedProducer(t *testing.T) {
 	dir := t.TempDir()
-	q, err := mpq.Create("j", &mpq.Options{Dir: dir, Capacity: 64 << 10})
-	if err != nil {
-		t.Fatal(err)
-	}
-	q.Close()
+	createQueue(t, "j", &mpq.Options{Dir: dir, Capacity: 64 << 10}).Close()
 	pid, stopped := stoppedHolder(t, dir, "j", 0, true)
 	holds := fmt.Sprintf("process %d (T (stopped)) holds the producer lock; it lets go once it runs again (kill -CONT %d)", pid, pid)
 
@@ -179,11 +175,7 @@ func TestStoppedProducer(t *testing.T) {
 // PID and state, and how many messages wait, instead of "no message".
 func TestStoppedConsumer(t *testing.T) {
 	dir := t.TempDir()
-	q, err := mpq.Create("k", &mpq.Options{Dir: dir})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer q.Close()
+	q := createQueue(t, "k", &mpq.Options{Dir: dir})
 	pid, stopped := stoppedHolder(t, dir, "k", 2, false)
 	if stopped.Len < 2 {
 		t.Fatalf("%d messages wait while the churner is stopped; want its 2 and more", stopped.Len)

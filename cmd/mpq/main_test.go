@@ -7,6 +7,7 @@ import (
 	"path/filepath"
 	"testing"
 
+	"github.com/mpq-go/mpq"
 	"github.com/mpq-go/mpq/proc"
 )
 
@@ -37,4 +38,16 @@ func testMain(m *testing.M) int {
 		return 1
 	}
 	return m.Run()
+}
+
+// createQueue creates queue name with opts, failing the test if it cannot,
+// and closes it when the test ends (Close it sooner to detach).
+func createQueue(t testing.TB, name string, opts *mpq.Options) *mpq.Queue {
+	t.Helper()
+	q, err := mpq.Create(name, opts)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { q.Close() })
+	return q
 }

@@ -71,11 +71,7 @@ func TestCreateNoSpace(t *testing.T) {
 // instead of dying of SIGBUS; the queue is left as it was.
 func TestPutUnbackedNoSpace(t *testing.T) {
 	dir := mountTmpfs(t, "2m")
-	q, err := mpq.Create("q", &mpq.Options{Dir: dir, Capacity: 1 << 20})
-	if err != nil {
-		t.Fatal(err)
-	}
-	q.Close()
+	createQueue(t, "q", &mpq.Options{Dir: dir, Capacity: 1 << 20}).Close()
 	f, err := os.OpenFile(filepath.Join(dir, "q.mpq"), os.O_RDWR, 0)
 	if err != nil {
 		t.Fatal(err)

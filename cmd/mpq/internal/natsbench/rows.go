@@ -75,21 +75,30 @@ func rawPublish(p int) runFunc {
 			return 0, err
 		}
 		subj := natsq.Subject(name)
-		start := time.Now()
-		err = split(n, p, func(k int) error {
-			for i := 0; i < k; i++ {
-				if _, err := js.Publish(ctx, subj, b.msg); err != nil {
-					return err
-				}
-			}
-			return nil
+		return b.timePublish(ctx, name, n, p, func() error {
+			_, err := js.Publish(ctx, subj, b.msg)
+			return err
 		})
-		d := time.Since(start)
-		if err != nil {
-			return 0, err
-		}
-		return rate(n, d), b.checkCount(ctx, name, n)
 	}
+}
+
+// timePublish times p goroutines calling publish n times between them,
+// and checks that the stream name then holds n messages.
+func (b *bench) timePublish(ctx context.Context, name string, n, p int, publish func() error) (float64, error) {
+	start := time.Now()
+	err := split(n, p, func(k int) error {
+		for i := 0; i < k; i++ {
+			if err := publish(); err != nil {
+				return err
+			}
+		}
+		return nil
+	})
+	d := time.Since(start)
+	if err != nil {
+		return 0, err
+	}
+	return rate(n, d), b.checkCount(ctx, name, n)
 }
 
 // openNatsq opens a natsq Queue on a fresh stream, over a connection of its
@@ -127,20 +136,7 @@ func natsqPublish(p int) runFunc {
 			return 0, err
 		}
 		defer release()
-		start := time.Now()
-		err = split(n, p, func(k int) error {
-			for i := 0; i < k; i++ {
-				if err := q.Put(ctx, b.msg); err != nil {
-					return err
-				}
-			}
-			return nil
-		})
-		d := time.Since(start)
-		if err != nil {
-			return 0, err
-		}
-		return rate(n, d), b.checkCount(ctx, name, n)
+		return b.timePublish(ctx, name, n, p, func() error { return q.Put(ctx, b.msg) })
 	}
 }
 

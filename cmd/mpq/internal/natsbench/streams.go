@@ -125,26 +125,29 @@ func (b *bench) fill(ctx context.Context, name string, n int) error {
 	case <-time.After(time.Minute):
 		return errors.New("fill: no acknowledgements after a minute")
 	}
-	st, err := b.ajs.Stream(ctx, name)
-	if err != nil {
-		return err
+	got, err := b.count(ctx, name)
+	if err == nil && got != uint64(n) {
+		err = fmt.Errorf("fill: stream %s holds %d messages, want %d", name, got, n)
 	}
-	if got := st.CachedInfo().State.Msgs; got != uint64(n) {
-		return fmt.Errorf("fill: stream %s holds %d messages, want %d", name, got, n)
-	}
-	return nil
+	return err
 }
 
 // checkCount fails unless the stream holds n messages.
 func (b *bench) checkCount(ctx context.Context, name string, n int) error {
+	got, err := b.count(ctx, name)
+	if err == nil && got != uint64(n) {
+		err = fmt.Errorf("stream %s holds %d messages after the run, want %d", name, got, n)
+	}
+	return err
+}
+
+// count returns how many messages the stream name holds.
+func (b *bench) count(ctx context.Context, name string) (uint64, error) {
 	st, err := b.ajs.Stream(ctx, name)
 	if err != nil {
-		return err
+		return 0, err
 	}
-	if got := st.CachedInfo().State.Msgs; got != uint64(n) {
-		return fmt.Errorf("stream %s holds %d messages after the run, want %d", name, got, n)
-	}
-	return nil
+	return st.CachedInfo().State.Msgs, nil
 }
 
 // checkDrained fails unless the consumer has every message acknowledged.
