@@ -162,10 +162,10 @@ func TestTooLarge(t *testing.T) {
 	}
 }
 
-// TestMaxMessageSizeFitsEmptyQueue: a message of the largest size the
+// TestMaxMessageFitsEmptyQueue: a message of the largest size the
 // options accept must fit an empty queue, whatever has passed through it
 // before; otherwise Put waits for ever on an empty queue.
-func TestMaxMessageSizeFitsEmptyQueue(t *testing.T) {
+func TestMaxMessageFitsEmptyQueue(t *testing.T) {
 	for _, max := range []int{badCap/2 - 8, badCap - 8} {
 		q, err := mpq.New(&mpq.Options{Capacity: badCap, MaxMessage: max})
 		if errors.Is(err, mpq.ErrInvalidOptions) {

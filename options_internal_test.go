@@ -8,7 +8,7 @@ import (
 // The default MaxMessage fits every Capacity the options allow, up to
 // the 1 TiB maximum; an explicit one over the limit is still refused. The
 // settings are checked without making a queue of that size.
-func TestDefaultMaxMessageSize(t *testing.T) {
+func TestDefaultMaxMessage(t *testing.T) {
 	const maxMsg = 1<<32 - 1
 	for _, tc := range []struct {
 		opts Options

@@ -58,12 +58,12 @@ type Options struct {
 }
 
 const (
-	defaultMaxBytes       = 64 << 20
-	defaultMaxMessageSize = 1 << 20
-	defaultAckWait        = 30 * time.Second
-	defaultPrefetch       = 64
-	defaultPoll           = 250 * time.Millisecond
-	defaultTimeout        = 5 * time.Second
+	defaultMaxBytes   = 64 << 20
+	defaultMaxMessage = 1 << 20
+	defaultAckWait    = 30 * time.Second
+	defaultPrefetch   = 64
+	defaultPoll       = 250 * time.Millisecond
+	defaultTimeout    = 5 * time.Second
 )
 
 // withDefaults checks o and returns a copy with every zero field set to its
@@ -96,7 +96,7 @@ func (o *Options) withDefaults() (Options, error) {
 	}
 	def(&r.MaxBytes, defaultMaxBytes)
 	if r.MaxMessage == 0 {
-		r.MaxMessage = defaultMaxMessageSize
+		r.MaxMessage = defaultMaxMessage
 	}
 	if r.Replicas == 0 {
 		r.Replicas = 1

@@ -11,8 +11,6 @@ import (
 	"github.com/mpq-go/mpq"
 )
 
-func init() { commands = append(commands, newCreateCmd) }
-
 func newCreateCmd(e *env) *cobra.Command {
 	var (
 		capacity, maxMsg, mode string

@@ -74,48 +74,53 @@ func (l demoLines) before(t *testing.T, first, then string) {
 	}
 }
 
+// started finds the parent's line "started FIRST PID and SECOND PID" and
+// returns the two PIDs, checking that parent and children are three
+// processes.
+func (l demoLines) started(t *testing.T, parent, first, second string) (string, string) {
+	t.Helper()
+	_, m := l.find(t, `parent `+parent+`: started `+first+` (\d+) and `+second+` (\d+)`)
+	a, b := m[1], m[2]
+	if a == b || a == parent || b == parent {
+		t.Errorf("parent %s, %s %s, %s %s: want three processes", parent, first, a, second, b)
+	}
+	return a, b
+}
+
 // checkQueueDemo checks the output of the queue demo: A, B and C go from a
 // writer process to a reader process, neither of them the parent. It
 // returns the writer's and reader's process IDs.
 func checkQueueDemo(t *testing.T, out demoLines, parent string) (writer, reader string) {
 	t.Helper()
-	_, m := out.find(t, `parent `+parent+`: started writer (\d+) and reader (\d+)`)
-	w, r := m[1], m[2]
-	if w == r || w == parent || r == parent {
-		t.Errorf("parent %s, writer %s, reader %s: want three processes", parent, w, r)
-	}
+	w, r := out.started(t, parent, "writer", "reader")
 	// Only what causes what is checked: the reader may get C before or
 	// after the parent seals the queue.
 	for _, v := range []string{"A", "B", "C"} {
-		out.before(t, `writer `+w+`: putting `+v, `reader `+r+`: got `+v+` from writer `+w)
+		out.before(t, `writer `+w+`: putting `+v, `reader `+r+` got `+v+` from writer `+w)
 	}
-	out.before(t, `reader `+r+`: got A from writer `+w, `reader `+r+`: got B from writer `+w)
-	out.before(t, `reader `+r+`: got B from writer `+w, `reader `+r+`: got C from writer `+w)
-	out.before(t, `parent `+parent+`: writer `+w+` done, sealing the queue`, `reader `+r+`: queue sealed and empty, done`)
-	out.before(t, `reader `+r+`: queue sealed and empty, done`, `parent `+parent+`: reader `+r+` done`)
+	out.before(t, `reader `+r+` got A from writer `+w, `reader `+r+` got B from writer `+w)
+	out.before(t, `reader `+r+` got B from writer `+w, `reader `+r+` got C from writer `+w)
+	out.before(t, `writer `+w+`: putting C`, `parent `+parent+`: writer done, sealing the queue`)
+	out.before(t, `parent `+parent+`: writer done, sealing the queue`, `reader `+r+`: queue sealed and empty, done`)
+	out.before(t, `reader `+r+`: queue sealed and empty, done`, `parent `+parent+`: reader done`)
 	return w, r
 }
 
-// checkPipeDemo checks the output of the pipe demo: the parent sends 1 to
-// 4 to a child process, which answers with their squares. It returns the
-// child's process ID.
-func checkPipeDemo(t *testing.T, out demoLines, parent string) string {
+// checkPipeDemo checks the output of the pipe demo: a sender process sends
+// 0 to 4 to a receiver process, neither of them the parent, and closes its
+// end. It returns the sender's and receiver's process IDs.
+func checkPipeDemo(t *testing.T, out demoLines, parent string) (sender, receiver string) {
 	t.Helper()
-	_, m := out.find(t, `parent `+parent+`: started child (\d+)`)
-	c := m[1]
-	if c == parent {
-		t.Errorf("the child is the parent, %s", c)
+	s, r := out.started(t, parent, "sender", "receiver")
+	for n := 0; n <= 4; n++ {
+		out.before(t, fmt.Sprintf(`sender %s: sending %d`, s, n), fmt.Sprintf(`receiver %s: got %d`, r, n))
+		if n > 0 {
+			out.before(t, fmt.Sprintf(`receiver %s: got %d`, r, n-1), fmt.Sprintf(`receiver %s: got %d`, r, n))
+		}
 	}
-	for n := 1; n <= 4; n++ {
-		sent := fmt.Sprintf(`parent %s: sending %d`, parent, n)
-		got := fmt.Sprintf(`child %s: got %d, answering %d`, c, n, n*n)
-		answered := fmt.Sprintf(`parent %s: child %s answered %d`, parent, c, n*n)
-		out.before(t, sent, got)
-		out.before(t, got, answered)
-	}
-	out.before(t, `parent `+parent+`: closing my end`, `child `+c+`: parent `+parent+` closed its end, done`)
-	out.before(t, `child `+c+`: parent `+parent+` closed its end, done`, `parent `+parent+`: child `+c+` done`)
-	return c
+	out.before(t, `receiver `+r+`: got 4`, `receiver `+r+`: sender closed its end, done`)
+	out.before(t, `receiver `+r+`: sender closed its end, done`, `parent `+parent+`: both done`)
+	return s, r
 }
 
 // demoCheckGone checks that the demo's child processes are gone (reaped).
@@ -139,20 +144,20 @@ func TestDemo(t *testing.T) {
 	_, m := out.find(t, `parent (\d+): started writer \d+ and reader \d+`)
 	parent := m[1]
 	w, r := checkQueueDemo(t, out, parent)
-	c := checkPipeDemo(t, out, parent)
-	if slices.Contains([]string{w, r}, c) {
-		t.Errorf("pipe child %s is one of the queue demo's processes %s, %s", c, w, r)
+	s, pr := checkPipeDemo(t, out, parent)
+	if slices.Contains([]string{w, r}, s) || slices.Contains([]string{w, r}, pr) {
+		t.Errorf("pipe processes %s, %s are among the queue demo's %s, %s", s, pr, w, r)
 	}
 	out.before(t, `== queue: .*`, `parent \d+: started writer \d+ and reader \d+`)
-	out.before(t, `parent \d+: reader \d+ done`, `== pipe: .*`)
-	out.before(t, `parent \d+: child \d+ done`, `What you saw: .*`)
+	out.before(t, `parent \d+: reader done`, `== pipe: .*`)
+	out.before(t, `parent \d+: both done`, `What you saw: .*`)
 	last := out[len(out)-2:]
-	for _, want := range []string{"writer " + w, "reader " + r, "child " + c, "examples/queue", "examples/pipe", "go doc github.com/mpq-go/mpq"} {
+	for _, want := range []string{"writer " + w, "reader " + r, "sender " + s, "receiver " + pr, "examples/queue", "examples/pipe", "go doc github.com/mpq-go/mpq"} {
 		if !strings.Contains(strings.Join(last, "\n"), want) {
 			t.Errorf("the last lines lack %q:\n%s", want, strings.Join(last, "\n"))
 		}
 	}
-	demoCheckGone(t, w, r, c)
+	demoCheckGone(t, w, r, s, pr)
 }
 
 func TestDemoOne(t *testing.T) {
@@ -172,13 +177,14 @@ func TestDemoOne(t *testing.T) {
 				pids = []string{w, r}
 			} else {
 				other = "queue"
-				pids = []string{checkPipeDemo(t, out, parent)}
+				s, r := checkPipeDemo(t, out, parent)
+				pids = []string{s, r}
 			}
 			demoCheckGone(t, pids...)
 			if strings.Contains(stdout, "== "+other) || strings.Contains(stdout, "examples/"+other) {
 				t.Errorf("mpq demo %s shows the %s demo too:\n%s", which, other, stdout)
 			}
-			out.find(t, `Programs like these are in examples/`+which+` of the mpq sources.*`)
+			out.find(t, `This is the code of examples/`+which+` in the mpq sources \(package github.com/mpq-go/mpq/examples\).*`)
 		})
 	}
 }

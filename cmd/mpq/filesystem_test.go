@@ -56,11 +56,7 @@ func freeBytes(t *testing.T, dir string) int64 {
 // it), where the library would reserve the rest at the next open.
 func TestQueueFileSystem(t *testing.T) {
 	dir := mountTmpfs(t, "4m")
-	q, err := mpq.Create("j", &mpq.Options{Dir: dir, Capacity: 256 << 10})
-	if err != nil {
-		t.Fatal(err)
-	}
-	q.Close()
+	createQueue(t, "j", &mpq.Options{Dir: dir, Capacity: 256 << 10}).Close()
 	path := filepath.Join(dir, "j.mpq")
 	fi, err := os.Stat(path)
 	if err != nil {

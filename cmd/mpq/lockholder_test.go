@@ -4,7 +4,6 @@ import (
 	"bytes"
 	"context"
 	"fmt"
-	"os"
 	"os/exec"
 	"strings"
 	"syscall"
@@ -12,56 +11,74 @@ import (
 	"time"
 
 	"github.com/mpq-go/mpq"
-	"github.com/mpq-go/mpq/internal/ring"
-	helper "github.com/mpq-go/mpq/internal/testutil"
+	"github.com/mpq-go/mpq/proc"
 )
 
-// envQueue names the queue of $MPQ_DIR a lock-holding helper opens.
-const envQueue = "MPQ_TEST_QUEUE"
-
-func init() {
-	helper.Register("hold-put", func() error { return holdLock(ring.HookPut) })
-	helper.Register("hold-get", func() error { return holdLock(ring.HookGet) })
-}
-
-// holdLock opens the queue $MPQ_TEST_QUEUE of $MPQ_DIR and puts a message
-// into it (point ring.HookPut) or gets one (ring.HookGet), stopping for
-// good halfway, holding the lock, after saying "stuck".
-func holdLock(point string) error {
-	ring.TestHook = func(p string) {
-		if p == point {
-			helper.Say("stuck")
-			helper.BlockForever()
-		}
-	}
-	q, err := mpq.Open(os.Getenv(envQueue), &mpq.Options{Dir: os.Getenv("MPQ_DIR"), NoCreate: true})
+// churner opens queue name of dir, puts backlog small messages into it,
+// then puts a message of the largest size the queue takes and gets one,
+// over and over, until it is killed: most of the time it holds the
+// producer or the consumer lock, and stoppedHolder stops it there.
+var churner = proc.Define("churner", func(ctx context.Context, dir, name string, backlog int) error {
+	q, err := mpq.Open(name, &mpq.Options{Dir: dir, NoCreate: true})
 	if err != nil {
 		return err
 	}
-	if point == ring.HookPut {
-		return q.Put(context.Background(), []byte("held by a stopped producer"))
-	}
-	_, err = q.Get(context.Background())
-	return err
-}
-
-// stoppedHolder starts a helper that takes the lock of queue name in dir
-// (role hold-put or hold-get) and stops it there with SIGSTOP, as a user
-// stops a process with Ctrl+Z or a debugger does. It returns its PID.
-func stoppedHolder(t *testing.T, dir, name, role string) int {
-	t.Helper()
-	c := helper.Start(t, role, helper.Env("MPQ_DIR="+dir, envQueue+"="+name))
-	c.Expect("stuck", 30*time.Second)
-	pid := c.Pid()
-	if err := syscall.Kill(pid, syscall.SIGSTOP); err != nil {
-		t.Fatal(err)
-	}
-	for deadline := time.Now().Add(10 * time.Second); !strings.HasPrefix(procState(pid), "T"); time.Sleep(time.Millisecond) {
-		if time.Now().After(deadline) {
-			t.Fatalf("%v: state %q 10s after SIGSTOP; want T", c, procState(pid))
+	defer q.Close()
+	for i := range backlog {
+		if err := q.Put(ctx, []byte{byte('a' + i)}); err != nil {
+			return err
 		}
 	}
-	return pid
+	big := make([]byte, q.Stats().MaxMessage)
+	for {
+		if err := q.Put(ctx, big); err != nil {
+			return err
+		}
+		if _, err := q.Get(ctx); err != nil {
+			return err
+		}
+	}
+})
+
+// stoppedHolder starts a churner on queue name in dir with backlog
+// messages and stops it with SIGSTOP, as a user stops a process with
+// Ctrl+Z or a debugger does, until Inspect shows it stopped holding the
+// lock: the producer lock if put, else the consumer lock. It lets it run
+// again with SIGCONT between attempts, and gives up after 500. It returns
+// the churner's PID and the queue as it stands stopped.
+func stoppedHolder(t *testing.T, dir, name string, backlog int, put bool) (int, mpq.Stats) {
+	t.Helper()
+	p, err := churner.Start(t.Context(), dir, name, backlog)
+	if err != nil {
+		t.Fatal(err)
+	}
+	pid := p.Pid()
+	t.Cleanup(func() { syscall.Kill(pid, syscall.SIGCONT); p.Kill(); p.Wait() })
+	for attempt := 0; attempt < 500; attempt++ {
+		time.Sleep(time.Duration(attempt%7) * time.Millisecond)
+		if err := syscall.Kill(pid, syscall.SIGSTOP); err != nil {
+			t.Fatal(err)
+		}
+		for deadline := time.Now().Add(10 * time.Second); !strings.HasPrefix(procState(pid), "T"); time.Sleep(time.Millisecond) {
+			if time.Now().After(deadline) {
+				t.Fatalf("churner %d: state %q 10s after SIGSTOP; want T", pid, procState(pid))
+			}
+		}
+		s, err := mpq.Inspect(name, &mpq.Options{Dir: dir})
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, pr := range s.Procs {
+			if pr.PID == pid && (put && pr.PutLock || !put && pr.GetLock) {
+				return pid, s
+			}
+		}
+		if err := syscall.Kill(pid, syscall.SIGCONT); err != nil {
+			t.Fatal(err)
+		}
+	}
+	t.Fatalf("churner %d never stopped holding the lock (put %v) in 500 attempts", pid, put)
+	return 0, mpq.Stats{}
 }
 
 // waitQueue waits until ready reports true of queue name in dir.
@@ -116,12 +133,8 @@ func terminated(t *testing.T, dir, name string, ready func(mpq.Stats) bool, args
 // queue is full, and seal does not hang.
 func TestStoppedProducer(t *testing.T) {
 	dir := t.TempDir()
-	q, err := mpq.Create("j", &mpq.Options{Dir: dir, Capacity: 64 << 10})
-	if err != nil {
-		t.Fatal(err)
-	}
-	q.Close()
-	pid := stoppedHolder(t, dir, "j", "hold-put")
+	createQueue(t, "j", &mpq.Options{Dir: dir, Capacity: 64 << 10}).Close()
+	pid, stopped := stoppedHolder(t, dir, "j", 0, true)
 	holds := fmt.Sprintf("process %d (T (stopped)) holds the producer lock; it lets go once it runs again (kill -CONT %d)", pid, pid)
 
 	for _, tc := range []struct {
@@ -153,8 +166,8 @@ func TestStoppedProducer(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if s.Sealed || s.Puts != 0 {
-		t.Errorf("queue after it all: sealed %v, %d puts; want neither", s.Sealed, s.Puts)
+	if s.Sealed || s.Puts != stopped.Puts {
+		t.Errorf("queue after it all: sealed %v, %d puts; want unsealed, and the %d puts of the stopped churner", s.Sealed, s.Puts, stopped.Puts)
 	}
 }
 
@@ -162,21 +175,15 @@ func TestStoppedProducer(t *testing.T) {
 // PID and state, and how many messages wait, instead of "no message".
 func TestStoppedConsumer(t *testing.T) {
 	dir := t.TempDir()
-	q, err := mpq.Create("k", &mpq.Options{Dir: dir})
-	if err != nil {
-		t.Fatal(err)
+	q := createQueue(t, "k", &mpq.Options{Dir: dir})
+	pid, stopped := stoppedHolder(t, dir, "k", 2, false)
+	if stopped.Len < 2 {
+		t.Fatalf("%d messages wait while the churner is stopped; want its 2 and more", stopped.Len)
 	}
-	defer q.Close()
-	for _, m := range []string{"a", "b"} {
-		if err := q.Put(t.Context(), []byte(m)); err != nil {
-			t.Fatal(err)
-		}
-	}
-	pid := stoppedHolder(t, dir, "k", "hold-get")
 	holds := fmt.Sprintf("process %d (T (stopped)) holds the consumer lock; it lets go once it runs again (kill -CONT %d)", pid, pid)
 
 	code, stderr := runMPQ(t, dir, nil, "get", "k", "--timeout", "100ms")
-	want := "get from k: no message taken within 100ms (got 0 of 1), though 2 messages wait: " + holds
+	want := fmt.Sprintf("get from k: no message taken within 100ms (got 0 of 1), though %d messages wait: %s", stopped.Len, holds)
 	if code != exitTimeout || !strings.Contains(stderr, want) {
 		t.Errorf("get --timeout 100ms: exit %d, stderr %q; want %d and %q", code, stderr, exitTimeout, want)
 	}
@@ -185,7 +192,7 @@ func TestStoppedConsumer(t *testing.T) {
 	if code != 128+int(syscall.SIGTERM) || !strings.Contains(stderr, want) {
 		t.Errorf("get -n 2, then SIGTERM: exit %d, stderr %q; want %d and %q", code, stderr, 128+int(syscall.SIGTERM), want)
 	}
-	if n := q.Len(); n != 2 {
-		t.Errorf("%d messages left; want 2", n)
+	if n := q.Len(); n != stopped.Len {
+		t.Errorf("%d messages left; want the %d there were", n, stopped.Len)
 	}
 }

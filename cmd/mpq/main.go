@@ -18,7 +18,7 @@ package main
 import (
 	"os"
 
-	"github.com/mpq-go/mpq/internal/bench"
+	"github.com/mpq-go/mpq/cmd/mpq/internal/bench"
 	"github.com/mpq-go/mpq/proc"
 )
 

@@ -7,26 +7,23 @@ import (
 	"path/filepath"
 	"testing"
 
-	helper "github.com/mpq-go/mpq/internal/testutil"
+	"github.com/mpq-go/mpq"
+	"github.com/mpq-go/mpq/proc"
 )
-
-// TestHelperProcess runs the helper role of a process the tests started
-// with helper.Start (this test binary again), and exits; otherwise it
-// does nothing.
-func TestHelperProcess(t *testing.T) { helper.RunHelper(t) }
 
 // mpqBin is the real mpq binary, built once by TestMain for the tests that
 // drive it (script tests, the terminal test, the metrics test).
 var mpqBin string
 
+// TestMain lets the test binary serve as the tests' child processes
+// (proc.Main runs a child's function and exits), then builds mpq and runs
+// the tests.
 func TestMain(m *testing.M) {
+	proc.Main()
 	os.Exit(testMain(m))
 }
 
 func testMain(m *testing.M) int {
-	if helper.IsHelper() {
-		return m.Run() // a helper process (TestHelperProcess) needs no mpq
-	}
 	dir, err := os.MkdirTemp("", "mpq-bin-")
 	if err != nil {
 		fmt.Fprintln(os.Stderr, err)
@@ -41,4 +38,16 @@ func testMain(m *testing.M) int {
 		return 1
 	}
 	return m.Run()
+}
+
+// createQueue creates queue name with opts, failing the test if it cannot,
+// and closes it when the test ends (Close it sooner to detach).
+func createQueue(t testing.TB, name string, opts *mpq.Options) *mpq.Queue {
+	t.Helper()
+	q, err := mpq.Create(name, opts)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { q.Close() })
+	return q
 }

@@ -2,16 +2,15 @@ package main
 
 import (
 	"context"
-	"fmt"
 	"maps"
 	"net"
 	"path/filepath"
 	"testing"
 	"time"
 
-	"github.com/nats-io/nats-server/v2/server"
 	"github.com/rogpeppe/go-internal/testscript"
 
+	"github.com/mpq-go/mpq/cmd/mpq/internal/natsbench"
 	"github.com/mpq-go/mpq/natsq"
 )
 
@@ -34,7 +33,7 @@ func TestNATSScripts(t *testing.T) {
 			if err := scriptSetup(env); err != nil {
 				return err
 			}
-			s, err := startNATS(filepath.Join(env.WorkDir, ".jetstream"))
+			s, err := natsbench.StartServer(filepath.Join(env.WorkDir, ".jetstream"))
 			if err != nil {
 				return err
 			}
@@ -50,28 +49,6 @@ func TestNATSScripts(t *testing.T) {
 		},
 		Cmds: cmds,
 	})
-}
-
-// startNATS runs a nats-server with JetStream on a free port of 127.0.0.1,
-// storing its streams in dir.
-func startNATS(dir string) (*server.Server, error) {
-	s, err := server.NewServer(&server.Options{
-		Host:      "127.0.0.1",
-		Port:      server.RANDOM_PORT,
-		JetStream: true,
-		StoreDir:  dir,
-		NoLog:     true,
-		NoSigs:    true,
-	})
-	if err != nil {
-		return nil, fmt.Errorf("nats-server: %w", err)
-	}
-	s.Start()
-	if !s.ReadyForConnections(10 * time.Second) {
-		s.Shutdown()
-		return nil, fmt.Errorf("nats-server not ready after 10s")
-	}
-	return s, nil
 }
 
 // closedPort returns HOST:PORT of a port on 127.0.0.1 that was free a

@@ -17,7 +17,9 @@ import (
 
 // mountTmpfs mounts a tmpfs of size (such as "2m") at a new directory and
 // unmounts it when the test ends. A test that cannot mount (not root, no
-// CAP_SYS_ADMIN) is skipped, and fails where CI=true.
+// CAP_SYS_ADMIN) is skipped, and fails where CI=true. It is this module's
+// copy of the library's internal/testutil.Tmpfs, which another module may
+// not import.
 func mountTmpfs(t *testing.T, size string) string {
 	t.Helper()
 	dir := t.TempDir()
@@ -69,11 +71,7 @@ func TestCreateNoSpace(t *testing.T) {
 // instead of dying of SIGBUS; the queue is left as it was.
 func TestPutUnbackedNoSpace(t *testing.T) {
 	dir := mountTmpfs(t, "2m")
-	q, err := mpq.Create("q", &mpq.Options{Dir: dir, Capacity: 1 << 20})
-	if err != nil {
-		t.Fatal(err)
-	}
-	q.Close()
+	createQueue(t, "q", &mpq.Options{Dir: dir, Capacity: 1 << 20}).Close()
 	f, err := os.OpenFile(filepath.Join(dir, "q.mpq"), os.O_RDWR, 0)
 	if err != nil {
 		t.Fatal(err)

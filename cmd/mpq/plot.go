@@ -21,7 +21,7 @@ import (
 	"gonum.org/v1/plot/vg/vgimg"
 	"gonum.org/v1/plot/vg/vgsvg"
 
-	"github.com/mpq-go/mpq/internal/bench"
+	"github.com/mpq-go/mpq/cmd/mpq/internal/bench"
 )
 
 // The size of the chart: two panels side by side under a title. A PNG has
@@ -310,28 +310,7 @@ func plotLatency(rep *bench.Report, looks map[string]plotLook, drawn map[string]
 	plotLogAxis(&p.X, lo, hi, func(v float64) string { return fmt.Sprintf("%g", v) })
 
 	for k, r := range rs {
-		// An outline: up at the first bucket's lower bound, along the top
-		// of each bucket, down at the last one's upper bound, or cut at
-		// the end of the axis.
-		h, sp := r.Hist, spans[k]
-		total := float64(h.Total())
-		b0, _ := h.Bounds(sp.first)
-		xys := plotter.XYs{{X: b0 / 1e3, Y: 0}}
-		for i := sp.first; i <= sp.last; i++ {
-			b, bn := h.Bounds(i)
-			if b/1e3 >= p.X.Max {
-				break
-			}
-			y := float64(h.Counts[i]) / total
-			xys = append(xys, plotter.XY{X: b / 1e3, Y: y})
-			if i == sp.last || bn/1e3 >= p.X.Max {
-				xys = append(xys, plotter.XY{X: min(bn/1e3, p.X.Max), Y: y})
-			}
-			if i == sp.last && bn/1e3 <= p.X.Max {
-				xys = append(xys, plotter.XY{X: bn / 1e3, Y: 0})
-			}
-		}
-		line, err := plotter.NewLine(xys)
+		line, err := plotter.NewLine(histOutline(r.Hist, spans[k].first, spans[k].last, p.X.Max))
 		if err != nil {
 			continue // a NaN or an infinity: not drawn
 		}
@@ -342,6 +321,31 @@ func plotLatency(rep *bench.Report, looks map[string]plotLook, drawn map[string]
 	}
 	p.Y.Min, p.Y.Max = 0, p.Y.Max*1.05
 	return p
+}
+
+// histOutline is the outline of h's buckets first to last, in µs, on an
+// axis that ends at xMax: up at the first bucket's lower bound, along the
+// top of each bucket, down at the last one's upper bound, or cut at the end
+// of the axis.
+func histOutline(h *bench.Histogram, first, last int, xMax float64) plotter.XYs {
+	total := float64(h.Total())
+	b0, _ := h.Bounds(first)
+	xys := plotter.XYs{{X: b0 / 1e3, Y: 0}}
+	for i := first; i <= last; i++ {
+		b, bn := h.Bounds(i)
+		if b/1e3 >= xMax {
+			break
+		}
+		y := float64(h.Counts[i]) / total
+		xys = append(xys, plotter.XY{X: b / 1e3, Y: y})
+		if i == last || bn/1e3 >= xMax {
+			xys = append(xys, plotter.XY{X: min(bn/1e3, xMax), Y: y})
+		}
+		if i == last && bn/1e3 <= xMax {
+			xys = append(xys, plotter.XY{X: bn / 1e3, Y: 0})
+		}
+	}
+	return xys
 }
 
 // plotEmpty makes p say why it has nothing to show.

@@ -12,7 +12,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/mpq-go/mpq/internal/bench"
+	"github.com/mpq-go/mpq/cmd/mpq/internal/bench"
 )
 
 // plotReport is a report as a run of two throughput sizes and a round trip

@@ -46,11 +46,7 @@ func TestGetOutputFails(t *testing.T) {
 	}
 	defer full.Close()
 	dir := t.TempDir()
-	q, err := mpq.Create("j", &mpq.Options{Dir: dir})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer q.Close()
+	q := createQueue(t, "j", &mpq.Options{Dir: dir})
 	for _, m := range []string{"a", "b", "c"} {
 		if err := q.Put(t.Context(), []byte(m)); err != nil {
 			t.Fatal(err)
@@ -75,11 +71,7 @@ func TestGetOutputFails(t *testing.T) {
 // what it put before stays put.
 func TestPutInterrupted(t *testing.T) {
 	dir := t.TempDir()
-	q, err := mpq.Create("j", &mpq.Options{Dir: dir})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer q.Close()
+	q := createQueue(t, "j", &mpq.Options{Dir: dir})
 	cmd := exec.Command(mpqBin, "--dir", dir, "put", "j", "--lines")
 	in, err := cmd.StdinPipe()
 	if err != nil {
@@ -117,11 +109,7 @@ func TestPutInterrupted(t *testing.T) {
 func TestServeNonUTF8Name(t *testing.T) {
 	dir := t.TempDir()
 	for _, name := range []string{"good", "bad\xff"} {
-		q, err := mpq.Create(name, &mpq.Options{Dir: dir})
-		if err != nil {
-			t.Fatal(err)
-		}
-		q.Close()
+		createQueue(t, name, &mpq.Options{Dir: dir}).Close()
 	}
 	var log bytes.Buffer
 	c := newQueueCollector(dir, &log)
@@ -144,11 +132,7 @@ mpq_scrape_errors_total 1
 // An empty standard input puts nothing.
 func TestPutEmptyInput(t *testing.T) {
 	dir := t.TempDir()
-	q, err := mpq.Create("j", &mpq.Options{Dir: dir})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer q.Close()
+	q := createQueue(t, "j", &mpq.Options{Dir: dir})
 	cmd := exec.Command(mpqBin, "--dir", dir, "put", "j")
 	out, err := cmd.CombinedOutput()
 	if err == nil || !strings.Contains(string(out), "standard input is empty, nothing put") {
@@ -165,11 +149,7 @@ func TestPutEmptyInput(t *testing.T) {
 func TestPutInputTooLarge(t *testing.T) {
 	dir := t.TempDir()
 	const maxMsg = 64 << 10
-	q, err := mpq.Create("j", &mpq.Options{Dir: dir, Capacity: 1 << 20, MaxMessage: maxMsg})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer q.Close()
+	q := createQueue(t, "j", &mpq.Options{Dir: dir, Capacity: 1 << 20, MaxMessage: maxMsg})
 	for _, args := range [][]string{{"put", "j"}, {"put", "j", "--file", "-"}} {
 		cmd := exec.Command(mpqBin, append([]string{"--dir", dir}, args...)...)
 		in, err := cmd.StdinPipe()
@@ -219,11 +199,7 @@ func TestPutInputTooLarge(t *testing.T) {
 // coming (the write fails with EPIPE) and with none (it stops waiting).
 func TestGetReaderGone(t *testing.T) {
 	dir := t.TempDir()
-	q, err := mpq.Create("j", &mpq.Options{Dir: dir})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer q.Close()
+	q := createQueue(t, "j", &mpq.Options{Dir: dir})
 	const n = 2000
 	msg := bytes.Repeat([]byte("m"), 1000)
 	for range n {
@@ -313,11 +289,7 @@ func TestGetReaderGone(t *testing.T) {
 // written each.
 func TestGetFollowTerminated(t *testing.T) {
 	dir := t.TempDir()
-	q, err := mpq.Create("j", &mpq.Options{Dir: dir})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer q.Close()
+	q := createQueue(t, "j", &mpq.Options{Dir: dir})
 	if err := q.Put(t.Context(), []byte("one")); err != nil {
 		t.Fatal(err)
 	}

@@ -246,8 +246,13 @@ exist, 4 timed out, 5 the queue is sealed.`,
 	return root
 }
 
-// commands are the subcommands, each added by its file's init.
-var commands []func(*env) *cobra.Command
+// commands are the subcommands, each in the file named after it (put and
+// seal in put.go, stat and ls in stat.go, rm in remove.go); help lists
+// them sorted.
+var commands = []func(*env) *cobra.Command{
+	newCreateCmd, newPutCmd, newGetCmd, newSealCmd, newStatCmd, newLsCmd, newTopCmd,
+	newRmCmd, newGcCmd, newServeCmd, newDemoCmd, newBenchCmd,
+}
 
 // exactArgs is cobra.ExactArgs giving a usage error that names what is missing.
 func exactArgs(n int, what string) cobra.PositionalArgs {

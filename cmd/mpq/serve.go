@@ -23,8 +23,6 @@ import (
 	"github.com/mpq-go/mpq"
 )
 
-func init() { commands = append(commands, newServeCmd) }
-
 func newServeCmd(e *env) *cobra.Command {
 	var addr string
 	c := &cobra.Command{

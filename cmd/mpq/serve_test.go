@@ -29,11 +29,7 @@ import (
 // handle is closed when the test ends.
 func serveQueue(t testing.TB, dir, name string, msgs ...string) *mpq.Queue {
 	t.Helper()
-	q, err := mpq.Create(name, &mpq.Options{Dir: dir, Capacity: 64 << 10})
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { q.Close() })
+	q := createQueue(t, name, &mpq.Options{Dir: dir, Capacity: 64 << 10})
 	for _, m := range msgs {
 		if err := q.Put(context.Background(), []byte(m)); err != nil {
 			t.Fatal(err)

@@ -17,8 +17,6 @@ import (
 	"github.com/mpq-go/mpq"
 )
 
-func init() { commands = append(commands, newStatCmd, newLsCmd) }
-
 // queueJSON is how stat --json and ls --json describe a queue: mpq.Stats
 // with names for scripts.
 type queueJSON struct {

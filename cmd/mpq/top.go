@@ -19,8 +19,6 @@ import (
 	"github.com/mpq-go/mpq"
 )
 
-func init() { commands = append(commands, newTopCmd) }
-
 func newTopCmd(e *env) *cobra.Command {
 	var interval time.Duration
 	c := &cobra.Command{
@@ -301,24 +299,7 @@ func topRender(rows []topRow, width, height int, st topStyles) []string {
 		width = topWidth
 	}
 	last := len(topColumns) - 1
-	widths := make([]int, len(topColumns))
-	for i, c := range topColumns {
-		widths[i] = ansi.StringWidth(c.title)
-		for _, r := range rows {
-			if !r.err {
-				widths[i] = max(widths[i], ansi.StringWidth(c.cell(r)))
-			}
-		}
-	}
-	// The columns between NAME and STATE keep their width; NAME shrinks so
-	// that STATE has room for a few words.
-	need := min(widths[last], topStateRoom)
-	for i := 1; i < last; i++ {
-		need += topGap + widths[i]
-	}
-	if widths[0]+topGap+need > width {
-		widths[0] = max(min(widths[0], topMinName), width-topGap-need)
-	}
+	widths := topWidths(rows, width)
 
 	stateAt := 0 // where STATE starts
 	for i := range last {
@@ -383,6 +364,31 @@ func topRender(rows []topRow, width, height int, st topStyles) []string {
 		lines = append(lines, fmt.Sprintf("… and %d more", len(rows)-shown))
 	}
 	return lines
+}
+
+// topWidths returns the widths of the columns of rows in a table of at
+// most width columns: each column as wide as its widest cell, but NAME
+// giving way, down to topMinName, so that STATE has room for a few words.
+func topWidths(rows []topRow, width int) []int {
+	last := len(topColumns) - 1
+	widths := make([]int, len(topColumns))
+	for i, c := range topColumns {
+		widths[i] = ansi.StringWidth(c.title)
+		for _, r := range rows {
+			if !r.err {
+				widths[i] = max(widths[i], ansi.StringWidth(c.cell(r)))
+			}
+		}
+	}
+	// The columns between NAME and STATE keep their width.
+	need := min(widths[last], topStateRoom)
+	for i := 1; i < last; i++ {
+		need += topGap + widths[i]
+	}
+	if widths[0]+topGap+need > width {
+		widths[0] = max(min(widths[0], topMinName), width-topGap-need)
+	}
+	return widths
 }
 
 // topModel is the bubbletea model of mpq top.

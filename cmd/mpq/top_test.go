@@ -507,11 +507,7 @@ func TestTopTerminal(t *testing.T) {
 	const timeout = 10 * time.Second
 	dir := t.TempDir()
 	for _, name := range []string{"alpha", "beta", "gamma"} {
-		q, err := mpq.Create(name, &mpq.Options{Dir: dir})
-		if err != nil {
-			t.Fatal(err)
-		}
-		q.Close()
+		createQueue(t, name, &mpq.Options{Dir: dir}).Close()
 	}
 	topPut(t, dir, "alpha", 3)
 	topPut(t, dir, "beta", 5)

@@ -9,9 +9,7 @@ import (
 	"net"
 	"net/url"
 	"slices"
-	"strconv"
 	"strings"
-	"time"
 
 	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
@@ -130,41 +128,39 @@ func (r *queueRef) checkParams(known []string, check func(key, value string) err
 	return nil
 }
 
-// checkSHMParam checks the value of a shm: URL's parameter as mpq.OpenURL
-// reads it.
+// shmWant says, for each parameter of a shm: URL whose value mpq.ParseURL
+// refuses, what to give instead; a size's own error says it already.
+var shmWant = map[string]string{
+	"durable":        "want true or false",
+	"lease":          "want a positive duration",
+	"max-deliveries": "want a count, 0 for no limit",
+}
+
+// checkSHMParam checks the value of a shm: URL's parameter: it must parse
+// as mpq.ParseURL reads it, and make sense as the option it sets.
 func checkSHMParam(key, v string) error {
-	var err error
-	switch key {
-	case "dir":
-		switch {
-		case v == "":
-			err = errors.New("want a directory")
-		case looksLikeURL(v):
-			err = errors.New("a URL, not a directory")
-		}
-	case "durable":
-		_, err = strconv.ParseBool(v)
-		if err != nil {
-			err = errors.New("want true or false")
-		}
-	case "capacity", "max-message":
-		_, err = mpq.ParseSize(v)
-	case "lease":
-		var d time.Duration
-		if d, err = time.ParseDuration(v); err == nil && d < 0 {
-			err = errors.New("want a positive duration")
-		}
-	case "max-deliveries":
-		var n int
-		if n, err = strconv.Atoi(v); err != nil || n < 0 {
-			err = errors.New("want a count, 0 for no limit")
-		}
-	case "dead-letter":
-		if v == "" {
-			err = errors.New("want a queue name")
-		}
+	if key == "capacity" || key == "max-message" {
+		_, err := mpq.ParseSize(v) // its error says what a size looks like
+		return err
 	}
-	return err
+	_, o, err := mpq.ParseURL("shm:q?" + url.Values{key: {v}}.Encode())
+	if err != nil {
+		if want, ok := shmWant[key]; ok {
+			return errors.New(want)
+		}
+		return err
+	}
+	switch {
+	case key == "dir" && v == "":
+		return errors.New("want a directory")
+	case key == "dir" && looksLikeURL(o.Dir):
+		return errors.New("a URL, not a directory")
+	case o.Lease < 0 || o.MaxDeliveries < 0:
+		return errors.New(shmWant[key])
+	case key == "dead-letter" && v == "":
+		return errors.New("want a queue name")
+	}
+	return nil
 }
 
 // invalid is the usage error for an invalid URL: err, naming the URL.

@@ -12,28 +12,17 @@ import (
 	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
 
-	"github.com/mpq-go/mpq/natsq/natsbench"
+	"github.com/mpq-go/mpq/cmd/mpq/internal/natsbench"
 )
 
 // TestRunShape runs every row with a handful of messages against an
 // embedded server and checks the report's shape, not its figures.
 func TestRunShape(t *testing.T) {
-	s, err := server.NewServer(&server.Options{
-		Host:      "127.0.0.1",
-		Port:      server.RANDOM_PORT,
-		JetStream: true,
-		StoreDir:  t.TempDir(),
-		NoLog:     true,
-		NoSigs:    true,
-	})
+	s, err := natsbench.StartServer(t.TempDir())
 	if err != nil {
 		t.Fatal(err)
 	}
-	s.Start()
 	t.Cleanup(func() { s.Shutdown(); s.WaitForShutdown() })
-	if !s.ReadyForConnections(10 * time.Second) {
-		t.Fatal("nats-server not ready after 10s")
-	}
 	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
 	defer cancel()
 	var steps []string

@@ -65,20 +65,7 @@ func TestPipeRun(t *testing.T) {
 	path := filepath.Join(t.TempDir(), "out.json")
 	cfg := Config{Quick: true, Reps: 1, Count: 2000, Rows: []string{"1to1-64", "1to1-64k", "4to4-64", "rtt-64", "idle"},
 		Backends: []string{"mpq-pipe", "mpq-pipe-append"}, JSONPath: path}
-	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
-	defer cancel()
-	rep, err := Run(ctx, cfg, nil)
-	if err != nil {
-		t.Fatal(err)
-	}
-	var got []string
-	for _, r := range rep.Results {
-		got = append(got, r.Row+"/"+r.Backend)
-		// A run may stop at its time limit first (slow under -race).
-		if r.Error != "" || r.Value <= 0 || r.Median.Msgs <= 0 || r.Median.Msgs > 2000 {
-			t.Errorf("%s/%s: got %s %v over %d msgs, error %q; want a positive figure over 1 to 2000 msgs", r.Row, r.Backend, r.Metric, r.Value, r.Median.Msgs, r.Error)
-		}
-	}
+	rep, got := runCounted(t, cfg)
 	want := []string{"1to1-64/mpq-pipe", "1to1-64/mpq-pipe-append", "1to1-64k/mpq-pipe", "1to1-64k/mpq-pipe-append",
 		"rtt-64/mpq-pipe", "rtt-64/mpq-pipe-append"}
 	if strings.Join(got, " ") != strings.Join(want, " ") {
@@ -98,20 +85,7 @@ func TestVariantRun(t *testing.T) {
 	path := filepath.Join(t.TempDir(), "out.json")
 	cfg := Config{Quick: true, Reps: 1, Count: 2000, Rows: []string{"1to1-64", "4to4-64", "rtt-64"},
 		Backends: append([]string{"mpq"}, variantIDs...), JSONPath: path}
-	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
-	defer cancel()
-	rep, err := Run(ctx, cfg, nil)
-	if err != nil {
-		t.Fatal(err)
-	}
-	var got []string
-	for _, r := range rep.Results {
-		got = append(got, r.Row+"/"+r.Backend)
-		// A run may stop at its time limit first (an fsync per Put is slow).
-		if r.Error != "" || r.Value <= 0 || r.Median.Msgs <= 0 || r.Median.Msgs > 2000 {
-			t.Errorf("%s/%s: got %s %v over %d msgs, error %q; want a positive figure over 1 to 2000 msgs", r.Row, r.Backend, r.Metric, r.Value, r.Median.Msgs, r.Error)
-		}
-	}
+	rep, got := runCounted(t, cfg) // an fsync per Put is slow
 	want := []string{"1to1-64/mpq", "1to1-64/mpq-ack", "1to1-64/mpq-durable-put", "1to1-64/mpq-durable-10ms", "1to1-64/mpq-durable-never",
 		"4to4-64/mpq", "4to4-64/mpq-ack", "rtt-64/mpq"}
 	if strings.Join(got, " ") != strings.Join(want, " ") {
@@ -250,4 +224,26 @@ func TestHistogram(t *testing.T) {
 	if r.Hist == nil || r.Hist.Total() != 2 || r.Median.Hist != nil || r.Error != "" {
 		t.Errorf("summarize: got histogram %+v, median's %+v, error %q; want the 2 round trips merged", r.Hist, r.Median.Hist, r.Error)
 	}
+}
+
+// runCounted runs cfg, whose Count is 2000, and checks that every result
+// is a positive figure over 1 to 2000 messages: a run may stop at its time
+// limit first (slow under -race). It returns the report and the results'
+// ids, ROW/CONTENDER.
+func runCounted(t *testing.T, cfg Config) (*Report, []string) {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
+	defer cancel()
+	rep, err := Run(ctx, cfg, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var got []string
+	for _, r := range rep.Results {
+		got = append(got, r.Row+"/"+r.Backend)
+		if r.Error != "" || r.Value <= 0 || r.Median.Msgs <= 0 || r.Median.Msgs > int64(cfg.Count) {
+			t.Errorf("%s/%s: got %s %v over %d msgs, error %q; want a positive figure over 1 to %d msgs", r.Row, r.Backend, r.Metric, r.Value, r.Median.Msgs, r.Error, cfg.Count)
+		}
+	}
+	return rep, got
 }

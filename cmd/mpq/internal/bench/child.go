@@ -138,25 +138,17 @@ func produce(ctx context.Context, e *ends, p childParams) (childResult, error) {
 
 // consume receives until the stream ends.
 func consume(ctx context.Context, e *ends, p childParams) (childResult, error) {
-	res := childResult{Start: mono()}
-	for {
-		n, b, err := e.in.get(ctx)
-		if err == io.EOF {
-			break
-		}
-		if err != nil {
-			return res, err
-		}
-		res.Msgs += int64(n)
-		res.Bytes += int64(b)
-	}
-	res.End = mono()
-	return res, nil
+	return receive(ctx, e, nil)
 }
 
 // echo answers every message with one of the same size until the stream ends.
 func echo(ctx context.Context, e *ends, p childParams) (childResult, error) {
-	msg := make([]byte, p.size)
+	return receive(ctx, e, make([]byte, p.size))
+}
+
+// receive receives until the stream ends, answering each message with
+// reply unless reply is nil, and counts what it received.
+func receive(ctx context.Context, e *ends, reply []byte) (childResult, error) {
 	res := childResult{Start: mono()}
 	for {
 		n, b, err := e.in.get(ctx)
@@ -166,8 +158,10 @@ func echo(ctx context.Context, e *ends, p childParams) (childResult, error) {
 		if err != nil {
 			return res, err
 		}
-		if err := e.out.put(ctx, msg, n); err != nil {
-			return res, err
+		if reply != nil {
+			if err := e.out.put(ctx, reply, n); err != nil {
+				return res, err
+			}
 		}
 		res.Msgs += int64(n)
 		res.Bytes += int64(b)

@@ -1,6 +1,5 @@
 // Package bench measures mpq between real processes against baselines
-// measured in the same run: it is the harness behind `go run ./bench` and
-// `mpq bench`.
+// measured in the same run: it is the harness behind `mpq bench`.
 //
 // # Contenders
 //

@@ -103,26 +103,11 @@ func (p *procBackend) stream(ctx context.Context, r row, lim limits) (Sample, er
 
 	per := lim
 	per.msgs = max(1, lim.msgs/r.producers)
-	spawnN := func(n int, role string, files []*os.File) ([]*child, error) {
-		args, err := p.childArgs(role, r.size, per, files)
-		if err != nil {
-			return nil, err
-		}
-		var cs []*child
-		for range n {
-			c, err := g.spawn(files, args...)
-			if err != nil {
-				return nil, err
-			}
-			cs = append(cs, c)
-		}
-		return cs, nil
-	}
-	consumers, err := spawnN(r.consumers, "consumer", l.b)
+	consumers, err := p.spawnN(g, r.consumers, "consumer", r.size, per, l.b)
 	if err != nil {
 		return Sample{}, err
 	}
-	producers, err := spawnN(r.producers, "producer", l.a)
+	producers, err := p.spawnN(g, r.producers, "producer", r.size, per, l.a)
 	if err != nil {
 		return Sample{}, err
 	}
@@ -144,43 +129,16 @@ func (p *procBackend) stream(ctx context.Context, r row, lim limits) (Sample, er
 	// The consumers' results are read as they come, so that one failing
 	// stops the run at once (its producers would wait for room until the
 	// children time out) and is the failure reported: the first one.
-	var mu sync.Mutex
-	var failed error
-	fail := func(err error) {
-		mu.Lock()
-		if failed == nil {
-			failed = err
-		}
-		mu.Unlock()
-		g.cancel()
-	}
-	results := make([]childResult, len(consumers))
-	var wg sync.WaitGroup
-	defer func() {
-		g.cancel() // a no-op once every consumer has reported
-		wg.Wait()
-	}()
-	for i, c := range consumers {
-		wg.Go(func() {
-			if err := c.result(&results[i]); err != nil {
-				fail(err)
-			}
-		})
-	}
-	firstFailure := func() error {
-		mu.Lock()
-		defer mu.Unlock()
-		return failed
-	}
-
+	cr := readResults(g, consumers)
+	defer cr.stop()
 	var sent, got, bytes int64
 	start, end := int64(0), int64(0)
 	for i, c := range producers {
 		var res childResult
 		if err := c.result(&res); err != nil {
-			fail(err)
-			wg.Wait()
-			return Sample{}, firstFailure()
+			cr.fail(err)
+			cr.wg.Wait()
+			return Sample{}, cr.err()
 		}
 		sent += res.Msgs
 		if i == 0 || res.Start < start {
@@ -192,11 +150,11 @@ func (p *procBackend) stream(ctx context.Context, r row, lim limits) (Sample, er
 			return Sample{}, err
 		}
 	}
-	wg.Wait()
-	if err := firstFailure(); err != nil {
+	cr.wg.Wait()
+	if err := cr.err(); err != nil {
 		return Sample{}, err
 	}
-	for _, res := range results {
+	for _, res := range cr.results {
 		got += res.Msgs
 		bytes += res.Bytes
 		end = max(end, res.End)
@@ -210,6 +168,72 @@ func (p *procBackend) stream(ctx context.Context, r row, lim limits) (Sample, er
 	s, err := rate(got, r.size, time.Duration(end-start))
 	s.countSleeps(mine)
 	return s, err
+}
+
+// spawnN starts n children of role in g, each handed files and moving
+// size-byte messages within per.
+func (p *procBackend) spawnN(g *group, n int, role string, size int, per limits, files []*os.File) ([]*child, error) {
+	args, err := p.childArgs(role, size, per, files)
+	if err != nil {
+		return nil, err
+	}
+	var cs []*child
+	for range n {
+		c, err := g.spawn(files, args...)
+		if err != nil {
+			return nil, err
+		}
+		cs = append(cs, c)
+	}
+	return cs, nil
+}
+
+// A resultReader reads the results of children as they come, one
+// goroutine each, and keeps the first failure, which ends the group.
+type resultReader struct {
+	g       *group
+	results []childResult
+	wg      sync.WaitGroup
+
+	mu     sync.Mutex
+	failed error
+}
+
+// readResults starts reading the results of cs.
+func readResults(g *group, cs []*child) *resultReader {
+	rr := &resultReader{g: g, results: make([]childResult, len(cs))}
+	for i, c := range cs {
+		rr.wg.Go(func() {
+			if err := c.result(&rr.results[i]); err != nil {
+				rr.fail(err)
+			}
+		})
+	}
+	return rr
+}
+
+// fail records err, if it is the first failure, and ends the group.
+func (rr *resultReader) fail(err error) {
+	rr.mu.Lock()
+	if rr.failed == nil {
+		rr.failed = err
+	}
+	rr.mu.Unlock()
+	rr.g.cancel()
+}
+
+// err returns the first failure.
+func (rr *resultReader) err() error {
+	rr.mu.Lock()
+	defer rr.mu.Unlock()
+	return rr.failed
+}
+
+// stop ends the group (a no-op once every child has reported) and waits
+// for the readers.
+func (rr *resultReader) stop() {
+	rr.g.cancel()
+	rr.wg.Wait()
 }
 
 // countSleeps records the sleeps the ends, if any, counted per message moved.
@@ -231,11 +255,7 @@ func (p *procBackend) pingPong(ctx context.Context, r row, lim limits) (Sample, 
 	defer l.close()
 	g := newGroup(ctx, lim.time+childTimeout)
 	defer g.stop()
-	args, err := p.childArgs("echo", r.size, lim, l.b)
-	if err != nil {
-		return Sample{}, err
-	}
-	if _, err := g.spawn(l.b, args...); err != nil {
+	if _, err := p.spawnN(g, 1, "echo", r.size, lim, l.b); err != nil {
 		return Sample{}, err
 	}
 	mine, err := p.t.open(l.a)

@@ -14,7 +14,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/mpq-go/mpq/internal/bench"
+	"github.com/mpq-go/mpq/cmd/mpq/internal/bench"
 )
 
 // TestMain lets the test binary serve as the harness's child processes.
