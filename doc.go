@@ -115,6 +115,20 @@
 // Backends register their schemes with [RegisterScheme] when imported, as
 // database/sql drivers do, so this module never depends on NATS.
 //
+// # Packages and modules
+//
+// This module, github.com/mpq-go/mpq, holds this package, package proc
+// (a registered Go function run as a child process, with queues, conns and
+// values as arguments) and package examples (the programs of the
+// repository's examples and of mpq demo). The NATS backend,
+// github.com/mpq-go/mpq/natsq, and the mpq command,
+// github.com/mpq-go/mpq/cmd/mpq, are modules of their own, released with
+// this one under the same version, so that neither's dependencies become
+// this module's:
+//
+//	go get github.com/mpq-go/mpq@latest
+//	go install github.com/mpq-go/mpq/cmd/mpq@latest
+//
 // # Caveats
 //
 //   - Queue messages are byte slices; use [QueueOf] for values.
