@@ -28,11 +28,11 @@ func benchPutGet(b *testing.B, r *Ring) {
 	b.ReportAllocs()
 	b.SetBytes(64)
 	for b.Loop() {
-		if _, err := r.Put(msg, nil, true, nil); err != nil {
+		if err := r.Put(msg, Try); err != nil {
 			b.Fatal(err)
 		}
 		var err error
-		if buf, _, err = r.Get(buf[:0], nil, 1, 0, true, nil); err != nil {
+		if buf, err = r.Get(buf[:0], Try); err != nil {
 			b.Fatal(err)
 		}
 	}
@@ -49,12 +49,12 @@ func BenchmarkBatch64(b *testing.B) {
 	b.ReportAllocs()
 	b.SetBytes(64 * 64)
 	for b.Loop() {
-		if n, err := r.Put(nil, msgs, true, nil); err != nil || n != len(msgs) {
+		if n, err := r.PutBatch(msgs, Try); err != nil || n != len(msgs) {
 			b.Fatalf("Put: %d, %v", n, err)
 		}
 		var n int
 		var err error
-		if buf, n, err = r.Get(buf[:0], &ends, len(msgs), 0, true, nil); err != nil || n != len(msgs) {
+		if buf, n, err = r.GetBatch(buf[:0], &ends, len(msgs), 0, Try); err != nil || n != len(msgs) {
 			b.Fatalf("Get: %d, %v", n, err)
 		}
 		ends = ends[:0]
@@ -68,12 +68,12 @@ func BenchmarkReceiveAck64(b *testing.B) {
 	b.ReportAllocs()
 	b.SetBytes(64)
 	for b.Loop() {
-		if _, err := r.Put(msg, nil, true, nil); err != nil {
+		if err := r.Put(msg, Try); err != nil {
 			b.Fatal(err)
 		}
 		var d Delivery
 		var err error
-		if buf, d, err = r.Receive(buf[:0], time.Minute, true, nil); err != nil {
+		if buf, d, err = r.Receive(buf[:0], time.Minute, Try); err != nil {
 			b.Fatal(err)
 		}
 		if err := r.Ack(d, false); err != nil {

@@ -117,7 +117,7 @@ func (k *ringTracker) take(hold bool) {
 	var got []byte
 	var err error
 	if hold {
-		got, _, err = k.r.Receive(nil, time.Hour, true, nil)
+		got, _, err = k.r.Receive(nil, time.Hour, Try)
 	} else {
 		got, err = get(k.r)
 	}
@@ -548,7 +548,7 @@ func TestRecoverHeld(t *testing.T) {
 func TestRecoverGivesBackAtOnce(t *testing.T) {
 	k := filledRing(t, 6, 0)
 	// Entry 0 held message 0 for an hour, then was acknowledged.
-	_, d, err := k.r.Receive(nil, time.Hour, true, nil)
+	_, d, err := k.r.Receive(nil, time.Hour, Try)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -683,7 +683,7 @@ func TestRecoverTwoRecordsOneEntry(t *testing.T) {
 		t.Errorf("after recovery Len %d, InFlight %d; want 6, 2", c.Len, c.InFlight)
 	}
 	var ends []int
-	if _, n, err := r.Get(nil, &ends, 10, 0, true, nil); n != 6 || err != nil {
+	if _, n, err := r.GetBatch(nil, &ends, 10, 0, Try); n != 6 || err != nil {
 		t.Errorf("Get = %d, %v; want all 6 messages", n, err)
 	}
 }
@@ -754,7 +754,7 @@ func recoverFuzzQueue(tb testing.TB, fill, drain, hold uint8) []byte {
 		}
 	}
 	for range int(hold % 8) {
-		if _, _, err := r.Receive(nil, time.Hour, true, nil); err != nil {
+		if _, _, err := r.Receive(nil, time.Hour, Try); err != nil {
 			break
 		}
 	}
@@ -807,7 +807,7 @@ func FuzzRecover(f *testing.F) {
 				failNow(t, "Attach after Recover: %v", err)
 			}
 			for range recoverFuzzCap/DurableHeaderBytes + 8 {
-				m, _, err := r.Get(nil, nil, 1, 0, true, nil)
+				m, err := r.Get(nil, Try)
 				if err != nil {
 					if !isSentinel(err) {
 						failNow(t, "Get after Recover: %v", err)

@@ -92,16 +92,25 @@ func attachT(tb testing.TB, mem []byte, env Env, slot int) *Ring {
 }
 
 func put(r *Ring, msg []byte) error {
-	_, err := r.Put(msg, nil, true, nil)
+	err := r.Put(msg, Try)
 	return err
 }
 
 func get(r *Ring) ([]byte, error) {
-	out, n, err := r.Get(nil, nil, 1, 0, true, nil)
-	if n == 1 && out == nil {
+	out, err := r.Get(nil, Try)
+	if err == nil && out == nil {
 		out = []byte{}
 	}
 	return out, err
+}
+
+// tryOr is Try if try is set, else a Wait that blocks until the lock is
+// released.
+func tryOr(try bool) Wait {
+	if try {
+		return Try
+	}
+	return Block(nil)
 }
 
 func word64(mem []byte, off int) uint64       { return binary.NativeEndian.Uint64(mem[off:]) }
@@ -473,7 +482,13 @@ func TestTooLarge(t *testing.T) {
 		{msgs: [][]byte{[]byte("a"), make([]byte, 101)}},
 		{msgs: [][]byte{make([]byte, 1<<20)}},
 	} {
-		n, err := r.Put(tc.msg, tc.msgs, true, nil)
+		var n int
+		var err error
+		if tc.msgs == nil {
+			err = r.Put(tc.msg, Try)
+		} else {
+			n, err = r.PutBatch(tc.msgs, Try)
+		}
 		if n != 0 || err != ErrTooLarge {
 			t.Errorf("Put(%d bytes, %d msgs) = %d, %v; want 0, %v", len(tc.msg), len(tc.msgs), n, err, ErrTooLarge)
 		}
@@ -499,7 +514,7 @@ func TestBatch(t *testing.T) {
 	var queued [][]byte
 	rest := msgs
 	for len(rest) > 0 {
-		n, err := r.Put(nil, rest, true, nil)
+		n, err := r.PutBatch(rest, Try)
 		if err != nil {
 			if err != ErrFull || n != 0 {
 				t.Fatalf("batch Put = %d, %v", n, err)
@@ -516,7 +531,7 @@ func TestBatch(t *testing.T) {
 		}
 		// Take some in a batch of at most 7, limited to 200 bytes.
 		var ends []int
-		buf, k, err := r.Get(make([]byte, 0, 64), &ends, 7, 200, true, nil)
+		buf, k, err := r.GetBatch(make([]byte, 0, 64), &ends, 7, 200, Try)
 		if err != nil || k == 0 || k > 7 || len(ends) != k {
 			t.Fatalf("batch Get = %d messages, %d ends, %v", k, len(ends), err)
 		}
@@ -534,7 +549,7 @@ func TestBatch(t *testing.T) {
 	}
 	// Drain with no limits.
 	var ends []int
-	buf, k, err := r.Get(nil, &ends, 1<<30, 0, true, nil)
+	buf, k, err := r.GetBatch(nil, &ends, 1<<30, 0, Try)
 	if err != nil || k != len(queued) {
 		t.Fatalf("final batch Get = %d, %v; want %d", k, err, len(queued))
 	}
@@ -549,13 +564,14 @@ func TestBatch(t *testing.T) {
 	if err := put(r, make([]byte, 500)); err != nil {
 		t.Fatal(err)
 	}
-	if _, k, err := r.Get(nil, nil, 5, 10, true, nil); k != 1 || err != nil {
+	var ends2 []int
+	if _, k, err := r.GetBatch(nil, &ends2, 5, 10, Try); k != 1 || err != nil {
 		t.Fatalf("Get with maxBytes under the first message = %d, %v; want 1, nil", k, err)
 	}
-	if _, k, err := r.Get(nil, nil, 5, 0, true, nil); k != 0 || err != ErrEmpty {
+	if _, k, err := r.GetBatch(nil, &ends2, 5, 0, Try); k != 0 || err != ErrEmpty {
 		t.Fatalf("batch Get of an empty queue = %d, %v; want 0, %v", k, err, ErrEmpty)
 	}
-	if n, err := r.Put(nil, [][]byte{}, true, nil); n != 0 {
+	if n, err := r.PutBatch([][]byte{}, Try); n != 0 {
 		t.Fatalf("Put of an empty batch = %d, %v; want 0", n, err)
 	}
 }
@@ -583,7 +599,7 @@ func TestSeal(t *testing.T) {
 	if err := put(r, []byte("x")); err != ErrSealed {
 		t.Fatalf("Put after Seal: got %v; want %v", err, ErrSealed)
 	}
-	if n, err := r.Put(nil, [][]byte{[]byte("x")}, false, nil); n != 0 || err != ErrSealed {
+	if n, err := r.PutBatch([][]byte{[]byte("x")}, Block(nil)); n != 0 || err != ErrSealed {
 		t.Fatalf("batch Put after Seal = %d, %v; want 0, %v", n, err, ErrSealed)
 	}
 	// Another process sees the seal too.
@@ -604,7 +620,8 @@ func TestSeal(t *testing.T) {
 			t.Fatalf("Get of a sealed, drained queue: got %v; want %v", err, io.EOF)
 		}
 	}
-	if _, n, err := r.Get(nil, nil, 10, 0, false, nil); n != 0 || err != io.EOF {
+	var ends []int
+	if _, n, err := r.GetBatch(nil, &ends, 10, 0, Block(nil)); n != 0 || err != io.EOF {
 		t.Fatalf("blocking batch Get of a sealed, drained queue = %d, %v; want 0, %v", n, err, io.EOF)
 	}
 }
@@ -615,8 +632,8 @@ func TestClose(t *testing.T) {
 	if err := put(r, []byte("x")); err != nil {
 		t.Fatal(err)
 	}
-	r.Waiting(false, true)
-	r.Waiting(true, true)
+	r.SetWaiting(ForData)
+	r.SetWaiting(ForSpace)
 	released := 0
 	if err := r.Close(func() { released++ }); err != nil {
 		t.Fatalf("Close: %v", err)
@@ -630,7 +647,7 @@ func TestClose(t *testing.T) {
 	if !r.Closed() {
 		t.Fatal("Closed() = false after Close")
 	}
-	if r.HasWaiters(false) || r.HasWaiters(true) {
+	if r.HasWaiters(ForData) || r.HasWaiters(ForSpace) {
 		t.Error("a closed ring left its waiter bits set")
 	}
 	if err := put(r, []byte("x")); err != ErrClosed {
@@ -706,11 +723,11 @@ func TestProcsAndWaiters(t *testing.T) {
 	if ps[0].Role != RoleProducer || ps[1].Role != RoleConsumer {
 		t.Errorf("roles = %d, %d; want %d, %d", ps[0].Role, ps[1].Role, RoleProducer, RoleConsumer)
 	}
-	if r.HasWaiters(false) || r.HasWaiters(true) {
+	if r.HasWaiters(ForData) || r.HasWaiters(ForSpace) {
 		t.Fatal("waiters in a new queue")
 	}
-	r2.Waiting(false, true)
-	if !r.HasWaiters(false) || r.HasWaiters(true) {
+	r2.SetWaiting(ForData)
+	if !r.HasWaiters(ForData) || r.HasWaiters(ForSpace) {
 		t.Fatal("data waiter not seen")
 	}
 	if n := r.SweepWaiters(); n != 0 {
@@ -720,16 +737,16 @@ func TestProcsAndWaiters(t *testing.T) {
 	if ps := r.Procs(); len(ps) != 1 {
 		t.Errorf("Procs after a death = %+v; want one", ps)
 	}
-	if n := r.SweepWaiters(); n != 1 || r.HasWaiters(false) {
-		t.Fatalf("SweepWaiters after a death cleared %d, HasWaiters = %v; want 1, false", n, r.HasWaiters(false))
+	if n := r.SweepWaiters(); n != 1 || r.HasWaiters(ForData) {
+		t.Fatalf("SweepWaiters after a death cleared %d, HasWaiters = %v; want 1, false", n, r.HasWaiters(ForData))
 	}
-	r.Waiting(true, true)
-	if n := r.SweepWaiters(); n != 0 || !r.HasWaiters(true) {
+	r.SetWaiting(ForSpace)
+	if n := r.SweepWaiters(); n != 0 || !r.HasWaiters(ForSpace) {
 		t.Fatalf("SweepWaiters cleared its own bit")
 	}
-	r.Waiting(true, false)
-	if r.HasWaiters(true) {
-		t.Fatal("Waiting(false) left the bit set")
+	r.ClearWaiting(ForSpace)
+	if r.HasWaiters(ForSpace) {
+		t.Fatal("ClearWaiting left the bit set")
 	}
 	// Re-attaching through a slot bumps its generation, so refs differ.
 	r3 := attachT(t, mem, env, 70)
@@ -780,9 +797,11 @@ func TestConcurrent(t *testing.T) {
 				var n int
 				var err error
 				if len(msgs) == 1 && rng.IntN(2) == 0 {
-					n, err = r.Put(msgs[0], nil, rng.IntN(2) == 0, nil)
+					if err = r.Put(msgs[0], tryOr(rng.IntN(2) == 0)); err == nil {
+						n = 1
+					}
 				} else {
-					n, err = r.Put(nil, msgs, rng.IntN(2) == 0, nil)
+					n, err = r.PutBatch(msgs, tryOr(rng.IntN(2) == 0))
 				}
 				switch {
 				case err == ErrFull || err == ErrBusy:
@@ -809,7 +828,7 @@ func TestConcurrent(t *testing.T) {
 				ends = ends[:0]
 				var n int
 				var err error
-				buf, n, err = r.Get(buf[:0], &ends, 1+rng.IntN(5), rng.IntN(2)*300, rng.IntN(2) == 0, nil)
+				buf, n, err = r.GetBatch(buf[:0], &ends, 1+rng.IntN(5), rng.IntN(2)*300, tryOr(rng.IntN(2) == 0))
 				switch {
 				case err == ErrEmpty || err == ErrBusy:
 					runtime.Gosched()
@@ -1019,16 +1038,16 @@ func TestLiveHolderBusy(t *testing.T) {
 	}
 	done := make(chan struct{})
 	close(done)
-	if _, err := r.Put([]byte("x"), nil, false, done); err != ErrCanceled {
+	if err := r.Put([]byte("x"), Block(done)); err != ErrCanceled {
 		t.Errorf("Put with a live holder and a closed done: got %v; want %v", err, ErrCanceled)
 	}
-	if _, _, err := r.Get(nil, nil, 1, 0, false, done); err != ErrCanceled {
+	if _, err := r.Get(nil, Block(done)); err != ErrCanceled {
 		t.Errorf("Get with a live holder and a closed done: got %v; want %v", err, ErrCanceled)
 	}
 	// A blocking Put waits for the holder and proceeds when it releases.
 	blocked := make(chan error, 1)
 	go func() {
-		_, err := r.Put([]byte("z"), nil, false, nil)
+		err := r.Put([]byte("z"), Block(nil))
 		blocked <- err
 	}()
 	time.Sleep(5 * time.Millisecond)
@@ -1082,7 +1101,7 @@ func TestLockHeldBySelf(t *testing.T) {
 				} else {
 					_, err := get(r)
 					done <- err
-					_, _, err = r.Get(nil, nil, 1, 0, false, nil)
+					_, err = r.Get(nil, Block(nil))
 					done <- err
 				}
 				setWord32Atomic(mem, offRecount, 1)
@@ -1286,14 +1305,14 @@ func TestWake(t *testing.T) {
 	if err := put(r, []byte("a")); err != nil || env.wakes.Load() != 0 {
 		t.Fatalf("Put with no waiter: err %v, %d wakes; want nil, 0", err, env.wakes.Load())
 	}
-	other.Waiting(false, true)
+	other.SetWaiting(ForData)
 	seq := atomic.LoadUint32(r.DataSeq())
 	if err := put(r, []byte("b")); err != nil || env.wakes.Load() != 1 || atomic.LoadUint32(r.DataSeq()) == seq {
 		t.Fatalf("Put with a data waiter: err %v, %d wakes, seq %d -> %d; want one wake and a new seq",
 			err, env.wakes.Load(), seq, atomic.LoadUint32(r.DataSeq()))
 	}
-	other.Waiting(false, false)
-	other.Waiting(true, true)
+	other.ClearWaiting(ForData)
+	other.SetWaiting(ForSpace)
 	if _, err := get(r); err != nil || env.wakes.Load() != 2 {
 		t.Fatalf("Get with a space waiter: err %v, %d wakes; want nil, 2", err, env.wakes.Load())
 	}
