@@ -9,35 +9,50 @@ import (
 // system calls, so they measure the protocol alone. The mpq package's
 // benchmarks add the mapping and the waiting around it.
 
-// benchRing attaches a ring of 1 MiB for b; cannotFault skips the fault
-// guard, as an anonymous queue's ring does.
-func benchRing(b *testing.B, cannotFault bool) *Ring {
-	r := attachT(b, newMem(b, 1<<20, 1<<16), newEnv(), 0)
-	if cannotFault {
-		r.CannotFault()
+// BenchmarkRound puts a 64-byte message and takes it back, the ways a
+// consumer can: Get with the fault guard, Get without it (the ring of an
+// anonymous queue, which cannot fault), and Receive then Ack.
+func BenchmarkRound(b *testing.B) {
+	for _, bc := range []struct {
+		name        string
+		cannotFault bool
+		take        func(r *Ring, buf []byte) ([]byte, error)
+	}{
+		{"Get64", false, benchGet},
+		{"Get64NoFault", true, benchGet},
+		{"ReceiveAck64", false, benchReceiveAck},
+	} {
+		b.Run(bc.name, func(b *testing.B) {
+			r := benchRing(b, bc.cannotFault)
+			msg := make([]byte, 64)
+			buf := make([]byte, 0, 64)
+			b.ReportAllocs()
+			b.SetBytes(64)
+			for b.Loop() {
+				if err := r.Put(msg, Try); err != nil {
+					b.Fatal(err)
+				}
+				var err error
+				if buf, err = bc.take(r, buf[:0]); err != nil {
+					b.Fatal(err)
+				}
+			}
+		})
 	}
-	return r
 }
 
-func BenchmarkPutGet64(b *testing.B)        { benchPutGet(b, benchRing(b, false)) }
-func BenchmarkPutGet64NoFault(b *testing.B) { benchPutGet(b, benchRing(b, true)) }
+func benchGet(r *Ring, buf []byte) ([]byte, error) { return r.Get(buf, Try) }
 
-func benchPutGet(b *testing.B, r *Ring) {
-	msg := make([]byte, 64)
-	buf := make([]byte, 0, 64)
-	b.ReportAllocs()
-	b.SetBytes(64)
-	for b.Loop() {
-		if err := r.Put(msg, Try); err != nil {
-			b.Fatal(err)
-		}
-		var err error
-		if buf, err = r.Get(buf[:0], Try); err != nil {
-			b.Fatal(err)
-		}
+func benchReceiveAck(r *Ring, buf []byte) ([]byte, error) {
+	buf, d, err := r.Receive(buf, time.Minute, Try)
+	if err != nil {
+		return buf, err
 	}
+	return buf, r.Ack(d, false)
 }
 
+// BenchmarkBatch64 puts 64 messages of 64 bytes in one batch and takes them
+// back in one.
 func BenchmarkBatch64(b *testing.B) {
 	r := benchRing(b, false)
 	msgs := make([][]byte, 64)
@@ -50,34 +65,23 @@ func BenchmarkBatch64(b *testing.B) {
 	b.SetBytes(64 * 64)
 	for b.Loop() {
 		if n, err := r.PutBatch(msgs, Try); err != nil || n != len(msgs) {
-			b.Fatalf("Put: %d, %v", n, err)
+			b.Fatalf("PutBatch: %d, %v", n, err)
 		}
 		var n int
 		var err error
 		if buf, n, err = r.GetBatch(buf[:0], &ends, len(msgs), 0, Try); err != nil || n != len(msgs) {
-			b.Fatalf("Get: %d, %v", n, err)
+			b.Fatalf("GetBatch: %d, %v", n, err)
 		}
 		ends = ends[:0]
 	}
 }
 
-func BenchmarkReceiveAck64(b *testing.B) {
-	r := benchRing(b, false)
-	msg := make([]byte, 64)
-	buf := make([]byte, 0, 64)
-	b.ReportAllocs()
-	b.SetBytes(64)
-	for b.Loop() {
-		if err := r.Put(msg, Try); err != nil {
-			b.Fatal(err)
-		}
-		var d Delivery
-		var err error
-		if buf, d, err = r.Receive(buf[:0], time.Minute, Try); err != nil {
-			b.Fatal(err)
-		}
-		if err := r.Ack(d, false); err != nil {
-			b.Fatal(err)
-		}
+// benchRing attaches a ring of 1 MiB for b; cannotFault skips the fault
+// guard, as an anonymous queue's ring does.
+func benchRing(b *testing.B, cannotFault bool) *Ring {
+	r := attachT(b, newMem(b, 1<<20, 1<<16), newEnv(), 0)
+	if cannotFault {
+		r.CannotFault()
 	}
+	return r
 }

@@ -77,7 +77,17 @@ func (r *Ring) getReady(dst []byte, ends *[]int, n, max, maxBytes int) ([]byte, 
 	var err error
 	for n < max {
 		if h >= r.tailCache {
-			if err = r.refreshTail(h); err != nil {
+			sealed := atomic.LoadUint32(r.w.sealed) != 0 // before tail: see every put that preceded the seal
+			t := atomic.LoadUint64(r.w.tail)
+			if err = r.checkSpan("head/tail", h, t); err != nil {
+				break
+			}
+			r.tailCache = t
+			if h == t {
+				err = ErrEmpty
+				if sealed && atomic.LoadUint32(r.w.inFlight) == 0 {
+					err = io.EOF
+				}
 				break
 			}
 		}
@@ -129,25 +139,6 @@ func (r *Ring) getReady(dst []byte, ends *[]int, n, max, maxBytes int) ([]byte, 
 		r.wake(ForSpace)
 	}
 	return dst, n, err
-}
-
-// refreshTail reads tail into tailCache once head has reached h, the cached
-// tail. Where h is tail too, the error is ErrEmpty, or io.EOF when the queue
-// is sealed and nothing is held.
-func (r *Ring) refreshTail(h uint64) error {
-	sealed := atomic.LoadUint32(r.w.sealed) != 0 // before tail: see every put that preceded the seal
-	t := atomic.LoadUint64(r.w.tail)
-	if err := r.checkSpan("head/tail", h, t); err != nil {
-		return err
-	}
-	r.tailCache = t
-	if h != t {
-		return nil
-	}
-	if sealed && atomic.LoadUint32(r.w.inFlight) == 0 {
-		return io.EOF
-	}
-	return ErrEmpty
 }
 
 // commitGet publishes the taking of n records at head, which ends at h.

@@ -1,0 +1,84 @@
+// Package ringtest is the oracle of the recovery tests of durable queues,
+// shared by the ring's own tests and the mpq package's: an account of where
+// the records put into a ring lie, and what recovery must deliver, and
+// count, given which of them are damaged. It does not import package ring
+// (whose tests import it): the ring's sizes come in as fields.
+package ringtest
+
+// A Rec is where a record lies: a message (Seq >= 0) or a padding record
+// that fills the end of the ring (Seq -1).
+type Rec struct {
+	Pos uint64
+	N   int // payload bytes; for padding, the record's size less its header
+	Seq int
+}
+
+// Pad reports whether c is a padding record.
+func (c Rec) Pad() bool { return c.Seq < 0 }
+
+// A Layout is an account of the records put into a ring, in position
+// order: tests check it against the tail the ring records, then damage the
+// records it names.
+type Layout struct {
+	Cap    uint64             // ring bytes
+	Header uint64             // bytes of a record header (ring.DurableHeaderBytes)
+	Size   func(n int) uint64 // ring bytes of a record of n bytes (ring.DurableRecordSize)
+	Recs   []Rec              // every record put, padding included
+	Tail   uint64             // the position after the last record
+}
+
+// Put accounts for message seq, of n bytes, written at the tail: after a
+// padding record if it would cross the end of the ring.
+func (l *Layout) Put(seq, n int) {
+	size := l.Size(n)
+	if idx := l.Tail & (l.Cap - 1); idx+size > l.Cap {
+		l.Recs = append(l.Recs, Rec{Pos: l.Tail, N: int(l.Cap - idx - l.Header), Seq: -1})
+		l.Tail += l.Cap - idx
+	}
+	l.Recs = append(l.Recs, Rec{Pos: l.Tail, N: n, Seq: seq})
+	l.Tail += size
+}
+
+// From returns the records at or above pos.
+func (l *Layout) From(pos uint64) []Rec {
+	for i, c := range l.Recs {
+		if c.Pos >= pos {
+			return l.Recs[i:]
+		}
+	}
+	return nil
+}
+
+// Expect returns the messages recovery must deliver, in order, and the
+// number of damaged stretches it must count, given which of recs are
+// damaged: every run of damaged records (padding included) is one stretch.
+func Expect(recs []Rec, damaged func(Rec) bool) (seqs []int, torn uint64) {
+	seqs = []int{}
+	inRun := false
+	for _, c := range recs {
+		if damaged(c) {
+			if !inRun {
+				torn++
+			}
+			inRun = true
+			continue
+		}
+		inRun = false
+		if !c.Pad() {
+			seqs = append(seqs, c.Seq)
+		}
+	}
+	return seqs, torn
+}
+
+// Seqs returns the sequence numbers of the messages among recs, in order:
+// what recovery delivers when nothing is damaged.
+func Seqs(recs []Rec) []int {
+	s := []int{}
+	for _, c := range recs {
+		if !c.Pad() {
+			s = append(s, c.Seq)
+		}
+	}
+	return s
+}
