@@ -556,6 +556,16 @@ func (m *ackModel) settleStale() {
 // check compares the ring with the model. It repairs what a dead consumer
 // left first (Counts takes its lock over).
 func (m *ackModel) check() {
+	pending, held, returned, free, head, tail := m.checkCounts()
+	m.checkBelowHead(free, head, held+returned)
+	m.checkAboveHead(head, tail, pending)
+	m.checkEntries(free, head, held+returned)
+	checkGuard(m.t, m.mem)
+}
+
+// checkCounts checks the counters against the model, and returns the
+// model's pending, held and given-back messages and the ring's positions.
+func (m *ackModel) checkCounts() (pending, held, returned int, free, head, tail uint64) {
 	r := m.prod
 	c, err := r.Counts()
 	if err != nil {
@@ -564,8 +574,7 @@ func (m *ackModel) check() {
 	if v := atomic.LoadUint32(r.w.consLock); v != 0 || atomic.LoadUint32(r.w.repair) != 0 {
 		m.fatalf("consumer lock %#x, repair %d after Counts", v, atomic.LoadUint32(r.w.repair))
 	}
-	held, returned := m.inFlight()
-	pending := 0
+	held, returned = m.inFlight()
 	for _, x := range m.msgs {
 		if x.state == amPending {
 			pending++
@@ -578,13 +587,20 @@ func (m *ackModel) check() {
 	if got != want {
 		m.fatalf("Counts %+v; want %+v", got, want)
 	}
-	free, head, tail := r.reclaimed(), atomic.LoadUint64(r.w.head), atomic.LoadUint64(r.w.tail)
+	free, head, tail = r.reclaimed(), atomic.LoadUint64(r.w.head), atomic.LoadUint64(r.w.tail)
 	if free > head || head > tail || tail-free > r.cap {
 		m.fatalf("reclaimed %d, head %d, tail %d", free, head, tail)
 	}
 	if c.Used != tail-free {
 		m.fatalf("Used %d; tail %d - reclaimed %d", c.Used, tail, free)
 	}
+	return pending, held, returned, free, head, tail
+}
+
+// checkBelowHead checks the records between free and head: inFlight
+// deliveries held or given back.
+func (m *ackModel) checkBelowHead(free, head uint64, inFlight int) {
+	r := m.prod
 	// Below head: taken records (each with its entry), done ones and
 	// padding; the first non-padding record at the reclaim position is
 	// taken (reclaim does not stop short).
@@ -612,9 +628,15 @@ func (m *ackModel) check() {
 		}
 		p += size
 	}
-	if taken != held+returned {
-		m.fatalf("%d taken records; %d held and %d given back", taken, held, returned)
+	if taken != inFlight {
+		m.fatalf("%d taken records; %d held or given back", taken, inFlight)
 	}
+}
+
+// checkAboveHead checks that the records between head and tail are the
+// pending messages.
+func (m *ackModel) checkAboveHead(head, tail uint64, pending int) {
+	r := m.prod
 	ready := 0
 	for p := head; p < tail; {
 		h, size, err := r.record(p, tail)
@@ -633,14 +655,20 @@ func (m *ackModel) check() {
 	if ready != pending {
 		m.fatalf("%d ready records above head; %d messages pending", ready, pending)
 	}
+}
+
+// checkEntries checks the deliveries table against the model's inFlight
+// messages, which lie between free and head.
+func (m *ackModel) checkEntries(free, head uint64, inFlight int) {
+	r := m.prod
 	inUse := 0
 	for i := uint32(0); i < MaxInFlight; i++ {
 		if r.entState(i) != entFree {
 			inUse++
 		}
 	}
-	if inUse != held+returned || atomic.LoadUint32(r.w.inFlight) != uint32(inUse) {
-		m.fatalf("%d entries in use, in-flight word %d; want %d", inUse, atomic.LoadUint32(r.w.inFlight), held+returned)
+	if inUse != inFlight || atomic.LoadUint32(r.w.inFlight) != uint32(inUse) {
+		m.fatalf("%d entries in use, in-flight word %d; want %d", inUse, atomic.LoadUint32(r.w.inFlight), inFlight)
 	}
 	for _, x := range m.msgs {
 		if x.state != amHeld && x.state != amReturned {
@@ -662,7 +690,6 @@ func (m *ackModel) check() {
 			m.fatalf("message %d given back after %d deliveries: entry count %d", x.seq, x.count, atomic.LoadUint32(entU32(r.mem, i, entCount)))
 		}
 	}
-	checkGuard(m.t, m.mem)
 }
 
 // step runs one random operation.
@@ -810,283 +837,325 @@ func TestAckModel(t *testing.T) {
 // own, each attached as a process of its own: consumers Get, Receive with
 // short leases (which expire under them), Ack, Nack and Extend, and now and
 // then die in the middle of an operation (stopped by TestHook, in builds
-// with the tag mpqhooks) or just stop holding deliveries, to be replaced by a new process in their slot. Every
-// message must be consumed (returned by Get, or acked with success) exactly
-// once, except those taken by a consumer that died inside Get.
+// with the tag mpqhooks) or just stop holding deliveries, to be replaced by
+// a new process in their slot. Every message must be consumed (returned by
+// Get, or acked with success) exactly once, except those taken by a
+// consumer that died inside Get.
 func TestAckConcurrent(t *testing.T) {
-	const (
-		consumers = 4
-		total     = 3000
-		timeLimit = 20 * time.Second
-	)
-	mem := newMem(t, 1<<14, 64)
-	env := newEnv()
-	points := []string{"", HookPut, HookGet, HookReceive, HookAck}
-	var armed atomic.Int32 // index in points
+	const consumers = 4
+	a := &ackRun{
+		mem: newMem(t, 1<<14, 64), env: newEnv(),
+		stop: make(chan struct{}), errs: make(chan error, consumers+1),
+	}
 	defer setTestHook(func(p string) {
-		if a := armed.Load(); a != 0 && points[a] == p && armed.CompareAndSwap(a, 0) {
+		if i := a.armed.Load(); i != 0 && ackPoints[i] == p && a.armed.CompareAndSwap(i, 0) {
 			panic(hookDeath{p})
 		}
 	})()
-	attach := func(slot int) *Ring {
-		r, err := Attach(mem, int64(len(mem)), env, slot, 1000+slot)
-		if err != nil {
-			panic(err)
+	var wg sync.WaitGroup
+	wg.Go(a.produce)
+	for i := range consumers {
+		wg.Go(func() { a.consumer(1 + i) })
+	}
+	a.supervise(t, &wg)
+	zero := 0
+	for i := range a.consumed {
+		if a.consumed[i].Load() == 0 {
+			zero++
 		}
-		env.set(slot, true)
-		return r
 	}
-	// try runs f, reporting a death in a hook.
-	try := func(f func()) (died string) {
-		defer func() {
-			if e := recover(); e != nil {
-				h, ok := e.(hookDeath)
-				if !ok {
-					panic(e)
-				}
-				died = h.point
-			}
-		}()
-		f()
-		return ""
+	if zero != int(a.lost.Load()) {
+		t.Errorf("%d messages never consumed; %d taken by consumers that died inside Get", zero, a.lost.Load())
 	}
+	c := counts(t, a.attach(200))
+	if c.Len != 0 || c.InFlight != 0 || c.Used != 0 || c.Puts != ackTotal || c.Gets != ackTotal {
+		t.Errorf("Counts at the end: %+v", c)
+	}
+	var d []int32
+	for i := range a.deaths {
+		d = append(d, a.deaths[i].Load())
+	}
+	t.Logf("deaths (plain, put, get, receive, ack): %v; %d settlements after a lease expired; %d lost in Get; %+v", d, a.expiredAcks.Load(), a.lost.Load(), c)
+	checkGuard(t, a.mem)
+}
 
-	var (
-		consumed    [total]atomic.Int32
-		lost        atomic.Int32    // consumed by a consumer that died inside Get
-		finished    atomic.Int32    // consumed messages (lost included)
-		deaths      [5]atomic.Int32 // by index in points
-		expiredAcks atomic.Int32
-		stop        = make(chan struct{})
-		errs        = make(chan error, consumers+1)
-		wg          sync.WaitGroup
-	)
-	consume := func(seq int) error {
-		if n := consumed[seq].Add(1); n > 1 {
-			return fmt.Errorf("message %d consumed %d times", seq, n)
-		}
-		finished.Add(1)
-		return nil
-	}
-	parse := func(m []byte) (int, error) {
-		if len(m) < 4 {
-			return 0, fmt.Errorf("message of %d bytes", len(m))
-		}
-		seq := int(binary.LittleEndian.Uint32(m))
-		for i, b := range m[4:] {
-			if b != byte(seq+i) {
-				return 0, fmt.Errorf("message %d damaged at %d", seq, i)
-			}
-		}
-		if seq >= total {
-			return 0, fmt.Errorf("message %d of %d", seq, total)
-		}
-		return seq, nil
-	}
+// ackTotal is the number of messages TestAckConcurrent puts.
+const ackTotal = 3000
 
-	wg.Add(1)
-	go func() { // producer
-		defer wg.Done()
-		r := attach(0)
-		rng := rand.New(rand.NewPCG(uint64(time.Now().UnixNano()), 0))
-		for seq := 0; seq < total; {
-			select {
-			case <-stop:
-				return
-			default:
+// ackPoints are where TestAckConcurrent's processes die: "" is a death
+// outside any operation.
+var ackPoints = []string{"", HookPut, HookGet, HookReceive, HookAck}
+
+// An ackRun is the shared state of TestAckConcurrent.
+type ackRun struct {
+	mem         []byte
+	env         *fakeEnv
+	armed       atomic.Int32 // index in ackPoints of the next death, 0 for none
+	consumed    [ackTotal]atomic.Int32
+	lost        atomic.Int32    // consumed by a consumer that died inside Get
+	finished    atomic.Int32    // consumed messages (lost included)
+	deaths      [5]atomic.Int32 // by index in ackPoints
+	expiredAcks atomic.Int32
+	stop        chan struct{}
+	errs        chan error
+}
+
+// attach attaches a process in slot.
+func (a *ackRun) attach(slot int) *Ring {
+	r, err := Attach(a.mem, int64(len(a.mem)), a.env, slot, 1000+slot)
+	if err != nil {
+		panic(err)
+	}
+	a.env.set(slot, true)
+	return r
+}
+
+// try runs f, reporting a death in a hook.
+func (a *ackRun) try(f func()) (died string) {
+	defer func() {
+		if e := recover(); e != nil {
+			h, ok := e.(hookDeath)
+			if !ok {
+				panic(e)
 			}
-			msg := make([]byte, 4+rng.IntN(60))
-			binary.LittleEndian.PutUint32(msg, uint32(seq))
-			for i := range msg[4:] {
-				msg[4+i] = byte(seq + i)
-			}
-			var err error
-			if p := try(func() { err = r.Put(msg, Try) }); p != "" {
-				deaths[1].Add(1)
-				r = attach(0)
-				continue
-			}
-			switch err {
-			case nil:
-				seq++
-			case ErrFull, ErrBusy:
-				runtime.Gosched()
-			default:
-				errs <- fmt.Errorf("Put: %w", err)
-				return
-			}
+			died = h.point
 		}
 	}()
-	for i := range consumers {
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			slot := 1 + i
-			r := attach(slot)
-			rng := rand.New(rand.NewPCG(uint64(time.Now().UnixNano()), uint64(slot)))
-			var held []Delivery
-			var heldSeq []int
-			fail := func(err error) { errs <- fmt.Errorf("slot %d: %w", slot, err) }
-			die := func(point string) {
-				deaths[slices.Index(points, point)].Add(1)
-				held, heldSeq = nil, nil
-				r = attach(slot)
-			}
-			for finished.Load() < total {
-				select {
-				case <-stop:
-					return
-				default:
-				}
-				switch k := rng.IntN(10); {
-				case k < 2: // Get
-					var out []byte
-					var err error
-					if p := try(func() { out, err = r.Get(nil, Try) }); p != "" {
-						if p == HookAck { // it marked a message given back done
-							lost.Add(1)
-							finished.Add(1)
-						}
-						die(p)
-						continue
-					}
-					if err == ErrEmpty || err == ErrBusy {
-						runtime.Gosched()
-						continue
-					}
-					if err != nil {
-						fail(fmt.Errorf("Get: %v", err))
-						return
-					}
-					seq, err := parse(out)
-					if err == nil {
-						err = consume(seq)
-					}
-					if err != nil {
-						fail(err)
-						return
-					}
-				case k < 5 && len(held) < 3: // Receive
-					lease := time.Hour
-					if rng.IntN(2) == 0 {
-						lease = time.Duration(1+rng.IntN(5)) * time.Millisecond
-					}
-					var out []byte
-					var d Delivery
-					var err error
-					if p := try(func() { out, d, err = r.Receive(nil, lease, Try) }); p != "" {
-						die(p)
-						continue
-					}
-					if err == ErrEmpty || err == ErrBusy {
-						runtime.Gosched()
-						continue
-					}
-					if err != nil {
-						fail(fmt.Errorf("Receive: %v", err))
-						return
-					}
-					seq, err := parse(out)
-					if err != nil {
-						fail(err)
-						return
-					}
-					held, heldSeq = append(held, d), append(heldSeq, seq)
-				case k < 9 && len(held) > 0: // settle one
-					j := rng.IntN(len(held))
-					d, seq := held[j], heldSeq[j]
-					held, heldSeq = append(held[:j], held[j+1:]...), append(heldSeq[:j], heldSeq[j+1:]...)
-					if rng.IntN(3) == 0 {
-						time.Sleep(time.Duration(rng.IntN(3)) * time.Millisecond)
-					}
-					var err error
-					acking := false
-					p := try(func() {
-						switch rng.IntN(6) {
-						case 0:
-							err = r.Nack(d, time.Now().UnixNano())
-						case 1:
-							if err = r.Extend(d, time.Now().Add(time.Hour).UnixNano()); err == nil {
-								held, heldSeq = append(held, d), append(heldSeq, seq)
-							}
-						default:
-							acking = true
-							err = r.Ack(d, false)
-						}
-					})
-					if p != "" { // died in Ack, the record marked done: consumed
-						if err := consume(seq); err != nil {
-							fail(err)
-							return
-						}
-						die(p)
-						continue
-					}
-					switch {
-					case err == ErrLeaseExpired:
-						expiredAcks.Add(1)
-					case err != nil:
-						fail(fmt.Errorf("settle %d: %v", seq, err))
-						return
-					case acking:
-						if err := consume(seq); err != nil {
-							fail(err)
-							return
-						}
-					}
-				case k == 9 && rng.IntN(20) == 0: // stop, holding what it holds
-					die("")
-				}
-			}
-		}()
+	f()
+	return ""
+}
+
+// stopped reports whether the test is over.
+func (a *ackRun) stopped() bool {
+	select {
+	case <-a.stop:
+		return true
+	default:
+		return false
 	}
+}
+
+// consume counts message seq consumed, which it must be once only.
+func (a *ackRun) consume(seq int) error {
+	if n := a.consumed[seq].Add(1); n > 1 {
+		return fmt.Errorf("message %d consumed %d times", seq, n)
+	}
+	a.finished.Add(1)
+	return nil
+}
+
+// parse checks a message the producer made and returns its seq.
+func (a *ackRun) parse(m []byte) (int, error) {
+	if len(m) < 4 {
+		return 0, fmt.Errorf("message of %d bytes", len(m))
+	}
+	seq := int(binary.LittleEndian.Uint32(m))
+	for i, b := range m[4:] {
+		if b != byte(seq+i) {
+			return 0, fmt.Errorf("message %d damaged at %d", seq, i)
+		}
+	}
+	if seq >= ackTotal {
+		return 0, fmt.Errorf("message %d of %d", seq, ackTotal)
+	}
+	return seq, nil
+}
+
+// produce puts the messages from slot 0, attaching again after each death.
+func (a *ackRun) produce() {
+	r := a.attach(0)
+	rng := rand.New(rand.NewPCG(uint64(time.Now().UnixNano()), 0))
+	for seq := 0; seq < ackTotal && !a.stopped(); {
+		msg := make([]byte, 4+rng.IntN(60))
+		binary.LittleEndian.PutUint32(msg, uint32(seq))
+		for i := range msg[4:] {
+			msg[4+i] = byte(seq + i)
+		}
+		var err error
+		if p := a.try(func() { err = r.Put(msg, Try) }); p != "" {
+			a.deaths[1].Add(1)
+			r = a.attach(0)
+			continue
+		}
+		switch err {
+		case nil:
+			seq++
+		case ErrFull, ErrBusy:
+			runtime.Gosched()
+		default:
+			a.errs <- fmt.Errorf("Put: %w", err)
+			return
+		}
+	}
+}
+
+// An ackConsumer is one consumer of TestAckConcurrent: a process in slot
+// and the deliveries it holds.
+type ackConsumer struct {
+	*ackRun
+	slot    int
+	r       *Ring
+	rng     *rand.Rand
+	held    []Delivery
+	heldSeq []int
+}
+
+// consumer runs a consumer in slot until every message is consumed: each
+// step Gets, Receives, settles one delivery or stops holding what it holds,
+// and returns an error to end the test with, or nil.
+func (a *ackRun) consumer(slot int) {
+	c := &ackConsumer{ackRun: a, slot: slot, r: a.attach(slot), rng: rand.New(rand.NewPCG(uint64(time.Now().UnixNano()), uint64(slot)))}
+	for a.finished.Load() < ackTotal && !a.stopped() {
+		var err error
+		switch k := c.rng.IntN(10); {
+		case k < 2:
+			err = c.get()
+		case k < 5 && len(c.held) < 3:
+			err = c.receive()
+		case k < 9 && len(c.held) > 0:
+			err = c.settle()
+		case k == 9 && c.rng.IntN(20) == 0: // stop, holding what it holds
+			c.die("")
+		}
+		if err != nil {
+			a.errs <- fmt.Errorf("slot %d: %w", slot, err)
+			return
+		}
+	}
+}
+
+// die counts a death at point and attaches a new process in the slot.
+func (c *ackConsumer) die(point string) {
+	c.deaths[slices.Index(ackPoints, point)].Add(1)
+	c.held, c.heldSeq = nil, nil
+	c.r = c.attach(c.slot)
+}
+
+// get takes one message with Get.
+func (c *ackConsumer) get() error {
+	var out []byte
+	var err error
+	if p := c.try(func() { out, err = c.r.Get(nil, Try) }); p != "" {
+		if p == HookAck { // it marked a message given back done
+			c.lost.Add(1)
+			c.finished.Add(1)
+		}
+		c.die(p)
+		return nil
+	}
+	if err == ErrEmpty || err == ErrBusy {
+		runtime.Gosched()
+		return nil
+	}
+	if err != nil {
+		return fmt.Errorf("Get: %v", err)
+	}
+	seq, err := c.parse(out)
+	if err != nil {
+		return err
+	}
+	return c.consume(seq)
+}
+
+// receive holds one more message, with a lease that may end soon.
+func (c *ackConsumer) receive() error {
+	lease := time.Hour
+	if c.rng.IntN(2) == 0 {
+		lease = time.Duration(1+c.rng.IntN(5)) * time.Millisecond
+	}
+	var out []byte
+	var d Delivery
+	var err error
+	if p := c.try(func() { out, d, err = c.r.Receive(nil, lease, Try) }); p != "" {
+		c.die(p)
+		return nil
+	}
+	if err == ErrEmpty || err == ErrBusy {
+		runtime.Gosched()
+		return nil
+	}
+	if err != nil {
+		return fmt.Errorf("Receive: %v", err)
+	}
+	seq, err := c.parse(out)
+	if err != nil {
+		return err
+	}
+	c.held, c.heldSeq = append(c.held, d), append(c.heldSeq, seq)
+	return nil
+}
+
+// settle Nacks, Extends or Acks one of the deliveries held.
+func (c *ackConsumer) settle() error {
+	j := c.rng.IntN(len(c.held))
+	d, seq := c.held[j], c.heldSeq[j]
+	c.held, c.heldSeq = append(c.held[:j], c.held[j+1:]...), append(c.heldSeq[:j], c.heldSeq[j+1:]...)
+	if c.rng.IntN(3) == 0 {
+		time.Sleep(time.Duration(c.rng.IntN(3)) * time.Millisecond)
+	}
+	var err error
+	acking := false
+	p := c.try(func() {
+		switch c.rng.IntN(6) {
+		case 0:
+			err = c.r.Nack(d, time.Now().UnixNano())
+		case 1:
+			if err = c.r.Extend(d, time.Now().Add(time.Hour).UnixNano()); err == nil {
+				c.held, c.heldSeq = append(c.held, d), append(c.heldSeq, seq)
+			}
+		default:
+			acking = true
+			err = c.r.Ack(d, false)
+		}
+	})
+	if p != "" { // died in Ack, the record marked done: consumed
+		if err := c.consume(seq); err != nil {
+			return err
+		}
+		c.die(p)
+		return nil
+	}
+	switch {
+	case err == ErrLeaseExpired:
+		c.expiredAcks.Add(1)
+	case err != nil:
+		return fmt.Errorf("settle %d: %v", seq, err)
+	case acking:
+		return c.consume(seq)
+	}
+	return nil
+}
+
+// supervise arms a death every few milliseconds until the goroutines of wg
+// are done, and fails t on the first error or after a time limit.
+func (a *ackRun) supervise(t *testing.T, wg *sync.WaitGroup) {
+	const timeLimit = 20 * time.Second
 	deadline := time.After(timeLimit)
 	tick := time.NewTicker(5 * time.Millisecond)
 	defer tick.Stop()
 	done := make(chan struct{})
 	go func() { wg.Wait(); close(done) }()
-loop:
 	for {
 		select {
 		case <-done:
-			break loop
-		case err := <-errs:
-			close(stop)
+			a.armed.Store(0)
+			select {
+			case err := <-a.errs:
+				t.Fatal(err)
+			default:
+			}
+			return
+		case err := <-a.errs:
+			close(a.stop)
 			<-done
 			t.Fatal(err)
 		case <-deadline:
-			close(stop)
+			close(a.stop)
 			<-done
-			c, _ := attach(200).Counts()
-			t.Fatalf("after %v: %d of %d messages consumed; %+v", timeLimit, finished.Load(), total, c)
+			c, _ := a.attach(200).Counts()
+			t.Fatalf("after %v: %d of %d messages consumed; %+v", timeLimit, a.finished.Load(), ackTotal, c)
 		case <-tick.C:
-			armed.CompareAndSwap(0, int32(1+rand.IntN(len(points)-1)))
+			a.armed.CompareAndSwap(0, int32(1+rand.IntN(len(ackPoints)-1)))
 		}
 	}
-	armed.Store(0)
-	select {
-	case err := <-errs:
-		t.Fatal(err)
-	default:
-	}
-	zero := 0
-	for i := range consumed {
-		if consumed[i].Load() == 0 {
-			zero++
-		}
-	}
-	if zero != int(lost.Load()) {
-		t.Errorf("%d messages never consumed; %d taken by consumers that died inside Get", zero, lost.Load())
-	}
-	r := attach(200)
-	c := counts(t, r)
-	if c.Len != 0 || c.InFlight != 0 || c.Used != 0 || c.Puts != total || c.Gets != total {
-		t.Errorf("Counts at the end: %+v", c)
-	}
-	var d []int32
-	for i := range deaths {
-		d = append(d, deaths[i].Load())
-	}
-	t.Logf("deaths (plain, put, get, receive, ack): %v; %d settlements after a lease expired; %d lost in Get; %+v", d, expiredAcks.Load(), lost.Load(), c)
-	checkGuard(t, mem)
 }

@@ -261,6 +261,30 @@ func FuzzRingMemory(f *testing.F) {
 	})
 }
 
+// roundTripMessages returns the messages FuzzRingRoundTrip puts: each pair
+// of bytes of sizes is a length (mod maxLen + 1), of bytes drawn from
+// content, and the list repeats so that the ring wraps a few times.
+func roundTripMessages(content, sizes []byte, maxLen int) [][]byte {
+	var msgs [][]byte
+	for i := 0; i+1 < len(sizes); i += 2 {
+		n := int(binary.LittleEndian.Uint16(sizes[i:])) % (maxLen + 1)
+		m := make([]byte, n)
+		for j := range m {
+			if len(content) > 0 {
+				m[j] = content[(i+j)%len(content)] + byte(j/len(content))
+			} else {
+				m[j] = byte(i + j)
+			}
+		}
+		msgs = append(msgs, m)
+	}
+	var all [][]byte
+	for len(msgs) > 0 && len(all) < 100 {
+		all = append(all, msgs...)
+	}
+	return all
+}
+
 // FuzzRingRoundTrip puts messages of arbitrary lengths and contents and
 // checks that they come back identical and in order, across many wraps of a
 // small ring, with single and batch operations. Lengths go up to half the
@@ -279,25 +303,7 @@ func FuzzRingRoundTrip(f *testing.F) {
 		if mode&4 != 0 {
 			c = r
 		}
-		// Each pair of bytes of sizes is a length (mod maxLen + 1).
-		var msgs [][]byte
-		for i := 0; i+1 < len(sizes); i += 2 {
-			n := int(binary.LittleEndian.Uint16(sizes[i:])) % (maxLen + 1)
-			m := make([]byte, n)
-			for j := range m {
-				if len(content) > 0 {
-					m[j] = content[(i+j)%len(content)] + byte(j/len(content))
-				} else {
-					m[j] = byte(i + j)
-				}
-			}
-			msgs = append(msgs, m)
-		}
-		// Repeat the list so that the ring wraps a few times.
-		var all [][]byte
-		for len(msgs) > 0 && len(all) < 100 {
-			all = append(all, msgs...)
-		}
+		all := roundTripMessages(content, sizes, maxLen)
 		var want [][]byte
 		getOne := func() {
 			t.Helper()

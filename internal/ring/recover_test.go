@@ -1,7 +1,7 @@
 package ring
 
 // Crash recovery of durable rings (Recover) on heap memory: damaged records
-// are dropped and counted, one stretch per run of recDamage; everything intact
+// are dropped and counted, one stretch per run of damage; everything intact
 // is kept and delivered, in order; bad positions give ErrCorrupt and leave
 // the memory alone.
 
@@ -46,17 +46,7 @@ func ckParse(b []byte) (int, bool) {
 // newDurableMem is newMem for a durable queue.
 func newDurableMem(tb testing.TB, capacity, maxMsg uint64) []byte {
 	tb.Helper()
-	n := MinSize(capacity)
-	buf := make([]byte, n+guardBytes)
-	for i := n; i < int64(len(buf)); i++ {
-		buf[i] = 0xA5
-	}
-	mem := buf[:n]
-	g := Geometry{Capacity: capacity, MaxMessage: maxMsg, Created: time.Unix(1700000000, 42), Durable: true}
-	if err := Init(mem, g); err != nil {
-		tb.Fatalf("Init: %v", err)
-	}
-	return mem
+	return newMemOf(tb, Geometry{Capacity: capacity, MaxMessage: maxMsg, Durable: true})
 }
 
 // A ringTracker drives a durable ring in slot 0 and keeps its own account of
@@ -251,7 +241,7 @@ var recDamages = []recDamage{
 	{"payload last byte", func(c ringtest.Rec) int { return DurableHeaderBytes + c.N - 1 }, 0xFF},
 }
 
-// TestRecoverDamagedRecord recDamages one byte of one record, for every record
+// TestRecoverDamagedRecord damages one byte of one record, for every record
 // and every part of a record: recovery drops exactly that record, counts one
 // stretch, and keeps all the others.
 func TestRecoverDamagedRecord(t *testing.T) {
@@ -282,7 +272,7 @@ func TestRecoverStateNotChecksummed(t *testing.T) {
 	recoverAndDrain(t, k.mem, ringtest.Seqs(k.ahead()), 0)
 }
 
-// TestRecoverBelowDamage recDamages a record below head while nothing is held:
+// TestRecoverBelowDamage damages a record below head while nothing is held:
 // recovery does not look there (those bytes are free).
 func TestRecoverBelowDamage(t *testing.T) {
 	k := filledRing(t, 10, 4)
@@ -290,7 +280,7 @@ func TestRecoverBelowDamage(t *testing.T) {
 	recoverAndDrain(t, k.mem, ringtest.Seqs(k.ahead()), 0)
 }
 
-// TestRecoverStretches recDamages several records: adjacent ones make one
+// TestRecoverStretches damages several records: adjacent ones make one
 // stretch, separate ones one each.
 func TestRecoverStretches(t *testing.T) {
 	for _, tc := range []struct {
@@ -395,7 +385,7 @@ func wrappedRing(tb testing.TB) *ringTracker {
 	return k
 }
 
-// TestRecoverWrap recDamages a wrapped ring: its padding record, a record on
+// TestRecoverWrap damages a wrapped ring: its padding record, a record on
 // each side of the ring's end, and all three (a stretch that crosses the
 // end of the ring), and truncates it everywhere.
 func TestRecoverWrap(t *testing.T) {
@@ -457,7 +447,7 @@ func TestRecoverWrap(t *testing.T) {
 // and come first; records marked done below head are not delivered again;
 // a record below head still marked ready (its take's store never reached the
 // disk) is given back; a taken record whose delivery entry was lost gets
-// one; and when recDamage covers head, head moves to the end of the recDamage.
+// one; and when damage covers head, head moves to the end of the damage.
 func TestRecoverHeld(t *testing.T) {
 	build := func(t *testing.T) *ringTracker {
 		k := filledRing(t, 12, 0)
@@ -483,7 +473,7 @@ func TestRecoverHeld(t *testing.T) {
 		clear(k.mem[EntryOffset : EntryOffset+4*EntrySize])
 		recoverAndDrain(t, k.mem, []int{0, 2, 5, 6, 7, 8, 9, 10, 11}, 0)
 	})
-	t.Run("recDamage across head", func(t *testing.T) {
+	t.Run("damage across head", func(t *testing.T) {
 		k := build(t)
 		for _, i := range []int{4, 5, 6} {
 			k.mem[k.index(k.Recs[i].Pos, DurableHeaderBytes+k.Recs[i].N/2)] ^= 0xFF

@@ -59,13 +59,20 @@ const guardBytes = 64
 // and cap(mem) reaches over the guard bytes.
 func newMem(tb testing.TB, capacity, maxMsg uint64) []byte {
 	tb.Helper()
-	n := MinSize(capacity)
+	return newMemOf(tb, Geometry{Capacity: capacity, MaxMessage: maxMsg})
+}
+
+// newMemOf is newMem for a queue of geometry g, created at a fixed time.
+func newMemOf(tb testing.TB, g Geometry) []byte {
+	tb.Helper()
+	n := MinSize(g.Capacity)
 	buf := make([]byte, n+guardBytes)
 	for i := n; i < int64(len(buf)); i++ {
 		buf[i] = 0xA5
 	}
 	mem := buf[:n]
-	if err := Init(mem, Geometry{Capacity: capacity, MaxMessage: maxMsg, Created: time.Unix(1700000000, 42)}); err != nil {
+	g.Created = time.Unix(1700000000, 42)
+	if err := Init(mem, g); err != nil {
 		tb.Fatalf("Init: %v", err)
 	}
 	return mem
@@ -759,101 +766,36 @@ func TestProcsAndWaiters(t *testing.T) {
 // the same memory as if each were a process, and checks that every message
 // arrives exactly once and each producer's messages arrive in order.
 func TestConcurrent(t *testing.T) {
-	const (
-		producers = 4
-		consumers = 3
-	)
 	perProducer := 20000
 	if testing.Short() {
 		perProducer = 2000
 	}
 	mem := newMem(t, MinCapacity, 200)
 	env := newEnv()
-	for s := 0; s < producers+consumers; s++ {
+	for s := 0; s < concProducers+concConsumers; s++ {
 		env.set(s, true)
 	}
-	total := producers * perProducer
-	var seen [producers][]atomic.Int32
+	total := concProducers * perProducer
+	var seen [concProducers][]atomic.Int32
 	for p := range seen {
 		seen[p] = make([]atomic.Int32, perProducer)
 	}
 	var taken atomic.Int64
-	errc := make(chan error, producers+consumers)
+	errc := make(chan error, concProducers+concConsumers)
 	var wg sync.WaitGroup
-	for p := 0; p < producers; p++ {
+	for p := 0; p < concProducers; p++ {
 		r := attachT(t, mem, env, p)
 		wg.Go(func() {
-			rng := rand.New(rand.NewPCG(uint64(p), 1))
-			seq := 0
-			for seq < perProducer {
-				var msgs [][]byte
-				k := 1 + rng.IntN(4)
-				for i := 0; i < k && seq+i < perProducer; i++ {
-					m := make([]byte, 8+rng.IntN(150))
-					binary.LittleEndian.PutUint32(m, uint32(p))
-					binary.LittleEndian.PutUint32(m[4:], uint32(seq+i))
-					msgs = append(msgs, m)
-				}
-				var n int
-				var err error
-				if len(msgs) == 1 && rng.IntN(2) == 0 {
-					if err = r.Put(msgs[0], tryOr(rng.IntN(2) == 0)); err == nil {
-						n = 1
-					}
-				} else {
-					n, err = r.PutBatch(msgs, tryOr(rng.IntN(2) == 0))
-				}
-				switch {
-				case err == ErrFull || err == ErrBusy:
-					runtime.Gosched()
-				case err != nil:
-					errc <- fmt.Errorf("producer %d: Put: %w", p, err)
-					return
-				}
-				seq += n
+			if err := concProduce(r, p, perProducer); err != nil {
+				errc <- fmt.Errorf("producer %d: %w", p, err)
 			}
 		})
 	}
-	for c := 0; c < consumers; c++ {
-		r := attachT(t, mem, env, producers+c)
+	for c := 0; c < concConsumers; c++ {
+		r := attachT(t, mem, env, concProducers+c)
 		wg.Go(func() {
-			rng := rand.New(rand.NewPCG(uint64(c), 2))
-			var last [producers]int
-			for i := range last {
-				last[i] = -1
-			}
-			var ends []int
-			var buf []byte
-			for taken.Load() < int64(total) {
-				ends = ends[:0]
-				var n int
-				var err error
-				buf, n, err = r.GetBatch(buf[:0], &ends, 1+rng.IntN(5), rng.IntN(2)*300, tryOr(rng.IntN(2) == 0))
-				switch {
-				case err == ErrEmpty || err == ErrBusy:
-					runtime.Gosched()
-					continue
-				case err != nil:
-					errc <- fmt.Errorf("consumer %d: Get: %w", c, err)
-					return
-				}
-				start := 0
-				for _, end := range ends[:n] {
-					m := buf[start:end]
-					start = end
-					p, seq := int(binary.LittleEndian.Uint32(m)), int(binary.LittleEndian.Uint32(m[4:]))
-					if p >= producers || seq >= perProducer {
-						errc <- fmt.Errorf("consumer %d: got message %d/%d", c, p, seq)
-						return
-					}
-					if seq <= last[p] {
-						errc <- fmt.Errorf("consumer %d: message %d of producer %d after %d", c, seq, p, last[p])
-						return
-					}
-					last[p] = seq
-					seen[p][seq].Add(1)
-				}
-				taken.Add(int64(n))
+			if err := concConsume(r, c, &seen, &taken, total); err != nil {
+				errc <- fmt.Errorf("consumer %d: %w", c, err)
 			}
 		})
 	}
@@ -883,6 +825,87 @@ func TestConcurrent(t *testing.T) {
 		t.Errorf("Counts = %+v; want %d puts and gets, no recoveries", c, total)
 	}
 	checkGuard(t, mem)
+}
+
+// The processes of TestConcurrent.
+const (
+	concProducers = 4
+	concConsumers = 3
+)
+
+// concProduce puts the n messages of producer p (its number and a
+// sequence number, then filler), alone and in batches, trying and blocking.
+func concProduce(r *Ring, p, n int) error {
+	rng := rand.New(rand.NewPCG(uint64(p), 1))
+	seq := 0
+	for seq < n {
+		var msgs [][]byte
+		k := 1 + rng.IntN(4)
+		for i := 0; i < k && seq+i < n; i++ {
+			m := make([]byte, 8+rng.IntN(150))
+			binary.LittleEndian.PutUint32(m, uint32(p))
+			binary.LittleEndian.PutUint32(m[4:], uint32(seq+i))
+			msgs = append(msgs, m)
+		}
+		var put int
+		var err error
+		if len(msgs) == 1 && rng.IntN(2) == 0 {
+			if err = r.Put(msgs[0], tryOr(rng.IntN(2) == 0)); err == nil {
+				put = 1
+			}
+		} else {
+			put, err = r.PutBatch(msgs, tryOr(rng.IntN(2) == 0))
+		}
+		switch {
+		case err == ErrFull || err == ErrBusy:
+			runtime.Gosched()
+		case err != nil:
+			return fmt.Errorf("Put: %w", err)
+		}
+		seq += put
+	}
+	return nil
+}
+
+// concConsume takes batches of messages until taken reaches total,
+// checking that each producer's come in order and counting each in seen.
+func concConsume(r *Ring, c int, seen *[concProducers][]atomic.Int32, taken *atomic.Int64, total int) error {
+	rng := rand.New(rand.NewPCG(uint64(c), 2))
+	var last [concProducers]int
+	for i := range last {
+		last[i] = -1
+	}
+	var ends []int
+	var buf []byte
+	for taken.Load() < int64(total) {
+		ends = ends[:0]
+		var n int
+		var err error
+		buf, n, err = r.GetBatch(buf[:0], &ends, 1+rng.IntN(5), rng.IntN(2)*300, tryOr(rng.IntN(2) == 0))
+		switch {
+		case err == ErrEmpty || err == ErrBusy:
+			runtime.Gosched()
+			continue
+		case err != nil:
+			return fmt.Errorf("Get: %w", err)
+		}
+		start := 0
+		for _, end := range ends[:n] {
+			m := buf[start:end]
+			start = end
+			p, seq := int(binary.LittleEndian.Uint32(m)), int(binary.LittleEndian.Uint32(m[4:]))
+			if p >= concProducers || seq >= len(seen[0]) {
+				return fmt.Errorf("got message %d/%d", p, seq)
+			}
+			if seq <= last[p] {
+				return fmt.Errorf("message %d of producer %d after %d", seq, p, last[p])
+			}
+			last[p] = seq
+			seen[p][seq].Add(1)
+		}
+		taken.Add(int64(n))
+	}
+	return nil
 }
 
 // TestConcurrentSeal checks that a put racing with Seal either lands before
@@ -946,15 +969,23 @@ func deadRef(t *testing.T, mem []byte, env *fakeEnv, slot int) uint32 {
 	return d.Self()
 }
 
-func TestDeadProducerTakeover(t *testing.T) {
+// holding returns a ring in slot 0 of a fresh queue holding n messages of
+// size bytes (msgOf), and the env its processes are in.
+func holding(t *testing.T, n, size int) ([]byte, *fakeEnv, *Ring) {
+	t.Helper()
 	mem := newMem(t, MinCapacity, 100)
 	env := newEnv()
 	r := attachT(t, mem, env, 0)
-	for i := 0; i < 3; i++ {
-		if err := put(r, msgOf(i, 20)); err != nil {
+	for i := range n {
+		if err := put(r, msgOf(i, size)); err != nil {
 			t.Fatal(err)
 		}
 	}
+	return mem, env, r
+}
+
+func TestDeadProducerTakeover(t *testing.T) {
+	mem, env, r := holding(t, 3, 20)
 	// A producer in slot 9 died holding the lock after counting two puts it
 	// never committed.
 	ref := deadRef(t, mem, env, 9)
@@ -986,14 +1017,7 @@ func TestDeadProducerTakeover(t *testing.T) {
 }
 
 func TestDeadConsumerTakeover(t *testing.T) {
-	mem := newMem(t, MinCapacity, 100)
-	env := newEnv()
-	r := attachT(t, mem, env, 0)
-	for i := 0; i < 5; i++ {
-		if err := put(r, msgOf(i, 30)); err != nil {
-			t.Fatal(err)
-		}
-	}
+	mem, env, r := holding(t, 5, 30)
 	if _, err := get(r); err != nil {
 		t.Fatal(err)
 	}
