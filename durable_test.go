@@ -206,39 +206,6 @@ func durCheck(t *testing.T, dir, name string, want []int, torn uint64) {
 	}
 }
 
-// durCuts returns the ring indexes to truncate at: every record boundary,
-// the end of every message (only alignment padding follows), and points
-// inside every record: in its header word, its checksum word, and its
-// message (just after the header, in the middle, before the last byte).
-func durCuts(im *durImage) []uint64 {
-	var cs []uint64
-	for _, c := range im.recs {
-		idx := c.Pos & (im.Cap - 1)
-		cs = append(cs, idx, idx+4, idx+8, idx+12)
-		if !c.Pad() {
-			n := uint64(c.N)
-			cs = append(cs, idx+16, idx+16+n/2, idx+16+n-1, idx+16+n)
-		}
-	}
-	cs = append(cs, im.Tail&(im.Cap-1), im.Cap)
-	slices.Sort(cs)
-	return slices.Compact(cs)
-}
-
-// durCutDamages says whether truncating the ring at index cut damages a
-// record: its header or message reaches past the cut. (The checksum of a
-// padding record covers its first 12 bytes: the high half of its checksum
-// word is zero.)
-func durCutDamages(capacity, cut uint64) func(ringtest.Rec) bool {
-	return func(c ringtest.Rec) bool {
-		end := c.Pos&(capacity-1) + ring.DurableHeaderBytes + uint64(c.N)
-		if c.Pad() {
-			end = c.Pos&(capacity-1) + 12
-		}
-		return end > cut
-	}
-}
-
 // durImages returns the queue files the truncation and damage tests work
 // on: one whose ring never wrapped ("flat"), and one that wrapped once, with
 // a padding record at the end of its first lap ("wrapped").
@@ -269,12 +236,12 @@ func TestDurableTruncated(t *testing.T) {
 	for _, im := range durImages(t) {
 		t.Run(im.name, func(t *testing.T) {
 			dir := t.TempDir()
-			for _, cut := range durCuts(im) {
+			for _, cut := range im.Cuts(im.recs) {
 				path := durWrite(t, dir, "cut", im.data)
 				if err := os.Truncate(path, ring.RingOffset+int64(cut)); err != nil {
 					t.Fatal(err)
 				}
-				seqs, torn := ringtest.Expect(im.recs, durCutDamages(im.Cap, cut))
+				seqs, torn := ringtest.Expect(im.recs, im.TruncatedAt(cut))
 				t.Run(fmt.Sprint("cut ", cut), func(t *testing.T) { durCheck(t, dir, "cut", seqs, torn) })
 				if size := durSize(t, path); size != int64(len(im.data)) {
 					t.Errorf("cut %d: file of %d bytes after recovery; want %d", cut, size, len(im.data))

@@ -605,11 +605,7 @@ func (m *ackModel) checkBelowHead(free, head uint64, inFlight int) {
 	// padding; the first non-padding record at the reclaim position is
 	// taken (reclaim does not stop short).
 	taken, first := 0, true
-	for p := free; p < head; {
-		h, size, err := r.record(p, head)
-		if err != nil {
-			m.fatalf("record at %d between reclaimed %d and head %d: %v", p, free, head, err)
-		}
+	m.records("reclaimed", free, "head", head, func(p, h uint64) {
 		switch headerState(h) {
 		case stateTaken:
 			i := headerIdx(h)
@@ -626,8 +622,7 @@ func (m *ackModel) checkBelowHead(free, head uint64, inFlight int) {
 		default:
 			m.fatalf("record at %d below head %d in state %d", p, head, headerState(h))
 		}
-		p += size
-	}
+	})
 	if taken != inFlight {
 		m.fatalf("%d taken records; %d held or given back", taken, inFlight)
 	}
@@ -636,13 +631,8 @@ func (m *ackModel) checkBelowHead(free, head uint64, inFlight int) {
 // checkAboveHead checks that the records between head and tail are the
 // pending messages.
 func (m *ackModel) checkAboveHead(head, tail uint64, pending int) {
-	r := m.prod
 	ready := 0
-	for p := head; p < tail; {
-		h, size, err := r.record(p, tail)
-		if err != nil {
-			m.fatalf("record at %d between head %d and tail %d: %v", p, head, tail, err)
-		}
+	m.records("head", head, "tail", tail, func(p, h uint64) {
 		switch headerState(h) {
 		case stateReady:
 			ready++
@@ -650,10 +640,23 @@ func (m *ackModel) checkAboveHead(head, tail uint64, pending int) {
 		default:
 			m.fatalf("record at %d above head %d in state %d", p, head, headerState(h))
 		}
-		p += size
-	}
+	})
 	if ready != pending {
 		m.fatalf("%d ready records above head; %d messages pending", ready, pending)
+	}
+}
+
+// records calls f with the position and header of each record from lo to
+// hi (the positions named loName and hiName), failing on one that does not
+// check.
+func (m *ackModel) records(loName string, lo uint64, hiName string, hi uint64, f func(p, h uint64)) {
+	for p := lo; p < hi; {
+		h, size, err := m.prod.record(p, hi)
+		if err != nil {
+			m.fatalf("record at %d between %s %d and %s %d: %v", p, loName, lo, hiName, hi, err)
+		}
+		f(p, h)
+		p += size
 	}
 }
 
@@ -845,7 +848,7 @@ func TestAckConcurrent(t *testing.T) {
 	const consumers = 4
 	a := &ackRun{
 		mem: newMem(t, 1<<14, 64), env: newEnv(),
-		stop: make(chan struct{}), errs: make(chan error, consumers+1),
+		errs: make(chan error, consumers+1),
 	}
 	defer setTestHook(func(p string) {
 		if i := a.armed.Load(); i != 0 && ackPoints[i] == p && a.armed.CompareAndSwap(i, 0) {
@@ -896,7 +899,7 @@ type ackRun struct {
 	finished    atomic.Int32    // consumed messages (lost included)
 	deaths      [5]atomic.Int32 // by index in ackPoints
 	expiredAcks atomic.Int32
-	stop        chan struct{}
+	stopping    atomic.Bool // set to end the test early
 	errs        chan error
 }
 
@@ -926,14 +929,7 @@ func (a *ackRun) try(f func()) (died string) {
 }
 
 // stopped reports whether the test is over.
-func (a *ackRun) stopped() bool {
-	select {
-	case <-a.stop:
-		return true
-	default:
-		return false
-	}
-}
+func (a *ackRun) stopped() bool { return a.stopping.Load() }
 
 // consume counts message seq consumed, which it must be once only.
 func (a *ackRun) consume(seq int) error {
@@ -1146,11 +1142,11 @@ func (a *ackRun) supervise(t *testing.T, wg *sync.WaitGroup) {
 			}
 			return
 		case err := <-a.errs:
-			close(a.stop)
+			a.stopping.Store(true)
 			<-done
 			t.Fatal(err)
 		case <-deadline:
-			close(a.stop)
+			a.stopping.Store(true)
 			<-done
 			c, _ := a.attach(200).Counts()
 			t.Fatalf("after %v: %d of %d messages consumed; %+v", timeLimit, a.finished.Load(), ackTotal, c)

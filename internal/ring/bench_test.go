@@ -5,35 +5,30 @@ import (
 	"time"
 )
 
-// In-process micro-benchmarks of the ring's hot path on heap memory: no
-// system calls, so they measure the protocol alone. The mpq package's
-// benchmarks add the mapping and the waiting around it.
+// In-process micro-benchmarks of the ring's hot path on heap memory, with
+// no system calls: they measure the protocol alone, where the mpq
+// package's add the mapping and the waiting around it.
 
-// BenchmarkRound puts a 64-byte message and takes it back, the ways a
+// BenchmarkRound puts a 64-byte message and takes it back, each way a
 // consumer can: Get with the fault guard, Get without it (the ring of an
 // anonymous queue, which cannot fault), and Receive then Ack.
 func BenchmarkRound(b *testing.B) {
 	for _, bc := range []struct {
 		name        string
 		cannotFault bool
-		take        func(r *Ring, buf []byte) ([]byte, error)
+		round       func(r *Ring, msg, buf []byte) ([]byte, error)
 	}{
-		{"Get64", false, benchGet},
-		{"Get64NoFault", true, benchGet},
-		{"ReceiveAck64", false, benchReceiveAck},
+		{"Get64", false, putGet},
+		{"Get64NoFault", true, putGet},
+		{"ReceiveAck64", false, putReceiveAck},
 	} {
 		b.Run(bc.name, func(b *testing.B) {
-			r := benchRing(b, bc.cannotFault)
-			msg := make([]byte, 64)
-			buf := make([]byte, 0, 64)
+			r, msg, buf := benchRing(b, bc.cannotFault), make([]byte, 64), make([]byte, 0, 64)
 			b.ReportAllocs()
-			b.SetBytes(64)
+			b.SetBytes(int64(len(msg)))
 			for b.Loop() {
-				if err := r.Put(msg, Try); err != nil {
-					b.Fatal(err)
-				}
 				var err error
-				if buf, err = bc.take(r, buf[:0]); err != nil {
+				if buf, err = bc.round(r, msg, buf[:0]); err != nil {
 					b.Fatal(err)
 				}
 			}
@@ -41,9 +36,19 @@ func BenchmarkRound(b *testing.B) {
 	}
 }
 
-func benchGet(r *Ring, buf []byte) ([]byte, error) { return r.Get(buf, Try) }
+// putGet puts msg and gets it back into buf.
+func putGet(r *Ring, msg, buf []byte) ([]byte, error) {
+	if err := r.Put(msg, Try); err != nil {
+		return buf, err
+	}
+	return r.Get(buf, Try)
+}
 
-func benchReceiveAck(r *Ring, buf []byte) ([]byte, error) {
+// putReceiveAck puts msg, receives it into buf and acks it.
+func putReceiveAck(r *Ring, msg, buf []byte) ([]byte, error) {
+	if err := r.Put(msg, Try); err != nil {
+		return buf, err
+	}
 	buf, d, err := r.Receive(buf, time.Minute, Try)
 	if err != nil {
 		return buf, err

@@ -1,17 +1,8 @@
 package ring
 
 import (
-	"errors"
 	"sync/atomic"
 	"time"
-)
-
-var (
-	// ErrBusy means a try-operation found the lock held by a live process
-	// for longer than it may wait.
-	ErrBusy = errors.New("mpq: queue lock busy")
-	// ErrCanceled means the done channel of a blocking operation closed.
-	ErrCanceled = errors.New("mpq: wait canceled")
 )
 
 // Wait says how long an operation waits for a shared lock that a live

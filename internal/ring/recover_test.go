@@ -310,50 +310,23 @@ func TestRecoverStretches(t *testing.T) {
 	}
 }
 
-// truncationCuts returns the ring indexes to truncate at: every record boundary, the
-// end of every payload (where only alignment padding follows), and points
-// inside every record: in its header, its checksum, and its payload.
-func truncationCuts(k *ringTracker) []uint64 {
-	var cs []uint64
-	for _, c := range k.Recs {
-		idx := c.Pos & (k.Cap - 1)
-		cs = append(cs, idx, idx+4, idx+8, idx+12, idx+DurableHeaderBytes)
-		if c.N > 0 {
-			cs = append(cs, idx+DurableHeaderBytes+uint64(c.N)/2, idx+DurableHeaderBytes+uint64(c.N)-1)
-		}
-		cs = append(cs, idx+DurableHeaderBytes+uint64(c.N))
-	}
-	cs = append(cs, k.Tail&(k.Cap-1), k.Cap)
-	slices.Sort(cs)
-	return slices.Compact(cs)
-}
-
-// truncatedAt says whether a record is damaged by zeroing the ring from
-// index cut on: its header or payload reaches the zeros. (A padding record's
-// checksum covers its first 12 bytes only: the high half of the checksum word
-// is zero.)
-func truncatedAt(capacity, cut uint64) func(ringtest.Rec) bool {
-	return func(c ringtest.Rec) bool {
-		end := c.Pos&(capacity-1) + DurableHeaderBytes + uint64(c.N)
-		if c.Pad() {
-			end = c.Pos&(capacity-1) + 12
-		}
-		return end > cut
-	}
-}
-
 // TestRecoverTruncated zeroes the ring from each cut on, as the extension
 // of a truncated file does: every record wholly before the cut is kept,
 // everything from the first record it reaches is one stretch.
 func TestRecoverTruncated(t *testing.T) {
-	k := filledRing(t, 30, 0)
+	truncations(t, filledRing(t, 30, 0))
+}
+
+// truncations zeroes copies of k's ring from each of its cuts on, and
+// checks what recovery delivers.
+func truncations(t *testing.T, k *ringTracker) {
 	image := bytes.Clone(k.mem)
-	for _, cut := range truncationCuts(k) {
+	for _, cut := range k.Cuts(k.Recs) {
 		t.Run(fmt.Sprint("cut ", cut), func(t *testing.T) {
-			mem := newDurableMem(t, k.Cap, 512)
+			mem := newDurableMem(t, k.Cap, k.r.MaxMessage())
 			copy(mem, image)
 			clear(mem[RingOffset+cut:])
-			seqs, torn := ringtest.Expect(k.ahead(), truncatedAt(k.Cap, cut))
+			seqs, torn := ringtest.Expect(k.ahead(), k.TruncatedAt(cut))
 			recoverAndDrain(t, mem, seqs, torn)
 		})
 	}
@@ -430,17 +403,7 @@ func TestRecoverWrap(t *testing.T) {
 			}
 		})
 	}
-	k := wrappedRing(t)
-	image := bytes.Clone(k.mem)
-	for _, cut := range truncationCuts(k) {
-		t.Run(fmt.Sprint("cut ", cut), func(t *testing.T) {
-			mem := newDurableMem(t, k.Cap, 1000)
-			copy(mem, image)
-			clear(mem[RingOffset+cut:])
-			seqs, torn := ringtest.Expect(k.ahead(), truncatedAt(k.Cap, cut))
-			recoverAndDrain(t, mem, seqs, torn)
-		})
-	}
+	truncations(t, wrappedRing(t))
 }
 
 // TestRecoverHeld: records held by Receive (free below head) are given back

@@ -5,6 +5,8 @@
 // (whose tests import it): the ring's sizes come in as fields.
 package ringtest
 
+import "slices"
+
 // A Rec is where a record lies: a message (Seq >= 0) or a padding record
 // that fills the end of the ring (Seq -1).
 type Rec struct {
@@ -81,4 +83,43 @@ func Seqs(recs []Rec) []int {
 		}
 	}
 	return s
+}
+
+// Cuts returns the ring indexes to truncate the ring at, for a test that
+// zeroes it from there on, as the extension of a truncated file does:
+// around each of recs, its start, points in its header (its header word,
+// its checksum word), just after its header, in the middle and at the last
+// byte of its payload, and its end (where only alignment padding follows);
+// and the tail's index and the end of the ring.
+func (l *Layout) Cuts(recs []Rec) []uint64 {
+	var cs []uint64
+	for _, c := range recs {
+		idx := c.Pos & (l.Cap - 1)
+		cs = append(cs, idx, idx+4, idx+8, idx+12, idx+l.Header)
+		if c.N > 0 {
+			cs = append(cs, idx+l.Header+uint64(c.N)/2, idx+l.Header+uint64(c.N)-1)
+		}
+		cs = append(cs, idx+l.Header+uint64(c.N))
+	}
+	cs = append(cs, l.Tail&(l.Cap-1), l.Cap)
+	slices.Sort(cs)
+	return slices.Compact(cs)
+}
+
+// padCovered is how many bytes of a padding record its checksum covers:
+// the header word and the low half of the checksum word (the high half is
+// zero).
+const padCovered = 12
+
+// TruncatedAt returns the damage, for Expect, of zeroing the ring from
+// index cut on: a record is damaged if its header or payload reaches the
+// zeros.
+func (l *Layout) TruncatedAt(cut uint64) func(Rec) bool {
+	return func(c Rec) bool {
+		end := c.Pos&(l.Cap-1) + l.Header + uint64(c.N)
+		if c.Pad() {
+			end = c.Pos&(l.Cap-1) + padCovered
+		}
+		return end > cut
+	}
 }
