@@ -215,13 +215,7 @@ func durImages(t *testing.T) []*durImage {
 	flat.name = "flat"
 	w := durBuild(t, t.TempDir(), 4096, 1500, 16, 14, 22)
 	w.name = "wrapped"
-	pads := 0
-	for _, c := range w.recs {
-		if c.Pad() {
-			pads++
-		}
-	}
-	if pads != 1 || w.Tail <= w.Cap {
+	if pads := ringtest.Pads(w.recs); pads != 1 || w.Tail <= w.Cap {
 		t.Fatalf("wrapped image: %d padding records, tail %d; want a ring that wrapped once", pads, w.Tail)
 	}
 	return []*durImage{flat, w}

@@ -1029,25 +1029,16 @@ func (c *ackConsumer) die(point string) {
 
 // get takes one message with Get.
 func (c *ackConsumer) get() error {
-	var out []byte
-	var err error
-	if p := c.try(func() { out, err = c.r.Get(nil, Try) }); p != "" {
-		if p == HookAck { // it marked a message given back done
+	seq, died, err := c.take("Get", func() ([]byte, error) { return c.r.Get(nil, Try) })
+	if died != "" {
+		if died == HookAck { // it marked a message given back done
 			c.lost.Add(1)
 			c.finished.Add(1)
 		}
-		c.die(p)
+		c.die(died)
 		return nil
 	}
-	if err == ErrEmpty || err == ErrBusy {
-		runtime.Gosched()
-		return nil
-	}
-	if err != nil {
-		return fmt.Errorf("Get: %v", err)
-	}
-	seq, err := c.parse(out)
-	if err != nil {
+	if err != nil || seq < 0 {
 		return err
 	}
 	return c.consume(seq)
@@ -1059,26 +1050,39 @@ func (c *ackConsumer) receive() error {
 	if c.rng.IntN(2) == 0 {
 		lease = time.Duration(1+c.rng.IntN(5)) * time.Millisecond
 	}
-	var out []byte
 	var d Delivery
-	var err error
-	if p := c.try(func() { out, d, err = c.r.Receive(nil, lease, Try) }); p != "" {
-		c.die(p)
+	seq, died, err := c.take("Receive", func() (out []byte, err error) {
+		out, d, err = c.r.Receive(nil, lease, Try)
+		return out, err
+	})
+	if died != "" {
+		c.die(died)
 		return nil
 	}
-	if err == ErrEmpty || err == ErrBusy {
-		runtime.Gosched()
-		return nil
-	}
-	if err != nil {
-		return fmt.Errorf("Receive: %v", err)
-	}
-	seq, err := c.parse(out)
-	if err != nil {
+	if err != nil || seq < 0 {
 		return err
 	}
 	c.held, c.heldSeq = append(c.held, d), append(c.heldSeq, seq)
 	return nil
+}
+
+// take runs op, the operation what that takes a message, and returns the
+// message's seq, or -1 if there was none to take; died is the hook point
+// the process died at inside op.
+func (c *ackConsumer) take(what string, op func() ([]byte, error)) (seq int, died string, err error) {
+	var out []byte
+	if p := c.try(func() { out, err = op() }); p != "" {
+		return -1, p, nil
+	}
+	if err == ErrEmpty || err == ErrBusy {
+		runtime.Gosched()
+		return -1, "", nil
+	}
+	if err != nil {
+		return -1, "", fmt.Errorf("%s: %v", what, err)
+	}
+	seq, err = c.parse(out)
+	return seq, "", err
 }
 
 // settle Nacks, Extends or Acks one of the deliveries held.

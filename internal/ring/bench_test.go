@@ -5,13 +5,11 @@ import (
 	"time"
 )
 
-// In-process micro-benchmarks of the ring's hot path on heap memory, with
-// no system calls: they measure the protocol alone, where the mpq
-// package's add the mapping and the waiting around it.
-
 // BenchmarkRound puts a 64-byte message and takes it back, each way a
 // consumer can: Get with the fault guard, Get without it (the ring of an
-// anonymous queue, which cannot fault), and Receive then Ack.
+// anonymous queue, which cannot fault), and Receive then Ack. On heap
+// memory and with no system calls, the ring's benchmarks measure the
+// protocol alone; the mpq package's add the mapping and the waiting.
 func BenchmarkRound(b *testing.B) {
 	for _, bc := range []struct {
 		name        string

@@ -346,14 +346,8 @@ func wrappedRing(tb testing.TB) *ringTracker {
 	for i := range 6 {
 		k.put(300 + i)
 	}
-	pads := 0
-	for _, c := range k.Recs {
-		if c.Pad() {
-			pads++
-		}
-	}
-	if pads != 1 || k.Tail <= k.Cap {
-		tb.Fatalf("ring has %d padding records and tail %d; want a ring that wrapped once", pads, k.Tail)
+	if pads := ringtest.Pads(k.Recs); pads != 1 || k.Tail <= k.Cap {
+		tb.Fatalf("ring has %d padding records and tail %d; want a ring that wrapped once", ringtest.Pads(k.Recs), k.Tail)
 	}
 	return k
 }

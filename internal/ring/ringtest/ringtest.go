@@ -123,3 +123,15 @@ func (l *Layout) TruncatedAt(cut uint64) func(Rec) bool {
 		return end > cut
 	}
 }
+
+// Pads returns the number of padding records among recs: how many times
+// the ring wrapped while they were put.
+func Pads(recs []Rec) int {
+	n := 0
+	for _, c := range recs {
+		if c.Pad() {
+			n++
+		}
+	}
+	return n
+}
