@@ -54,7 +54,7 @@ const (
 // (see [Conn.Files]) should Close its own copy, as with Python's Pipe,
 // otherwise the peer sees no EOF when the child exits.
 type Conn struct {
-	in, out *Queue // nil when this end does not receive, or does not send
+	in, out *handle // nil when this end does not receive, or does not send
 	sock    *net.UnixConn
 
 	sendGate  gate // one sender at a time: a long message goes out in parts
@@ -77,7 +77,7 @@ type Conn struct {
 }
 
 // newConn makes a Conn of its socket and rings, taking ownership of them.
-func newConn(sock *net.UnixConn, in, out *Queue) *Conn {
+func newConn(sock *net.UnixConn, in, out *handle) *Conn {
 	c := &Conn{in: in, out: out, sock: sock, want: -1, watching: make(chan struct{})}
 	c.stop, c.stopNow = context.WithCancel(context.Background())
 	c.sendGate.init()
@@ -128,7 +128,7 @@ func (c *Conn) watch() {
 	c.peerGone.Store(true)
 	c.stopNow()
 	if c.in != nil {
-		c.in.Seal()
+		c.in.r.Seal()
 		c.in.wakeLocal(forData) // in case Seal failed: Recv sees peerGone
 	}
 }
@@ -524,7 +524,7 @@ func (c *Conn) Files() ([]*os.File, error) {
 	if files[0], err = c.sock.File(); err != nil {
 		return fail(fmt.Errorf("mpq: duplicate connection socket: %w", err))
 	}
-	for i, q := range []*Queue{c.in, c.out} {
+	for i, q := range []*handle{c.in, c.out} {
 		if q != nil {
 			if files[1+i], err = q.File(); err != nil {
 				return fail(err)
@@ -562,7 +562,7 @@ func FileConn(files []*os.File) (*Conn, error) {
 		nc.Close()
 		return nil, fmt.Errorf("%w: %s is not a Unix socket", ErrIncompatible, files[0].Name())
 	}
-	var qs [2]*Queue
+	var qs [2]*handle
 	for i, f := range files[1:] {
 		if f == nil {
 			continue
@@ -581,13 +581,17 @@ func FileConn(files []*os.File) (*Conn, error) {
 }
 
 // openConnRing opens a ring of a connection from its file.
-func openConnRing(f *os.File) (*Queue, error) {
+func openConnRing(f *os.File) (*handle, error) {
 	// A ring whose size the peer could change could be shrunk under our
 	// mapping, which would kill this process with SIGBUS.
 	if !shm.SizeSealed(f) {
 		return nil, fmt.Errorf("%w: a connection ring must be a memfd sealed against resizing", ErrIncompatible)
 	}
-	q, err := OpenFile(f, nil)
+	s, err := (*Options)(nil).settings()
+	if err != nil {
+		return nil, err
+	}
+	q, err := openFile(f, s)
 	if err == nil && q.r.MaxMessage() < 16 {
 		q.Close()
 		err = fmt.Errorf("%w: a connection ring takes messages of %d bytes", ErrIncompatible, q.r.MaxMessage())

@@ -1,7 +1,6 @@
 package mpq
 
 import (
-	"context"
 	"errors"
 	"fmt"
 	"math"
@@ -29,15 +28,16 @@ const MaxLease = 365 * 24 * time.Hour
 // delivered again; so does the end of the lease, or the death of the
 // consumer's process. A Delivery is meant for one goroutine.
 type Delivery struct {
-	q    *Queue
-	data []byte
-	d    ring.Delivery
-	done bool
-	ext  Acknowledger // a delivery of another backend (NewDelivery)
+	data     []byte
+	count    uint32
+	deadline int64 // of the lease, in nanoseconds since 1970
+	done     bool
+	a        Acknowledger // settles it: &held for a Delivery of a Queue
+	held     heldRecord
 }
 
-// An Acknowledger settles the deliveries of a backend other than shared
-// memory, behind [NewDelivery]. The Delivery calls at most one of Ack and
+// An Acknowledger settles deliveries: those of shared memory, and behind
+// [NewDelivery] those of other backends. The Delivery calls at most one of Ack and
 // Nack successfully, and none after; Extend may come before.
 type Acknowledger interface {
 	// Ack acknowledges the message.
@@ -53,10 +53,35 @@ type Acknowledger interface {
 // [MessageQueue] other than shared memory, such as github.com/mpq-go/mpq/natsq; a program
 // using them receives Deliveries from Receive like any other.
 func NewDelivery(data []byte, count int, deadline time.Time, a Acknowledger) *Delivery {
-	return &Delivery{data: data, ext: a, d: ring.Delivery{
-		Count:    uint32(max(min(count, math.MaxUint32), 0)),
-		Deadline: deadline.UnixNano(),
-	}}
+	return &Delivery{data: data, a: a, count: uint32(max(min(count, math.MaxUint32), 0)), deadline: deadline.UnixNano()}
+}
+
+// newDelivery is the Delivery of a message of q that this process holds.
+func newDelivery(q *Queue, data []byte, d ring.Delivery) *Delivery {
+	del := &Delivery{data: data, count: d.Count, deadline: d.Deadline, held: heldRecord{q: q, d: d}}
+	del.a = &del.held
+	return del
+}
+
+// A heldRecord is the Acknowledger of a message held in a Queue's ring.
+type heldRecord struct {
+	q *Queue
+	d ring.Delivery
+}
+
+func (h *heldRecord) Ack() error { return h.q.r.Ack(h.d, false) }
+
+func (h *heldRecord) Nack(delay time.Duration) error {
+	return h.q.r.Nack(h.d, time.Now().Add(delay).UnixNano())
+}
+
+func (h *heldRecord) Extend(lease time.Duration) (time.Time, error) {
+	dl := time.Now().Add(lease)
+	if err := h.q.r.Extend(h.d, dl.UnixNano()); err != nil {
+		return time.Time{}, err
+	}
+	h.d.Deadline = dl.UnixNano()
+	return dl, nil
 }
 
 // Errors of acknowledgement mode.
@@ -76,19 +101,16 @@ func (d *Delivery) Data() []byte { return d.data }
 
 // Count is how many times the message has been delivered by Receive, this
 // delivery included: 1 the first time.
-func (d *Delivery) Count() int { return int(d.d.Count) }
+func (d *Delivery) Count() int { return int(d.count) }
 
 // Deadline is when the lease of this delivery ends, unless extended.
-func (d *Delivery) Deadline() time.Time { return time.Unix(0, d.d.Deadline) }
+func (d *Delivery) Deadline() time.Time { return time.Unix(0, d.deadline) }
 
 // Ack acknowledges the message: it is done and leaves the queue. After the
 // lease ended and the message was given back, Ack returns ErrLeaseExpired
 // (the message will be, or was, delivered again).
 func (d *Delivery) Ack() error {
-	if d.ext != nil {
-		return d.settle(d.ext.Ack)
-	}
-	return d.settle(func() error { return d.q.r.Ack(d.d, false) })
+	return d.settle(d.a.Ack)
 }
 
 // Nack gives the message back to the queue, to be delivered again before
@@ -107,11 +129,7 @@ func (d *Delivery) NackAfter(delay time.Duration) error {
 	if delay > MaxLease {
 		return fmt.Errorf("%w: NackAfter delay %v over MaxLease %v", ErrInvalidOptions, delay, MaxLease)
 	}
-	if d.ext != nil {
-		return d.settle(func() error { return d.ext.Nack(max(delay, 0)) })
-	}
-	at := time.Now().Add(max(delay, 0)).UnixNano()
-	return d.settle(func() error { return d.q.r.Nack(d.d, at) })
+	return d.settle(func() error { return d.a.Nack(max(delay, 0)) })
 }
 
 // settle runs an acknowledgement once.
@@ -136,156 +154,9 @@ func (d *Delivery) Extend(lease time.Duration) error {
 	if lease <= 0 || lease > MaxLease {
 		return fmt.Errorf("%w: lease %v, not in (0, MaxLease %v]", ErrInvalidOptions, lease, MaxLease)
 	}
-	if d.ext != nil {
-		t, err := d.ext.Extend(lease)
-		if err == nil {
-			d.d.Deadline = t.UnixNano()
-		}
-		return err
-	}
-	dl := time.Now().Add(lease).UnixNano()
-	if err := d.q.r.Extend(d.d, dl); err != nil {
-		return err
-	}
-	d.d.Deadline = dl
-	return nil
-}
-
-// Receive takes the next message in acknowledgement mode, waiting while
-// there is none: messages given back come first, then the oldest waiting.
-// The message stays in the queue until the returned Delivery is
-// acknowledged; it is delivered again if the Delivery is given back, its
-// lease (Options.Lease) ends, or this process dies first. Once the queue is
-// sealed, drained and no delivery is outstanding, Receive returns io.EOF;
-// if ctx is done first, ctx.Err().
-//
-// A message given back after Options.MaxDeliveries deliveries goes to the
-// dead-letter queue instead of being delivered again.
-func (q *Queue) Receive(ctx context.Context) (*Delivery, error) {
-	if ctx == nil {
-		return nil, ErrNilContext
-	}
-	return q.receive(ctx, false)
-}
-
-// TryReceive is Receive without waiting: it returns ErrEmpty if no message
-// is ready now.
-func (q *Queue) TryReceive() (*Delivery, error) {
-	return q.receive(context.Background(), true)
-}
-
-func (q *Queue) receive(ctx context.Context, try bool) (*Delivery, error) {
-	for {
-		var (
-			data []byte
-			d    ring.Delivery
-			err  error
-		)
-		data, d, err = q.r.Receive(nil, q.lease, true, nil)
-		if again(err) {
-			if try {
-				return nil, ErrEmpty
-			}
-			err = q.block(ctx, forData, q.r.HasData, func(done <-chan struct{}) error {
-				var err error
-				data, d, err = q.r.Receive(nil, q.lease, false, done)
-				return err
-			})
-		}
-		if err != nil {
-			return nil, err
-		}
-		if data == nil {
-			data = []byte{}
-		}
-		if m := q.r.Geometry().MaxDeliveries; m > 0 && d.Count > m {
-			if err := q.deadLetter(data, d); err != nil {
-				return nil, err
-			}
-			continue
-		}
-		return &Delivery{q: q, data: data, d: d}, nil
-	}
-}
-
-// deadLetter moves a message delivered too often to the dead-letter queue.
-// If that queue is full, the message is given back for a later try.
-func (q *Queue) deadLetter(data []byte, d ring.Delivery) error {
-	name := q.r.Geometry().DeadLetter
-	if name == "" {
-		return q.r.Ack(d, true)
-	}
-	dq, err := q.deadQueue(name)
+	t, err := d.a.Extend(lease)
 	if err == nil {
-		err = dq.TryPut(data)
+		d.deadline = t.UnixNano()
 	}
-	if err != nil {
-		if e := q.r.Nack(d, time.Now().Add(deadRetry).UnixNano()); e != nil {
-			return e
-		}
-		if errors.Is(err, ErrFull) {
-			return nil
-		}
-		return fmt.Errorf("mpq: dead-letter queue %s: %w", name, err)
-	}
-	if err := q.r.Ack(d, true); err != nil && !errors.Is(err, ErrLeaseExpired) {
-		return err
-	}
-	return nil
-}
-
-// deadRetry is how long a message waits before another try at putting it in
-// a full or failing dead-letter queue.
-const deadRetry = 100 * time.Millisecond
-
-func (q *Queue) deadQueue(name string) (*Queue, error) {
-	q.deadMu.Lock()
-	defer q.deadMu.Unlock()
-	if q.dead != nil {
-		return q.dead, nil
-	}
-	g := q.r.Geometry()
-	dq, err := Open(name, &Options{Dir: q.dir, Capacity: int(g.Capacity), MaxMessageSize: int(g.MaxMessage), Durable: g.Durable, Spin: -1})
-	if err != nil {
-		return nil, err
-	}
-	select {
-	case <-q.closed: // Close ran meanwhile and will not close it
-		dq.Close()
-		return nil, ErrClosed
-	default:
-	}
-	q.dead = dq
-	return dq, nil
-}
-
-// Join waits until every message put before the call, by any process, has
-// been taken by Get or received and acknowledged (or dead-lettered), like
-// Python's JoinableQueue.join. A message given back still counts as not
-// done. It returns ctx.Err() if ctx is done first.
-func (q *Queue) Join(ctx context.Context) error {
-	if ctx == nil {
-		return ErrNilContext
-	}
-	if !q.enter() {
-		return ErrClosed
-	}
-	target, _ := q.r.Positions()
-	q.leave()
-	reached := func() bool {
-		_, free := q.r.Positions()
-		return free >= target
-	}
-	return q.block(ctx, forSpace, reached, func(<-chan struct{}) error {
-		if q.r.Closed() {
-			return ErrClosed
-		}
-		if reached() {
-			if err := q.r.Faulted(); err != nil { // Positions says 0 after a fault
-				return err
-			}
-			return nil
-		}
-		return ErrEmpty
-	})
+	return err
 }

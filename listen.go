@@ -394,7 +394,7 @@ func (l *Listener) handshake(sock *net.UnixConn) (*Conn, error) {
 		// The peer reopens the rings through /proc/self/fd to lock its
 		// slot, which takes permission on the file. A memfd has no path:
 		// only processes given its descriptor reach it.
-		for _, q := range []*Queue{toD, fromD} {
+		for _, q := range []*handle{toD, fromD} {
 			if err := q.f.Chmod(0o666); err != nil {
 				closeAll(toD, toDPeer, fromD, fromDPeer)
 				return refuse(hsBad, err)
@@ -424,14 +424,14 @@ func (l *Listener) handshake(sock *net.UnixConn) (*Conn, error) {
 	return newConn(sock, fromD, toD), nil
 }
 
-func closeAll(qs ...*Queue) {
+func closeAll(qs ...*handle) {
 	for _, q := range qs {
 		q.Close()
 	}
 }
 
 // sendRings writes the verdict with the descriptors of the two rings.
-func sendRings(sock *net.UnixConn, verdict []byte, qs ...*Queue) error {
+func sendRings(sock *net.UnixConn, verdict []byte, qs ...*handle) error {
 	var fds []int
 	for _, q := range qs {
 		f, err := q.File()

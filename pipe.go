@@ -40,7 +40,7 @@ func Pipe(duplex bool) (*Conn, *Conn, error) {
 			return nil, nil, fmt.Errorf("mpq: pipe: %w", err)
 		}
 	}
-	var rings []*Queue // first end's then second end's handle of each ring
+	var rings []*handle // first end's then second end's handle of each ring
 	fail := func(err error) (*Conn, *Conn, error) {
 		for _, q := range rings {
 			q.Close()
@@ -61,7 +61,7 @@ func Pipe(duplex bool) (*Conn, *Conn, error) {
 		rings = append(rings, a, b)
 	}
 	// rings[0:2] carries second -> first; rings[2:4] first -> second.
-	var firstOut, secondIn *Queue
+	var firstOut, secondIn *handle
 	if duplex {
 		firstOut, secondIn = rings[2], rings[3]
 	}
@@ -87,11 +87,15 @@ func socketpair() ([2]int, error) {
 
 // connRing makes the ring of one direction of a connection and returns two
 // handles on it, one for each end.
-func connRing(opts *Options) (*Queue, *Queue, error) {
+func connRing(opts *Options) (*handle, *handle, error) {
 	if opts == nil {
 		opts = &Options{Capacity: defaultConnCapacity}
 	}
-	a, err := New(opts)
+	s, err := opts.settings()
+	if err != nil {
+		return nil, nil, err
+	}
+	a, err := newAnonymous(s)
 	if err != nil {
 		return nil, nil, cmp.Or(shm.ExplainLimit("make a connection ring", err), err)
 	}
@@ -101,7 +105,7 @@ func connRing(opts *Options) (*Queue, *Queue, error) {
 		return nil, nil, cmp.Or(shm.ExplainLimit("make a connection ring", err), err)
 	}
 	defer f.Close()
-	b, err := OpenFile(f, opts)
+	b, err := openFile(f, s)
 	if err != nil {
 		a.Close()
 		return nil, nil, cmp.Or(shm.ExplainLimit("make a connection ring", err), err)

@@ -5,15 +5,11 @@ import (
 	"fmt"
 	"io/fs"
 	"os"
-	"path/filepath"
-	"runtime/debug"
 	"sync"
-	"sync/atomic"
 	"time"
 
 	"golang.org/x/sys/unix"
 
-	"github.com/mpq-go/mpq/internal/futex"
 	"github.com/mpq-go/mpq/internal/liveness"
 	"github.com/mpq-go/mpq/internal/ring"
 	"github.com/mpq-go/mpq/internal/shm"
@@ -27,13 +23,9 @@ import (
 // A message is an arbitrary byte slice of at most the queue's maximum
 // message size, copied into the queue by Put and out of it by Get.
 type Queue struct {
+	*handle
 	name string
 	path string
-	f    *os.File // the queue file: mapped, and handed to children by File
-	lt   *liveness.Table
-	mem  []byte
-	r    *ring.Ring
-	spin time.Duration
 	dir  string // where named queues of this handle's options live: for the dead-letter queue
 
 	lease   time.Duration
@@ -41,15 +33,6 @@ type Queue struct {
 	syncer  *syncer    // durable, SyncEvery: nil otherwise
 	deadMu  sync.Mutex // guards dead
 	dead    *Queue     // the dead-letter queue, once opened
-
-	wmu      sync.Mutex // guards the fields below
-	closing  bool
-	unmapped bool
-	active   int    // goroutines inside a blocking wait
-	waiting  [2]int // goroutines asleep for data, for space
-
-	sleepers [2]sleepers // for data, for space: see sleep
-	closed   chan struct{}
 }
 
 // Open opens the named queue, creating it if it does not exist (unless
@@ -87,15 +70,14 @@ func open(name string, opts *Options, mayExist bool) (*Queue, error) {
 		if mayExist {
 			f, err := shm.OpenFile(path)
 			if err == nil {
-				q, err := attach(f, nil, s, path, nil)
+				h, err := attach(f, nil, s, path, nil)
 				if errors.Is(err, errUnlinked) {
 					continue // removed while we opened it: look again
 				}
 				if err != nil {
 					return nil, fmt.Errorf("mpq: open queue %s: %w", name, err)
 				}
-				q.name, q.path = name, path
-				return q, nil
+				return newQueue(h, s, name, path), nil
 			}
 			if errors.Is(err, shm.ErrNotRegular) {
 				return nil, fmt.Errorf("mpq: open queue %s: %w: %v", name, ErrIncompatible, err)
@@ -159,15 +141,14 @@ func open(name string, opts *Options, mayExist bool) (*Queue, error) {
 				return nil, fmt.Errorf("mpq: create queue %s in %s: flush the directory: %w", name, s.dir, err)
 			}
 		}
-		q, err := attach(f, mem, s, path, &made)
+		h, err := attach(f, mem, s, path, &made)
 		if errors.Is(err, errUnlinked) {
 			continue // removed as soon as it was made: make it again
 		}
 		if err != nil {
 			return nil, fmt.Errorf("mpq: create queue %s: %w", name, err)
 		}
-		q.name, q.path = name, path
-		return q, nil
+		return newQueue(h, s, name, path), nil
 	}
 }
 
@@ -180,6 +161,15 @@ func New(opts *Options) (*Queue, error) {
 	if err != nil {
 		return nil, err
 	}
+	h, err := newAnonymous(s)
+	if err != nil {
+		return nil, err
+	}
+	return newQueue(h, s, "", ""), nil
+}
+
+// newAnonymous makes an anonymous ring and attaches to it.
+func newAnonymous(s settings) (*handle, error) {
 	if s.geometry.Durable {
 		return nil, fmt.Errorf("%w: an anonymous queue cannot be Durable: it has no file to survive in", ErrInvalidOptions)
 	}
@@ -189,11 +179,11 @@ func New(opts *Options) (*Queue, error) {
 	if err != nil {
 		return nil, err
 	}
-	q, err := attach(f, mem, s, "", nil)
+	h, err := attach(f, mem, s, "", nil)
 	if err != nil {
 		return nil, fmt.Errorf("mpq: new queue: %w", err)
 	}
-	return q, nil
+	return h, nil
 }
 
 // OpenFile opens the queue whose file is f, typically a descriptor inherited
@@ -206,266 +196,25 @@ func OpenFile(f *os.File, opts *Options) (*Queue, error) {
 	if err != nil {
 		return nil, err
 	}
+	h, err := openFile(f, s)
+	if err != nil {
+		return nil, err
+	}
+	return newQueue(h, s, "", ""), nil
+}
+
+// openFile attaches to the ring whose file is f, through a duplicate of f.
+func openFile(f *os.File, s settings) (*handle, error) {
 	fd, err := unix.FcntlInt(f.Fd(), unix.F_DUPFD_CLOEXEC, 0)
 	if err != nil {
 		return nil, shm.Explain("duplicate queue descriptor", err)
 	}
-	q, err := attach(os.NewFile(uintptr(fd), f.Name()), nil, s, "", nil)
+	h, err := attach(os.NewFile(uintptr(fd), f.Name()), nil, s, "", nil)
 	if err != nil {
 		return nil, fmt.Errorf("mpq: open queue file %s: %w", f.Name(), err)
 	}
-	return q, nil
+	return h, nil
 }
-
-// Remove deletes the named queue. Processes that have it open keep using it
-// until they close it; a later Open creates a new queue. Removing a missing
-// queue returns an error wrapping fs.ErrNotExist.
-func Remove(name string, opts *Options) error {
-	s, err := opts.settings()
-	if err != nil {
-		return err
-	}
-	path, err := shm.Path(s.dir, name)
-	if err != nil {
-		return err
-	}
-	if err := os.Remove(path); err != nil {
-		return fmt.Errorf("mpq: remove queue %s: %w", name, err)
-	}
-	return nil
-}
-
-// checkNew checks the options of a queue about to be created as name.
-func checkNew(name string, s settings) error {
-	if s.geometry.DeadLetter == name {
-		return fmt.Errorf("%w: queue %s cannot be its own DeadLetter", ErrInvalidOptions, name)
-	}
-	if s.geometry.Durable {
-		disk, err := shm.OnDisk(s.dir)
-		if err != nil {
-			return fmt.Errorf("mpq: queue directory %s: %w", s.dir, err)
-		}
-		if !disk {
-			return fmt.Errorf("%w: Durable queue in %s, which is in memory (tmpfs): set Dir to a directory on disk", ErrInvalidOptions, s.dir)
-		}
-	}
-	return nil
-}
-
-// attach maps f (unless mem is already its mapping), validates it and takes a
-// process slot. It takes ownership of f. A durable queue is recovered first
-// if no other process has it open.
-// errUnlinked means the file attached to is no longer the named queue's:
-// it was removed (or replaced) while it was being opened.
-var errUnlinked = errors.New("mpq: queue file removed while opening it")
-
-// attach attaches to the queue file f, mapped at mem if not nil. For a
-// named queue, path is its file's path: attaching then takes the open
-// lock, which RemoveIf holds while it removes an idle queue, and fails
-// with errUnlinked if f is no longer at path.
-//
-// made is nil for a file that exists already, or what this process took
-// in the file it has just created before linking it into place: a new file
-// has nothing to recover.
-func attach(f *os.File, mem []byte, s settings, path string, made *created) (q *Queue, err error) {
-	var (
-		lt      *liveness.Table
-		release = func() {}
-	)
-	if made != nil {
-		lt, release = made.lt, made.unlock
-	}
-	defer func() {
-		release()
-		if err != nil {
-			if lt != nil {
-				lt.Close()
-			}
-			if mem != nil {
-				shm.Unmap(mem)
-			}
-			f.Close()
-		}
-	}()
-	// Another process may shrink the file while we read it: a fault on the
-	// mapping here fails the open rather than the process.
-	defer func(old bool) {
-		debug.SetPanicOnFault(old)
-		if v := recover(); v != nil {
-			off, ok := ring.FaultOffset(v, mem)
-			if !ok {
-				panic(v)
-			}
-			q, err = nil, fmt.Errorf("%w: its memory faulted at offset %d while it was opened: the file was truncated, or a page of it removed, meanwhile", ErrCorrupt, off)
-		}
-	}(debug.SetPanicOnFault(true))
-	size, err := shm.Size(f)
-	if err != nil || size < ring.PageSize {
-		return nil, fmt.Errorf("%w: %s is %s, not a queue file: open a queue by name, or pass the descriptor of one (Queue.File) to OpenFile", ErrIncompatible, where(f, path), shm.Describe(f))
-	}
-	if mem == nil {
-		if size > ring.MinSize(ring.MaxCapacity) {
-			return nil, fmt.Errorf("%w: file of %d bytes is larger than any queue", ErrCorrupt, size)
-		}
-		// A file made sparse (copied, made by an older mpq, a hole punched
-		// into it) gets its storage now, or fails here with ErrNoSpace,
-		// rather than a Put later with SIGBUS.
-		if err := shm.Back(f, size, dirOf(f, path)); err != nil {
-			return nil, err
-		}
-		if mem, err = shm.Map(f, size); err != nil {
-			return nil, err
-		}
-	}
-	g, err := ring.ReadHeader(mem)
-	if err != nil {
-		return nil, err
-	}
-	switch {
-	case lt != nil:
-		if !linked(f, path) {
-			err = errUnlinked
-		}
-	case g.Durable:
-		var alone bool
-		lt, alone, release, err = liveness.AttachFirst(f, ring.MaxProcs, ring.SlotOffset, openLockOffset)
-		if err != nil {
-			return nil, err
-		}
-		if path != "" && !linked(f, path) {
-			err = errUnlinked
-		} else if alone {
-			err = recoverFile(f, &mem, &size, g, dirOf(f, path))
-		}
-	case path != "":
-		// Only the open lock: whether we are alone matters to recovery,
-		// which a queue in memory does not need.
-		if release, err = liveness.LockOpen(f, openLockOffset); err != nil {
-			return nil, err
-		}
-		if lt, err = liveness.Attach(f, ring.MaxProcs, ring.SlotOffset); err == nil && !linked(f, path) {
-			err = errUnlinked
-		}
-	default:
-		lt, err = liveness.Attach(f, ring.MaxProcs, ring.SlotOffset)
-	}
-	if err == nil {
-		_, err = ring.ReadGeometry(mem, size)
-	}
-	if err != nil {
-		return nil, err
-	}
-	r, err := ring.Attach(mem, size, env{lt}, lt.Slot(), os.Getpid())
-	if err != nil {
-		return nil, err
-	}
-	if shm.CannotFault(f) {
-		r.CannotFault()
-	}
-	q = &Queue{f: f, lt: lt, mem: mem, r: r, spin: s.spin, closed: make(chan struct{}),
-		dir: s.dir, lease: s.lease}
-	if g.Durable {
-		switch {
-		case s.sync == SyncNever:
-		case s.sync > 0:
-			q.syncer = newSyncer(q, time.Duration(s.sync))
-		default:
-			q.syncPut = true
-		}
-	}
-	r.SweepWaiters()
-	return q, nil
-}
-
-// where names a queue file for an error message: its path, or its
-// descriptor.
-func where(f *os.File, path string) string {
-	if path != "" {
-		return path
-	}
-	return fmt.Sprintf("descriptor %d (%s)", f.Fd(), f.Name())
-}
-
-// dirOf is where the queue file f lives, for error messages: the directory
-// of its path, or what the descriptor is.
-func dirOf(f *os.File, path string) string {
-	if path != "" {
-		return filepath.Dir(path)
-	}
-	return where(f, path)
-}
-
-// openLockOffset is the byte of a queue file that processes lock while
-// they attach to a named queue: so that exactly one recovers a durable
-// queue after a crash, and so that RemoveIf sees every process that
-// attaches to a queue before it removes it.
-const openLockOffset = 1
-
-// created is what the process that creates a queue file takes in it before
-// it links the file into place: its slot, and the open lock.
-type created struct {
-	lt     *liveness.Table
-	unlock func()
-}
-
-// release lets go of what was taken, for a creation that failed.
-func (c *created) release() {
-	if c.unlock != nil {
-		c.unlock()
-	}
-	if c.lt != nil {
-		c.lt.Close()
-	}
-}
-
-// exists reports whether there is a file at path.
-func exists(path string) bool {
-	_, err := os.Lstat(path)
-	return err == nil
-}
-
-// linked reports whether f is the file at path.
-func linked(f *os.File, path string) bool {
-	fi, err := f.Stat()
-	if err != nil {
-		return false
-	}
-	pi, err := os.Lstat(path)
-	return err == nil && os.SameFile(fi, pi)
-}
-
-// recoverFile recovers a durable queue that no other process has open:
-// it restores the size of a truncated file, lets the ring drop damaged
-// records, and flushes the result.
-func recoverFile(f *os.File, mem *[]byte, size *int64, g ring.Geometry, dir string) error {
-	if want := ring.MinSize(g.Capacity); *size < want {
-		if err := f.Truncate(want); err != nil {
-			return fmt.Errorf("mpq: restore the size of a truncated queue file: %w", err)
-		}
-		if err := shm.Back(f, want, dir); err != nil {
-			return err
-		}
-		shm.Unmap(*mem)
-		*mem = nil
-		m, err := shm.Map(f, want)
-		if err != nil {
-			return err
-		}
-		*mem, *size = m, want
-	}
-	if _, err := ring.Recover(*mem); err != nil {
-		return err
-	}
-	if err := shm.Sync(f); err != nil {
-		return fmt.Errorf("mpq: flush recovered queue: %w", err)
-	}
-	return nil
-}
-
-// env connects a ring to the process table and the futex.
-type env struct{ *liveness.Table }
-
-func (env) Wake(addr *uint32) int { return futex.Wake(addr, 1<<30) }
 
 // Name returns the queue's name; "" for an anonymous queue.
 func (q *Queue) Name() string { return q.name }
@@ -478,22 +227,6 @@ func (q *Queue) String() string {
 	return fmt.Sprintf("mpq.Queue(%s)", q.name)
 }
 
-// File returns a new descriptor of the queue file, to hand to a child
-// process that opens it with [OpenFile]. It is close-on-exec, as Go's
-// descriptors are; exec.Cmd.ExtraFiles passes it all the same. The caller
-// closes it.
-func (q *Queue) File() (*os.File, error) {
-	if !q.enter() { // Close closes q.f only once no one is inside
-		return nil, ErrClosed
-	}
-	defer q.leave()
-	fd, err := unix.FcntlInt(q.f.Fd(), unix.F_DUPFD_CLOEXEC, 0)
-	if err != nil {
-		return nil, shm.Explain("duplicate queue descriptor", err)
-	}
-	return os.NewFile(uintptr(fd), q.f.Name()), nil
-}
-
 // Len returns the number of messages waiting in the queue. It is a read of
 // two counters in the queue header, exact when no Put or Get is in progress.
 func (q *Queue) Len() int {
@@ -502,25 +235,6 @@ func (q *Queue) Len() int {
 	}
 	defer q.leave()
 	return q.r.Len()
-}
-
-// enter registers a goroutine that reads the mapping outside the ring's
-// locks, so that Close does not unmap it meanwhile. It reports false once the
-// handle is closing.
-func (q *Queue) enter() bool {
-	q.wmu.Lock()
-	defer q.wmu.Unlock()
-	if q.closing {
-		return false
-	}
-	q.active++
-	return true
-}
-
-func (q *Queue) leave() {
-	q.wmu.Lock()
-	q.active--
-	q.wmu.Unlock()
 }
 
 // Seal marks the queue as complete: every later Put, in any process, fails
@@ -532,66 +246,25 @@ func (q *Queue) Seal() error {
 	return q.r.Seal()
 }
 
+// File returns a new descriptor of the queue file, to hand to a child
+// process that opens it with [OpenFile]. It is close-on-exec, as Go's
+// descriptors are; exec.Cmd.ExtraFiles passes it all the same. The caller
+// closes it.
+func (q *Queue) File() (*os.File, error) { return q.handle.File() }
+
 // Close releases this handle: it waits for the handle's running Puts and
 // Gets to finish, wakes its blocked ones (which return ErrClosed), unmaps
 // the queue and detaches from it. The queue and its messages stay. Close is
 // idempotent: later calls return ErrClosed, as do all other methods.
 func (q *Queue) Close() error {
-	q.wmu.Lock()
-	if q.closing {
-		q.wmu.Unlock()
-		return ErrClosed
-	}
-	q.closing = true
-	close(q.closed)
-	q.wmu.Unlock()
-
-	if q.syncer != nil {
-		q.syncer.stop() // flushes what this handle put since its last flush
-	}
-	q.deadMu.Lock()
-	if q.dead != nil {
-		q.dead.Close()
-	}
-	q.deadMu.Unlock()
-
-	q.r.Close(nil) // no put or get of ours runs past this point
-	// Our sleepers wake (as do other processes' sleepers, who go back to
-	// sleep), see the ring closed and leave.
-	q.wakeLocal(forData)
-	q.wakeLocal(forSpace)
-	for {
-		q.wmu.Lock()
-		if q.active == 0 {
-			q.unmapped = true
-			shm.Unmap(q.mem)
-			q.wmu.Unlock()
-			break
+	return q.close(func() {
+		if q.syncer != nil {
+			q.syncer.stop() // flushes what this handle put since its last flush
 		}
-		q.wmu.Unlock()
-		time.Sleep(100 * time.Microsecond)
-	}
-	err := q.lt.Close()
-	if e := q.f.Close(); err == nil {
-		err = e
-	}
-	return err
-}
-
-// wakeLocal wakes the sleepers on the data (or space) futex word, so that
-// ours notice a cancelled context or a closing handle. Other processes'
-// sleepers on that word wake too and go back to sleep.
-func (q *Queue) wakeLocal(space bool) {
-	q.wmu.Lock()
-	defer q.wmu.Unlock()
-	if q.unmapped {
-		return
-	}
-	defer q.r.Guard(nil, debug.SetPanicOnFault(true))
-	w := q.r.DataSeq()
-	if space {
-		w = q.r.SpaceSeq()
-	}
-	atomic.AddUint32(w, 1)
-	futex.Wake(w, 1<<30)
+		q.deadMu.Lock()
+		if q.dead != nil {
+			q.dead.Close()
+		}
+		q.deadMu.Unlock()
+	})
 }

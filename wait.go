@@ -2,7 +2,6 @@ package mpq
 
 import (
 	"context"
-	"fmt"
 	"runtime/debug"
 	"sync"
 	"sync/atomic"
@@ -38,41 +37,41 @@ func again(err error) bool {
 
 // block retries attempt until it succeeds, fails for good, or ctx is done.
 // attempt reports "would block" with an error for which again is true. It
-// first spins for q.spin, polling ready, then sleeps on the futex word.
-func (q *Queue) block(ctx context.Context, space bool, ready func() bool, attempt func(done <-chan struct{}) error) (err error) {
-	if !q.enter() {
+// first spins for h.spin, polling ready, then sleeps on the futex word.
+func (h *handle) block(ctx context.Context, space bool, ready func() bool, attempt func(done <-chan struct{}) error) (err error) {
+	if !h.enter() {
 		return ErrClosed
 	}
-	defer q.leave()
+	defer h.leave()
 	// The polls and the futex words are reads of the mapping outside the
 	// ring's methods: a fault in them is an error too.
-	if q.r.MayFault() {
-		defer q.r.Guard(&err, debug.SetPanicOnFault(true))
+	if h.r.MayFault() {
+		defer h.r.Guard(&err, debug.SetPanicOnFault(true))
 	}
 
 	done := ctx.Done()
-	if q.spin > 0 {
+	if h.spin > 0 {
 		start := time.Now()
-		deadline, yielding := start.Add(q.spin), false
+		deadline, yielding := start.Add(h.spin), false
 		for i := 0; ; i++ {
 			if ready() {
 				if err := attempt(done); !again(err) {
-					return q.result(ctx, err)
+					return h.result(ctx, err)
 				}
 			}
 			// After a few microseconds of polling, give the processor away
 			// between polls: the process we wait for may need this CPU.
 			if yielding && i%8 == 7 {
-				q.lt.Yield()
+				h.lt.Yield()
 			}
 			if i%64 == 63 {
 				if ctx.Err() != nil {
 					return ctx.Err()
 				}
-				if err := q.r.Faulted(); err != nil {
+				if err := h.r.Faulted(); err != nil {
 					return err
 				}
-				if q.r.Closed() {
+				if h.r.Closed() {
 					return ErrClosed
 				}
 				now := time.Now()
@@ -84,34 +83,34 @@ func (q *Queue) block(ctx context.Context, space bool, ready func() bool, attemp
 		}
 	}
 
-	w := q.r.DataSeq()
+	w := h.r.DataSeq()
 	if space {
-		w = q.r.SpaceSeq()
+		w = h.r.SpaceSeq()
 	}
-	q.setWaiting(space, 1)
-	defer q.setWaiting(space, -1)
+	h.setWaiting(space, 1)
+	defer h.setWaiting(space, -1)
 	if done != nil {
-		stop := context.AfterFunc(ctx, func() { q.wakeLocal(space) })
+		stop := context.AfterFunc(ctx, func() { h.wakeLocal(space) })
 		defer stop()
 	}
 	for {
 		seq := atomic.LoadUint32(w)
 		if err := attempt(done); !again(err) {
-			return q.result(ctx, err)
+			return h.result(ctx, err)
 		}
 		// An attempt that only polls (Join, Poll) does not see a fault.
-		if err := q.r.Faulted(); err != nil {
+		if err := h.r.Faulted(); err != nil {
 			return err
 		}
 		if err := ctx.Err(); err != nil {
 			return err
 		}
-		q.r.AddWait()
+		h.r.AddWait()
 		slice := sleepSlice
-		if q.r.Holding() {
+		if h.r.Holding() {
 			slice = heldSlice
 		}
-		q.sleep(space, w, seq, slice, done)
+		h.sleep(space, w, seq, slice, done)
 	}
 }
 
@@ -132,10 +131,10 @@ type sleepers struct {
 // sleep waits, as the leader or behind it, until the word at w may have
 // moved on from seq (which it held when the caller last tried), slice has
 // passed, or done or the handle's Close ends the wait.
-func (q *Queue) sleep(space bool, w *uint32, seq uint32, slice time.Duration, done <-chan struct{}) {
-	s := &q.sleepers[0]
+func (h *handle) sleep(space bool, w *uint32, seq uint32, slice time.Duration, done <-chan struct{}) {
+	s := &h.sleepers[0]
 	if space {
-		s = &q.sleepers[1]
+		s = &h.sleepers[1]
 	}
 	s.mu.Lock()
 	if s.back == nil {
@@ -152,7 +151,7 @@ func (q *Queue) sleep(space bool, w *uint32, seq uint32, slice time.Duration, do
 		select {
 		case <-back:
 		case <-done:
-		case <-q.closed:
+		case <-h.closed:
 		}
 		return
 	}
@@ -166,7 +165,7 @@ func (q *Queue) sleep(space bool, w *uint32, seq uint32, slice time.Duration, do
 	s.mu.Unlock()
 }
 
-func (q *Queue) result(ctx context.Context, err error) error {
+func (h *handle) result(ctx context.Context, err error) error {
 	if err == ring.ErrCanceled {
 		return ctx.Err()
 	}
@@ -175,132 +174,38 @@ func (q *Queue) result(ctx context.Context, err error) error {
 
 // setWaiting counts this process's sleepers and keeps its bit in the
 // queue's waiter mask set while there is one.
-func (q *Queue) setWaiting(space bool, d int) {
+func (h *handle) setWaiting(space bool, d int) {
 	i := 0
 	if space {
 		i = 1
 	}
-	q.wmu.Lock()
-	defer q.wmu.Unlock()
-	q.waiting[i] += d
-	if q.unmapped {
+	h.wmu.Lock()
+	defer h.wmu.Unlock()
+	h.waiting[i] += d
+	if h.unmapped {
 		return
 	}
-	if d > 0 && q.waiting[i] == 1 {
-		q.r.Waiting(space, true)
-	} else if d < 0 && q.waiting[i] == 0 {
-		q.r.Waiting(space, false)
+	if d > 0 && h.waiting[i] == 1 {
+		h.r.Waiting(space, true)
+	} else if d < 0 && h.waiting[i] == 0 {
+		h.r.Waiting(space, false)
 	}
 }
 
-// Put appends msg to the queue, waiting while the queue is full. It returns
-// once msg is in the queue, or with ctx.Err() if ctx is done first, ErrSealed
-// if the queue is sealed, or ErrTooLarge if msg is longer than the queue's
-// maximum message size. Put copies msg; the caller may reuse it at once. On
-// a durable queue with the default sync policy, Put returns once msg is on
-// disk; an error of that flush is returned, with msg in the queue.
-func (q *Queue) Put(ctx context.Context, msg []byte) error {
-	if ctx == nil {
-		return ErrNilContext
+// wakeLocal wakes the sleepers on the data (or space) futex word, so that
+// ours notice a cancelled context or a closing handle. Other processes'
+// sleepers on that word wake too and go back to sleep.
+func (h *handle) wakeLocal(space bool) {
+	h.wmu.Lock()
+	defer h.wmu.Unlock()
+	if h.unmapped {
+		return
 	}
-	_, err := q.r.Put(msg, nil, true, nil)
-	if again(err) {
-		err = q.putSlow(ctx, msg)
+	defer h.r.Guard(nil, debug.SetPanicOnFault(true))
+	w := h.r.DataSeq()
+	if space {
+		w = h.r.SpaceSeq()
 	}
-	if err == nil && (q.syncPut || q.syncer != nil) {
-		return q.afterPut()
-	}
-	if err == ring.ErrTooLarge {
-		return q.tooLarge(len(msg), "message")
-	}
-	return err
-}
-
-// tooLarge is the error of a Put of a message of n bytes over the queue's
-// maximum; which names the message ("message", or which one of a batch).
-func (q *Queue) tooLarge(n int, which string) error {
-	name := "the anonymous queue"
-	if q.name != "" {
-		name = "queue " + q.name
-	}
-	return fmt.Errorf("%w: %s of %d bytes, the most %s takes is %d (set a larger Options.MaxMessageSize when the queue is created)",
-		ErrTooLarge, which, n, name, q.r.MaxMessage())
-}
-
-func (q *Queue) putSlow(ctx context.Context, msg []byte) error {
-	need := len(msg)
-	return q.block(ctx, forSpace, func() bool { return q.r.HasSpace(need) }, func(done <-chan struct{}) error {
-		_, err := q.r.Put(msg, nil, false, done)
-		return err
-	})
-}
-
-// TryPut is Put without waiting: it returns ErrFull if the queue has no room
-// for msg now (or another process is in the middle of a Put for longer than
-// about a millisecond).
-func (q *Queue) TryPut(msg []byte) error {
-	_, err := q.r.Put(msg, nil, true, nil)
-	if err == ring.ErrBusy {
-		err = ErrFull
-	}
-	if err == nil && (q.syncPut || q.syncer != nil) {
-		return q.afterPut()
-	}
-	if err == ring.ErrTooLarge {
-		return q.tooLarge(len(msg), "message")
-	}
-	return err
-}
-
-// Get removes the oldest message from the queue and returns it, waiting
-// while the queue is empty. Once the queue is sealed and empty it returns
-// io.EOF; if ctx is done first, ctx.Err().
-func (q *Queue) Get(ctx context.Context) ([]byte, error) {
-	b, err := q.AppendGet(ctx, nil)
-	if err == nil && b == nil {
-		b = []byte{}
-	}
-	return b, err
-}
-
-// TryGet is Get without waiting: it returns ErrEmpty if no message is
-// waiting now (or another process is in the middle of taking one).
-func (q *Queue) TryGet() ([]byte, error) {
-	b, err := q.TryAppendGet(nil)
-	if err == nil && b == nil {
-		b = []byte{}
-	}
-	return b, err
-}
-
-// AppendGet is Get appending the message to dst and returning the extended
-// slice: with a dst of enough capacity it allocates nothing.
-func (q *Queue) AppendGet(ctx context.Context, dst []byte) ([]byte, error) {
-	if ctx == nil {
-		return dst, ErrNilContext
-	}
-	out, _, err := q.r.Get(dst, nil, 1, 0, true, nil)
-	if !again(err) {
-		return out, err
-	}
-	return q.getSlow(ctx, dst)
-}
-
-func (q *Queue) getSlow(ctx context.Context, dst []byte) ([]byte, error) {
-	out := dst // returned as it was if the wait ends before a message
-	err := q.block(ctx, forData, q.r.HasData, func(done <-chan struct{}) error {
-		var err error
-		out, _, err = q.r.Get(dst, nil, 1, 0, false, done)
-		return err
-	})
-	return out, err
-}
-
-// TryAppendGet is TryGet appending the message to dst.
-func (q *Queue) TryAppendGet(dst []byte) ([]byte, error) {
-	out, _, err := q.r.Get(dst, nil, 1, 0, true, nil)
-	if err == ring.ErrBusy {
-		err = ErrEmpty
-	}
-	return out, err
+	atomic.AddUint32(w, 1)
+	futex.Wake(w, 1<<30)
 }

@@ -18,6 +18,8 @@ type acker struct {
 	deadline time.Time
 }
 
+// delivery wraps h, received from the server, as an mpq.Delivery whose
+// count is the server's count of its deliveries.
 func (q *Queue) delivery(h held) *mpq.Delivery {
 	count := 1
 	if md, err := h.m.Metadata(); err == nil {

@@ -75,3 +75,19 @@
 //     other handles, nor messages given back and waiting for another
 //     delivery (shared memory counts these).
 package natsq
+
+// Where the code is, one file per concern (as in nats.go's jetstream):
+//
+//	queue.go       the Queue; Open, Dial, Close; the calls Close waits for
+//	options.go     Options, their defaults and checks; queue names
+//	provision.go   finding or creating the stream and the consumer
+//	put.go         Put, TryPut
+//	get.go         Get, TryGet, Receive, TryReceive
+//	fetch.go       pull requests and the messages a handle holds
+//	delivery.go    a Delivery's Ack, Nack and Extend
+//	deadletter.go  MaxDeliveries and the dead-letter queue
+//	seal.go        Seal, and when a sealed queue is done
+//	join.go        Join
+//	stats.go       Stats, Len
+//	remove.go      Remove, RemoveURL
+//	url.go         ParseURL, OpenURL and the nats: scheme

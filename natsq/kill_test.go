@@ -97,19 +97,7 @@ func testKilledConsumer(t *testing.T, b backend) {
 		}
 	}()
 
-	held := map[string]bool{}
-	sc := bufio.NewScanner(stdout)
-	for sc.Scan() {
-		line := sc.Text()
-		if line == "holding" {
-			break
-		}
-		f := strings.Fields(line)
-		if len(f) != 3 || f[0] != "held" || f[2] != "1" {
-			t.Fatalf("helper said %q", line)
-		}
-		held[f[1]] = true
-	}
+	held := readHeld(t, stdout)
 	if len(held) != k {
 		cmd.Process.Kill()
 		cmd.Wait()
@@ -144,4 +132,24 @@ func testKilledConsumer(t *testing.T, b backend) {
 		}
 	}
 	sealEmpty(t, q)
+}
+
+// readHeld reads what the helper says, a line "held MESSAGE 1" for each
+// message it holds until a line "holding", and returns those messages.
+func readHeld(t *testing.T, stdout io.Reader) map[string]bool {
+	t.Helper()
+	held := map[string]bool{}
+	sc := bufio.NewScanner(stdout)
+	for sc.Scan() {
+		line := sc.Text()
+		if line == "holding" {
+			break
+		}
+		f := strings.Fields(line)
+		if len(f) != 3 || f[0] != "held" || f[2] != "1" {
+			t.Fatalf("helper said %q", line)
+		}
+		held[f[1]] = true
+	}
+	return held
 }

@@ -32,56 +32,22 @@ func TestServerRestart(t *testing.T) {
 	s := startServer(t, dir, 0)
 	u := queueURL(s, "restart", "ack-wait=2s")
 	ctx := timeout(t, 2*waitLong)
-	q, err := mpq.OpenURL(ctx, u)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer q.Close()
+	q := openQ(t, u)
+	defer q.Close() // while the server is up: the servers stop before the cleanups close q
 
 	const n, nAcked = 20, 8
 	for i := range n {
 		put(t, q, msg(i, 8))
 	}
-	acked := map[string]bool{} // acknowledged, confirmed by the server
-	for range nAcked {
-		d := receive(t, q)
-		if err := d.Ack(); err != nil {
-			t.Fatalf("Ack: %v", err)
-		}
-		acked[string(d.Data())] = true
-	}
 	// Two held across the restart, never acknowledged: they come back.
-	held := map[string]bool{}
-	for range 2 {
-		held[string(receive(t, q).Data())] = true
-	}
+	acked, held := ackAndHold(t, q, nAcked, 2)
 
 	s = restart(t, s, dir)
 
 	// The same handle puts again once it has reconnected (Put waits
 	// through the reconnection).
 	put(t, q, msg(n, 8))
-	counts := map[string]int{} // the highest count each message came with
-	for len(acked) < n+1 {
-		d, err := q.Receive(ctx)
-		if err != nil {
-			t.Fatalf("Receive after the restart, %d of %d acknowledged: %v", len(acked), n+1, err)
-		}
-		m := string(d.Data())
-		if acked[m] {
-			t.Fatalf("%s delivered again (count %d) after its Ack was confirmed", m, d.Count())
-		}
-		counts[m] = max(counts[m], d.Count())
-		switch err := d.Ack(); {
-		case err == nil:
-			acked[m] = true
-		case errors.Is(err, mpq.ErrLeaseExpired):
-			// It waited in the handle through the restart: it will
-			// come again.
-		default:
-			t.Fatalf("Ack of %s after the restart: %v", m, err)
-		}
-	}
+	counts := ackAfterRestart(t, ctx, q, acked, n+1)
 	for i := range n + 1 {
 		if m := string(msg(i, 8)); !acked[m] {
 			t.Errorf("%s lost", m)
@@ -99,12 +65,8 @@ func TestServerRestart(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer nq.Close()
-	st, err := nq.Stats(ctx)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if st.Messages != 0 || st.AckPending != 0 {
-		t.Fatalf("after all acknowledged: %d messages in the stream, %d pending acknowledgement", st.Messages, st.AckPending)
+	if st, err := nq.Stats(ctx); err != nil || st.Messages != 0 || st.AckPending != 0 {
+		t.Fatalf("after all acknowledged: %d messages in the stream, %d pending acknowledgement (%v)", st.Messages, st.AckPending, err)
 	}
 
 	// A seal survives a restart, for the old handles and new ones.
@@ -113,11 +75,7 @@ func TestServerRestart(t *testing.T) {
 		t.Fatalf("Seal: %v", err)
 	}
 	s = restart(t, s, dir)
-	fresh, err := mpq.OpenURL(ctx, u)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer fresh.Close()
+	fresh := openQ(t, u)
 	for name, h := range map[string]mpq.MessageQueue{"old handle": nq, "new handle": fresh} {
 		if err := h.Put(ctx, []byte("late")); !errors.Is(err, mpq.ErrSealed) {
 			t.Fatalf("Put on the %s after a restart of a sealed queue: %v, want ErrSealed", name, err)
@@ -135,6 +93,57 @@ func TestServerRestart(t *testing.T) {
 	_ = s
 }
 
+// ackAndHold receives ack messages from q and acknowledges each (the server
+// confirming it), then receives hold more and keeps them unacknowledged. It
+// returns the messages of each kind.
+func ackAndHold(t *testing.T, q mpq.MessageQueue, ack, hold int) (acked, held map[string]bool) {
+	t.Helper()
+	acked = map[string]bool{}
+	for range ack {
+		d := receive(t, q)
+		if err := d.Ack(); err != nil {
+			t.Fatalf("Ack: %v", err)
+		}
+		acked[string(d.Data())] = true
+	}
+	held = map[string]bool{}
+	for range hold {
+		held[string(receive(t, q).Data())] = true
+	}
+	return acked, held
+}
+
+// ackAfterRestart receives and acknowledges messages from q, adding them to
+// acked, until total are acknowledged. A message acknowledged before may
+// not come again; one whose Ack finds its lease ended (it waited in the
+// handle through the restart) will. It returns the highest count each
+// message came with.
+func ackAfterRestart(t *testing.T, ctx context.Context, q mpq.MessageQueue, acked map[string]bool, total int) map[string]int {
+	t.Helper()
+	counts := map[string]int{} // the highest count each message came with
+	for len(acked) < total {
+		d, err := q.Receive(ctx)
+		if err != nil {
+			t.Fatalf("Receive after the restart, %d of %d acknowledged: %v", len(acked), total, err)
+		}
+		m := string(d.Data())
+		if acked[m] {
+			t.Fatalf("%s delivered again (count %d) after its Ack was confirmed", m, d.Count())
+		}
+		counts[m] = max(counts[m], d.Count())
+		switch err := d.Ack(); {
+		case err == nil:
+			acked[m] = true
+		case errors.Is(err, mpq.ErrLeaseExpired):
+			// It waited in the handle through the restart: it will
+			// come again.
+		default:
+			t.Fatalf("Ack of %s after the restart: %v", m, err)
+		}
+	}
+	return counts
+}
+
 // While the server is down, blocked calls wait for it (until their
 // context), calls that do not wait fail rather than hang, and once it is back
 // the handle works without being opened again.
@@ -142,12 +151,8 @@ func TestServerDown(t *testing.T) {
 	dir := t.TempDir()
 	s := startServer(t, dir, 0)
 	u := queueURL(s, "down", "timeout=2s")
-	ctx := timeout(t, 2*waitLong)
-	q, err := mpq.OpenURL(ctx, u)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer q.Close()
+	q := openQ(t, u)
+	defer q.Close() // while the server is up: the servers stop before the cleanups close q
 	put(t, q, []byte("before"))
 	port := s.Addr().(*net.TCPAddr).Port
 	s.Shutdown()
@@ -187,7 +192,5 @@ func TestServerDown(t *testing.T) {
 	get(t, q, []byte("through"))
 	put(t, q, []byte("after"))
 	get(t, q, []byte("after"))
-	if m, err := q.TryGet(); !errors.Is(err, mpq.ErrEmpty) {
-		t.Fatalf("TryGet after all: %.10q, %v; want ErrEmpty", m, err)
-	}
+	wantEmpty(t, q, "after all")
 }

@@ -75,3 +75,37 @@ func (q *Queue) Stats(ctx context.Context) (Stats, error) {
 	}
 	return st, nil
 }
+
+// Len returns the number of messages waiting to be delivered (the messages
+// the consumer has not delivered yet, plus the ones this handle fetched and
+// has not handed out: messages given back and waiting for another delivery,
+// and those other handles fetched, are not counted), or -1 if the server
+// cannot tell.
+func (q *Queue) Len() int {
+	if !q.enter() {
+		return 0
+	}
+	defer q.leave()
+	ctx, cancel := q.timeout()
+	defer cancel()
+	// Not the consumer's NumPending: the server counts new messages into it
+	// a little after it acknowledges their Put, so that Len right after a
+	// Put could miss them. Every message of the work queue's stream past the
+	// last one delivered waits for its first delivery; the stream's last
+	// sequence is exact once Put returns, and only Put moves it, as only a
+	// delivery moves the consumer's.
+	ci, err := q.cons.Info(ctx)
+	if err != nil {
+		return -1
+	}
+	si, err := q.stream.Info(ctx)
+	if err != nil {
+		return -1
+	}
+	last := si.State.LastSeq
+	waiting := min(last-min(ci.Delivered.Stream, last), si.State.Msgs)
+	q.mu.Lock()
+	n := len(q.buf) // fetched, so delivered for the server, but not handed out
+	q.mu.Unlock()
+	return int(waiting) + n
+}

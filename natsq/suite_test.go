@@ -81,27 +81,38 @@ type backend struct {
 	killedLease time.Duration
 }
 
+// query is p as URL parameters, with the backend's own for p.bound (set by
+// bound) and p.lease (named lease); the others are named alike on both.
+func (p params) query(lease string, bound func(url.Values)) url.Values {
+	v := url.Values{}
+	if p.bound > 0 {
+		bound(v)
+	}
+	if p.maxMessage > 0 {
+		v.Set("max-message", strconv.Itoa(p.maxMessage))
+	}
+	if p.lease > 0 {
+		v.Set(lease, p.lease.String())
+	}
+	if p.maxDeliveries > 0 {
+		v.Set("max-deliveries", strconv.Itoa(p.maxDeliveries))
+	}
+	if p.deadLetter != "" {
+		v.Set("dead-letter", p.deadLetter)
+	}
+	return v
+}
+
+// shmBackend is a queue on shared memory, its files in dir.
 func shmBackend(dir string) backend {
 	return backend{
 		name: "shm",
 		url: func(name string, p params) string {
-			v := url.Values{"dir": {dir}}
-			if p.bound > 0 {
+			v := p.query("lease", func(v url.Values) {
 				v.Set("capacity", "4096")
 				v.Set("max-message", strconv.Itoa(boundSize(p.bound)))
-			}
-			if p.maxMessage > 0 {
-				v.Set("max-message", strconv.Itoa(p.maxMessage))
-			}
-			if p.lease > 0 {
-				v.Set("lease", p.lease.String())
-			}
-			if p.maxDeliveries > 0 {
-				v.Set("max-deliveries", strconv.Itoa(p.maxDeliveries))
-			}
-			if p.deadLetter != "" {
-				v.Set("dead-letter", p.deadLetter)
-			}
+			})
+			v.Set("dir", dir)
 			return "shm:" + name + "?" + v.Encode()
 		},
 		// A lease far beyond the wait: only the death of the process
@@ -116,24 +127,9 @@ func natsBackend(addr string, prefetch int) backend {
 	return backend{
 		name: "nats",
 		url: func(name string, p params) string {
-			v := url.Values{}
+			v := p.query("ack-wait", func(v url.Values) { v.Set("max-msgs", strconv.Itoa(p.bound)) })
 			if prefetch > 0 {
 				v.Set("prefetch", strconv.Itoa(prefetch))
-			}
-			if p.bound > 0 {
-				v.Set("max-msgs", strconv.Itoa(p.bound))
-			}
-			if p.maxMessage > 0 {
-				v.Set("max-message", strconv.Itoa(p.maxMessage))
-			}
-			if p.lease > 0 {
-				v.Set("ack-wait", p.lease.String())
-			}
-			if p.maxDeliveries > 0 {
-				v.Set("max-deliveries", strconv.Itoa(p.maxDeliveries))
-			}
-			if p.deadLetter != "" {
-				v.Set("dead-letter", p.deadLetter)
 			}
 			u := "nats://" + addr + "/" + name
 			if len(v) > 0 {
@@ -293,6 +289,15 @@ func wantErr(t *testing.T, what string, err, want error) {
 	}
 }
 
+// wantEmpty checks that TryGet on q finds no message (mpq.ErrEmpty); what
+// says when.
+func wantEmpty(t *testing.T, q mpq.MessageQueue, what string) {
+	t.Helper()
+	if m, err := q.TryGet(); !errors.Is(err, mpq.ErrEmpty) {
+		t.Fatalf("TryGet %s: %.10q, %v; want ErrEmpty", what, m, err)
+	}
+}
+
 // wantEOF checks that Get, TryGet, Receive and TryReceive all say the queue
 // is sealed and done, with io.EOF itself, as callers compare it.
 func wantEOF(t *testing.T, q mpq.MessageQueue) {
@@ -391,9 +396,7 @@ func testFIFO(t *testing.T, b backend) {
 			t.Fatalf("Ack: %v", err)
 		}
 	}
-	if m, err := c.TryGet(); !errors.Is(err, mpq.ErrEmpty) {
-		t.Fatalf("TryGet after all: %.10q, %v; want ErrEmpty", m, err)
-	}
+	wantEmpty(t, c, "after all")
 }
 
 // Messages come back byte for byte: empty (as an empty, non-nil slice), every
@@ -433,17 +436,13 @@ func testContents(t *testing.T, b backend) {
 
 func testTryGetEmpty(t *testing.T, b backend) {
 	q := openQ(t, b.url(newName(t), params{}))
-	if m, err := q.TryGet(); !errors.Is(err, mpq.ErrEmpty) {
-		t.Fatalf("TryGet on a new queue: %.10q, %v; want ErrEmpty", m, err)
-	}
+	wantEmpty(t, q, "on a new queue")
 	if _, err := q.TryReceive(); !errors.Is(err, mpq.ErrEmpty) {
 		t.Fatalf("TryReceive on a new queue: %v; want ErrEmpty", err)
 	}
 	put(t, q, []byte("x"))
 	get(t, q, []byte("x"))
-	if m, err := q.TryGet(); !errors.Is(err, mpq.ErrEmpty) {
-		t.Fatalf("TryGet on an emptied queue: %.10q, %v; want ErrEmpty", m, err)
-	}
+	wantEmpty(t, q, "on an emptied queue")
 }
 
 // A message whose Put returned is there for TryGet and TryReceive at once,
@@ -494,9 +493,7 @@ func testPrefetch(t *testing.T, b backend) {
 	}
 	get(t, q, []byte("c"))
 	for _, h := range []mpq.MessageQueue{q, other} {
-		if m, err := h.TryGet(); !errors.Is(err, mpq.ErrEmpty) {
-			t.Fatalf("TryGet after all: %.10q, %v; want ErrEmpty", m, err)
-		}
+		wantEmpty(t, h, "after all")
 	}
 }
 
@@ -535,9 +532,7 @@ func testPutBlocksWhileFull(t *testing.T, b backend) {
 	for i := 1; i <= bound; i++ {
 		get(t, c, msg(i, size))
 	}
-	if m, err := c.TryGet(); !errors.Is(err, mpq.ErrEmpty) {
-		t.Fatalf("TryGet after all: %.10q, %v; want ErrEmpty", m, err)
-	}
+	wantEmpty(t, c, "after all")
 }
 
 // Put on a full queue returns ctx.Err() once ctx is done, and puts nothing.
@@ -565,9 +560,7 @@ func testPutContext(t *testing.T, b backend) {
 	for i := range bound {
 		get(t, q, msg(i, size))
 	}
-	if m, err := q.TryGet(); !errors.Is(err, mpq.ErrEmpty) {
-		t.Fatalf("a Put that failed left %.10q (%v)", m, err)
-	}
+	wantEmpty(t, q, "after a Put that failed")
 }
 
 // Put and Get with a context already done, when they need not wait: the
@@ -593,9 +586,7 @@ func testDoneContext(t *testing.T, b backend) {
 	} else if err != nil || string(m) != "a" {
 		t.Fatalf("Get with a message waiting and a cancelled ctx: %.10q, %v; want \"a\"", m, err)
 	}
-	if m, err := q.TryGet(); !errors.Is(err, mpq.ErrEmpty) {
-		t.Fatalf("TryGet after all: %.10q, %v; want ErrEmpty", m, err)
-	}
+	wantEmpty(t, q, "after all")
 }
 
 func testGetDeadline(t *testing.T, b backend) {
@@ -705,9 +696,7 @@ func testSealWithDeliveryOut(t *testing.T, b backend) {
 	if err := q.Seal(); err != nil {
 		t.Fatalf("Seal: %v", err)
 	}
-	if m, err := c.TryGet(); !errors.Is(err, mpq.ErrEmpty) {
-		t.Fatalf("TryGet, sealed with a delivery out: %.10q, %v; want ErrEmpty", m, err)
-	}
+	wantEmpty(t, c, "with the queue sealed and a delivery out")
 	if _, err := c.TryReceive(); !errors.Is(err, mpq.ErrEmpty) {
 		t.Fatalf("TryReceive, sealed with a delivery out: %v; want ErrEmpty", err)
 	}
@@ -740,9 +729,7 @@ func testReceiveAck(t *testing.T, b backend) {
 	if dd, err := other.TryReceive(); !errors.Is(err, mpq.ErrEmpty) {
 		t.Fatalf("TryReceive on another handle while the only message is held: %v, %v; want ErrEmpty", dd, err)
 	}
-	if m, err := other.TryGet(); !errors.Is(err, mpq.ErrEmpty) {
-		t.Fatalf("TryGet on another handle while the only message is held: %.10q, %v; want ErrEmpty", m, err)
-	}
+	wantEmpty(t, other, "on another handle while the only message is held")
 	if err := d.Ack(); err != nil {
 		t.Fatalf("Ack: %v", err)
 	}
@@ -1078,6 +1065,17 @@ func testManyProducersConsumers(t *testing.T, b backend) {
 	if t.Failed() {
 		return
 	}
+	checkOnceInOrder(t, got, producers, perProd)
+	t.Logf("consumers took %d, %d, %d, %d messages", len(got[0]), len(got[1]), len(got[2]), len(got[3]))
+}
+
+// checkOnceInOrder checks what consumers got (got[c], the numbers of the
+// messages consumer c took, in order) from producers that each put perProd
+// messages, producer p numbering its messages from p*perProd: every message
+// was taken exactly once, and each consumer took each producer's messages
+// in the order they were put.
+func checkOnceInOrder(t *testing.T, got [][]int, producers, perProd int) {
+	t.Helper()
 	seen := make([]int, producers*perProd)
 	for c, ns := range got {
 		last := make([]int, producers)
@@ -1101,7 +1099,6 @@ func testManyProducersConsumers(t *testing.T, b backend) {
 			t.Errorf("message %d delivered %d times", n, k)
 		}
 	}
-	t.Logf("consumers took %d, %d, %d, %d messages", len(got[0]), len(got[1]), len(got[2]), len(got[3]))
 }
 
 // dlqTake waits until the dead-letter queue dlq holds want, checking all the
@@ -1156,9 +1153,7 @@ func testMaxDeliveriesDeadLetter(t *testing.T, b backend) {
 		t.Fatalf("Ack: %v", err)
 	}
 	sealEmpty(t, q)
-	if m, err := dlq.TryGet(); !errors.Is(err, mpq.ErrEmpty) {
-		t.Fatalf("dead-letter queue holds more: %.10q, %v", m, err)
-	}
+	wantEmpty(t, dlq, "on the dead-letter queue, after the one it should hold")
 }
 
 // A lease that ends counts as a delivery too.
@@ -1202,7 +1197,5 @@ func testTooLarge(t *testing.T, b backend) {
 	wantErr(t, "TryPut of a message over the maximum", q.TryPut(big), mpq.ErrTooLarge)
 	put(t, q, big[:max])
 	get(t, q, big[:max])
-	if m, err := q.TryGet(); !errors.Is(err, mpq.ErrEmpty) {
-		t.Fatalf("a message too large left %.10q (%v)", m, err)
-	}
+	wantEmpty(t, q, "after a message too large")
 }

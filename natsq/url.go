@@ -28,6 +28,7 @@ func ParseURL(rawURL string) (server, name string, opts *Options, err error) {
 	return parseURL(u)
 }
 
+// parseURL is ParseURL on a URL already parsed.
 func parseURL(u *url.URL) (server, name string, opts *Options, err error) {
 	if !strings.EqualFold(u.Scheme, "nats") {
 		return "", "", nil, fmt.Errorf("%w: %q: want nats://HOST:PORT/NAME", mpq.ErrInvalidURL, u.Redacted())
@@ -48,54 +49,59 @@ func parseURL(u *url.URL) (server, name string, opts *Options, err error) {
 		return "", "", nil, fmt.Errorf("%w: %q: %v", mpq.ErrInvalidURL, u.Redacted(), err)
 	}
 	opts = &Options{}
+	params := opts.urlParams()
 	for key, vals := range query {
 		if len(vals) > 1 {
 			return "", "", nil, fmt.Errorf("%w: parameter %s given %d times in %q; give it once", mpq.ErrInvalidURL, key, len(vals), u.Redacted())
 		}
-		v := vals[0]
-		var err error
-		var n int
-		switch key {
-		case "max-msgs":
-			opts.MaxMsgs, err = strconv.ParseInt(v, 10, 64)
-		case "max-bytes":
-			n, err = mpq.ParseSize(v)
-			opts.MaxBytes = int64(n)
-		case "max-message":
-			n, err = mpq.ParseSize(v)
-			if err == nil && n > 1<<31-1 {
-				err = fmt.Errorf("%d is over 2 GiB", n)
-			}
-			opts.MaxMessageSize = int32(n)
-		case "memory":
-			opts.Memory, err = strconv.ParseBool(v)
-		case "replicas":
-			opts.Replicas, err = strconv.Atoi(v)
-		case "ack-wait":
-			opts.AckWait, err = time.ParseDuration(v)
-		case "max-deliveries":
-			opts.MaxDeliveries, err = strconv.Atoi(v)
-		case "dead-letter":
-			opts.DeadLetter = v
-		case "prefetch":
-			opts.Prefetch, err = strconv.Atoi(v)
-		case "poll":
-			opts.Poll, err = time.ParseDuration(v)
-		case "timeout":
-			opts.Timeout, err = time.ParseDuration(v)
-		case "no-create":
-			opts.NoCreate, err = strconv.ParseBool(v)
-		default:
+		set, ok := params[key]
+		if !ok {
 			return "", "", nil, fmt.Errorf("%w: unknown parameter %q in %q", mpq.ErrInvalidURL, key, u.Redacted())
 		}
-		if err != nil {
-			return "", "", nil, fmt.Errorf("%w: parameter %s=%q: %v", mpq.ErrInvalidURL, key, v, err)
+		if err := set(vals[0]); err != nil {
+			return "", "", nil, fmt.Errorf("%w: parameter %s=%q: %v", mpq.ErrInvalidURL, key, vals[0], err)
 		}
 	}
 	if _, err := opts.withDefaults(); err != nil {
 		return "", "", nil, fmt.Errorf("%w: %w", mpq.ErrInvalidURL, err)
 	}
 	return s.String(), name, opts, nil
+}
+
+// urlParams maps each URL parameter to the function that parses its value
+// into the field of o it sets.
+func (o *Options) urlParams() map[string]func(string) error {
+	return map[string]func(string) error{
+		"max-msgs":       setter(&o.MaxMsgs, func(v string) (int64, error) { return strconv.ParseInt(v, 10, 64) }),
+		"max-bytes":      setter(&o.MaxBytes, func(v string) (int64, error) { n, err := mpq.ParseSize(v); return int64(n), err }),
+		"max-message":    setter(&o.MaxMessageSize, parseMessageSize),
+		"memory":         setter(&o.Memory, strconv.ParseBool),
+		"replicas":       setter(&o.Replicas, strconv.Atoi),
+		"ack-wait":       setter(&o.AckWait, time.ParseDuration),
+		"max-deliveries": setter(&o.MaxDeliveries, strconv.Atoi),
+		"dead-letter":    setter(&o.DeadLetter, func(v string) (string, error) { return v, nil }),
+		"prefetch":       setter(&o.Prefetch, strconv.Atoi),
+		"poll":           setter(&o.Poll, time.ParseDuration),
+		"timeout":        setter(&o.Timeout, time.ParseDuration),
+		"no-create":      setter(&o.NoCreate, strconv.ParseBool),
+	}
+}
+
+// setter returns a function that parses a value with parse into *field.
+func setter[T any](field *T, parse func(string) (T, error)) func(string) error {
+	return func(v string) (err error) {
+		*field, err = parse(v)
+		return err
+	}
+}
+
+// parseMessageSize parses a size that must fit Options.MaxMessageSize.
+func parseMessageSize(v string) (int32, error) {
+	n, err := mpq.ParseSize(v)
+	if err == nil && n > 1<<31-1 {
+		err = fmt.Errorf("%d is over 2 GiB", n)
+	}
+	return int32(n), err
 }
 
 // OpenURL opens the queue a nats:// URL names (see ParseURL), on a
@@ -112,6 +118,7 @@ func OpenURL(ctx context.Context, rawURL string) (*Queue, error) {
 	return Dial(ctx, server, name, opts)
 }
 
+// openURL is OpenURL for mpq.OpenURL, which has parsed the URL already.
 func openURL(ctx context.Context, u *url.URL) (mpq.MessageQueue, error) {
 	server, name, opts, err := parseURL(u)
 	if err != nil {

@@ -1,0 +1,250 @@
+package mpq
+
+import (
+	"errors"
+	"fmt"
+	"os"
+	"path/filepath"
+	"runtime/debug"
+	"time"
+
+	"github.com/mpq-go/mpq/internal/futex"
+	"github.com/mpq-go/mpq/internal/liveness"
+	"github.com/mpq-go/mpq/internal/ring"
+	"github.com/mpq-go/mpq/internal/shm"
+)
+
+// checkNew checks the options of a queue about to be created as name.
+func checkNew(name string, s settings) error {
+	if s.geometry.DeadLetter == name {
+		return fmt.Errorf("%w: queue %s cannot be its own DeadLetter", ErrInvalidOptions, name)
+	}
+	if s.geometry.Durable {
+		disk, err := shm.OnDisk(s.dir)
+		if err != nil {
+			return fmt.Errorf("mpq: queue directory %s: %w", s.dir, err)
+		}
+		if !disk {
+			return fmt.Errorf("%w: Durable queue in %s, which is in memory (tmpfs): set Dir to a directory on disk", ErrInvalidOptions, s.dir)
+		}
+	}
+	return nil
+}
+
+// errUnlinked means the file attached to is no longer the named queue's:
+// it was removed (or replaced) while it was being opened.
+var errUnlinked = errors.New("mpq: queue file removed while opening it")
+
+// attach attaches to the queue file f: it maps f (unless mem is already its
+// mapping), validates it and takes a process slot; it takes ownership of f.
+// A durable queue that no other process has open is recovered first. For a
+// named queue, path is its file's path: attaching then takes the open
+// lock, which RemoveIf holds while it removes an idle queue, and fails
+// with errUnlinked if f is no longer at path.
+//
+// made is nil for a file that exists already, or what this process took
+// in the file it has just created before linking it into place: a new file
+// has nothing to recover.
+func attach(f *os.File, mem []byte, s settings, path string, made *created) (h *handle, err error) {
+	var (
+		lt      *liveness.Table
+		release = func() {}
+	)
+	if made != nil {
+		lt, release = made.lt, made.unlock
+	}
+	defer func() {
+		release()
+		if err != nil {
+			if lt != nil {
+				lt.Close()
+			}
+			if mem != nil {
+				shm.Unmap(mem)
+			}
+			f.Close()
+		}
+	}()
+	// Another process may shrink the file while we read it: a fault on the
+	// mapping here fails the open rather than the process.
+	defer func(old bool) {
+		debug.SetPanicOnFault(old)
+		if v := recover(); v != nil {
+			off, ok := ring.FaultOffset(v, mem)
+			if !ok {
+				panic(v)
+			}
+			h, err = nil, fmt.Errorf("%w: its memory faulted at offset %d while it was opened: the file was truncated, or a page of it removed, meanwhile", ErrCorrupt, off)
+		}
+	}(debug.SetPanicOnFault(true))
+	size, err := shm.Size(f)
+	if err != nil || size < ring.PageSize {
+		return nil, fmt.Errorf("%w: %s is %s, not a queue file: open a queue by name, or pass the descriptor of one (Queue.File) to OpenFile", ErrIncompatible, where(f, path), shm.Describe(f))
+	}
+	if mem == nil {
+		if size > ring.MinSize(ring.MaxCapacity) {
+			return nil, fmt.Errorf("%w: file of %d bytes is larger than any queue", ErrCorrupt, size)
+		}
+		// A file made sparse (copied, made by an older mpq, a hole punched
+		// into it) gets its storage now, or fails here with ErrNoSpace,
+		// rather than a Put later with SIGBUS.
+		if err := shm.Back(f, size, dirOf(f, path)); err != nil {
+			return nil, err
+		}
+		if mem, err = shm.Map(f, size); err != nil {
+			return nil, err
+		}
+	}
+	g, err := ring.ReadHeader(mem)
+	if err != nil {
+		return nil, err
+	}
+	switch {
+	case lt != nil:
+		if !linked(f, path) {
+			err = errUnlinked
+		}
+	case g.Durable:
+		var alone bool
+		lt, alone, release, err = liveness.AttachFirst(f, ring.MaxProcs, ring.SlotOffset, openLockOffset)
+		if err != nil {
+			return nil, err
+		}
+		if path != "" && !linked(f, path) {
+			err = errUnlinked
+		} else if alone {
+			err = recoverFile(f, &mem, &size, g, dirOf(f, path))
+		}
+	case path != "":
+		// Only the open lock: whether we are alone matters to recovery,
+		// which a queue in memory does not need.
+		if release, err = liveness.LockOpen(f, openLockOffset); err != nil {
+			return nil, err
+		}
+		if lt, err = liveness.Attach(f, ring.MaxProcs, ring.SlotOffset); err == nil && !linked(f, path) {
+			err = errUnlinked
+		}
+	default:
+		lt, err = liveness.Attach(f, ring.MaxProcs, ring.SlotOffset)
+	}
+	if err == nil {
+		_, err = ring.ReadGeometry(mem, size)
+	}
+	if err != nil {
+		return nil, err
+	}
+	r, err := ring.Attach(mem, size, env{lt}, lt.Slot(), os.Getpid())
+	if err != nil {
+		return nil, err
+	}
+	if shm.CannotFault(f) {
+		r.CannotFault()
+	}
+	r.SweepWaiters()
+	return newHandle(f, lt, mem, r, s.spin), nil
+}
+
+// newQueue makes a Queue of a handle, with what s asks of it.
+func newQueue(h *handle, s settings, name, path string) *Queue {
+	q := &Queue{handle: h, name: name, path: path, dir: s.dir, lease: s.lease}
+	if h.r.Geometry().Durable {
+		switch {
+		case s.sync == SyncNever:
+		case s.sync > 0:
+			q.syncer = newSyncer(q, time.Duration(s.sync))
+		default:
+			q.syncPut = true
+		}
+	}
+	return q
+}
+
+// where names a queue file for an error message: its path, or its
+// descriptor.
+func where(f *os.File, path string) string {
+	if path != "" {
+		return path
+	}
+	return fmt.Sprintf("descriptor %d (%s)", f.Fd(), f.Name())
+}
+
+// dirOf is where the queue file f lives, for error messages: the directory
+// of its path, or what the descriptor is.
+func dirOf(f *os.File, path string) string {
+	if path != "" {
+		return filepath.Dir(path)
+	}
+	return where(f, path)
+}
+
+// openLockOffset is the byte of a queue file that processes lock while
+// they attach to a named queue: so that exactly one recovers a durable
+// queue after a crash, and so that RemoveIf sees every process that
+// attaches to a queue before it removes it.
+const openLockOffset = 1
+
+// created is what the process that creates a queue file takes in it before
+// it links the file into place: its slot, and the open lock.
+type created struct {
+	lt     *liveness.Table
+	unlock func()
+}
+
+// release lets go of what was taken, for a creation that failed.
+func (c *created) release() {
+	if c.unlock != nil {
+		c.unlock()
+	}
+	if c.lt != nil {
+		c.lt.Close()
+	}
+}
+
+// exists reports whether there is a file at path.
+func exists(path string) bool {
+	_, err := os.Lstat(path)
+	return err == nil
+}
+
+// linked reports whether f is the file at path.
+func linked(f *os.File, path string) bool {
+	fi, err := f.Stat()
+	if err != nil {
+		return false
+	}
+	pi, err := os.Lstat(path)
+	return err == nil && os.SameFile(fi, pi)
+}
+
+// recoverFile recovers a durable queue that no other process has open:
+// it restores the size of a truncated file, lets the ring drop damaged
+// records, and flushes the result.
+func recoverFile(f *os.File, mem *[]byte, size *int64, g ring.Geometry, dir string) error {
+	if want := ring.MinSize(g.Capacity); *size < want {
+		if err := f.Truncate(want); err != nil {
+			return fmt.Errorf("mpq: restore the size of a truncated queue file: %w", err)
+		}
+		if err := shm.Back(f, want, dir); err != nil {
+			return err
+		}
+		shm.Unmap(*mem)
+		*mem = nil
+		m, err := shm.Map(f, want)
+		if err != nil {
+			return err
+		}
+		*mem, *size = m, want
+	}
+	if _, err := ring.Recover(*mem); err != nil {
+		return err
+	}
+	if err := shm.Sync(f); err != nil {
+		return fmt.Errorf("mpq: flush recovered queue: %w", err)
+	}
+	return nil
+}
+
+// env connects a ring to the process table and the futex.
+type env struct{ *liveness.Table }
+
+func (env) Wake(addr *uint32) int { return futex.Wake(addr, 1<<30) }
