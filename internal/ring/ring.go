@@ -266,17 +266,22 @@ func Attach(mem []byte, size int64, env Env, slot int, pid int) (*Ring, error) {
 // Geometry returns what the queue file records about its shape.
 func (r *Ring) Geometry() Geometry { return r.geo }
 
-// Capacity, MaxMessage and Self return the ring's capacity, maximum message
-// size and this process's ref.
-func (r *Ring) Capacity() uint64   { return r.cap }
+// Capacity returns the ring's capacity in bytes.
+func (r *Ring) Capacity() uint64 { return r.cap }
+
+// MaxMessage returns the largest message the ring takes.
 func (r *Ring) MaxMessage() uint64 { return r.maxM }
-func (r *Ring) Self() uint32       { return r.self }
+
+// Self returns this process's ref: its slot and generation.
+func (r *Ring) Self() uint32 { return r.self }
 
 // Created is when the queue file was created.
 func (r *Ring) Created() time.Time { return r.created }
 
-// DataSeq and SpaceSeq are the futex words waiters sleep on.
-func (r *Ring) DataSeq() *uint32  { return r.w.dataSeq }
+// DataSeq returns the futex word consumers waiting for data sleep on.
+func (r *Ring) DataSeq() *uint32 { return r.w.dataSeq }
+
+// SpaceSeq returns the futex word producers waiting for space sleep on.
 func (r *Ring) SpaceSeq() *uint32 { return r.w.spaceSeq }
 
 // alive reports whether the process named by ref is still attached.
@@ -535,7 +540,8 @@ func (r *Ring) recount() (err error) {
 	return nil
 }
 
-// Procs lists the processes attached now.
+// A Proc is a process attached to the queue, as Procs and Observe report
+// it.
 type Proc struct {
 	Slot  int
 	PID   int
