@@ -38,9 +38,11 @@ func (r *Ring) GetBatch(dst []byte, ends *[]int, max, maxBytes int, wait Wait) (
 	return out, n, err
 }
 
-// get is GetBatch, where ends may be nil, holding cmu for its phases: take
-// the consumer lock, give back expired deliveries, deliver the messages
-// given back, then the ready records at head.
+// get is GetBatch, where ends may be nil, holding cmu: it takes the
+// consumer lock, gives back expired deliveries, delivers the messages given
+// back, then takes ready records at head until it has max. With no delivery
+// held below head, taking a record frees its bytes at once; otherwise it is
+// marked done and reclaimed in order.
 func (r *Ring) get(dst []byte, ends *[]int, max, maxBytes int, wait Wait) (_ []byte, _ int, err error) {
 	r.cmu.Lock()
 	if r.cannotFault {
@@ -56,38 +58,17 @@ func (r *Ring) get(dst []byte, ends *[]int, max, maxBytes int, wait Wait) (_ []b
 	}
 	n := 0
 	if atomic.LoadUint32(r.w.returned) != 0 {
-		dst, n, err = r.getReturned(dst, ends, max, maxBytes)
-		if err != nil {
+		if dst, n, err = r.getReturned(dst, ends, max, maxBytes); err != nil {
 			r.unlock(r.w.consLock)
 			return dst, 0, err
 		}
 	}
-	return r.getReady(dst, ends, n, max, maxBytes)
-}
-
-// getReady takes ready records at head until n reaches max, and releases
-// the consumer lock. With no delivery held below head, taking a record
-// frees its bytes at once; otherwise it is marked done and reclaimed in
-// order.
-func (r *Ring) getReady(dst []byte, ends *[]int, n, max, maxBytes int) ([]byte, int, error) {
-	h0 := atomic.LoadUint64(r.w.head)
 	outstanding := atomic.LoadUint32(r.w.inFlight) != 0
-	h, last := h0, h0
-	pending := 0
-	var err error
+	h := atomic.LoadUint64(r.w.head)
+	last, pending := h, 0
 	for n < max {
 		if h >= r.tailCache {
-			sealed := atomic.LoadUint32(r.w.sealed) != 0 // before tail: see every put that preceded the seal
-			t := atomic.LoadUint64(r.w.tail)
-			if err = r.checkSpan("head/tail", h, t); err != nil {
-				break
-			}
-			r.tailCache = t
-			if h == t {
-				err = ErrEmpty
-				if sealed && atomic.LoadUint32(r.w.inFlight) == 0 {
-					err = io.EOF
-				}
+			if err = r.refreshTail(h); err != nil {
 				break
 			}
 		}
@@ -139,6 +120,25 @@ func (r *Ring) getReady(dst []byte, ends *[]int, n, max, maxBytes int) ([]byte, 
 		r.wake(ForSpace)
 	}
 	return dst, n, err
+}
+
+// refreshTail reads tail into tailCache once head has reached h, the cached
+// tail. Where h is tail too, the error is ErrEmpty, or io.EOF when the queue
+// is sealed and nothing is held.
+func (r *Ring) refreshTail(h uint64) error {
+	sealed := atomic.LoadUint32(r.w.sealed) != 0 // before tail: see every put that preceded the seal
+	t := atomic.LoadUint64(r.w.tail)
+	if err := r.checkSpan("head/tail", h, t); err != nil {
+		return err
+	}
+	r.tailCache = t
+	if h != t {
+		return nil
+	}
+	if sealed && atomic.LoadUint32(r.w.inFlight) == 0 {
+		return io.EOF
+	}
+	return ErrEmpty
 }
 
 // commitGet publishes the taking of n records at head, which ends at h.
