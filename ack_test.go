@@ -186,7 +186,7 @@ func TestReceiveAck(t *testing.T) {
 // Data is the caller's copy: changing it changes nothing in the queue, and
 // it stays as it was after Ack while the ring's bytes are reused.
 func TestDeliveryDataIsCopy(t *testing.T) {
-	q := ackQueue(t, mpq.Options{Capacity: 4096, MaxMessageSize: 100})
+	q := ackQueue(t, mpq.Options{Capacity: 4096, MaxMessage: 100})
 	mustPut(t, q, "first message")
 	d := mustReceive(t, q)
 	data := d.Data()
@@ -522,7 +522,7 @@ func TestDeadLetter(t *testing.T) {
 		// The dead-letter queue is full: the message stays and is tried
 		// again until there is room, never lost.
 		dir := t.TempDir()
-		dq, err := mpq.Create("dead", &mpq.Options{Dir: dir, Capacity: 4096, MaxMessageSize: 100})
+		dq, err := mpq.Create("dead", &mpq.Options{Dir: dir, Capacity: 4096, MaxMessage: 100})
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -921,7 +921,7 @@ func TestMaxInFlight(t *testing.T) {
 // once the first is acknowledged.
 func TestHeldDeliveriesKeepSpace(t *testing.T) {
 	testutil.CheckGoroutines(t)
-	q := ackQueue(t, mpq.Options{Capacity: 4096, MaxMessageSize: 200})
+	q := ackQueue(t, mpq.Options{Capacity: 4096, MaxMessage: 200})
 	msg := func(i int) string { return fmt.Sprintf("%-200d", i) }
 	n := 0
 	for ; ; n++ {

@@ -82,16 +82,7 @@ func attach(f *os.File, mem []byte, s settings, path string, made *created) (h *
 		return nil, fmt.Errorf("%w: %s is %s, not a queue file: open a queue by name, or pass the descriptor of one (Queue.File) to OpenFile", ErrIncompatible, where(f, path), shm.Describe(f))
 	}
 	if mem == nil {
-		if size > ring.MinSize(ring.MaxCapacity) {
-			return nil, fmt.Errorf("%w: file of %d bytes is larger than any queue", ErrCorrupt, size)
-		}
-		// A file made sparse (copied, made by an older mpq, a hole punched
-		// into it) gets its storage now, or fails here with ErrNoSpace,
-		// rather than a Put later with SIGBUS.
-		if err := shm.Back(f, size, dirOf(f, path)); err != nil {
-			return nil, err
-		}
-		if mem, err = shm.Map(f, size); err != nil {
+		if mem, err = mapFile(f, size, path); err != nil {
 			return nil, err
 		}
 	}
@@ -99,33 +90,12 @@ func attach(f *os.File, mem []byte, s settings, path string, made *created) (h *
 	if err != nil {
 		return nil, err
 	}
-	switch {
-	case lt != nil:
+	if lt != nil {
 		if !linked(f, path) {
 			err = errUnlinked
 		}
-	case g.Durable:
-		var alone bool
-		lt, alone, release, err = liveness.AttachFirst(f, ring.MaxProcs, ring.SlotOffset, openLockOffset)
-		if err != nil {
-			return nil, err
-		}
-		if path != "" && !linked(f, path) {
-			err = errUnlinked
-		} else if alone {
-			err = recoverFile(f, &mem, &size, g, dirOf(f, path))
-		}
-	case path != "":
-		// Only the open lock: whether we are alone matters to recovery,
-		// which a queue in memory does not need.
-		if release, err = liveness.LockOpen(f, openLockOffset); err != nil {
-			return nil, err
-		}
-		if lt, err = liveness.Attach(f, ring.MaxProcs, ring.SlotOffset); err == nil && !linked(f, path) {
-			err = errUnlinked
-		}
-	default:
-		lt, err = liveness.Attach(f, ring.MaxProcs, ring.SlotOffset)
+	} else {
+		lt, release, err = join(f, &mem, &size, g, path)
 	}
 	if err == nil {
 		_, err = ring.ReadGeometry(mem, size)
@@ -157,6 +127,54 @@ func newQueue(h *handle, s settings, name, path string) *Queue {
 		}
 	}
 	return q
+}
+
+// mapFile maps the queue file f of size bytes, once the file system has
+// storage for all of it.
+func mapFile(f *os.File, size int64, path string) ([]byte, error) {
+	if size > ring.MinSize(ring.MaxCapacity) {
+		return nil, fmt.Errorf("%w: file of %d bytes is larger than any queue", ErrCorrupt, size)
+	}
+	// A file made sparse (copied, made by an older mpq, a hole punched into
+	// it) gets its storage now, or fails here with ErrNoSpace, rather than
+	// a Put later with SIGBUS.
+	if err := shm.Back(f, size, dirOf(f, path)); err != nil {
+		return nil, err
+	}
+	return shm.Map(f, size)
+}
+
+// join takes a process slot in the existing queue file f, mapped at *mem,
+// and for a named queue the open lock, which release lets go of. A durable
+// queue that no other process has open is recovered, which may remap it.
+// lt and release are what was taken, on error too.
+func join(f *os.File, mem *[]byte, size *int64, g ring.Geometry, path string) (lt *liveness.Table, release func(), err error) {
+	release = func() {}
+	switch {
+	case g.Durable:
+		var alone bool
+		lt, alone, release, err = liveness.AttachFirst(f, ring.MaxProcs, ring.SlotOffset, openLockOffset)
+		if err != nil {
+			return nil, func() {}, err
+		}
+		if path != "" && !linked(f, path) {
+			err = errUnlinked
+		} else if alone {
+			err = recoverFile(f, mem, size, g, dirOf(f, path))
+		}
+	case path != "":
+		// Only the open lock: whether we are alone matters to recovery,
+		// which a queue in memory does not need.
+		if release, err = liveness.LockOpen(f, openLockOffset); err != nil {
+			return nil, func() {}, err
+		}
+		if lt, err = liveness.Attach(f, ring.MaxProcs, ring.SlotOffset); err == nil && !linked(f, path) {
+			err = errUnlinked
+		}
+	default:
+		lt, err = liveness.Attach(f, ring.MaxProcs, ring.SlotOffset)
+	}
+	return lt, release, err
 }
 
 // where names a queue file for an error message: its path, or its

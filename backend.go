@@ -85,7 +85,7 @@ func Schemes() []string {
 // A shm: URL takes the parameters dir, durable (true or false), capacity
 // and max-message (bytes, or with a KiB, MiB or GiB suffix), lease (a
 // duration such as 30s), max-deliveries and dead-letter; each sets the
-// [Options] field of that name (max-message sets MaxMessageSize), and a
+// [Options] field of that name (max-message sets MaxMessage), and a
 // queue that exists keeps its own geometry. Other schemes document their own parameters. An unknown
 // parameter, a bad value or a scheme no backend registered returns an error
 // wrapping [ErrInvalidURL].

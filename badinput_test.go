@@ -39,7 +39,7 @@ const badCap = 4096
 // messages holding msgs, and returns it open.
 func badQueue(t *testing.T, dir, name string, msgs ...string) *mpq.Queue {
 	t.Helper()
-	q, err := mpq.Create(name, &mpq.Options{Dir: dir, Capacity: badCap, MaxMessageSize: 100})
+	q, err := mpq.Create(name, &mpq.Options{Dir: dir, Capacity: badCap, MaxMessage: 100})
 	if err != nil {
 		t.Fatalf("Create(%q): %v", name, err)
 	}
@@ -167,7 +167,7 @@ func TestTooLarge(t *testing.T) {
 // before; otherwise Put waits for ever on an empty queue.
 func TestMaxMessageSizeFitsEmptyQueue(t *testing.T) {
 	for _, max := range []int{badCap/2 - 8, badCap - 8} {
-		q, err := mpq.New(&mpq.Options{Capacity: badCap, MaxMessageSize: max})
+		q, err := mpq.New(&mpq.Options{Capacity: badCap, MaxMessage: max})
 		if errors.Is(err, mpq.ErrInvalidOptions) {
 			continue // refusing the size is a fix too
 		}
@@ -183,7 +183,7 @@ func TestMaxMessageSizeFitsEmptyQueue(t *testing.T) {
 		}
 		ctx, cancel := context.WithTimeout(context.Background(), 500*time.Millisecond)
 		if err := q.Put(ctx, make([]byte, max)); err != nil {
-			t.Errorf("MaxMessageSize %d, Capacity %d: Put of %d bytes into an empty queue: %v", max, badCap, max, err)
+			t.Errorf("MaxMessage %d, Capacity %d: Put of %d bytes into an empty queue: %v", max, badCap, max, err)
 		}
 		cancel()
 		q.Close()
@@ -482,11 +482,11 @@ func TestInvalidOptions(t *testing.T) {
 	for _, o := range []mpq.Options{
 		{Capacity: -1},
 		{Capacity: -badCap},
-		{MaxMessageSize: -1},
-		{Capacity: badCap, MaxMessageSize: badCap + 1},
-		{Capacity: badCap, MaxMessageSize: badCap}, // no room for the record header
+		{MaxMessage: -1},
+		{Capacity: badCap, MaxMessage: badCap + 1},
+		{Capacity: badCap, MaxMessage: badCap}, // no room for the record header
 		{Capacity: 1 << 41},
-		{MaxMessageSize: 1 << 33},
+		{MaxMessage: 1 << 33},
 		{Mode: os.ModeSetuid | 0o600},
 		{Mode: os.ModeSetgid | 0o600},
 		{Mode: os.ModeSticky | 0o600},
@@ -746,7 +746,7 @@ func TestQueueFileSymlink(t *testing.T) {
 // only what fits its byte bound (64 KiB for an empty Batch), leaving the
 // rest in the queue.
 func TestGetBatchByteBound(t *testing.T) {
-	q, err := mpq.Open("batch", &mpq.Options{Dir: t.TempDir(), Capacity: 1 << 20, MaxMessageSize: 100 << 10})
+	q, err := mpq.Open("batch", &mpq.Options{Dir: t.TempDir(), Capacity: 1 << 20, MaxMessage: 100 << 10})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -800,7 +800,7 @@ func TestTooLargeMessage(t *testing.T) {
 	ctx := context.Background()
 	q := badQueue(t, t.TempDir(), "big")
 	defer q.Close()
-	anon, err := mpq.New(&mpq.Options{Capacity: badCap, MaxMessageSize: 100})
+	anon, err := mpq.New(&mpq.Options{Capacity: badCap, MaxMessage: 100})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -811,16 +811,16 @@ func TestTooLargeMessage(t *testing.T) {
 		op   func() error
 		want []string // in the message
 	}{
-		{"Put", func() error { return q.Put(ctx, big) }, []string{"message of 101 bytes", "queue big takes is 100", "Options.MaxMessageSize"}},
-		{"TryPut", func() error { return q.TryPut(big) }, []string{"message of 101 bytes", "queue big takes is 100", "Options.MaxMessageSize"}},
-		{"Put anonymous", func() error { return anon.Put(ctx, big) }, []string{"message of 101 bytes", "anonymous queue takes is 100", "Options.MaxMessageSize"}},
-		{"PutBatch", func() error { _, err := q.PutBatch(ctx, [][]byte{big}); return err }, []string{"message 0 of the batch of 101 bytes", "is 100", "Options.MaxMessageSize"}},
+		{"Put", func() error { return q.Put(ctx, big) }, []string{"message of 101 bytes", "queue big takes is 100", "Options.MaxMessage"}},
+		{"TryPut", func() error { return q.TryPut(big) }, []string{"message of 101 bytes", "queue big takes is 100", "Options.MaxMessage"}},
+		{"Put anonymous", func() error { return anon.Put(ctx, big) }, []string{"message of 101 bytes", "anonymous queue takes is 100", "Options.MaxMessage"}},
+		{"PutBatch", func() error { _, err := q.PutBatch(ctx, [][]byte{big}); return err }, []string{"message 0 of the batch of 101 bytes", "is 100", "Options.MaxMessage"}},
 		{"PutBatch third", func() error {
 			_, err := q.PutBatch(ctx, [][]byte{[]byte("a"), []byte("b"), make([]byte, 5000)})
 			return err
-		}, []string{"message 2 of the batch of 5000 bytes", "is 100", "Options.MaxMessageSize"}},
-		{"TypedQueue.Put", func() error { return mpq.Of[[]byte](q, mpq.Raw).Put(ctx, big) }, []string{"message of 101 bytes", "is 100", "Options.MaxMessageSize"}},
-		{"TypedQueue.TryPut", func() error { return mpq.Of[string](q, mpq.Raw).TryPut(string(big)) }, []string{"message of 101 bytes", "is 100", "Options.MaxMessageSize"}},
+		}, []string{"message 2 of the batch of 5000 bytes", "is 100", "Options.MaxMessage"}},
+		{"TypedQueue.Put", func() error { return mpq.QueueOf[[]byte](q, mpq.Raw).Put(ctx, big) }, []string{"message of 101 bytes", "is 100", "Options.MaxMessage"}},
+		{"TypedQueue.TryPut", func() error { return mpq.QueueOf[string](q, mpq.Raw).TryPut(string(big)) }, []string{"message of 101 bytes", "is 100", "Options.MaxMessage"}},
 	} {
 		err := tc.op()
 		if !errors.Is(err, mpq.ErrTooLarge) {

@@ -184,7 +184,7 @@ func runChaosProducer() error {
 		io.Copy(io.Discard, os.Stdin)
 		stop.Store(true)
 	}()
-	maxPayload := q.Stats().MaxMessageSize - chaosMsgOverhead
+	maxPayload := q.Stats().MaxMessage - chaosMsgOverhead
 	pool := make([]byte, maxPayload)
 	for i := range pool {
 		pool[i] = byte(rng.Uint32())

@@ -10,7 +10,7 @@ import (
 	"reflect"
 	"sync"
 
-	"github.com/fxamacker/cbor/v2"
+	"github.com/mpq-go/mpq/internal/cborx"
 )
 
 // Errors of the typed views ([TypedQueue], [TypedConn]) and of the built-in
@@ -91,28 +91,9 @@ var (
 
 // cborEnc and cborDec are the modes of CBOR: see its documentation.
 var (
-	cborEnc = must(cbor.EncOptions{
-		Time:    cbor.TimeRFC3339Nano,
-		TimeTag: cbor.EncTagRequired,
-	}.UserBufferEncMode())
-	cborDec = must(cbor.DecOptions{
-		MaxNestedLevels:   32,
-		MaxArrayElements:  131072,
-		MaxMapPairs:       131072,
-		DupMapKey:         cbor.DupMapKeyEnforcedAPF,
-		UTF8:              cbor.UTF8RejectInvalid,
-		IndefLength:       cbor.IndefLengthAllowed,
-		TagsMd:            cbor.TagsAllowed,
-		ExtraReturnErrors: cbor.ExtraDecErrorNone,
-	}.DecMode())
+	cborEnc = cborx.Enc
+	cborDec = cborx.Untrusted
 )
-
-func must[M any](m M, err error) M {
-	if err != nil {
-		panic(err)
-	}
-	return m
-}
 
 // codecError wraps err, returned by codec c, in sentinel (ErrEncode or
 // ErrDecode). It leaves an error that wraps sentinel already as it is. A

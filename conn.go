@@ -15,7 +15,6 @@ import (
 	"golang.org/x/sys/unix"
 
 	"github.com/mpq-go/mpq/internal/ring"
-	"github.com/mpq-go/mpq/internal/shm"
 )
 
 // MaxConnMessage is the largest message a [Conn] carries. Messages longer
@@ -73,7 +72,7 @@ type Conn struct {
 	peerGone atomic.Bool
 	watching chan struct{}      // closed when the watcher has returned
 	stop     context.Context    // done at Close or when the peer is gone: ends Sends' waits
-	stopNow  context.CancelFunc //
+	stopNow  context.CancelFunc // ends stop
 }
 
 // newConn makes a Conn of its socket and rings, taking ownership of them.
@@ -500,138 +499,4 @@ func (c *Conn) Close() error {
 		c.sendGate.unlock()
 	}
 	return err
-}
-
-// Files returns new descriptors of this end, to hand to a child process that
-// makes the end again with [FileConn]: the socket, the ring it receives from
-// (nil if it does not receive) and the ring it sends to (nil if it does not
-// send). They are close-on-exec; exec.Cmd.ExtraFiles passes them all the
-// same. The caller closes them.
-func (c *Conn) Files() ([]*os.File, error) {
-	if c.closed.Load() {
-		return nil, ErrClosed
-	}
-	files := make([]*os.File, 3)
-	fail := func(err error) ([]*os.File, error) {
-		for _, f := range files {
-			if f != nil {
-				f.Close()
-			}
-		}
-		return nil, err
-	}
-	var err error
-	if files[0], err = c.sock.File(); err != nil {
-		return fail(fmt.Errorf("mpq: duplicate connection socket: %w", err))
-	}
-	for i, q := range []*handle{c.in, c.out} {
-		if q != nil {
-			if files[1+i], err = q.File(); err != nil {
-				return fail(err)
-			}
-		}
-	}
-	return files, nil
-}
-
-// FileConn makes a Conn of descriptors from [Conn.Files], typically
-// inherited from the parent process: files[0] is the socket, files[1] the
-// ring to receive from or nil, files[2] the ring to send to or nil. The Conn
-// uses duplicates: the caller closes files.
-func FileConn(files []*os.File) (*Conn, error) {
-	if len(files) != 3 || files[0] == nil || files[1] == nil && files[2] == nil {
-		return nil, fmt.Errorf("%w: FileConn wants a socket and one or two rings", ErrInvalidOptions)
-	}
-	// Not Fd: it would switch the socket, shared with other processes, to
-	// blocking mode.
-	typ, err := -1, error(nil)
-	if raw, rerr := files[0].SyscallConn(); rerr != nil {
-		err = rerr
-	} else if cerr := raw.Control(func(fd uintptr) { typ, err = unix.GetsockoptInt(int(fd), unix.SOL_SOCKET, unix.SO_TYPE) }); cerr != nil {
-		err = cerr
-	}
-	if err != nil || typ != unix.SOCK_STREAM {
-		return nil, fmt.Errorf("%w: %s is not a stream socket", ErrIncompatible, files[0].Name())
-	}
-	nc, err := net.FileConn(files[0])
-	if err != nil {
-		return nil, fmt.Errorf("mpq: connection socket %s: %w", files[0].Name(), err)
-	}
-	sock, ok := nc.(*net.UnixConn)
-	if !ok {
-		nc.Close()
-		return nil, fmt.Errorf("%w: %s is not a Unix socket", ErrIncompatible, files[0].Name())
-	}
-	var qs [2]*handle
-	for i, f := range files[1:] {
-		if f == nil {
-			continue
-		}
-		q, err := openConnRing(f)
-		if err != nil {
-			sock.Close()
-			if qs[0] != nil {
-				qs[0].Close()
-			}
-			return nil, err
-		}
-		qs[i] = q
-	}
-	return newConn(sock, qs[0], qs[1]), nil
-}
-
-// openConnRing opens a ring of a connection from its file.
-func openConnRing(f *os.File) (*handle, error) {
-	// A ring whose size the peer could change could be shrunk under our
-	// mapping, which would kill this process with SIGBUS.
-	if !shm.SizeSealed(f) {
-		return nil, fmt.Errorf("%w: a connection ring must be a memfd sealed against resizing", ErrIncompatible)
-	}
-	s, err := (*Options)(nil).settings()
-	if err != nil {
-		return nil, err
-	}
-	q, err := openFile(f, s)
-	if err == nil && q.r.MaxMessage() < 16 {
-		q.Close()
-		err = fmt.Errorf("%w: a connection ring takes messages of %d bytes", ErrIncompatible, q.r.MaxMessage())
-	}
-	return q, err
-}
-
-// A gate is a mutex whose Lock gives up when a context is done.
-type gate struct {
-	held    atomic.Bool
-	waiters atomic.Int32
-	token   chan struct{} // a release, for a waiter to retry
-}
-
-func (g *gate) init() { g.token = make(chan struct{}, 1) }
-
-func (g *gate) tryLock() bool { return g.held.CompareAndSwap(false, true) }
-
-func (g *gate) lock(ctx context.Context) error {
-	if g.held.CompareAndSwap(false, true) {
-		return nil
-	}
-	g.waiters.Add(1)
-	defer g.waiters.Add(-1)
-	for !g.held.CompareAndSwap(false, true) {
-		select {
-		case <-g.token:
-		case <-ctx.Done():
-			return ctx.Err()
-		}
-	}
-	return nil
-}
-
-func (g *gate) unlock() {
-	g.held.Store(false)
-	if g.waiters.Load() > 0 {
-		select {
-		case g.token <- struct{}{}:
-		default:
-		}
-	}
 }

@@ -41,7 +41,7 @@ func runHookProducer() error {
 	if err != nil {
 		return err
 	}
-	g := newMsgGen(testutil.EnvInt(envID, 0), uint64(testutil.EnvInt(envSeed, 1)), q.Stats().MaxMessageSize, testutil.EnvInt(envLarge, 0))
+	g := newMsgGen(testutil.EnvInt(envID, 0), uint64(testutil.EnvInt(envSeed, 1)), q.Stats().MaxMessage, testutil.EnvInt(envLarge, 0))
 	var buf []byte
 	for {
 		buf = g.next(buf)

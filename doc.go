@@ -59,7 +59,7 @@
 // crash recovers it: records torn by the crash are dropped and counted
 // (Stats.Torn), never delivered, and the records after them are kept.
 //
-// [Of] and [ConnOf] are typed views of a Queue or a Conn: they encode values
+// [QueueOf] and [ConnOf] are typed views of a Queue or a Conn: they encode values
 // with a [Codec] ([CBOR] by default, or [JSON] or [Raw]).
 //
 // # Guarantees
@@ -117,7 +117,7 @@
 //
 // # Caveats
 //
-//   - Queue messages are byte slices; use [Of] for values.
+//   - Queue messages are byte slices; use [QueueOf] for values.
 //   - A Conn end belongs to one process at a time. A process that hands an
 //     end to a child should close its own copy, or the peer sees no EOF when
 //     the child dies (as with Python's Pipe and Unix pipes).

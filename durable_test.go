@@ -81,7 +81,7 @@ type durImage struct {
 // tail the file records.
 func durBuild(t *testing.T, dir string, capacity, maxMsg, before, taken, after int) *durImage {
 	t.Helper()
-	o := &mpq.Options{Dir: dir, Durable: true, Capacity: capacity, MaxMessageSize: maxMsg, Sync: mpq.SyncNever}
+	o := &mpq.Options{Dir: dir, Durable: true, Capacity: capacity, MaxMessage: maxMsg, Sync: mpq.SyncNever}
 	q, err := mpq.Create("src", o)
 	if err != nil {
 		t.Fatal(err)
@@ -425,7 +425,7 @@ func runDurableProducer() error {
 	if err != nil {
 		return err
 	}
-	g := newMsgGen(testutil.EnvInt(envID, 0), uint64(testutil.EnvInt(envSeed, 1)), q.Stats().MaxMessageSize, testutil.EnvInt(envLarge, 0))
+	g := newMsgGen(testutil.EnvInt(envID, 0), uint64(testutil.EnvInt(envSeed, 1)), q.Stats().MaxMessage, testutil.EnvInt(envLarge, 0))
 	testutil.Say("started")
 	var buf []byte
 	for {
@@ -513,7 +513,7 @@ func TestDurableKilledWriter(t *testing.T) {
 // kills it, and checks what recovery delivers.
 func killedWriter(t *testing.T, sync string, stop int) {
 	dir := t.TempDir()
-	q, err := mpq.Create("killed", &mpq.Options{Dir: dir, Durable: true, Capacity: 4 << 20, MaxMessageSize: 64 << 10})
+	q, err := mpq.Create("killed", &mpq.Options{Dir: dir, Durable: true, Capacity: 4 << 20, MaxMessage: 64 << 10})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -610,7 +610,7 @@ func TestDurableCrashImage(t *testing.T) {
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
-			g := newMsgGen(durID, uint64(iter), q.Stats().MaxMessageSize, 0)
+			g := newMsgGen(durID, uint64(iter), q.Stats().MaxMessage, 0)
 			var buf []byte
 			start := time.Now()
 			for n := 0; ; n++ {

@@ -13,7 +13,7 @@ import (
 
 // A typed view carries Go values, encoded with CBOR by default. Get returns
 // io.EOF once the queue is sealed and drained, as the plain Get does.
-func ExampleOf() {
+func ExampleQueueOf() {
 	type Job struct {
 		ID    int
 		Image string
@@ -25,7 +25,7 @@ func ExampleOf() {
 		log.Fatal(err)
 	}
 	defer q.Close()
-	jobs := mpq.Of[Job](q, nil) // nil: mpq.CBOR
+	jobs := mpq.QueueOf[Job](q, nil) // nil: mpq.CBOR
 
 	ctx := context.Background()
 	for i, img := range []string{"a.png", "b.png"} {
@@ -56,7 +56,7 @@ func ExampleOf() {
 
 // JSON messages can be read by peers in any language. A value that cannot
 // be encoded is refused by Put itself, and nothing is written.
-func ExampleOf_json() {
+func ExampleQueueOf_json() {
 	type Reading struct {
 		Sensor string  `json:"sensor"`
 		Value  float64 `json:"value"`
@@ -67,7 +67,7 @@ func ExampleOf_json() {
 		log.Fatal(err)
 	}
 	defer q.Close()
-	readings := mpq.Of[Reading](q, mpq.JSON)
+	readings := mpq.QueueOf[Reading](q, mpq.JSON)
 
 	ctx := context.Background()
 	if err := readings.Put(ctx, Reading{Sensor: "t1", Value: 21.5}); err != nil {

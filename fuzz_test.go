@@ -33,7 +33,7 @@ func queueTemplate(tb testing.TB) []byte {
 			return
 		}
 		defer os.RemoveAll(dir)
-		q, err := mpq.Create("t", &mpq.Options{Dir: dir, Capacity: badCap, MaxMessageSize: 1024})
+		q, err := mpq.Create("t", &mpq.Options{Dir: dir, Capacity: badCap, MaxMessage: 1024})
 		if err != nil {
 			templateErr = err
 			return

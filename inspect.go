@@ -95,7 +95,7 @@ func observe(f *os.File, mem []byte, size int64) (snap *ring.Snapshot, err error
 // statsOf fills the Stats that a queue's geometry and counters give.
 func statsOf(name string, g ring.Geometry, c ring.Counts) Stats {
 	return Stats{
-		Name: name, Capacity: int(g.Capacity), MaxMessageSize: int(g.MaxMessage), Created: g.Created,
+		Name: name, Capacity: int(g.Capacity), MaxMessage: int(g.MaxMessage), Created: g.Created,
 		Durable: g.Durable, MaxDeliveries: int(g.MaxDeliveries), DeadLetter: g.DeadLetter,
 		Len: int(min(c.Len, 1<<62)), Used: int(c.Used), Puts: c.Puts, Gets: c.Gets,
 		Waits: c.Waits, Recovered: c.Recovered, Sealed: c.Sealed,
@@ -103,10 +103,10 @@ func statsOf(name string, g ring.Geometry, c ring.Counts) Stats {
 	}
 }
 
-func procsOf(ps []ring.Proc) []Proc {
-	var out []Proc
+func procsOf(ps []ring.Proc) []Attached {
+	var out []Attached
 	for _, p := range ps {
-		out = append(out, Proc{
+		out = append(out, Attached{
 			PID: p.PID, Slot: p.Slot, Since: p.Since,
 			Producer: p.Role&ring.RoleProducer != 0, Consumer: p.Role&ring.RoleConsumer != 0,
 			WaitingData: p.WaitData, WaitingSpace: p.WaitSpace, Holding: p.Holding,

@@ -34,10 +34,10 @@ func inspectUntil(t *testing.T, dir, name string, what string, ok func(mpq.Stats
 	}
 }
 
-func findProc(ps []mpq.Proc, pid int) (mpq.Proc, bool) {
-	i := slices.IndexFunc(ps, func(p mpq.Proc) bool { return p.PID == pid })
+func findProc(ps []mpq.Attached, pid int) (mpq.Attached, bool) {
+	i := slices.IndexFunc(ps, func(p mpq.Attached) bool { return p.PID == pid })
 	if i < 0 {
-		return mpq.Proc{}, false
+		return mpq.Attached{}, false
 	}
 	return ps[i], true
 }
@@ -56,7 +56,7 @@ func TestInspect(t *testing.T) {
 		t.Fatal(err)
 	}
 	qs := q.Stats()
-	if s.Len != k || s.Puts != k || s.Capacity != qs.Capacity || s.MaxMessageSize != qs.MaxMessageSize || !s.Created.Equal(qs.Created) || s.Used != qs.Used {
+	if s.Len != k || s.Puts != k || s.Capacity != qs.Capacity || s.MaxMessage != qs.MaxMessage || !s.Created.Equal(qs.Created) || s.Used != qs.Used {
 		t.Errorf("Inspect = %+v; Stats = %+v", s, qs)
 	}
 	if len(s.Procs) != 1 || s.Procs[0].PID != os.Getpid() || len(s.Gone) != 0 || s.Stale {

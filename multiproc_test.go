@@ -164,7 +164,7 @@ func runProducer() error {
 		return err
 	}
 	count := testutil.EnvInt(envCount, 0)
-	g := newMsgGen(testutil.EnvInt(envID, 0), uint64(testutil.EnvInt(envSeed, 1)), q.Stats().MaxMessageSize, testutil.EnvInt(envLarge, 0))
+	g := newMsgGen(testutil.EnvInt(envID, 0), uint64(testutil.EnvInt(envSeed, 1)), q.Stats().MaxMessage, testutil.EnvInt(envLarge, 0))
 	ctx := context.Background()
 	if testutil.EnvInt(envBatch, 0) == 0 {
 		var buf []byte
@@ -573,11 +573,11 @@ func TestCloseAcrossProcesses(t *testing.T) {
 
 	me := os.Getpid()
 	// procs waits until q2's Stats().Procs lists exactly these PIDs.
-	procs := func(what string, want ...int) []mpq.Proc {
+	procs := func(what string, want ...int) []mpq.Attached {
 		t.Helper()
 		slices.Sort(want)
 		var got []int
-		var ps []mpq.Proc
+		var ps []mpq.Attached
 		for deadline := time.Now().Add(5 * time.Second); ; time.Sleep(time.Millisecond) {
 			ps = q2.Stats().Procs
 			got = got[:0]

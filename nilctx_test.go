@@ -20,7 +20,7 @@ func TestNilContext(t *testing.T) {
 	}
 	defer l.Close()
 	for _, full := range []bool{false, true} {
-		q, err := mpq.New(&mpq.Options{Capacity: badCap, MaxMessageSize: 100})
+		q, err := mpq.New(&mpq.Options{Capacity: badCap, MaxMessage: 100})
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -44,7 +44,7 @@ func TestNilContext(t *testing.T) {
 		if full {
 			want = 1
 		}
-		tq := mpq.Of[string](q, mpq.Raw)
+		tq := mpq.QueueOf[string](q, mpq.Raw)
 		tc := mpq.ConnOf[string](b, mpq.Raw)
 		for _, tt := range []struct {
 			name string

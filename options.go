@@ -11,7 +11,7 @@ import (
 )
 
 // Options configure how a queue is opened or created. A nil *Options means
-// all defaults. Capacity, MaxMessageSize, Mode, Durable, MaxDeliveries and
+// all defaults. Capacity, MaxMessage, Mode, Durable, MaxDeliveries and
 // DeadLetter apply only when a queue is created: an existing queue keeps
 // what its file records. Spin, Lease and Sync apply to the handle opened.
 type Options struct {
@@ -26,11 +26,11 @@ type Options struct {
 	// rounded up to 8 bytes, plus an 8-byte header. Default 4 MiB.
 	Capacity int
 
-	// MaxMessageSize is the largest message the queue accepts, at most
+	// MaxMessage is the largest message the queue accepts, at most
 	// Capacity/2 - 8 (so that it fits wherever the ring's positions stand;
 	// Capacity/2 - 16 if Durable) and at most 4 GiB - 1. Default
 	// Capacity/4, or 4 GiB - 1 for a Capacity of 16 GiB or more.
-	MaxMessageSize int
+	MaxMessage int
 
 	// Mode holds the permission bits of a new queue file. Default 0600.
 	Mode os.FileMode
@@ -102,8 +102,8 @@ func (o *Options) settings() (settings, error) {
 	if o == nil {
 		o = &Options{}
 	}
-	if o.Capacity < 0 || o.MaxMessageSize < 0 {
-		return s, fmt.Errorf("%w: negative Capacity %d or MaxMessageSize %d", ErrInvalidOptions, o.Capacity, o.MaxMessageSize)
+	if o.Capacity < 0 || o.MaxMessage < 0 {
+		return s, fmt.Errorf("%w: negative Capacity %d or MaxMessage %d", ErrInvalidOptions, o.Capacity, o.MaxMessage)
 	}
 	if o.Lease > MaxLease {
 		return s, fmt.Errorf("%w: Lease %v over MaxLease %v", ErrInvalidOptions, o.Lease, MaxLease)
@@ -130,11 +130,11 @@ func (o *Options) settings() (settings, error) {
 		}
 	}
 	m := min(c/4, ring.MaxMessageFor(c, o.Durable))
-	if o.MaxMessageSize > 0 {
-		m = uint64(o.MaxMessageSize)
+	if o.MaxMessage > 0 {
+		m = uint64(o.MaxMessage)
 	}
 	if m > ring.MaxMessageFor(c, o.Durable) {
-		return s, fmt.Errorf("%w: MaxMessageSize %d over %d, the most a queue of Capacity %d takes (Capacity/2 - 8, or - 16 if durable; at most 4 GiB - 1)", ErrInvalidOptions, m, ring.MaxMessageFor(c, o.Durable), c)
+		return s, fmt.Errorf("%w: MaxMessage %d over %d, the most a queue of Capacity %d takes (Capacity/2 - 8, or - 16 if durable; at most 4 GiB - 1)", ErrInvalidOptions, m, ring.MaxMessageFor(c, o.Durable), c)
 	}
 	s.geometry = ring.Geometry{Capacity: c, MaxMessage: m, Durable: o.Durable,
 		MaxDeliveries: uint32(o.MaxDeliveries), DeadLetter: o.DeadLetter}

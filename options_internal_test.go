@@ -5,7 +5,7 @@ import (
 	"testing"
 )
 
-// The default MaxMessageSize fits every Capacity the options allow, up to
+// The default MaxMessage fits every Capacity the options allow, up to
 // the 1 TiB maximum; an explicit one over the limit is still refused. The
 // settings are checked without making a queue of that size.
 func TestDefaultMaxMessageSize(t *testing.T) {
@@ -22,9 +22,9 @@ func TestDefaultMaxMessageSize(t *testing.T) {
 		{Options{Capacity: 16 << 30, Durable: true}, maxMsg},
 		{Options{Capacity: 1 << 40}, maxMsg},
 		{Options{Capacity: 1 << 40, Durable: true}, maxMsg},
-		{Options{Capacity: 1 << 40, MaxMessageSize: 1 << 20}, 1 << 20},
-		{Options{Capacity: 1 << 40, MaxMessageSize: maxMsg}, maxMsg},
-		{Options{Capacity: 1 << 40, MaxMessageSize: maxMsg + 1}, 0},
+		{Options{Capacity: 1 << 40, MaxMessage: 1 << 20}, 1 << 20},
+		{Options{Capacity: 1 << 40, MaxMessage: maxMsg}, maxMsg},
+		{Options{Capacity: 1 << 40, MaxMessage: maxMsg + 1}, 0},
 		{Options{Capacity: 1<<40 + 1}, 0},
 	} {
 		s, err := tc.opts.settings()

@@ -37,7 +37,7 @@ func (q *Queue) tooLarge(n int, which string) error {
 	if q.name != "" {
 		name = "queue " + q.name
 	}
-	return fmt.Errorf("%w: %s of %d bytes, the most %s takes is %d (set a larger Options.MaxMessageSize when the queue is created)",
+	return fmt.Errorf("%w: %s of %d bytes, the most %s takes is %d (set a larger Options.MaxMessage when the queue is created)",
 		ErrTooLarge, which, n, name, q.r.MaxMessage())
 }
 

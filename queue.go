@@ -56,7 +56,6 @@ func open(name string, opts *Options, mayExist bool) (*Queue, error) {
 	if s.noCreate && !mayExist {
 		return nil, fmt.Errorf("%w: Create with NoCreate set", ErrInvalidOptions)
 	}
-	mayCreate := !s.noCreate
 	path, err := shm.Path(s.dir, name)
 	if err != nil {
 		return nil, err
@@ -66,90 +65,130 @@ func open(name string, opts *Options, mayExist bool) (*Queue, error) {
 			return nil, err
 		}
 	}
+	// Each pass either opens the file at path or makes it; another process
+	// may make, or remove, the file between the two, and then we look
+	// again.
 	for vanished := 0; ; {
 		if mayExist {
-			f, err := shm.OpenFile(path)
-			if err == nil {
-				h, err := attach(f, nil, s, path, nil)
-				if errors.Is(err, errUnlinked) {
-					continue // removed while we opened it: look again
-				}
-				if err != nil {
-					return nil, fmt.Errorf("mpq: open queue %s: %w", name, err)
-				}
-				return newQueue(h, s, name, path), nil
+			q, missing, err := openExisting(name, path, s)
+			if errors.Is(err, errUnlinked) {
+				continue // removed while we opened it: look again
 			}
-			if errors.Is(err, shm.ErrNotRegular) {
-				return nil, fmt.Errorf("mpq: open queue %s: %w: %v", name, ErrIncompatible, err)
-			}
-			if !errors.Is(err, fs.ErrNotExist) || !mayCreate {
-				return nil, fmt.Errorf("mpq: open queue %s in %s: %w", name, s.dir, err)
+			if !missing || s.noCreate {
+				return q, err
 			}
 		}
-		undo, err := shm.EnsureDir(s.dir, s.private)
-		if err != nil {
-			return nil, err
-		}
-		if err := checkNew(name, s); err != nil {
-			undo()
-			return nil, err
-		}
-		g := s.geometry
-		g.Created = time.Now()
-		// The slot, and the open lock that RemoveIf takes, are taken
-		// before the file is linked into place, so that a failure to take
-		// them leaves no queue behind.
-		var made created
-		f, mem, err := shm.Create(path, s.mode, ring.MinSize(g.Capacity), func(f *os.File, mem []byte) error {
-			if err := ring.Init(mem, g); err != nil {
-				return err
-			}
-			var err error
-			if made.lt, err = liveness.Attach(f, ring.MaxProcs, ring.SlotOffset); err != nil {
-				return err
-			}
-			made.unlock, err = made.lt.LockOpen(openLockOffset)
-			return err
-		})
-		if err != nil {
-			made.release()
-		}
-		if errors.Is(err, fs.ErrExist) && mayExist {
+		q, race, err := create(name, path, s)
+		switch {
+		case race == madeElsewhere && mayExist:
 			continue // created by another process meanwhile: open it
-		}
-		if err != nil {
-			undo()
-			if errors.Is(err, fs.ErrNotExist) && vanished < 100 {
-				vanished++
-				continue // the directory was removed meanwhile (by a failed call that made it)
-			}
-			if errors.Is(err, ErrNoSpace) && mayExist && exists(path) {
-				continue // another process made it first, taking the room: open it
-			}
-			return nil, fmt.Errorf("mpq: create queue %s in %s: %w", name, s.dir, err)
-		}
-		if g.Durable {
-			// The new name must survive a crash as the Puts synced into it do.
-			if err := shm.SyncDir(s.dir); err != nil {
-				// Nobody has attached: they wait for the open lock, and
-				// then find the file gone, as after RemoveIf.
-				os.Remove(path)
-				undo()
-				made.release()
-				shm.Unmap(mem)
-				f.Close()
-				return nil, fmt.Errorf("mpq: create queue %s in %s: flush the directory: %w", name, s.dir, err)
-			}
-		}
-		h, err := attach(f, mem, s, path, &made)
-		if errors.Is(err, errUnlinked) {
+		case race == unlinked:
 			continue // removed as soon as it was made: make it again
+		case race == dirGone && vanished < 100:
+			vanished++
+			continue // the directory was removed meanwhile (by a failed call that made it)
+		case errors.Is(err, ErrNoSpace) && mayExist && exists(path):
+			continue // another process made it first, taking the room: open it
 		}
-		if err != nil {
-			return nil, fmt.Errorf("mpq: create queue %s: %w", name, err)
-		}
-		return newQueue(h, s, name, path), nil
+		return q, err
 	}
+}
+
+// A race is what another process did to a queue file while this one
+// opened or made it.
+type race int
+
+const (
+	noRace        race = iota
+	madeElsewhere      // another process made the file first
+	unlinked           // the file was removed as soon as it was made
+	dirGone            // the directory was removed meanwhile
+)
+
+// openExisting opens the queue file at path. missing reports that there
+// is none; errUnlinked, that it was removed while we opened it.
+func openExisting(name, path string, s settings) (q *Queue, missing bool, err error) {
+	f, err := shm.OpenFile(path)
+	if errors.Is(err, shm.ErrNotRegular) {
+		return nil, false, fmt.Errorf("mpq: open queue %s: %w: %v", name, ErrIncompatible, err)
+	}
+	if err != nil {
+		return nil, errors.Is(err, fs.ErrNotExist), fmt.Errorf("mpq: open queue %s in %s: %w", name, s.dir, err)
+	}
+	h, err := attach(f, nil, s, path, nil)
+	if errors.Is(err, errUnlinked) {
+		return nil, false, err
+	}
+	if err != nil {
+		return nil, false, fmt.Errorf("mpq: open queue %s: %w", name, err)
+	}
+	return newQueue(h, s, name, path), false, nil
+}
+
+// create makes the queue file at path, reserved and initialized before it
+// is linked into place, and attaches to it. It reports a race that made it
+// fail.
+func create(name, path string, s settings) (*Queue, race, error) {
+	undo, err := shm.EnsureDir(s.dir, s.private)
+	if err != nil {
+		return nil, noRace, err
+	}
+	if err := checkNew(name, s); err != nil {
+		undo()
+		return nil, noRace, err
+	}
+	g := s.geometry
+	g.Created = time.Now()
+	// The slot, and the open lock that RemoveIf takes, are taken before the
+	// file is linked into place, so that a failure to take them leaves no
+	// queue behind.
+	var made created
+	f, mem, err := shm.Create(path, s.mode, ring.MinSize(g.Capacity), func(f *os.File, mem []byte) error {
+		if err := ring.Init(mem, g); err != nil {
+			return err
+		}
+		var err error
+		if made.lt, err = liveness.Attach(f, ring.MaxProcs, ring.SlotOffset); err != nil {
+			return err
+		}
+		made.unlock, err = made.lt.LockOpen(openLockOffset)
+		return err
+	})
+	if err != nil {
+		made.release()
+		race := noRace
+		switch {
+		case errors.Is(err, fs.ErrExist):
+			race = madeElsewhere // the directory is not ours to remove then
+		case errors.Is(err, fs.ErrNotExist):
+			race = dirGone
+			undo()
+		default:
+			undo()
+		}
+		return nil, race, fmt.Errorf("mpq: create queue %s in %s: %w", name, s.dir, err)
+	}
+	if g.Durable {
+		// The new name must survive a crash as the Puts synced into it do.
+		if err := shm.SyncDir(s.dir); err != nil {
+			// Nobody has attached: they wait for the open lock, and then
+			// find the file gone, as after RemoveIf.
+			os.Remove(path)
+			undo()
+			made.release()
+			shm.Unmap(mem)
+			f.Close()
+			return nil, noRace, fmt.Errorf("mpq: create queue %s in %s: flush the directory: %w", name, s.dir, err)
+		}
+	}
+	h, err := attach(f, mem, s, path, &made)
+	if errors.Is(err, errUnlinked) {
+		return nil, unlinked, err
+	}
+	if err != nil {
+		return nil, noRace, fmt.Errorf("mpq: create queue %s: %w", name, err)
+	}
+	return newQueue(h, s, name, path), noRace, nil
 }
 
 // New creates an anonymous queue, which has no name and is reachable only

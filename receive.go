@@ -103,7 +103,7 @@ func (q *Queue) deadQueue(name string) (*Queue, error) {
 		return q.dead, nil
 	}
 	g := q.r.Geometry()
-	dq, err := Open(name, &Options{Dir: q.dir, Capacity: int(g.Capacity), MaxMessageSize: int(g.MaxMessage), Durable: g.Durable, Spin: -1})
+	dq, err := Open(name, &Options{Dir: q.dir, Capacity: int(g.Capacity), MaxMessage: int(g.MaxMessage), Durable: g.Durable, Spin: -1})
 	if err != nil {
 		return nil, err
 	}

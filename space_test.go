@@ -215,7 +215,7 @@ func runFullProducer() error {
 		return err
 	}
 	defer q.Close()
-	g := newMsgGen(0, 1, q.Stats().MaxMessageSize, 0)
+	g := newMsgGen(0, 1, q.Stats().MaxMessage, 0)
 	var buf []byte
 	for i := range testutil.EnvInt(envCount, 0) {
 		buf = g.next(buf)
@@ -262,7 +262,7 @@ func TestNoSpaceDurable(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	g := newMsgGen(0, 1, q.Stats().MaxMessageSize, 0)
+	g := newMsgGen(0, 1, q.Stats().MaxMessage, 0)
 	var buf []byte
 	n := 0
 	for ; ; n++ {

@@ -10,26 +10,26 @@ import (
 
 // Stats is a snapshot of a queue's state, read from its header.
 type Stats struct {
-	Name           string    // queue name; "" if anonymous
-	Capacity       int       // ring size in bytes
-	MaxMessageSize int       // largest message accepted
-	Created        time.Time // when the queue file was created
-	Len            int       // messages waiting, given back ones included
-	Used           int       // ring bytes not yet reclaimed (waiting, held or given back)
-	Puts           uint64    // messages put since creation
-	Gets           uint64    // messages taken since creation, by Get or a first Receive
-	Waits          uint64    // times a Put or Get slept waiting
-	Recovered      uint64    // locks taken over from processes that died holding them
-	InFlight       int       // deliveries held by consumers or given back, not yet done
-	Acks           uint64    // deliveries acknowledged
-	Redelivered    uint64    // deliveries given back by Nack, an expired lease or a dead consumer
-	DeadLettered   uint64    // messages that reached MaxDeliveries (moved to DeadLetter, or dropped)
-	Torn           uint64    // damaged records dropped by crash recovery (durable queues)
-	Sealed         bool      // Seal was called
-	Durable        bool      // the queue is durable (Options.Durable)
-	MaxDeliveries  int       // Options.MaxDeliveries it was created with; 0 for no limit
-	DeadLetter     string    // Options.DeadLetter it was created with
-	Procs          []Proc    // processes attached now
+	Name          string     // queue name; "" if anonymous
+	Capacity      int        // ring size in bytes
+	MaxMessage    int        // largest message accepted
+	Created       time.Time  // when the queue file was created
+	Len           int        // messages waiting, given back ones included
+	Used          int        // ring bytes not yet reclaimed (waiting, held or given back)
+	Puts          uint64     // messages put since creation
+	Gets          uint64     // messages taken since creation, by Get or a first Receive
+	Waits         uint64     // times a Put or Get slept waiting
+	Recovered     uint64     // locks taken over from processes that died holding them
+	InFlight      int        // deliveries held by consumers or given back, not yet done
+	Acks          uint64     // deliveries acknowledged
+	Redelivered   uint64     // deliveries given back by Nack, an expired lease or a dead consumer
+	DeadLettered  uint64     // messages that reached MaxDeliveries (moved to DeadLetter, or dropped)
+	Torn          uint64     // damaged records dropped by crash recovery (durable queues)
+	Sealed        bool       // Seal was called
+	Durable       bool       // the queue is durable (Options.Durable)
+	MaxDeliveries int        // Options.MaxDeliveries it was created with; 0 for no limit
+	DeadLetter    string     // Options.DeadLetter it was created with
+	Procs         []Attached // processes attached now
 
 	// FileSize is the size of the queue file in bytes, and Backed reports
 	// whether the file system has storage allocated for all of it. A queue
@@ -41,15 +41,15 @@ type Stats struct {
 	// Gone are processes that are no longer running but still own part
 	// of the queue: a lock they died holding, deliveries, a waiter bit.
 	// The next Put, Get or sweep of a live process takes each over.
-	Gone []Proc
+	Gone []Attached
 	// Stale reports that a process died inside Put or Get, so the
 	// counters may be off until the next Put or Get recounts them. Only
 	// Inspect sets it: Queue.Stats recounts first.
 	Stale bool
 }
 
-// Proc describes a process attached to a queue.
-type Proc struct {
+// Attached describes a process attached to a queue.
+type Attached struct {
 	PID      int       // process ID (in the PID namespace of the process that attached)
 	Slot     int       // process-table slot
 	Since    time.Time // when it attached

@@ -3,7 +3,7 @@ package mpq
 import "context"
 
 // A TypedQueue is a view of a [Queue] that carries values of type T, each
-// encoded by a [Codec] into one message. Make one with [Of].
+// encoded by a [Codec] into one message. Make one with [QueueOf].
 //
 // A TypedQueue holds no state of its own beyond its queue and codec: its
 // methods are safe for concurrent use by multiple goroutines, as the
@@ -22,9 +22,9 @@ type TypedQueue[T any] struct {
 	k coder[T]
 }
 
-// Of returns a view of q that carries values of type T encoded with c. A
+// QueueOf returns a view of q that carries values of type T encoded with c. A
 // nil c means [CBOR].
-func Of[T any](q *Queue, c Codec) *TypedQueue[T] {
+func QueueOf[T any](q *Queue, c Codec) *TypedQueue[T] {
 	return &TypedQueue[T]{q: q, k: newCoder[T](c)}
 }
 

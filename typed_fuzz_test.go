@@ -65,14 +65,14 @@ func FuzzTypedDecode(f *testing.F) {
 		f.Fatal(err)
 	}
 	f.Cleanup(func() { q.Close() })
-	maxMsg := q.Stats().MaxMessageSize
+	maxMsg := q.Stats().MaxMessage
 
 	f.Fuzz(func(t *testing.T, data []byte) {
 		if len(data) > maxMsg {
 			t.Skip("longer than a message")
 		}
 		for _, c := range []mpq.Codec{mpq.CBOR, mpq.JSON} {
-			tq := mpq.Of[fuzzRecord](q, c)
+			tq := mpq.QueueOf[fuzzRecord](q, c)
 			if err := q.TryPut(data); err != nil {
 				t.Fatalf("TryPut: %v", err)
 			}

@@ -80,7 +80,7 @@ var typedSample = typedJob{
 // once with Put and Get and once with TryPut and TryGet.
 func roundTrip[T any](t *testing.T, q *mpq.Queue, c mpq.Codec, v T) {
 	t.Helper()
-	tq := mpq.Of[T](q, c)
+	tq := mpq.QueueOf[T](q, c)
 	ctx := typedCtx(t)
 	if err := tq.Put(ctx, v); err != nil {
 		t.Fatalf("Put(%v): %v", v, err)
@@ -176,7 +176,7 @@ func TestTypedRaw(t *testing.T) {
 
 	// The message is the bytes themselves, readable by a plain Get.
 	ctx := typedCtx(t)
-	if err := mpq.Of[string](q, mpq.Raw).Put(ctx, "plain"); err != nil {
+	if err := mpq.QueueOf[string](q, mpq.Raw).Put(ctx, "plain"); err != nil {
 		t.Fatal(err)
 	}
 	if msg, err := q.Get(ctx); err != nil || string(msg) != "plain" {
@@ -203,7 +203,7 @@ func TestTypedRawNoCopy(t *testing.T) {
 
 	// A Put and a Get of a []byte allocate only the message Get returns.
 	q := typedQueue(t, nil)
-	tq := mpq.Of[[]byte](q, mpq.Raw)
+	tq := mpq.QueueOf[[]byte](q, mpq.Raw)
 	ctx := context.Background()
 	allocs := testing.AllocsPerRun(100, func() {
 		if err := tq.Put(ctx, b); err != nil {
@@ -220,7 +220,7 @@ func TestTypedRawNoCopy(t *testing.T) {
 
 func TestTypedRawRefusesOtherTypes(t *testing.T) {
 	q := typedQueue(t, nil)
-	tq := mpq.Of[int](q, mpq.Raw)
+	tq := mpq.QueueOf[int](q, mpq.Raw)
 	err := tq.Put(typedCtx(t), 7)
 	if !errors.Is(err, mpq.ErrEncode) || !strings.Contains(err.Error(), "codec raw") || !strings.Contains(err.Error(), "int") {
 		t.Errorf("Raw Put of an int: got %v; want ErrEncode naming the codec and the type", err)
@@ -296,7 +296,7 @@ func TestTypedEncodeError(t *testing.T) {
 // putOf returns a function that puts v through a view with the codec given.
 func putOf[T any](v T) func(q *mpq.Queue, c mpq.Codec, try bool) error {
 	return func(q *mpq.Queue, c mpq.Codec, try bool) error {
-		tq := mpq.Of[T](q, c)
+		tq := mpq.QueueOf[T](q, c)
 		if try {
 			return tq.TryPut(v)
 		}
@@ -342,7 +342,7 @@ func TestTypedUserCodec(t *testing.T) {
 	if err := q.Put(ctx, []byte("twelve")); err != nil {
 		t.Fatal(err)
 	}
-	_, err := mpq.Of[int](q, decimalCodec{}).Get(ctx)
+	_, err := mpq.QueueOf[int](q, decimalCodec{}).Get(ctx)
 	if !errors.Is(err, mpq.ErrDecode) || !strings.HasPrefix(err.Error(), "mpq: cannot decode message: codec decimal: ") {
 		t.Errorf("Get of a bad message: got %v; want ErrDecode naming the codec", err)
 	}
@@ -355,7 +355,7 @@ func TestTypedUserCodec(t *testing.T) {
 	if err := q.Put(ctx, []byte("x")); err != nil {
 		t.Fatal(err)
 	}
-	_, err = mpq.Of[int](q, failCodec{}).Get(ctx)
+	_, err = mpq.QueueOf[int](q, failCodec{}).Get(ctx)
 	if !errors.Is(err, mpq.ErrDecode) || errors.Is(err, io.EOF) {
 		t.Errorf("Get with a codec returning io.EOF: got %v; want ErrDecode, not io.EOF", err)
 	}
@@ -382,7 +382,7 @@ func TestTypedDecodeErrorSkips(t *testing.T) {
 	for _, tt := range tests {
 		t.Run(fmt.Sprintf("%s/%q", tt.codec.Name(), tt.garbage), func(t *testing.T) {
 			q := typedQueue(t, nil)
-			tq := mpq.Of[typedJob](q, tt.codec)
+			tq := mpq.QueueOf[typedJob](q, tt.codec)
 			ctx := typedCtx(t)
 			for _, try := range []bool{false, true} {
 				if err := q.Put(ctx, []byte(tt.garbage)); err != nil {
@@ -420,8 +420,8 @@ func TestTypedDecodeErrorSkips(t *testing.T) {
 func TestTypedQueueErrorsPassThrough(t *testing.T) {
 	for _, c := range []mpq.Codec{mpq.CBOR, mpq.JSON, mpq.Raw, decimalCodec{}} {
 		t.Run(c.Name(), func(t *testing.T) {
-			q := typedQueue(t, &mpq.Options{Capacity: 4096, MaxMessageSize: 512})
-			tq := mpq.Of[string](q, c)
+			q := typedQueue(t, &mpq.Options{Capacity: 4096, MaxMessage: 512})
+			tq := mpq.QueueOf[string](q, c)
 			if c.Name() == "decimal" {
 				// decimalCodec does ints only: check the queue's errors on the way out.
 				passThroughInt(t, q)
@@ -497,7 +497,7 @@ func TestTypedQueueErrorsPassThrough(t *testing.T) {
 }
 
 func passThroughInt(t *testing.T, q *mpq.Queue) {
-	tq := mpq.Of[int](q, decimalCodec{})
+	tq := mpq.QueueOf[int](q, decimalCodec{})
 	if _, err := tq.TryGet(); err != mpq.ErrEmpty {
 		t.Errorf("TryGet on empty: got %v; want %v", err, mpq.ErrEmpty)
 	}
@@ -554,7 +554,7 @@ func TestTypedCBORBombs(t *testing.T) {
 		{"huge indefinite chunks", append([]byte{0x5f}, append(cborHead(2, 1<<50), 0xff)...)},
 		{"huge bignum", append([]byte{0xc2}, cborHead(2, 1<<40)...)},
 	}
-	q := typedQueue(t, &mpq.Options{Capacity: 4 << 20, MaxMessageSize: maxMsg})
+	q := typedQueue(t, &mpq.Options{Capacity: 4 << 20, MaxMessage: maxMsg})
 	ctx := typedCtx(t)
 	for _, tt := range tests {
 		if len(tt.msg) > maxMsg {
@@ -562,11 +562,11 @@ func TestTypedCBORBombs(t *testing.T) {
 		}
 		t.Run(tt.name, func(t *testing.T) {
 			views := []func() error{
-				func() error { _, err := mpq.Of[any](q, nil).Get(ctx); return err },
-				func() error { _, err := mpq.Of[[]any](q, nil).Get(ctx); return err },
-				func() error { _, err := mpq.Of[map[string]any](q, nil).Get(ctx); return err },
-				func() error { _, err := mpq.Of[typedJob](q, nil).Get(ctx); return err },
-				func() error { _, err := mpq.Of[[]typedJob](q, nil).Get(ctx); return err },
+				func() error { _, err := mpq.QueueOf[any](q, nil).Get(ctx); return err },
+				func() error { _, err := mpq.QueueOf[[]any](q, nil).Get(ctx); return err },
+				func() error { _, err := mpq.QueueOf[map[string]any](q, nil).Get(ctx); return err },
+				func() error { _, err := mpq.QueueOf[typedJob](q, nil).Get(ctx); return err },
+				func() error { _, err := mpq.QueueOf[[]typedJob](q, nil).Get(ctx); return err },
 			}
 			for i, get := range views {
 				if err := q.Put(ctx, tt.msg); err != nil {
@@ -595,14 +595,14 @@ func TestTypedCBORBombs(t *testing.T) {
 		if err := q.Put(ctx, msg); err != nil {
 			t.Fatal(err)
 		}
-		v, err := mpq.Of[[]int](q, nil).Get(ctx)
+		v, err := mpq.QueueOf[[]int](q, nil).Get(ctx)
 		if err != nil || len(v) != 131072 {
 			t.Errorf("array of 131072 elements: got %d elements, %v; want 131072, nil", len(v), err)
 		}
 		if err := q.Put(ctx, deep("\x81", 32, "\x00")); err != nil {
 			t.Fatal(err)
 		}
-		if _, err := mpq.Of[any](q, nil).Get(ctx); err != nil {
+		if _, err := mpq.QueueOf[any](q, nil).Get(ctx); err != nil {
 			t.Errorf("32 levels of nesting: got %v; want nil", err)
 		}
 	})
@@ -632,7 +632,7 @@ func TestTypedConcurrent(t *testing.T) {
 			got := make(chan string, producers*each)
 			for p := range producers {
 				pwg.Go(func() {
-					tq := mpq.Of[string](q, c)
+					tq := mpq.QueueOf[string](q, c)
 					for i := range each {
 						if err := tq.Put(ctx, fmt.Sprintf("%d/%d/%s", p, i, strings.Repeat("z", i%50))); err != nil {
 							t.Error(err)
@@ -641,7 +641,7 @@ func TestTypedConcurrent(t *testing.T) {
 					}
 				})
 			}
-			tq := mpq.Of[string](q, c) // one view shared by the consumers
+			tq := mpq.QueueOf[string](q, c) // one view shared by the consumers
 			for range consumers {
 				cwg.Go(func() {
 					for {
@@ -694,7 +694,7 @@ func TestTypedAccessors(t *testing.T) {
 		{mpq.Raw, mpq.Raw},
 	}
 	for _, tt := range tests {
-		tq := mpq.Of[string](q, tt.give)
+		tq := mpq.QueueOf[string](q, tt.give)
 		if got := tq.Codec(); got != tt.want {
 			t.Errorf("Of(q, %v).Codec(): got %v; want %v", tt.give, got, tt.want)
 		}
@@ -732,7 +732,7 @@ func TestCodecErrors(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		if err := mpq.Of[typedPoint](q, c).Put(typedCtx(t), typedPoint{1, 2}); err != nil {
+		if err := mpq.QueueOf[typedPoint](q, c).Put(typedCtx(t), typedPoint{1, 2}); err != nil {
 			t.Fatal(err)
 		}
 		got, err := q.Get(typedCtx(t))
@@ -746,7 +746,7 @@ func BenchmarkTyped(b *testing.B) {
 	for _, c := range []mpq.Codec{mpq.CBOR, mpq.JSON} {
 		b.Run(c.Name(), func(b *testing.B) {
 			q := typedQueue(b, nil)
-			tq := mpq.Of[typedJob](q, c)
+			tq := mpq.QueueOf[typedJob](q, c)
 			b.ReportAllocs()
 			for b.Loop() {
 				if err := tq.TryPut(typedSample); err != nil {
@@ -760,7 +760,7 @@ func BenchmarkTyped(b *testing.B) {
 	}
 	b.Run("raw", func(b *testing.B) {
 		q := typedQueue(b, nil)
-		tq := mpq.Of[[]byte](q, mpq.Raw)
+		tq := mpq.QueueOf[[]byte](q, mpq.Raw)
 		msg := make([]byte, 256)
 		b.ReportAllocs()
 		for b.Loop() {
@@ -948,7 +948,7 @@ func TestTypedDecodedValuesOwnTheirBytes(t *testing.T) {
 	for _, c := range []mpq.Codec{mpq.CBOR, mpq.JSON} {
 		t.Run(c.Name(), func(t *testing.T) {
 			q := typedQueue(t, nil)
-			tq := mpq.Of[owned](q, c)
+			tq := mpq.QueueOf[owned](q, c)
 			ctx := typedCtx(t)
 			var got []owned
 			for i := range byte(20) {

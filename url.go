@@ -76,7 +76,7 @@ func (o *Options) setParam(key, v string) error {
 	case "capacity":
 		o.Capacity, err = ParseSize(v)
 	case "max-message":
-		o.MaxMessageSize, err = ParseSize(v)
+		o.MaxMessage, err = ParseSize(v)
 	case "lease":
 		o.Lease, err = time.ParseDuration(v)
 	case "max-deliveries":

@@ -64,7 +64,7 @@ func TestOpenURLParams(t *testing.T) {
 	ctx := context.Background()
 	q := openURL(t, shmURL("params", dir, "capacity=8KiB&max-message=100&lease=1h&max-deliveries=2&dead-letter=dl&durable=true"))
 	st := q.(*mpq.Queue).Stats()
-	if st.Capacity != 8<<10 || st.MaxMessageSize != 100 || st.MaxDeliveries != 2 || st.DeadLetter != "dl" || !st.Durable {
+	if st.Capacity != 8<<10 || st.MaxMessage != 100 || st.MaxDeliveries != 2 || st.DeadLetter != "dl" || !st.Durable {
 		t.Fatalf("Stats of a queue opened with parameters: %+v", st)
 	}
 	if err := q.TryPut(make([]byte, 101)); !errors.Is(err, mpq.ErrTooLarge) {

@@ -81,7 +81,7 @@ func TestParseURL(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	want := natsq.Options{MaxMsgs: 10, MaxBytes: 1 << 20, MaxMessageSize: 2 << 10, Memory: true, Replicas: 3,
+	want := natsq.Options{MaxMsgs: 10, MaxBytes: 1 << 20, MaxMessage: 2 << 10, Memory: true, Replicas: 3,
 		AckWait: 5 * time.Second, MaxDeliveries: 4, DeadLetter: "dead", Prefetch: 8, Poll: 50 * time.Millisecond,
 		Timeout: 2 * time.Second, NoCreate: true}
 	if server != "nats://u:p@127.0.0.1:4222" || name != "jobs" || *o != want {
@@ -337,7 +337,7 @@ func TestBadInputSizes(t *testing.T) {
 	s := startServer(t, t.TempDir(), 0)
 	ctx := timeout(t, waitLong)
 	nc := connectTo(t, s.Addr().String())
-	q, err := natsq.Open(ctx, nc, "small", &natsq.Options{MaxMessageSize: 100})
+	q, err := natsq.Open(ctx, nc, "small", &natsq.Options{MaxMessage: 100})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -354,7 +354,7 @@ func TestBadInputSizes(t *testing.T) {
 			t.Errorf("%s: got %v; want %v", tc.name, err, mpq.ErrTooLarge)
 			continue
 		}
-		for _, w := range []string{"message of 101 bytes", "queue small takes is 100", "Options.MaxMessageSize"} {
+		for _, w := range []string{"message of 101 bytes", "queue small takes is 100", "Options.MaxMessage"} {
 			if !strings.Contains(err.Error(), w) {
 				t.Errorf("%s: got %q; want it to say %q", tc.name, err, w)
 			}

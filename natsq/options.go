@@ -8,7 +8,7 @@ import (
 )
 
 // Options configure how a queue is opened or created. A nil *Options means
-// all defaults. MaxMsgs, MaxBytes, MaxMessageSize, Memory, Replicas,
+// all defaults. MaxMsgs, MaxBytes, MaxMessage, Memory, Replicas,
 // AckWait, MaxDeliveries and DeadLetter apply only when the queue's stream
 // and consumer are created: an existing queue keeps its own (MaxDeliveries
 // and DeadLetter are recorded in the consumer's metadata). The others apply
@@ -20,9 +20,9 @@ type Options struct {
 	// MaxBytes bounds the bytes the queue holds (JetStream counts each
 	// message's subject and headers too). Default 64 MiB.
 	MaxBytes int64
-	// MaxMessageSize is the largest message Put accepts; a larger one gets
+	// MaxMessage is the largest message Put accepts; a larger one gets
 	// mpq.ErrTooLarge. Default 1 MiB, the server's default max_payload.
-	MaxMessageSize int32
+	MaxMessage int32
 	// Memory keeps the stream in the server's memory instead of files. A
 	// restart of the server loses it. Default false: file storage.
 	Memory bool
@@ -74,7 +74,7 @@ func (o *Options) withDefaults() (Options, error) {
 		r = *o
 	}
 	switch {
-	case r.MaxMsgs < 0, r.MaxBytes < 0, r.MaxMessageSize < 0, r.Replicas < 0, r.AckWait < 0,
+	case r.MaxMsgs < 0, r.MaxBytes < 0, r.MaxMessage < 0, r.Replicas < 0, r.AckWait < 0,
 		r.MaxDeliveries < 0, r.Prefetch < 0, r.Poll < 0, r.Timeout < 0:
 		return r, fmt.Errorf("%w: negative value in %+v", mpq.ErrInvalidOptions, r)
 	case r.AckWait > 0 && r.AckWait < time.Millisecond:
@@ -95,8 +95,8 @@ func (o *Options) withDefaults() (Options, error) {
 		}
 	}
 	def(&r.MaxBytes, defaultMaxBytes)
-	if r.MaxMessageSize == 0 {
-		r.MaxMessageSize = defaultMaxMessageSize
+	if r.MaxMessage == 0 {
+		r.MaxMessage = defaultMaxMessageSize
 	}
 	if r.Replicas == 0 {
 		r.Replicas = 1

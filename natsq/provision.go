@@ -113,7 +113,7 @@ func (q *Queue) streamConfig() jetstream.StreamConfig {
 		Discard:     jetstream.DiscardNew,
 		MaxMsgs:     maxMsgs,
 		MaxBytes:    q.opts.MaxBytes,
-		MaxMsgSize:  q.opts.MaxMessageSize,
+		MaxMsgSize:  q.opts.MaxMessage,
 		Storage:     storage,
 		Replicas:    q.opts.Replicas,
 	}

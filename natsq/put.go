@@ -73,7 +73,7 @@ func (q *Queue) TryPut(msg []byte) error {
 // sealed.
 func (q *Queue) put(ctx context.Context, msg []byte) error {
 	if q.maxMsg >= 0 && len(msg) > q.maxMsg {
-		return fmt.Errorf("%w: message of %d bytes, the most queue %s takes is %d (the lesser of the stream's MaxMsgSize, set from Options.MaxMessageSize when the queue was created, and the server's max_payload)",
+		return fmt.Errorf("%w: message of %d bytes, the most queue %s takes is %d (the lesser of the stream's MaxMsgSize, set from Options.MaxMessage when the queue was created, and the server's max_payload)",
 			mpq.ErrTooLarge, len(msg), q.name, q.maxMsg)
 	}
 	if q.sealed.Load() {

@@ -25,12 +25,12 @@ type Stats struct {
 	Waiting     int       // pull requests waiting at the server: blocked consumers
 	Created     time.Time // of the stream
 
-	MaxMsgs        int64 // -1: no bound
-	MaxBytes       int64 // -1: no bound
-	MaxMessageSize int32
-	AckWait        time.Duration
-	MaxDeliveries  int // 0: no limit
-	Replicas       int
+	MaxMsgs       int64 // -1: no bound
+	MaxBytes      int64 // -1: no bound
+	MaxMessage    int32
+	AckWait       time.Duration
+	MaxDeliveries int // 0: no limit
+	Replicas      int
 }
 
 // Stats asks the server for the queue's stream and consumer.
@@ -52,22 +52,22 @@ func (q *Queue) Stats(ctx context.Context) (Stats, error) {
 	}
 	c := si.Config
 	st := Stats{
-		Name:           q.name,
-		Subject:        Subject(q.name),
-		Sealed:         c.Metadata[sealedKey] == "true",
-		Memory:         c.Storage == jetstream.MemoryStorage,
-		Messages:       si.State.Msgs,
-		Bytes:          si.State.Bytes,
-		Pending:        ci.NumPending,
-		AckPending:     ci.NumAckPending,
-		Redelivered:    ci.NumRedelivered,
-		Waiting:        ci.NumWaiting,
-		Created:        si.Created,
-		MaxMsgs:        c.MaxMsgs,
-		MaxBytes:       c.MaxBytes,
-		MaxMessageSize: c.MaxMsgSize,
-		AckWait:        ci.Config.AckWait,
-		Replicas:       c.Replicas,
+		Name:        q.name,
+		Subject:     Subject(q.name),
+		Sealed:      c.Metadata[sealedKey] == "true",
+		Memory:      c.Storage == jetstream.MemoryStorage,
+		Messages:    si.State.Msgs,
+		Bytes:       si.State.Bytes,
+		Pending:     ci.NumPending,
+		AckPending:  ci.NumAckPending,
+		Redelivered: ci.NumRedelivered,
+		Waiting:     ci.NumWaiting,
+		Created:     si.Created,
+		MaxMsgs:     c.MaxMsgs,
+		MaxBytes:    c.MaxBytes,
+		MaxMessage:  c.MaxMsgSize,
+		AckWait:     ci.Config.AckWait,
+		Replicas:    c.Replicas,
 	}
 	st.MaxDeliveries, _ = recorded(ci.Config)
 	if st.Sealed {

@@ -74,7 +74,7 @@ func (o *Options) urlParams() map[string]func(string) error {
 	return map[string]func(string) error{
 		"max-msgs":       setter(&o.MaxMsgs, func(v string) (int64, error) { return strconv.ParseInt(v, 10, 64) }),
 		"max-bytes":      setter(&o.MaxBytes, func(v string) (int64, error) { n, err := mpq.ParseSize(v); return int64(n), err }),
-		"max-message":    setter(&o.MaxMessageSize, parseMessageSize),
+		"max-message":    setter(&o.MaxMessage, parseMessageSize),
 		"memory":         setter(&o.Memory, strconv.ParseBool),
 		"replicas":       setter(&o.Replicas, strconv.Atoi),
 		"ack-wait":       setter(&o.AckWait, time.ParseDuration),
@@ -95,7 +95,7 @@ func setter[T any](field *T, parse func(string) (T, error)) func(string) error {
 	}
 }
 
-// parseMessageSize parses a size that must fit Options.MaxMessageSize.
+// parseMessageSize parses a size that must fit Options.MaxMessage.
 func parseMessageSize(v string) (int32, error) {
 	n, err := mpq.ParseSize(v)
 	if err == nil && n > 1<<31-1 {

@@ -5,6 +5,8 @@ import (
 	"strings"
 
 	"github.com/fxamacker/cbor/v2"
+
+	"github.com/mpq-go/mpq/internal/cborx"
 )
 
 // What passes between parent and child, besides the descriptors themselves.
@@ -74,26 +76,11 @@ type result struct {
 
 // Encoding of arguments and of the messages above. Arguments come from the
 // parent, which is the same program and checked that each one decodes, so
-// the bounds are those of the machine; a Go string may hold any bytes.
+// they are decoded as trusted.
 var (
-	encMode = must(cbor.EncOptions{
-		Time:    cbor.TimeRFC3339Nano,
-		TimeTag: cbor.EncTagRequired,
-	}.EncMode())
-	decMode = must(cbor.DecOptions{
-		MaxNestedLevels:  65535,
-		MaxArrayElements: 2147483647,
-		MaxMapPairs:      2147483647,
-		UTF8:             cbor.UTF8DecodeInvalid,
-	}.DecMode())
+	encMode = cborx.Enc
+	decMode = cborx.Trusted
 )
-
-func must[M any](m M, err error) M {
-	if err != nil {
-		panic(err)
-	}
-	return m
-}
 
 // parseReport splits what the child wrote to the result pipe into its
 // result (nil if it wrote none) and the runtime's crash report.

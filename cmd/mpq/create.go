@@ -39,7 +39,7 @@ not tmpfs.`,
 			if o.Capacity, err = parseSize("--capacity", capacity); err != nil {
 				return err
 			}
-			if o.MaxMessageSize, err = parseSize("--max-message", maxMsg); err != nil {
+			if o.MaxMessage, err = parseSize("--max-message", maxMsg); err != nil {
 				return err
 			}
 			m, err := strconv.ParseUint(mode, 8, 32)
@@ -59,7 +59,7 @@ not tmpfs.`,
 				kind = "durable "
 			}
 			fmt.Fprintf(e.stdout, "created %squeue %s in %s: capacity %s, max message %s\n",
-				kind, name, e.queueDir(), humanize.IBytes(uint64(s.Capacity)), humanize.IBytes(uint64(s.MaxMessageSize)))
+				kind, name, e.queueDir(), humanize.IBytes(uint64(s.Capacity)), humanize.IBytes(uint64(s.MaxMessage)))
 			return nil
 		},
 	}

@@ -107,7 +107,7 @@ type demo struct {
 
 // demoWriter puts A, B and C into q, pausing a little before each.
 var demoWriter = proc.Define("demo-writer", func(ctx context.Context, q *mpq.Queue) error {
-	tq := mpq.Of[string](q, nil)
+	tq := mpq.QueueOf[string](q, nil)
 	for _, v := range []string{"A", "B", "C"} {
 		time.Sleep(time.Duration(rand.IntN(50)) * time.Millisecond)
 		fmt.Printf("writer %d: putting %s\n", os.Getpid(), v)
@@ -120,7 +120,7 @@ var demoWriter = proc.Define("demo-writer", func(ctx context.Context, q *mpq.Que
 
 // demoReader prints the values in q until it is sealed and empty.
 var demoReader = proc.Define("demo-reader", func(ctx context.Context, q *mpq.Queue, writer int) error {
-	tq := mpq.Of[string](q, nil)
+	tq := mpq.QueueOf[string](q, nil)
 	for {
 		v, err := tq.Get(ctx)
 		if err == io.EOF {

@@ -16,26 +16,26 @@ import (
 // natsJSON is how stat --json describes a queue on NATS: natsq.Stats with
 // names for scripts. Len is the depth, as for a queue in shared memory.
 type natsJSON struct {
-	Name           string    `json:"name"`
-	URL            string    `json:"url"`
-	Server         string    `json:"server"`
-	Subject        string    `json:"subject"`
-	Created        time.Time `json:"created"`
-	Len            uint64    `json:"len"`
-	Messages       uint64    `json:"messages"`
-	Bytes          uint64    `json:"bytes"`
-	Pending        uint64    `json:"pending"`
-	AckPending     int       `json:"ack_pending"`
-	Redelivered    int       `json:"redelivered"`
-	Waiting        int       `json:"waiting"`
-	Sealed         bool      `json:"sealed"`
-	Storage        string    `json:"storage"`
-	Replicas       int       `json:"replicas"`
-	MaxMsgs        int64     `json:"max_msgs"`
-	MaxBytes       int64     `json:"max_bytes"`
-	MaxMessageSize int32     `json:"max_message_size"`
-	AckWait        float64   `json:"ack_wait_seconds"`
-	MaxDeliveries  int       `json:"max_deliveries"`
+	Name          string    `json:"name"`
+	URL           string    `json:"url"`
+	Server        string    `json:"server"`
+	Subject       string    `json:"subject"`
+	Created       time.Time `json:"created"`
+	Len           uint64    `json:"len"`
+	Messages      uint64    `json:"messages"`
+	Bytes         uint64    `json:"bytes"`
+	Pending       uint64    `json:"pending"`
+	AckPending    int       `json:"ack_pending"`
+	Redelivered   int       `json:"redelivered"`
+	Waiting       int       `json:"waiting"`
+	Sealed        bool      `json:"sealed"`
+	Storage       string    `json:"storage"`
+	Replicas      int       `json:"replicas"`
+	MaxMsgs       int64     `json:"max_msgs"`
+	MaxBytes      int64     `json:"max_bytes"`
+	MaxMessage    int32     `json:"max_message_size"`
+	AckWait       float64   `json:"ack_wait_seconds"`
+	MaxDeliveries int       `json:"max_deliveries"`
 }
 
 // statNATS prints what the server says of the queue of a nats:// URL.
@@ -59,7 +59,7 @@ func statNATS(ctx context.Context, e *env, r *queueRef, asJSON bool) error {
 			Len: s.Pending, Messages: s.Messages, Bytes: s.Bytes, Pending: s.Pending,
 			AckPending: s.AckPending, Redelivered: s.Redelivered, Waiting: s.Waiting, Sealed: s.Sealed,
 			Storage: storage(s), Replicas: s.Replicas, MaxMsgs: s.MaxMsgs, MaxBytes: s.MaxBytes,
-			MaxMessageSize: s.MaxMessageSize, AckWait: s.AckWait.Seconds(), MaxDeliveries: s.MaxDeliveries,
+			MaxMessage: s.MaxMessage, AckWait: s.AckWait.Seconds(), MaxDeliveries: s.MaxDeliveries,
 		})
 	}
 	return printNATSStat(e.stdout, r.server, s)
@@ -99,7 +99,7 @@ func printNATSStat(w io.Writer, server string, s natsq.Stats) error {
 		fmt.Fprintf(tw, " (%.0f%%)", 100*float64(s.Bytes)/float64(s.MaxBytes))
 	}
 	fmt.Fprintf(tw, "\n")
-	fmt.Fprintf(tw, "limits\tmax messages %s, max message %s\n", limit(s.MaxMsgs, count), limit(int64(s.MaxMessageSize), bytes))
+	fmt.Fprintf(tw, "limits\tmax messages %s, max message %s\n", limit(s.MaxMsgs, count), limit(int64(s.MaxMessage), bytes))
 	fmt.Fprintf(tw, "deliveries\tpending %d, ack pending %d, redelivered %d, waiting consumers %d\n", s.Pending, s.AckPending, s.Redelivered, s.Waiting)
 	maxDel := "no limit on deliveries"
 	if s.MaxDeliveries > 0 {

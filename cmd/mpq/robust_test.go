@@ -165,7 +165,7 @@ func TestPutEmptyInput(t *testing.T) {
 func TestPutInputTooLarge(t *testing.T) {
 	dir := t.TempDir()
 	const maxMsg = 64 << 10
-	q, err := mpq.Create("j", &mpq.Options{Dir: dir, Capacity: 1 << 20, MaxMessageSize: maxMsg})
+	q, err := mpq.Create("j", &mpq.Options{Dir: dir, Capacity: 1 << 20, MaxMessage: maxMsg})
 	if err != nil {
 		t.Fatal(err)
 	}

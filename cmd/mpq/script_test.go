@@ -44,7 +44,7 @@ var scriptCmds = map[string]func(ts *testscript.TestScript, neg bool, args []str
 		if neg || len(args) < 2 || len(args) > 3 || len(args) == 3 && args[2] != "waiting" {
 			ts.Fatalf("usage: attached NAME N [waiting]")
 		}
-		waiting := func(ps []mpq.Proc) bool {
+		waiting := func(ps []mpq.Attached) bool {
 			for _, p := range ps {
 				if len(args) == 3 && !p.WaitingData && !p.WaitingSpace {
 					return false

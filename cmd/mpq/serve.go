@@ -337,7 +337,7 @@ func collectQueue(ch chan<- prometheus.Metric, st *mpq.Stats) {
 	gauge(descMessages, float64(st.Len))
 	gauge(descUsed, float64(st.Used))
 	gauge(descCapacity, float64(st.Capacity))
-	gauge(descMaxMessage, float64(st.MaxMessageSize))
+	gauge(descMaxMessage, float64(st.MaxMessage))
 	gauge(descInFlight, float64(st.InFlight))
 	gauge(descProcesses, float64(len(st.Procs)))
 	gauge(descWaiting, float64(waitData), "data")

@@ -22,33 +22,33 @@ func init() { commands = append(commands, newStatCmd, newLsCmd) }
 // queueJSON is how stat --json and ls --json describe a queue: mpq.Stats
 // with names for scripts.
 type queueJSON struct {
-	Name           string     `json:"name"`
-	Path           string     `json:"path"`
-	Error          string     `json:"error,omitempty"`
-	Capacity       int        `json:"capacity,omitempty"`
-	MaxMessageSize int        `json:"max_message_size,omitempty"`
-	Created        *time.Time `json:"created,omitempty"`
-	Len            int        `json:"len"`
-	Used           int        `json:"used"`
-	Puts           uint64     `json:"puts"`
-	Gets           uint64     `json:"gets"`
-	Waits          uint64     `json:"waits"`
-	InFlight       int        `json:"in_flight"`
-	Acks           uint64     `json:"acks"`
-	Redelivered    uint64     `json:"redelivered"`
-	DeadLettered   uint64     `json:"dead_lettered"`
-	Torn           uint64     `json:"torn"`
-	Recovered      uint64     `json:"recovered"`
-	Sealed         bool       `json:"sealed"`
-	Durable        bool       `json:"durable"`
-	MaxDeliveries  int        `json:"max_deliveries,omitempty"`
-	DeadLetter     string     `json:"dead_letter,omitempty"`
-	Stale          bool       `json:"stale,omitempty"`
-	FileSize       int64      `json:"file_size,omitempty"`
-	Backed         *bool      `json:"backed,omitempty"` // every byte of the file has storage; unset if unknown
-	FileSystem     *fsJSON    `json:"filesystem,omitempty"`
-	Procs          []procJSON `json:"procs"`
-	Gone           []procJSON `json:"gone"`
+	Name          string     `json:"name"`
+	Path          string     `json:"path"`
+	Error         string     `json:"error,omitempty"`
+	Capacity      int        `json:"capacity,omitempty"`
+	MaxMessage    int        `json:"max_message_size,omitempty"`
+	Created       *time.Time `json:"created,omitempty"`
+	Len           int        `json:"len"`
+	Used          int        `json:"used"`
+	Puts          uint64     `json:"puts"`
+	Gets          uint64     `json:"gets"`
+	Waits         uint64     `json:"waits"`
+	InFlight      int        `json:"in_flight"`
+	Acks          uint64     `json:"acks"`
+	Redelivered   uint64     `json:"redelivered"`
+	DeadLettered  uint64     `json:"dead_lettered"`
+	Torn          uint64     `json:"torn"`
+	Recovered     uint64     `json:"recovered"`
+	Sealed        bool       `json:"sealed"`
+	Durable       bool       `json:"durable"`
+	MaxDeliveries int        `json:"max_deliveries,omitempty"`
+	DeadLetter    string     `json:"dead_letter,omitempty"`
+	Stale         bool       `json:"stale,omitempty"`
+	FileSize      int64      `json:"file_size,omitempty"`
+	Backed        *bool      `json:"backed,omitempty"` // every byte of the file has storage; unset if unknown
+	FileSystem    *fsJSON    `json:"filesystem,omitempty"`
+	Procs         []procJSON `json:"procs"`
+	Gone          []procJSON `json:"gone"`
 }
 
 type procJSON struct {
@@ -70,7 +70,7 @@ func toJSON(dir string, fsys *mpq.FileSystem, s mpq.Stats, err error, name strin
 		return q
 	}
 	created := s.Created
-	q.Capacity, q.MaxMessageSize, q.Created = s.Capacity, s.MaxMessageSize, &created
+	q.Capacity, q.MaxMessage, q.Created = s.Capacity, s.MaxMessage, &created
 	q.Len, q.Used, q.Puts, q.Gets, q.Waits = s.Len, s.Used, s.Puts, s.Gets, s.Waits
 	q.InFlight, q.Acks, q.Redelivered, q.DeadLettered = s.InFlight, s.Acks, s.Redelivered, s.DeadLettered
 	q.Torn, q.Recovered, q.Sealed, q.Durable, q.Stale = s.Torn, s.Recovered, s.Sealed, s.Durable, s.Stale
@@ -79,7 +79,7 @@ func toJSON(dir string, fsys *mpq.FileSystem, s mpq.Stats, err error, name strin
 		backed := s.Backed
 		q.FileSize, q.Backed = s.FileSize, &backed
 	}
-	conv := func(ps []mpq.Proc) []procJSON {
+	conv := func(ps []mpq.Attached) []procJSON {
 		out := []procJSON{}
 		for _, p := range ps {
 			j := procJSON{PID: p.PID, Slot: p.Slot, Role: role(p), WaitingData: p.WaitingData,
@@ -97,7 +97,7 @@ func toJSON(dir string, fsys *mpq.FileSystem, s mpq.Stats, err error, name strin
 }
 
 // role names what a process has done with the queue.
-func role(p mpq.Proc) string {
+func role(p mpq.Attached) string {
 	switch {
 	case p.Producer && p.Consumer:
 		return "producer+consumer"
@@ -110,7 +110,7 @@ func role(p mpq.Proc) string {
 }
 
 // doing says what a process is doing, or was doing when it died.
-func doing(p mpq.Proc, gone bool) string {
+func doing(p mpq.Attached, gone bool) string {
 	var parts []string
 	if p.Holding > 0 {
 		parts = append(parts, fmt.Sprintf("holding %d deliveries", p.Holding))
@@ -222,7 +222,7 @@ func printStat(w io.Writer, dir string, fsys *mpq.FileSystem, s mpq.Stats) error
 	fmt.Fprintf(tw, "created\t%s (%s)\n", s.Created.Format(time.DateTime), humanize.Time(s.Created))
 	fmt.Fprintf(tw, "depth\t%d messages\n", s.Len)
 	fmt.Fprintf(tw, "used\t%s of %s (%.0f%%), max message %s\n", humanize.IBytes(uint64(s.Used)),
-		humanize.IBytes(uint64(s.Capacity)), 100*float64(s.Used)/float64(max(s.Capacity, 1)), humanize.IBytes(uint64(s.MaxMessageSize)))
+		humanize.IBytes(uint64(s.Capacity)), 100*float64(s.Used)/float64(max(s.Capacity, 1)), humanize.IBytes(uint64(s.MaxMessage)))
 	fmt.Fprintf(tw, "counters\tputs %d, gets %d, waits %d\n", s.Puts, s.Gets, s.Waits)
 	fmt.Fprintf(tw, "deliveries\tin flight %d, acks %d, redelivered %d, dead-lettered %d\n", s.InFlight, s.Acks, s.Redelivered, s.DeadLettered)
 	if s.MaxDeliveries > 0 {
@@ -238,7 +238,7 @@ func printStat(w io.Writer, dir string, fsys *mpq.FileSystem, s mpq.Stats) error
 	if err := tw.Flush(); err != nil {
 		return err
 	}
-	procTable := func(ps []mpq.Proc, gone bool) {
+	procTable := func(ps []mpq.Attached, gone bool) {
 		tw := tabwriter.NewWriter(w, 0, 8, 2, ' ', 0)
 		fmt.Fprintf(tw, "  PID\tROLE\tSINCE\tSTATE\n")
 		for _, p := range ps {

@@ -211,7 +211,7 @@ func topRate(r float64) string {
 
 // topWait is "2 get, 1 put": how many processes are blocked for data and
 // for space. It is "" when none is.
-func topWait(procs []mpq.Proc) string {
+func topWait(procs []mpq.Attached) string {
 	var data, space int
 	for _, p := range procs {
 		if p.WaitingData {

@@ -115,11 +115,11 @@ func TestTopRows(t *testing.T) {
 		cur: []topQueue{q("a", mpq.Stats{
 			Len: 1, Used: 8 * topMiB, Capacity: 64 * topMiB, InFlight: 4,
 			Sealed: true, Durable: true, Stale: true,
-			Procs: []mpq.Proc{
+			Procs: []mpq.Attached{
 				{PID: 1, WaitingData: true}, {PID: 2, WaitingSpace: true},
 				{PID: 3, WaitingData: true}, {PID: 4, Holding: 4},
 			},
-			Gone: []mpq.Proc{{PID: 5}, {PID: 6}},
+			Gone: []mpq.Attached{{PID: 5}, {PID: 6}},
 		})},
 		want: []topRow{{
 			name: "a", depth: "1", used: "12% of 64 MiB", procs: "4", wait: "2 get, 1 put", held: "4",
@@ -129,7 +129,7 @@ func TestTopRows(t *testing.T) {
 		name: "only blocked producers, only sealed",
 		cur: []topQueue{q("a", mpq.Stats{
 			Len: 1024, Used: 4 * topMiB, Sealed: true,
-			Procs: []mpq.Proc{{PID: 1, WaitingSpace: true}},
+			Procs: []mpq.Attached{{PID: 1, WaitingSpace: true}},
 		})},
 		want: []topRow{{
 			name: "a", depth: "1024", used: "100% of 4 MiB", procs: "1", wait: "1 put", held: "0", state: "sealed",

@@ -325,10 +325,10 @@ func (e *scrubbedError) Unwrap() error { return e.err }
 func (r *queueRef) maxMessage(ctx context.Context, q mpq.MessageQueue) int {
 	switch q := q.(type) {
 	case *mpq.Queue:
-		return q.Stats().MaxMessageSize
+		return q.Stats().MaxMessage
 	case *natsq.Queue:
-		if st, err := q.Stats(ctx); err == nil && st.MaxMessageSize > 0 {
-			return int(st.MaxMessageSize)
+		if st, err := q.Stats(ctx); err == nil && st.MaxMessage > 0 {
+			return int(st.MaxMessage)
 		}
 	}
 	return 1 << 20 // NATS's default max_payload

@@ -26,7 +26,7 @@ import (
 
 // writer puts A, B and C into the queue, pausing a little before each.
 var writer = proc.Define("writer", func(ctx context.Context, q *mpq.Queue) error {
-	tq := mpq.Of[string](q, nil)
+	tq := mpq.QueueOf[string](q, nil)
 	for _, v := range []string{"A", "B", "C"} {
 		time.Sleep(time.Duration(rand.IntN(50)) * time.Millisecond)
 		fmt.Printf("writer %d: putting %s\n", os.Getpid(), v)
@@ -39,7 +39,7 @@ var writer = proc.Define("writer", func(ctx context.Context, q *mpq.Queue) error
 
 // reader prints the values in the queue until it is sealed and empty.
 var reader = proc.Define("reader", func(ctx context.Context, q *mpq.Queue, writerPid int) error {
-	tq := mpq.Of[string](q, nil)
+	tq := mpq.QueueOf[string](q, nil)
 	for {
 		v, err := tq.Get(ctx)
 		if err == io.EOF {
