@@ -5,6 +5,8 @@ import (
 	"errors"
 	"fmt"
 	"slices"
+
+	"github.com/mpq-go/mpq/internal/ring"
 )
 
 // minBatchBytes is the least GetBatch may fill a Batch's buffer to.
@@ -46,7 +48,7 @@ func (q *Queue) PutBatch(ctx context.Context, msgs [][]byte) (int, error) {
 	var err error
 	for len(msgs) > 0 {
 		var n int
-		n, err = q.r.Put(nil, msgs, true, nil)
+		n, err = q.r.PutBatch(msgs, ring.Try)
 		if again(err) {
 			n = 0
 			err = q.putSlow(ctx, msgs[0])
@@ -87,7 +89,7 @@ func (q *Queue) GetBatch(ctx context.Context, b *Batch, limit int) error {
 	}
 	b.Reset()
 	bytes := max(cap(b.buf), minBatchBytes)
-	out, n, err := q.r.Get(b.buf, &b.ends, limit, bytes, true, nil)
+	out, n, err := q.r.GetBatch(b.buf, &b.ends, limit, bytes, ring.Try)
 	b.buf = out
 	if n > 0 {
 		return nil
@@ -103,7 +105,7 @@ func (q *Queue) GetBatch(ctx context.Context, b *Batch, limit int) error {
 	b.buf = out
 	b.ends = append(b.ends, len(b.buf))
 	if limit > 1 {
-		b.buf, _, _ = q.r.Get(b.buf, &b.ends, limit-1, bytes, true, nil)
+		b.buf, _, _ = q.r.GetBatch(b.buf, &b.ends, limit-1, bytes, ring.Try)
 	}
 	return nil
 }

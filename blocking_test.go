@@ -286,3 +286,34 @@ func TestBlockedGetUsesNoCPU(t *testing.T) {
 	}
 	c.Succeed(10 * time.Second)
 }
+
+// checkStreams checks that got holds, for each producer id of want,
+// sequence numbers 0 to want[id]-1, each once and in order, and nothing else.
+func checkStreams(t testing.TB, got [][2]uint32, want map[uint32]int) {
+	t.Helper()
+	streams := map[uint32][]uint32{}
+	for _, m := range got {
+		streams[m[0]] = append(streams[m[0]], m[1])
+	}
+	for id, seqs := range streams {
+		n, ok := want[id]
+		if !ok {
+			t.Errorf("got %d messages of producer %d, which put none", len(seqs), id)
+			continue
+		}
+		i := 0
+		for i < min(n, len(seqs)) && seqs[i] == uint32(i) {
+			i++
+		}
+		if i < len(seqs) {
+			t.Errorf("producer %d: got %d messages, seq %d at index %d; want seqs 0 to %d once each, in order", id, len(seqs), seqs[i], i, n-1)
+		} else if i < n {
+			t.Errorf("producer %d: got %d messages, seqs 0 to %d; want 0 to %d", id, len(seqs), i-1, n-1)
+		}
+	}
+	for id, n := range want {
+		if _, ok := streams[id]; !ok && n > 0 {
+			t.Errorf("got nothing of producer %d; want its %d messages", id, n)
+		}
+	}
+}

@@ -259,7 +259,7 @@ func (c *Conn) send(ctx context.Context, msg []byte, try bool) error {
 // sendGate: no other goroutine of this process puts into out meanwhile.
 func (c *Conn) put(ctx context.Context, msg, trailer []byte, try bool) error {
 	r := c.out.r
-	err := r.PutTrailerExclusive(msg, trailer, true, nil)
+	err := r.PutTrailerExclusive(msg, trailer, ring.Try)
 	if again(err) && !try {
 		err = c.putSlow(ctx, msg, trailer)
 	}
@@ -283,7 +283,7 @@ func (c *Conn) putSlow(ctx context.Context, msg, trailer []byte) error {
 	defer context.AfterFunc(c.stop, cancel)()
 	r, need := c.out.r, len(msg)+len(trailer)
 	err := c.out.block(wctx, forSpace, func() bool { return r.HasSpace(need) }, func(done <-chan struct{}) error {
-		return r.PutTrailerExclusive(msg, trailer, false, done)
+		return r.PutTrailerExclusive(msg, trailer, ring.Block(done))
 	})
 	if err != nil && ctx.Err() != nil {
 		return ctx.Err()
@@ -376,7 +376,7 @@ func (c *Conn) refill() error {
 	c.rbuf, c.rends, c.rnext, c.rpos = c.rbuf[:0], c.rends[:0], 0, 0
 	var n int
 	var err error
-	c.rbuf, n, err = c.in.r.Get(c.rbuf, &c.rends, readAhead, readAheadBytes, true, nil)
+	c.rbuf, n, err = c.in.r.GetBatch(c.rbuf, &c.rends, readAhead, readAheadBytes, ring.Try)
 	if n > 0 {
 		return nil
 	}
@@ -384,7 +384,7 @@ func (c *Conn) refill() error {
 		// The peer is gone, yet the ring is not sealed (a peer that wedged
 		// or unsealed it on its way out): what it sent before it went, which
 		// a look after reading peerGone sees, is all there is.
-		c.rbuf, n, err = c.in.r.Get(c.rbuf, &c.rends, readAhead, readAheadBytes, true, nil)
+		c.rbuf, n, err = c.in.r.GetBatch(c.rbuf, &c.rends, readAhead, readAheadBytes, ring.Try)
 		if n > 0 {
 			return nil
 		}

@@ -1,9 +1,12 @@
+//go:build mpqhooks
+
 package mpq_test
 
 // Processes killed with SIGKILL at the worst moments: a producer holding the
 // producer lock with half of its message copied, a consumer holding the
 // consumer lock about to copy a message out (both stopped there by
-// ring.TestHook), and every process at once in the middle of traffic.
+// ring.TestHook), and every process at once in the middle of traffic. The
+// hooks exist only in builds with the tag mpqhooks: see hooks_test.go.
 
 import (
 	"context"
@@ -11,7 +14,6 @@ import (
 	"fmt"
 	"runtime"
 	"slices"
-	"sync/atomic"
 	"testing"
 	"time"
 
@@ -27,30 +29,9 @@ func init() {
 	testutil.Register("spin", runSpin)
 }
 
-// envHookAfter makes a hook-producer or hook-consumer stop for good (after
-// saying "stuck") inside its put or get number N+1, holding the lock; -1
-// means never.
-const envHookAfter = "MPQ_TEST_HOOK_AFTER"
-
 // recoveryBound is how soon after a process is killed holding a lock the
 // others must be able to go on.
 const recoveryBound = 100 * time.Millisecond
-
-// stopAt sets ring.TestHook to stop this process for good, after saying
-// "stuck", in call number after+1 of the hook at point; after < 0 means
-// never.
-func stopAt(point string, after int) {
-	if after < 0 {
-		return
-	}
-	var calls atomic.Int64
-	ring.TestHook = func(p string) {
-		if p == point && calls.Add(1) > int64(after) {
-			testutil.Say("stuck")
-			testutil.BlockForever()
-		}
-	}
-}
 
 // runHookProducer puts messages of producer MPQ_TEST_ID (as runProducer
 // does, without end) and says "c SEQ" after each Put that returned nil.
@@ -155,37 +136,6 @@ func runSpin() error {
 		}
 	}
 	return nil
-}
-
-// checkStreams checks that got holds, for each producer id of want,
-// sequence numbers 0 to want[id]-1, each once and in order, and nothing else.
-func checkStreams(t testing.TB, got [][2]uint32, want map[uint32]int) {
-	t.Helper()
-	streams := map[uint32][]uint32{}
-	for _, m := range got {
-		streams[m[0]] = append(streams[m[0]], m[1])
-	}
-	for id, seqs := range streams {
-		n, ok := want[id]
-		if !ok {
-			t.Errorf("got %d messages of producer %d, which put none", len(seqs), id)
-			continue
-		}
-		i := 0
-		for i < min(n, len(seqs)) && seqs[i] == uint32(i) {
-			i++
-		}
-		if i < len(seqs) {
-			t.Errorf("producer %d: got %d messages, seq %d at index %d; want seqs 0 to %d once each, in order", id, len(seqs), seqs[i], i, n-1)
-		} else if i < n {
-			t.Errorf("producer %d: got %d messages, seqs 0 to %d; want 0 to %d", id, len(seqs), i-1, n-1)
-		}
-	}
-	for id, n := range want {
-		if _, ok := streams[id]; !ok && n > 0 {
-			t.Errorf("got nothing of producer %d; want its %d messages", id, n)
-		}
-	}
 }
 
 // TestDeathProducerMidPut kills a producer that holds the producer lock with

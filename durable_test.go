@@ -28,6 +28,7 @@ import (
 
 	"github.com/mpq-go/mpq"
 	"github.com/mpq-go/mpq/internal/ring"
+	"github.com/mpq-go/mpq/internal/ring/ringtest"
 	"github.com/mpq-go/mpq/internal/shm"
 	"github.com/mpq-go/mpq/internal/testutil"
 )
@@ -63,25 +64,14 @@ func durMsg(seq, bodyLen int) []byte {
 // message header, every remainder modulo the 16-byte record alignment.
 var durBodies = []int{1, 2, 3, 4, 5, 9, 15, 19, 20, 21, 36, 37, 52, 84, 100, 116, 200, 243, 500, 1000}
 
-// A durRec is where a record of a durable queue lies: a message (seq >= 0)
-// or a padding record filling the end of the ring (seq -1).
-type durRec struct {
-	pos uint64
-	n   int // message bytes; for padding, the record's size less its header
-	seq int
-}
-
-func (c durRec) pad() bool { return c.seq < 0 }
-
 // A durImage is a closed durable queue file and where its records lie.
 type durImage struct {
-	name  string
-	data  []byte
-	cap   uint64
-	maxM  int
-	recs  []durRec // records above head, in position order
-	tail  uint64
-	total int // messages put
+	ringtest.Layout // every record put
+	name            string
+	data            []byte
+	maxM            int
+	recs            []ringtest.Rec // records above head, in position order
+	total           int            // messages put
 }
 
 // durBuild creates a durable queue of the given capacity in dir, puts
@@ -96,20 +86,16 @@ func durBuild(t *testing.T, dir string, capacity, maxMsg, before, taken, after i
 	if err != nil {
 		t.Fatal(err)
 	}
-	im := &durImage{cap: uint64(capacity), maxM: maxMsg}
-	var all []durRec
+	im := &durImage{
+		Layout: ringtest.Layout{Cap: uint64(capacity), Header: ring.DurableHeaderBytes, Size: ring.DurableRecordSize},
+		maxM:   maxMsg,
+	}
 	put := func(seq int) {
 		m := durMsg(seq, durBodies[seq%len(durBodies)])
 		if err := q.TryPut(m); err != nil {
 			t.Fatalf("put %d (%d bytes): %v", seq, len(m), err)
 		}
-		size := ring.DurableRecordSize(len(m))
-		if idx := im.tail & (im.cap - 1); idx+size > im.cap {
-			all = append(all, durRec{pos: im.tail, n: int(im.cap - idx - ring.DurableHeaderBytes), seq: -1})
-			im.tail += im.cap - idx
-		}
-		all = append(all, durRec{pos: im.tail, n: len(m), seq: seq})
-		im.tail += size
+		im.Put(seq, len(m))
 		im.total++
 	}
 	for seq := range before {
@@ -133,49 +119,23 @@ func durBuild(t *testing.T, dir string, capacity, maxMsg, before, taken, after i
 	if im.data, err = os.ReadFile(filepath.Join(dir, "src.mpq")); err != nil {
 		t.Fatal(err)
 	}
-	if got := binary.NativeEndian.Uint64(im.data[durTail:]); got != im.tail {
-		t.Fatalf("the file's tail is %d; the test's account says %d (did the record format change?)", got, im.tail)
+	if got := binary.NativeEndian.Uint64(im.data[durTail:]); got != im.Tail {
+		t.Fatalf("the file's tail is %d; the test's account says %d (did the record format change?)", got, im.Tail)
 	}
 	head := binary.NativeEndian.Uint64(im.data[durHead:])
-	for _, c := range all {
-		if c.pos >= head {
-			im.recs = append(im.recs, c)
-		}
-	}
+	im.recs = im.From(head)
 	// Every record header where the account puts it.
 	for _, c := range im.recs {
-		h := binary.NativeEndian.Uint64(im.data[ring.RingOffset+c.pos&(im.cap-1):])
-		want := uint64(c.n) | 1<<32
-		if c.pad() {
-			want = uint64(c.n) | 2<<32
+		h := binary.NativeEndian.Uint64(im.data[ring.RingOffset+c.Pos&(im.Cap-1):])
+		want := uint64(c.N) | 1<<32
+		if c.Pad() {
+			want = uint64(c.N) | 2<<32
 		}
 		if h != want {
-			t.Fatalf("record at %d has header %#x; want %#x", c.pos, h, want)
+			t.Fatalf("record at %d has header %#x; want %#x", c.Pos, h, want)
 		}
 	}
 	return im
-}
-
-// durExpect returns the messages recovery must deliver, in order, and the
-// number of damaged stretches it must count, given which records are
-// damaged: each run of damaged records (padding included) is one stretch.
-func durExpect(recs []durRec, damaged func(durRec) bool) (seqs []int, torn uint64) {
-	seqs = []int{}
-	inRun := false
-	for _, c := range recs {
-		if damaged(c) {
-			if !inRun {
-				torn++
-			}
-			inRun = true
-			continue
-		}
-		inRun = false
-		if !c.pad() {
-			seqs = append(seqs, c.seq)
-		}
-	}
-	return seqs, torn
 }
 
 // durWrite writes data as the queue file of name in dir.
@@ -246,39 +206,6 @@ func durCheck(t *testing.T, dir, name string, want []int, torn uint64) {
 	}
 }
 
-// durCuts returns the ring indexes to truncate at: every record boundary,
-// the end of every message (only alignment padding follows), and points
-// inside every record: in its header word, its checksum word, and its
-// message (just after the header, in the middle, before the last byte).
-func durCuts(im *durImage) []uint64 {
-	var cs []uint64
-	for _, c := range im.recs {
-		idx := c.pos & (im.cap - 1)
-		cs = append(cs, idx, idx+4, idx+8, idx+12)
-		if !c.pad() {
-			n := uint64(c.n)
-			cs = append(cs, idx+16, idx+16+n/2, idx+16+n-1, idx+16+n)
-		}
-	}
-	cs = append(cs, im.tail&(im.cap-1), im.cap)
-	slices.Sort(cs)
-	return slices.Compact(cs)
-}
-
-// durCutDamages says whether truncating the ring at index cut damages a
-// record: its header or message reaches past the cut. (The checksum of a
-// padding record covers its first 12 bytes: the high half of its checksum
-// word is zero.)
-func durCutDamages(capacity, cut uint64) func(durRec) bool {
-	return func(c durRec) bool {
-		end := c.pos&(capacity-1) + ring.DurableHeaderBytes + uint64(c.n)
-		if c.pad() {
-			end = c.pos&(capacity-1) + 12
-		}
-		return end > cut
-	}
-}
-
 // durImages returns the queue files the truncation and damage tests work
 // on: one whose ring never wrapped ("flat"), and one that wrapped once, with
 // a padding record at the end of its first lap ("wrapped").
@@ -288,14 +215,8 @@ func durImages(t *testing.T) []*durImage {
 	flat.name = "flat"
 	w := durBuild(t, t.TempDir(), 4096, 1500, 16, 14, 22)
 	w.name = "wrapped"
-	pads := 0
-	for _, c := range w.recs {
-		if c.pad() {
-			pads++
-		}
-	}
-	if pads != 1 || w.tail <= w.cap {
-		t.Fatalf("wrapped image: %d padding records, tail %d; want a ring that wrapped once", pads, w.tail)
+	if pads := ringtest.Pads(w.recs); pads != 1 || w.Tail <= w.Cap {
+		t.Fatalf("wrapped image: %d padding records, tail %d; want a ring that wrapped once", pads, w.Tail)
 	}
 	return []*durImage{flat, w}
 }
@@ -309,12 +230,12 @@ func TestDurableTruncated(t *testing.T) {
 	for _, im := range durImages(t) {
 		t.Run(im.name, func(t *testing.T) {
 			dir := t.TempDir()
-			for _, cut := range durCuts(im) {
+			for _, cut := range im.Cuts(im.recs) {
 				path := durWrite(t, dir, "cut", im.data)
 				if err := os.Truncate(path, ring.RingOffset+int64(cut)); err != nil {
 					t.Fatal(err)
 				}
-				seqs, torn := durExpect(im.recs, durCutDamages(im.cap, cut))
+				seqs, torn := ringtest.Expect(im.recs, im.TruncatedAt(cut))
 				t.Run(fmt.Sprint("cut ", cut), func(t *testing.T) { durCheck(t, dir, "cut", seqs, torn) })
 				if size := durSize(t, path); size != int64(len(im.data)) {
 					t.Errorf("cut %d: file of %d bytes after recovery; want %d", cut, size, len(im.data))
@@ -326,7 +247,7 @@ func TestDurableTruncated(t *testing.T) {
 				if err := os.Truncate(filepath.Join(dir, "cut.mpq"), size); err != nil {
 					t.Fatal(err)
 				}
-				seqs, torn := durExpect(im.recs, func(durRec) bool { return true })
+				seqs, torn := ringtest.Expect(im.recs, func(ringtest.Rec) bool { return true })
 				t.Run(fmt.Sprint("size ", size), func(t *testing.T) { durCheck(t, dir, "cut", seqs, torn) })
 			}
 			// Cut into the header: not a queue file any more.
@@ -357,24 +278,24 @@ func TestDurableTruncated(t *testing.T) {
 func TestDurableDamagedRecord(t *testing.T) {
 	for _, part := range []struct {
 		name string
-		off  func(durRec) int // offset in the record
+		off  func(ringtest.Rec) int // offset in the record
 		xor  byte
 	}{
-		{"header", func(durRec) int { return 0 }, 0x01},
-		{"checksum", func(durRec) int { return 9 }, 0x20},
-		{"message", func(c durRec) int { return ring.DurableHeaderBytes + c.n/2 }, 0x01},
+		{"header", func(ringtest.Rec) int { return 0 }, 0x01},
+		{"checksum", func(ringtest.Rec) int { return 9 }, 0x20},
+		{"message", func(c ringtest.Rec) int { return ring.DurableHeaderBytes + c.N/2 }, 0x01},
 	} {
 		t.Run(part.name, func(t *testing.T) {
 			for _, im := range durImages(t) {
 				dir := t.TempDir()
 				for i, victim := range im.recs {
-					if victim.pad() && part.name == "message" {
+					if victim.Pad() && part.name == "message" {
 						continue // not covered by a padding record's checksum
 					}
 					data := bytes.Clone(im.data)
-					data[ring.RingOffset+int(victim.pos&(im.cap-1))+part.off(victim)] ^= part.xor
+					data[ring.RingOffset+int(victim.Pos&(im.Cap-1))+part.off(victim)] ^= part.xor
 					durWrite(t, dir, "bad", data)
-					seqs, torn := durExpect(im.recs, func(c durRec) bool { return c.pos == victim.pos })
+					seqs, torn := ringtest.Expect(im.recs, func(c ringtest.Rec) bool { return c.Pos == victim.Pos })
 					t.Run(fmt.Sprintf("%s record %d", im.name, i), func(t *testing.T) { durCheck(t, dir, "bad", seqs, torn) })
 				}
 			}
@@ -423,13 +344,13 @@ func TestDurableCorruptFile(t *testing.T) {
 		{"ring offset", u32(hdrRingOff, ring.RingOffset+16), mpq.ErrCorrupt, ""},
 		{"tail below head", u64(durTail, head-16), mpq.ErrCorrupt, ""},
 		{"tail a ring past head", u64(durTail, head+1<<15+16), mpq.ErrCorrupt, ""},
-		{"tail unaligned", u64(durTail, im.tail+8), mpq.ErrCorrupt, ""},
+		{"tail unaligned", u64(durTail, im.Tail+8), mpq.ErrCorrupt, ""},
 		{"tail far beyond", u64(durTail, 1<<62), mpq.ErrCorrupt, ""},
-		{"head past tail", u64(durHead, im.tail+16), mpq.ErrCorrupt, ""},
+		{"head past tail", u64(durHead, im.Tail+16), mpq.ErrCorrupt, ""},
 		{"head unaligned", both(u32(durInFlight, 1), u64(durFree, 0), u64(durHead, head+8)), mpq.ErrCorrupt, ""},
 		{"head below free", both(u32(durInFlight, 1), u64(durFree, head), u64(durHead, head-16)), mpq.ErrCorrupt, ""},
 		{"free unaligned", both(u32(durInFlight, 1), u64(durFree, 8)), mpq.ErrCorrupt, ""},
-		{"free past tail", both(u32(durInFlight, 1), u64(durFree, im.tail+16)), mpq.ErrCorrupt, ""},
+		{"free past tail", both(u32(durInFlight, 1), u64(durFree, im.Tail+16)), mpq.ErrCorrupt, ""},
 		// Plausible damage to the identity words is caught by their
 		// checksum (before it, a doubled capacity made recovery extend the
 		// file, and a cleared durable flag made Get deliver checksum words).
@@ -571,84 +492,84 @@ func durDrainStreams(t *testing.T, dir, name string) (map[uint32][]uint32, mpq.S
 	return got, q.Stats()
 }
 
-// TestDurableKilledWriter kills a producer of a durable queue in the middle
-// of a Put, stopped there with half its message copied (and, in other runs,
-// at a random moment, with each Sync policy), then opens the queue alone:
-// every Put the producer logged as returned is delivered, intact and in
-// order, and at most the one Put in progress besides.
+// TestDurableKilledWriter kills a producer of a durable queue at a random
+// moment in the middle of its Puts, with each Sync policy, then opens the
+// queue alone: every Put the producer logged as returned is delivered,
+// intact and in order, and at most the one Put in progress besides.
+// TestDurableStoppedWriter (under the tag mpqhooks) kills it stopped in a
+// Put with half its message copied.
 func TestDurableKilledWriter(t *testing.T) {
-	for _, tc := range []struct {
-		name string
-		sync string
-		stop int // put to stop in; -1: kill at a random moment
-	}{
-		{"stopped mid-put", "put", 40},
-		{"stopped in the first put", "put", 0},
-		{"random, every put", "put", -1},
-		{"random, every 5ms", "5ms", -1},
-		{"random, never", "never", -1},
+	for _, tc := range []struct{ name, sync string }{
+		{"random, every put", "put"},
+		{"random, every 5ms", "5ms"},
+		{"random, never", "never"},
 	} {
-		t.Run(tc.name, func(t *testing.T) {
-			dir := t.TempDir()
-			q, err := mpq.Create("killed", &mpq.Options{Dir: dir, Durable: true, Capacity: 4 << 20, MaxMessage: 64 << 10})
-			if err != nil {
-				t.Fatal(err)
-			}
-			// Not open here while the producer runs and when it dies: the
-			// next Open must be alone, and recover.
-			if err := q.Close(); err != nil {
-				t.Fatal(err)
-			}
-			logPath := filepath.Join(dir, "log")
-			p := testutil.Start(t, "durable-producer", namedQueue(dir, "killed"), testutil.Env(
-				envID+"=1", envSeed+"=3", envLarge+"=10", envOut+"="+logPath,
-				durSyncEnv+"="+tc.sync, fmt.Sprintf("%s=%d", envHookAfter, tc.stop)))
-			if tc.stop >= 0 {
-				p.Expect("stuck", 30*time.Second)
-			} else {
-				p.Expect("started", 30*time.Second)
-				const want = 50 // puts logged before the kill, at least
-				for deadline := time.Now().Add(30 * time.Second); ; time.Sleep(time.Millisecond) {
-					if fi, err := os.Stat(logPath); err == nil && fi.Size() >= int64(3*want) {
-						break
-					}
-					if time.Now().After(deadline) {
-						t.Fatalf("producer logged too few puts in 30s%s", p.Diag())
-					}
-				}
-			}
-			p.Kill()
-			if err := p.Wait(10 * time.Second); err == nil {
-				t.Fatalf("%v exited cleanly after SIGKILL", p)
-			}
-			logged := durLogged(t, logPath)
-			if tc.stop >= 0 && logged != tc.stop {
-				t.Fatalf("producer logged %d puts before it stopped; want %d", logged, tc.stop)
-			}
-			got, s := durDrainStreams(t, dir, "killed")
-			seqs := got[1]
-			delete(got, 1)
-			if len(got) != 0 {
-				t.Errorf("recovered messages of other producers: %v", got)
-			}
-			most := logged + 1 // the Put in progress may have returned unlogged
-			if tc.stop >= 0 {
-				most = logged // the stopped Put never committed
-			}
-			if len(seqs) < logged || len(seqs) > most {
-				t.Errorf("recovered %d messages; the producer logged %d", len(seqs), logged)
-			}
-			for i, seq := range seqs {
-				if seq != uint32(i) {
-					t.Fatalf("recovered message %d has seq %d; want 0, 1, 2, ... (got %v)", i, seq, seqs)
-				}
-			}
-			if s.Torn != 0 || s.Recovered != 0 {
-				t.Errorf("Stats: Torn %d, Recovered %d; want 0, 0", s.Torn, s.Recovered)
-			}
-			t.Logf("%d puts logged, %d recovered", logged, len(seqs))
-		})
+		t.Run(tc.name, func(t *testing.T) { killedWriter(t, tc.sync, -1) })
 	}
+}
+
+// killedWriter runs a durable-producer with the Sync policy sync, stops it
+// in put number stop+1 (with stop >= 0; at a random moment otherwise),
+// kills it, and checks what recovery delivers.
+func killedWriter(t *testing.T, sync string, stop int) {
+	dir := t.TempDir()
+	q, err := mpq.Create("killed", &mpq.Options{Dir: dir, Durable: true, Capacity: 4 << 20, MaxMessage: 64 << 10})
+	if err != nil {
+		t.Fatal(err)
+	}
+	// Not open here while the producer runs and when it dies: the
+	// next Open must be alone, and recover.
+	if err := q.Close(); err != nil {
+		t.Fatal(err)
+	}
+	logPath := filepath.Join(dir, "log")
+	p := testutil.Start(t, "durable-producer", namedQueue(dir, "killed"), testutil.Env(
+		envID+"=1", envSeed+"=3", envLarge+"=10", envOut+"="+logPath,
+		durSyncEnv+"="+sync, fmt.Sprintf("%s=%d", envHookAfter, stop)))
+	if stop >= 0 {
+		p.Expect("stuck", 30*time.Second)
+	} else {
+		p.Expect("started", 30*time.Second)
+		const want = 50 // puts logged before the kill, at least
+		for deadline := time.Now().Add(30 * time.Second); ; time.Sleep(time.Millisecond) {
+			if fi, err := os.Stat(logPath); err == nil && fi.Size() >= int64(3*want) {
+				break
+			}
+			if time.Now().After(deadline) {
+				t.Fatalf("producer logged too few puts in 30s%s", p.Diag())
+			}
+		}
+	}
+	p.Kill()
+	if err := p.Wait(10 * time.Second); err == nil {
+		t.Fatalf("%v exited cleanly after SIGKILL", p)
+	}
+	logged := durLogged(t, logPath)
+	if stop >= 0 && logged != stop {
+		t.Fatalf("producer logged %d puts before it stopped; want %d", logged, stop)
+	}
+	got, s := durDrainStreams(t, dir, "killed")
+	seqs := got[1]
+	delete(got, 1)
+	if len(got) != 0 {
+		t.Errorf("recovered messages of other producers: %v", got)
+	}
+	most := logged + 1 // the Put in progress may have returned unlogged
+	if stop >= 0 {
+		most = logged // the stopped Put never committed
+	}
+	if len(seqs) < logged || len(seqs) > most {
+		t.Errorf("recovered %d messages; the producer logged %d", len(seqs), logged)
+	}
+	for i, seq := range seqs {
+		if seq != uint32(i) {
+			t.Fatalf("recovered message %d has seq %d; want 0, 1, 2, ... (got %v)", i, seq, seqs)
+		}
+	}
+	if s.Torn != 0 || s.Recovered != 0 {
+		t.Errorf("Stats: Torn %d, Recovered %d; want 0, 0", s.Torn, s.Recovered)
+	}
+	t.Logf("%d puts logged, %d recovered", logged, len(seqs))
 }
 
 // durCrashCopy copies the file at path into image page by page, in the
@@ -939,8 +860,8 @@ func TestDurableConcurrentOpen(t *testing.T) {
 	im := durBuild(t, t.TempDir(), 1<<15, 2000, 40, 0, 0)
 	victim := im.recs[17]
 	data := bytes.Clone(im.data)
-	data[ring.RingOffset+int(victim.pos)+ring.DurableHeaderBytes] ^= 0xFF
-	want, _ := durExpect(im.recs, func(c durRec) bool { return c.pos == victim.pos })
+	data[ring.RingOffset+int(victim.Pos)+ring.DurableHeaderBytes] ^= 0xFF
+	want, _ := ringtest.Expect(im.recs, func(c ringtest.Rec) bool { return c.Pos == victim.Pos })
 	dir := t.TempDir()
 	durWrite(t, dir, "shared", data)
 

@@ -33,7 +33,7 @@ func (q *Queue) AppendGet(ctx context.Context, dst []byte) ([]byte, error) {
 	if ctx == nil {
 		return dst, ErrNilContext
 	}
-	out, _, err := q.r.Get(dst, nil, 1, 0, true, nil)
+	out, err := q.r.Get(dst, ring.Try)
 	if !again(err) {
 		return out, err
 	}
@@ -44,7 +44,7 @@ func (q *Queue) getSlow(ctx context.Context, dst []byte) ([]byte, error) {
 	out := dst // returned as it was if the wait ends before a message
 	err := q.block(ctx, forData, q.r.HasData, func(done <-chan struct{}) error {
 		var err error
-		out, _, err = q.r.Get(dst, nil, 1, 0, false, done)
+		out, err = q.r.Get(dst, ring.Block(done))
 		return err
 	})
 	return out, err
@@ -52,7 +52,7 @@ func (q *Queue) getSlow(ctx context.Context, dst []byte) ([]byte, error) {
 
 // TryAppendGet is TryGet appending the message to dst.
 func (q *Queue) TryAppendGet(dst []byte) ([]byte, error) {
-	out, _, err := q.r.Get(dst, nil, 1, 0, true, nil)
+	out, err := q.r.Get(dst, ring.Try)
 	if err == ring.ErrBusy {
 		err = ErrEmpty
 	}

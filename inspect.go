@@ -58,9 +58,7 @@ func inspectFile(name string, f *os.File) (Stats, error) {
 		return Stats{}, fmt.Errorf("mpq: inspect queue %s: map: %w", name, err)
 	}
 	defer unix.Munmap(mem)
-	if inspectMapped != nil {
-		inspectMapped(f)
-	}
+	hookInspectMapped(f)
 	snap, err := observe(f, mem, size)
 	if err != nil {
 		return Stats{}, fmt.Errorf("mpq: inspect queue %s: %w", name, err)
@@ -71,9 +69,6 @@ func inspectFile(name string, f *os.File) (Stats, error) {
 	st.Procs, st.Gone = procsOf(snap.Procs), procsOf(snap.Gone)
 	return st, nil
 }
-
-// inspectMapped, if set (by tests), runs once Inspect has mapped the file.
-var inspectMapped func(f *os.File)
 
 // observe reads the mapping of f. Anyone who can write the file can also
 // shrink it under the mapping, which makes reading past the new end fault

@@ -1,3 +1,5 @@
+//go:build mpqhooks
+
 package mpq
 
 import (

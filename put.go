@@ -17,7 +17,7 @@ func (q *Queue) Put(ctx context.Context, msg []byte) error {
 	if ctx == nil {
 		return ErrNilContext
 	}
-	_, err := q.r.Put(msg, nil, true, nil)
+	err := q.r.Put(msg, ring.Try)
 	if again(err) {
 		err = q.putSlow(ctx, msg)
 	}
@@ -44,7 +44,7 @@ func (q *Queue) tooLarge(n int, which string) error {
 func (q *Queue) putSlow(ctx context.Context, msg []byte) error {
 	need := len(msg)
 	return q.block(ctx, forSpace, func() bool { return q.r.HasSpace(need) }, func(done <-chan struct{}) error {
-		_, err := q.r.Put(msg, nil, false, done)
+		err := q.r.Put(msg, ring.Block(done))
 		return err
 	})
 }
@@ -53,7 +53,7 @@ func (q *Queue) putSlow(ctx context.Context, msg []byte) error {
 // for msg now (or another process is in the middle of a Put for longer than
 // about a millisecond).
 func (q *Queue) TryPut(msg []byte) error {
-	_, err := q.r.Put(msg, nil, true, nil)
+	err := q.r.Put(msg, ring.Try)
 	if err == ring.ErrBusy {
 		err = ErrFull
 	}

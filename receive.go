@@ -39,14 +39,14 @@ func (q *Queue) receive(ctx context.Context, try bool) (*Delivery, error) {
 			d    ring.Delivery
 			err  error
 		)
-		data, d, err = q.r.Receive(nil, q.lease, true, nil)
+		data, d, err = q.r.Receive(nil, q.lease, ring.Try)
 		if again(err) {
 			if try {
 				return nil, ErrEmpty
 			}
 			err = q.block(ctx, forData, q.r.HasData, func(done <-chan struct{}) error {
 				var err error
-				data, d, err = q.r.Receive(nil, q.lease, false, done)
+				data, d, err = q.r.Receive(nil, q.lease, ring.Block(done))
 				return err
 			})
 		}

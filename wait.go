@@ -26,8 +26,8 @@ const heldSlice = 10 * time.Millisecond
 const pollOnly = 1 * time.Microsecond
 
 const (
-	forData  = false
-	forSpace = true
+	forData  = ring.ForData
+	forSpace = ring.ForSpace
 )
 
 // again reports whether err means "would block".
@@ -38,7 +38,7 @@ func again(err error) bool {
 // block retries attempt until it succeeds, fails for good, or ctx is done.
 // attempt reports "would block" with an error for which again is true. It
 // first spins for h.spin, polling ready, then sleeps on the futex word.
-func (h *handle) block(ctx context.Context, space bool, ready func() bool, attempt func(done <-chan struct{}) error) (err error) {
+func (h *handle) block(ctx context.Context, space ring.Direction, ready func() bool, attempt func(done <-chan struct{}) error) (err error) {
 	if !h.enter() {
 		return ErrClosed
 	}
@@ -84,7 +84,7 @@ func (h *handle) block(ctx context.Context, space bool, ready func() bool, attem
 	}
 
 	w := h.r.DataSeq()
-	if space {
+	if space == forSpace {
 		w = h.r.SpaceSeq()
 	}
 	h.setWaiting(space, 1)
@@ -131,9 +131,9 @@ type sleepers struct {
 // sleep waits, as the leader or behind it, until the word at w may have
 // moved on from seq (which it held when the caller last tried), slice has
 // passed, or done or the handle's Close ends the wait.
-func (h *handle) sleep(space bool, w *uint32, seq uint32, slice time.Duration, done <-chan struct{}) {
+func (h *handle) sleep(space ring.Direction, w *uint32, seq uint32, slice time.Duration, done <-chan struct{}) {
 	s := &h.sleepers[0]
-	if space {
+	if space == forSpace {
 		s = &h.sleepers[1]
 	}
 	s.mu.Lock()
@@ -174,9 +174,9 @@ func (h *handle) result(ctx context.Context, err error) error {
 
 // setWaiting counts this process's sleepers and keeps its bit in the
 // queue's waiter mask set while there is one.
-func (h *handle) setWaiting(space bool, d int) {
+func (h *handle) setWaiting(space ring.Direction, d int) {
 	i := 0
-	if space {
+	if space == forSpace {
 		i = 1
 	}
 	h.wmu.Lock()
@@ -186,16 +186,16 @@ func (h *handle) setWaiting(space bool, d int) {
 		return
 	}
 	if d > 0 && h.waiting[i] == 1 {
-		h.r.Waiting(space, true)
+		h.r.SetWaiting(space)
 	} else if d < 0 && h.waiting[i] == 0 {
-		h.r.Waiting(space, false)
+		h.r.ClearWaiting(space)
 	}
 }
 
 // wakeLocal wakes the sleepers on the data (or space) futex word, so that
 // ours notice a cancelled context or a closing handle. Other processes'
 // sleepers on that word wake too and go back to sleep.
-func (h *handle) wakeLocal(space bool) {
+func (h *handle) wakeLocal(space ring.Direction) {
 	h.wmu.Lock()
 	defer h.wmu.Unlock()
 	if h.unmapped {
@@ -203,7 +203,7 @@ func (h *handle) wakeLocal(space bool) {
 	}
 	defer h.r.Guard(nil, debug.SetPanicOnFault(true))
 	w := h.r.DataSeq()
-	if space {
+	if space == forSpace {
 		w = h.r.SpaceSeq()
 	}
 	atomic.AddUint32(w, 1)

@@ -46,14 +46,14 @@ func (r *Ring) entState(i uint32) uint32 { return atomic.LoadUint32(entU32(r.mem
 // it until Ack, Nack or lease from now. With nothing to deliver the error is
 // ErrEmpty (also while the deliveries table is full), io.EOF (sealed, drained
 // and nothing held), ErrClosed, ErrBusy, ErrCanceled or ErrCorrupt.
-func (r *Ring) Receive(dst []byte, lease time.Duration, try bool, done <-chan struct{}) (_ []byte, _ Delivery, err error) {
+func (r *Ring) Receive(dst []byte, lease time.Duration, wait Wait) (_ []byte, _ Delivery, err error) {
 	r.cmu.Lock()
 	if r.cannotFault {
 		defer r.cmu.Unlock()
 	} else {
 		defer r.unlockGuard(&r.cmu, &err, debug.SetPanicOnFault(true), r.w.consLock)
 	}
-	if err := r.lockCons(true, try, done); err != nil {
+	if err := r.lockCons(RoleConsumer, wait); err != nil {
 		return dst, Delivery{}, err
 	}
 	dst, d, err := r.receiveLocked(dst, lease)
@@ -118,13 +118,9 @@ func (r *Ring) receiveLocked(dst []byte, lease time.Duration) ([]byte, Delivery,
 		}
 		d := r.hold(i, h, now, lease, 1)
 		atomic.AddUint32(r.w.inFlight, 1)
-		if TestHook != nil {
-			TestHook(HookReceive)
-		}
+		hook(HookReceive)
 		storeHeader(r.data, h&r.mask, withState(hdr, stateTaken, i))
-		if TestHook != nil {
-			TestHook(HookTaken)
-		}
+		hook(HookTaken)
 		atomic.StoreUint64(r.w.gets, atomic.LoadUint64(r.w.gets)+1)
 		atomic.StoreUint64(r.w.head, h+size) // commit
 		return r.copyOut(dst, h, hdr), d, nil
@@ -135,7 +131,7 @@ func (r *Ring) receiveLocked(dst []byte, lease time.Duration) ([]byte, Delivery,
 func (r *Ring) skipPads(h uint64) {
 	atomic.StoreUint64(r.w.head, h)
 	if atomic.LoadUint32(r.w.inFlight) == 0 {
-		r.wake(true)
+		r.wake(ForSpace)
 	}
 }
 
@@ -239,7 +235,7 @@ func (r *Ring) getReturned(dst []byte, ends *[]int, max, maxBytes int) ([]byte, 
 	}
 	if n > 0 {
 		if atomic.LoadUint32(r.w.inFlight) == 0 {
-			r.wake(true)
+			r.wake(ForSpace)
 		} else {
 			r.reclaim()
 		}
@@ -250,9 +246,7 @@ func (r *Ring) getReturned(dst []byte, ends *[]int, max, maxBytes int) ([]byte, 
 // finish marks the record of entry i done and frees the entry.
 func (r *Ring) finish(i uint32, pos, hdr uint64) {
 	storeHeader(r.data, pos&r.mask, withState(hdr, stateDone, 0))
-	if TestHook != nil {
-		TestHook(HookAck)
-	}
+	hook(HookAck)
 	atomic.StoreUint32(entU32(r.mem, i, entState), entFree)
 	atomic.AddUint32(r.w.inFlight, ^uint32(0))
 }
@@ -279,7 +273,7 @@ func (r *Ring) settle(d Delivery, f func(hdr uint64)) (err error) {
 	} else {
 		defer r.unlockGuard(&r.cmu, &err, debug.SetPanicOnFault(true), r.w.consLock)
 	}
-	if err := r.lockCons(false, false, nil); err != nil {
+	if err := r.lockCons(noRole, Block(nil)); err != nil {
 		return err
 	}
 	hdr, err := r.held(d)
@@ -302,14 +296,14 @@ func (r *Ring) Ack(d Delivery, dead bool) error {
 			atomic.AddUint64(r.w.acks, 1)
 		}
 		if atomic.LoadUint32(r.w.inFlight) == 0 {
-			r.wake(true) // everything below head is free now
+			r.wake(ForSpace) // everything below head is free now
 		} else {
 			r.reclaim()
 		}
 		// Receivers may wait for a table entry, or for the last delivery
 		// of a sealed queue to end.
 		if full || atomic.LoadUint32(r.w.inFlight) == 0 && r.Sealed() {
-			r.wake(false)
+			r.wake(ForData)
 		}
 	})
 }
@@ -319,7 +313,7 @@ func (r *Ring) Ack(d Delivery, dead bool) error {
 func (r *Ring) Nack(d Delivery, notBefore int64) error {
 	return r.settle(d, func(uint64) {
 		r.giveBack(d.Idx, notBefore)
-		r.wake(false)
+		r.wake(ForData)
 	})
 }
 
@@ -384,7 +378,7 @@ func (r *Ring) sweep(now int64, force bool) {
 		}
 	}
 	if back > 0 {
-		r.wake(false)
+		r.wake(ForData)
 	}
 }
 
@@ -397,7 +391,7 @@ func (r *Ring) Sweep() (err error) {
 	} else {
 		defer r.unlockGuard(&r.cmu, &err, debug.SetPanicOnFault(true), r.w.consLock)
 	}
-	if err := r.lockCons(false, true, nil); err != nil {
+	if err := r.lockCons(noRole, Try); err != nil {
 		return err
 	}
 	r.sweep(time.Now().UnixNano(), true)
@@ -425,7 +419,7 @@ func (r *Ring) reclaim() {
 	}
 	if f != f0 {
 		atomic.StoreUint64(r.w.free, f)
-		r.wake(true)
+		r.wake(ForSpace)
 	}
 }
 

@@ -4,7 +4,8 @@ package ring
 // Receive, Ack, Nack, Extend, expired leases, sweeps and simulated deaths
 // (a consumer whose process is gone while it holds deliveries, or stopped
 // for good by TestHook in the middle of Receive, Ack or Get with the
-// consumer lock held, or a producer in the middle of Put), checking after
+// consumer lock held, or a producer in the middle of Put: those deaths only
+// in builds with the tag mpqhooks), checking after
 // every step that each message is done at most once and otherwise still
 // pending, held or given back, that first deliveries come in order, that
 // the counters and the deliveries table agree with the records, and that
@@ -308,7 +309,7 @@ func (m *ackModel) put(die bool) {
 	}
 	full := t+need-r.reclaimed() > r.cap
 	var err error
-	f := func() { _, err = r.Put(data, nil, true, nil) }
+	f := func() { err = r.Put(data, Try) }
 	if !die {
 		f()
 	} else if m.dies(HookPut, 1, f) {
@@ -341,7 +342,7 @@ func (m *ackModel) receive(c *amCons, die bool) {
 		err  error
 	)
 	t0 := time.Now().UnixNano()
-	f := func() { data, d, err = c.r.Receive(nil, time.Hour, true, nil) }
+	f := func() { data, d, err = c.r.Receive(nil, time.Hour, Try) }
 	if die {
 		if m.dies(HookReceive, 1, f) {
 			m.swept(s0)
@@ -401,7 +402,7 @@ func (m *ackModel) get(c *amCons, max int, die string, calls int) {
 		n    int
 		err  error
 	)
-	f := func() { out, n, err = c.r.Get(nil, &ends, max, 0, true, nil) }
+	f := func() { out, n, err = c.r.GetBatch(nil, &ends, max, 0, Try) }
 	if die != "" {
 		if m.dies(die, calls, f) {
 			m.swept(s0)
@@ -555,6 +556,16 @@ func (m *ackModel) settleStale() {
 // check compares the ring with the model. It repairs what a dead consumer
 // left first (Counts takes its lock over).
 func (m *ackModel) check() {
+	pending, held, returned, free, head, tail := m.checkCounts()
+	m.checkBelowHead(free, head, held+returned)
+	m.checkAboveHead(head, tail, pending)
+	m.checkEntries(free, head, held+returned)
+	checkGuard(m.t, m.mem)
+}
+
+// checkCounts checks the counters against the model, and returns the
+// model's pending, held and given-back messages and the ring's positions.
+func (m *ackModel) checkCounts() (pending, held, returned int, free, head, tail uint64) {
 	r := m.prod
 	c, err := r.Counts()
 	if err != nil {
@@ -563,8 +574,7 @@ func (m *ackModel) check() {
 	if v := atomic.LoadUint32(r.w.consLock); v != 0 || atomic.LoadUint32(r.w.repair) != 0 {
 		m.fatalf("consumer lock %#x, repair %d after Counts", v, atomic.LoadUint32(r.w.repair))
 	}
-	held, returned := m.inFlight()
-	pending := 0
+	held, returned = m.inFlight()
 	for _, x := range m.msgs {
 		if x.state == amPending {
 			pending++
@@ -577,22 +587,25 @@ func (m *ackModel) check() {
 	if got != want {
 		m.fatalf("Counts %+v; want %+v", got, want)
 	}
-	free, head, tail := r.reclaimed(), atomic.LoadUint64(r.w.head), atomic.LoadUint64(r.w.tail)
+	free, head, tail = r.reclaimed(), atomic.LoadUint64(r.w.head), atomic.LoadUint64(r.w.tail)
 	if free > head || head > tail || tail-free > r.cap {
 		m.fatalf("reclaimed %d, head %d, tail %d", free, head, tail)
 	}
 	if c.Used != tail-free {
 		m.fatalf("Used %d; tail %d - reclaimed %d", c.Used, tail, free)
 	}
+	return pending, held, returned, free, head, tail
+}
+
+// checkBelowHead checks the records between free and head: inFlight
+// deliveries held or given back.
+func (m *ackModel) checkBelowHead(free, head uint64, inFlight int) {
+	r := m.prod
 	// Below head: taken records (each with its entry), done ones and
 	// padding; the first non-padding record at the reclaim position is
 	// taken (reclaim does not stop short).
 	taken, first := 0, true
-	for p := free; p < head; {
-		h, size, err := r.record(p, head)
-		if err != nil {
-			m.fatalf("record at %d between reclaimed %d and head %d: %v", p, free, head, err)
-		}
+	m.records("reclaimed", free, "head", head, func(p, h uint64) {
 		switch headerState(h) {
 		case stateTaken:
 			i := headerIdx(h)
@@ -609,17 +622,17 @@ func (m *ackModel) check() {
 		default:
 			m.fatalf("record at %d below head %d in state %d", p, head, headerState(h))
 		}
-		p += size
+	})
+	if taken != inFlight {
+		m.fatalf("%d taken records; %d held or given back", taken, inFlight)
 	}
-	if taken != held+returned {
-		m.fatalf("%d taken records; %d held and %d given back", taken, held, returned)
-	}
+}
+
+// checkAboveHead checks that the records between head and tail are the
+// pending messages.
+func (m *ackModel) checkAboveHead(head, tail uint64, pending int) {
 	ready := 0
-	for p := head; p < tail; {
-		h, size, err := r.record(p, tail)
-		if err != nil {
-			m.fatalf("record at %d between head %d and tail %d: %v", p, head, tail, err)
-		}
+	m.records("head", head, "tail", tail, func(p, h uint64) {
 		switch headerState(h) {
 		case stateReady:
 			ready++
@@ -627,19 +640,38 @@ func (m *ackModel) check() {
 		default:
 			m.fatalf("record at %d above head %d in state %d", p, head, headerState(h))
 		}
-		p += size
-	}
+	})
 	if ready != pending {
 		m.fatalf("%d ready records above head; %d messages pending", ready, pending)
 	}
+}
+
+// records calls f with the position and header of each record from lo to
+// hi (the positions named loName and hiName), failing on one that does not
+// check.
+func (m *ackModel) records(loName string, lo uint64, hiName string, hi uint64, f func(p, h uint64)) {
+	for p := lo; p < hi; {
+		h, size, err := m.prod.record(p, hi)
+		if err != nil {
+			m.fatalf("record at %d between %s %d and %s %d: %v", p, loName, lo, hiName, hi, err)
+		}
+		f(p, h)
+		p += size
+	}
+}
+
+// checkEntries checks the deliveries table against the model's inFlight
+// messages, which lie between free and head.
+func (m *ackModel) checkEntries(free, head uint64, inFlight int) {
+	r := m.prod
 	inUse := 0
 	for i := uint32(0); i < MaxInFlight; i++ {
 		if r.entState(i) != entFree {
 			inUse++
 		}
 	}
-	if inUse != held+returned || atomic.LoadUint32(r.w.inFlight) != uint32(inUse) {
-		m.fatalf("%d entries in use, in-flight word %d; want %d", inUse, atomic.LoadUint32(r.w.inFlight), held+returned)
+	if inUse != inFlight || atomic.LoadUint32(r.w.inFlight) != uint32(inUse) {
+		m.fatalf("%d entries in use, in-flight word %d; want %d", inUse, atomic.LoadUint32(r.w.inFlight), inFlight)
 	}
 	for _, x := range m.msgs {
 		if x.state != amHeld && x.state != amReturned {
@@ -661,7 +693,6 @@ func (m *ackModel) check() {
 			m.fatalf("message %d given back after %d deliveries: entry count %d", x.seq, x.count, atomic.LoadUint32(entU32(r.mem, i, entCount)))
 		}
 	}
-	checkGuard(m.t, m.mem)
 }
 
 // step runs one random operation.
@@ -691,7 +722,11 @@ func (m *ackModel) step() {
 		m.put(false)
 		return
 	}
-	switch k := m.rng.IntN(100); {
+	k := m.rng.IntN(100)
+	if !testHooks && k >= 90 {
+		k = m.rng.IntN(90) // no deaths inside an operation without the hooks
+	}
+	switch {
 	case k < 30:
 		m.put(false)
 	case k < 40:
@@ -766,10 +801,10 @@ func (m *ackModel) finish() {
 	if err := m.prod.Seal(); err != nil {
 		m.fatalf("Seal: %v", err)
 	}
-	if _, _, err := c.r.Receive(nil, time.Hour, true, nil); err != io.EOF {
+	if _, _, err := c.r.Receive(nil, time.Hour, Try); err != io.EOF {
 		m.fatalf("Receive of a sealed, drained queue: %v; want io.EOF", err)
 	}
-	if _, _, err := c.r.Get(nil, nil, 1, 0, true, nil); err != io.EOF {
+	if _, err := c.r.Get(nil, Try); err != io.EOF {
 		m.fatalf("Get of a sealed, drained queue: %v; want io.EOF", err)
 	}
 	if cnt := counts(m.t, c.r); cnt.Len != 0 || cnt.InFlight != 0 || cnt.Used != 0 {
@@ -790,9 +825,7 @@ func TestAckModel(t *testing.T) {
 		}
 		t.Run(fmt.Sprint(seed), func(t *testing.T) {
 			m := newAckModel(t, seed)
-			prev := TestHook
-			TestHook = m.hook
-			defer func() { TestHook = prev }()
+			defer setTestHook(m.hook)()
 			for range steps {
 				m.step()
 			}
@@ -806,351 +839,323 @@ func TestAckModel(t *testing.T) {
 // TestAckConcurrent runs a producer and consumers on goroutines of their
 // own, each attached as a process of its own: consumers Get, Receive with
 // short leases (which expire under them), Ack, Nack and Extend, and now and
-// then die in the middle of an operation (stopped by TestHook) or just stop
-// holding deliveries, to be replaced by a new process in their slot. Every
-// message must be consumed (returned by Get, or acked with success) exactly
-// once, except those taken by a consumer that died inside Get.
+// then die in the middle of an operation (stopped by TestHook, in builds
+// with the tag mpqhooks) or just stop holding deliveries, to be replaced by
+// a new process in their slot. Every message must be consumed (returned by
+// Get, or acked with success) exactly once, except those taken by a
+// consumer that died inside Get.
 func TestAckConcurrent(t *testing.T) {
-	const (
-		consumers = 4
-		total     = 3000
-		timeLimit = 20 * time.Second
-	)
-	mem := newMem(t, 1<<14, 64)
-	env := newEnv()
-	points := []string{"", HookPut, HookGet, HookReceive, HookAck}
-	var armed atomic.Int32 // index in points
-	prev := TestHook
-	TestHook = func(p string) {
-		if a := armed.Load(); a != 0 && points[a] == p && armed.CompareAndSwap(a, 0) {
+	const consumers = 4
+	a := &ackRun{
+		mem: newMem(t, 1<<14, 64), env: newEnv(),
+		errs: make(chan error, consumers+1),
+	}
+	defer setTestHook(func(p string) {
+		if i := a.armed.Load(); i != 0 && ackPoints[i] == p && a.armed.CompareAndSwap(i, 0) {
 			panic(hookDeath{p})
 		}
+	})()
+	var wg sync.WaitGroup
+	wg.Go(a.produce)
+	for i := range consumers {
+		wg.Go(func() { a.consumer(1 + i) })
 	}
-	defer func() { TestHook = prev }()
-	attach := func(slot int) *Ring {
-		r, err := Attach(mem, int64(len(mem)), env, slot, 1000+slot)
-		if err != nil {
-			panic(err)
+	a.supervise(t, &wg)
+	zero := 0
+	for i := range a.consumed {
+		if a.consumed[i].Load() == 0 {
+			zero++
 		}
-		env.set(slot, true)
-		return r
 	}
-	// try runs f, reporting a death in a hook.
-	try := func(f func()) (died string) {
-		defer func() {
-			if e := recover(); e != nil {
-				h, ok := e.(hookDeath)
-				if !ok {
-					panic(e)
-				}
-				died = h.point
-			}
-		}()
-		f()
-		return ""
+	if zero != int(a.lost.Load()) {
+		t.Errorf("%d messages never consumed; %d taken by consumers that died inside Get", zero, a.lost.Load())
 	}
+	c := counts(t, a.attach(200))
+	if c.Len != 0 || c.InFlight != 0 || c.Used != 0 || c.Puts != ackTotal || c.Gets != ackTotal {
+		t.Errorf("Counts at the end: %+v", c)
+	}
+	var d []int32
+	for i := range a.deaths {
+		d = append(d, a.deaths[i].Load())
+	}
+	t.Logf("deaths (plain, put, get, receive, ack): %v; %d settlements after a lease expired; %d lost in Get; %+v", d, a.expiredAcks.Load(), a.lost.Load(), c)
+	checkGuard(t, a.mem)
+}
 
-	var (
-		consumed    [total]atomic.Int32
-		lost        atomic.Int32    // consumed by a consumer that died inside Get
-		finished    atomic.Int32    // consumed messages (lost included)
-		deaths      [5]atomic.Int32 // by index in points
-		expiredAcks atomic.Int32
-		stop        = make(chan struct{})
-		errs        = make(chan error, consumers+1)
-		wg          sync.WaitGroup
-	)
-	consume := func(seq int) error {
-		if n := consumed[seq].Add(1); n > 1 {
-			return fmt.Errorf("message %d consumed %d times", seq, n)
-		}
-		finished.Add(1)
-		return nil
-	}
-	parse := func(m []byte) (int, error) {
-		if len(m) < 4 {
-			return 0, fmt.Errorf("message of %d bytes", len(m))
-		}
-		seq := int(binary.LittleEndian.Uint32(m))
-		for i, b := range m[4:] {
-			if b != byte(seq+i) {
-				return 0, fmt.Errorf("message %d damaged at %d", seq, i)
-			}
-		}
-		if seq >= total {
-			return 0, fmt.Errorf("message %d of %d", seq, total)
-		}
-		return seq, nil
-	}
+// ackTotal is the number of messages TestAckConcurrent puts.
+const ackTotal = 3000
 
-	wg.Add(1)
-	go func() { // producer
-		defer wg.Done()
-		r := attach(0)
-		rng := rand.New(rand.NewPCG(uint64(time.Now().UnixNano()), 0))
-		for seq := 0; seq < total; {
-			select {
-			case <-stop:
-				return
-			default:
+// ackPoints are where TestAckConcurrent's processes die: "" is a death
+// outside any operation.
+var ackPoints = []string{"", HookPut, HookGet, HookReceive, HookAck}
+
+// An ackRun is the shared state of TestAckConcurrent.
+type ackRun struct {
+	mem         []byte
+	env         *fakeEnv
+	armed       atomic.Int32 // index in ackPoints of the next death, 0 for none
+	consumed    [ackTotal]atomic.Int32
+	lost        atomic.Int32    // consumed by a consumer that died inside Get
+	finished    atomic.Int32    // consumed messages (lost included)
+	deaths      [5]atomic.Int32 // by index in ackPoints
+	expiredAcks atomic.Int32
+	stopping    atomic.Bool // set to end the test early
+	errs        chan error
+}
+
+// attach attaches a process in slot.
+func (a *ackRun) attach(slot int) *Ring {
+	r, err := Attach(a.mem, int64(len(a.mem)), a.env, slot, 1000+slot)
+	if err != nil {
+		panic(err)
+	}
+	a.env.set(slot, true)
+	return r
+}
+
+// try runs f, reporting a death in a hook.
+func (a *ackRun) try(f func()) (died string) {
+	defer func() {
+		if e := recover(); e != nil {
+			h, ok := e.(hookDeath)
+			if !ok {
+				panic(e)
 			}
-			msg := make([]byte, 4+rng.IntN(60))
-			binary.LittleEndian.PutUint32(msg, uint32(seq))
-			for i := range msg[4:] {
-				msg[4+i] = byte(seq + i)
-			}
-			var err error
-			if p := try(func() { _, err = r.Put(msg, nil, true, nil) }); p != "" {
-				deaths[1].Add(1)
-				r = attach(0)
-				continue
-			}
-			switch err {
-			case nil:
-				seq++
-			case ErrFull, ErrBusy:
-				runtime.Gosched()
-			default:
-				errs <- fmt.Errorf("Put: %w", err)
-				return
-			}
+			died = h.point
 		}
 	}()
-	for i := range consumers {
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			slot := 1 + i
-			r := attach(slot)
-			rng := rand.New(rand.NewPCG(uint64(time.Now().UnixNano()), uint64(slot)))
-			var held []Delivery
-			var heldSeq []int
-			fail := func(err error) { errs <- fmt.Errorf("slot %d: %w", slot, err) }
-			die := func(point string) {
-				deaths[slices.Index(points, point)].Add(1)
-				held, heldSeq = nil, nil
-				r = attach(slot)
-			}
-			for finished.Load() < total {
-				select {
-				case <-stop:
-					return
-				default:
-				}
-				switch k := rng.IntN(10); {
-				case k < 2: // Get
-					var out []byte
-					var n int
-					var err error
-					if p := try(func() { out, n, err = r.Get(nil, nil, 1, 0, true, nil) }); p != "" {
-						if p == HookAck { // it marked a message given back done
-							lost.Add(1)
-							finished.Add(1)
-						}
-						die(p)
-						continue
-					}
-					if err == ErrEmpty || err == ErrBusy {
-						runtime.Gosched()
-						continue
-					}
-					if err != nil || n != 1 {
-						fail(fmt.Errorf("Get: %d, %v", n, err))
-						return
-					}
-					seq, err := parse(out)
-					if err == nil {
-						err = consume(seq)
-					}
-					if err != nil {
-						fail(err)
-						return
-					}
-				case k < 5 && len(held) < 3: // Receive
-					lease := time.Hour
-					if rng.IntN(2) == 0 {
-						lease = time.Duration(1+rng.IntN(5)) * time.Millisecond
-					}
-					var out []byte
-					var d Delivery
-					var err error
-					if p := try(func() { out, d, err = r.Receive(nil, lease, true, nil) }); p != "" {
-						die(p)
-						continue
-					}
-					if err == ErrEmpty || err == ErrBusy {
-						runtime.Gosched()
-						continue
-					}
-					if err != nil {
-						fail(fmt.Errorf("Receive: %v", err))
-						return
-					}
-					seq, err := parse(out)
-					if err != nil {
-						fail(err)
-						return
-					}
-					held, heldSeq = append(held, d), append(heldSeq, seq)
-				case k < 9 && len(held) > 0: // settle one
-					j := rng.IntN(len(held))
-					d, seq := held[j], heldSeq[j]
-					held, heldSeq = append(held[:j], held[j+1:]...), append(heldSeq[:j], heldSeq[j+1:]...)
-					if rng.IntN(3) == 0 {
-						time.Sleep(time.Duration(rng.IntN(3)) * time.Millisecond)
-					}
-					var err error
-					acking := false
-					p := try(func() {
-						switch rng.IntN(6) {
-						case 0:
-							err = r.Nack(d, time.Now().UnixNano())
-						case 1:
-							if err = r.Extend(d, time.Now().Add(time.Hour).UnixNano()); err == nil {
-								held, heldSeq = append(held, d), append(heldSeq, seq)
-							}
-						default:
-							acking = true
-							err = r.Ack(d, false)
-						}
-					})
-					if p != "" { // died in Ack, the record marked done: consumed
-						if err := consume(seq); err != nil {
-							fail(err)
-							return
-						}
-						die(p)
-						continue
-					}
-					switch {
-					case err == ErrLeaseExpired:
-						expiredAcks.Add(1)
-					case err != nil:
-						fail(fmt.Errorf("settle %d: %v", seq, err))
-						return
-					case acking:
-						if err := consume(seq); err != nil {
-							fail(err)
-							return
-						}
-					}
-				case k == 9 && rng.IntN(20) == 0: // stop, holding what it holds
-					die("")
-				}
-			}
-		}()
+	f()
+	return ""
+}
+
+// stopped reports whether the test is over.
+func (a *ackRun) stopped() bool { return a.stopping.Load() }
+
+// consume counts message seq consumed, which it must be once only.
+func (a *ackRun) consume(seq int) error {
+	if n := a.consumed[seq].Add(1); n > 1 {
+		return fmt.Errorf("message %d consumed %d times", seq, n)
 	}
+	a.finished.Add(1)
+	return nil
+}
+
+// parse checks a message the producer made and returns its seq.
+func (a *ackRun) parse(m []byte) (int, error) {
+	if len(m) < 4 {
+		return 0, fmt.Errorf("message of %d bytes", len(m))
+	}
+	seq := int(binary.LittleEndian.Uint32(m))
+	for i, b := range m[4:] {
+		if b != byte(seq+i) {
+			return 0, fmt.Errorf("message %d damaged at %d", seq, i)
+		}
+	}
+	if seq >= ackTotal {
+		return 0, fmt.Errorf("message %d of %d", seq, ackTotal)
+	}
+	return seq, nil
+}
+
+// produce puts the messages from slot 0, attaching again after each death.
+func (a *ackRun) produce() {
+	r := a.attach(0)
+	rng := rand.New(rand.NewPCG(uint64(time.Now().UnixNano()), 0))
+	for seq := 0; seq < ackTotal && !a.stopped(); {
+		msg := make([]byte, 4+rng.IntN(60))
+		binary.LittleEndian.PutUint32(msg, uint32(seq))
+		for i := range msg[4:] {
+			msg[4+i] = byte(seq + i)
+		}
+		var err error
+		if p := a.try(func() { err = r.Put(msg, Try) }); p != "" {
+			a.deaths[1].Add(1)
+			r = a.attach(0)
+			continue
+		}
+		switch err {
+		case nil:
+			seq++
+		case ErrFull, ErrBusy:
+			runtime.Gosched()
+		default:
+			a.errs <- fmt.Errorf("Put: %w", err)
+			return
+		}
+	}
+}
+
+// An ackConsumer is one consumer of TestAckConcurrent: a process in slot
+// and the deliveries it holds.
+type ackConsumer struct {
+	*ackRun
+	slot    int
+	r       *Ring
+	rng     *rand.Rand
+	held    []Delivery
+	heldSeq []int
+}
+
+// consumer runs a consumer in slot until every message is consumed: each
+// step Gets, Receives, settles one delivery or stops holding what it holds,
+// and returns an error to end the test with, or nil.
+func (a *ackRun) consumer(slot int) {
+	c := &ackConsumer{ackRun: a, slot: slot, r: a.attach(slot), rng: rand.New(rand.NewPCG(uint64(time.Now().UnixNano()), uint64(slot)))}
+	for a.finished.Load() < ackTotal && !a.stopped() {
+		var err error
+		switch k := c.rng.IntN(10); {
+		case k < 2:
+			err = c.get()
+		case k < 5 && len(c.held) < 3:
+			err = c.receive()
+		case k < 9 && len(c.held) > 0:
+			err = c.settle()
+		case k == 9 && c.rng.IntN(20) == 0: // stop, holding what it holds
+			c.die("")
+		}
+		if err != nil {
+			a.errs <- fmt.Errorf("slot %d: %w", slot, err)
+			return
+		}
+	}
+}
+
+// die counts a death at point and attaches a new process in the slot.
+func (c *ackConsumer) die(point string) {
+	c.deaths[slices.Index(ackPoints, point)].Add(1)
+	c.held, c.heldSeq = nil, nil
+	c.r = c.attach(c.slot)
+}
+
+// get takes one message with Get.
+func (c *ackConsumer) get() error {
+	seq, died, err := c.take("Get", func() ([]byte, error) { return c.r.Get(nil, Try) })
+	if died != "" {
+		if died == HookAck { // it marked a message given back done
+			c.lost.Add(1)
+			c.finished.Add(1)
+		}
+		c.die(died)
+		return nil
+	}
+	if err != nil || seq < 0 {
+		return err
+	}
+	return c.consume(seq)
+}
+
+// receive holds one more message, with a lease that may end soon.
+func (c *ackConsumer) receive() error {
+	lease := time.Hour
+	if c.rng.IntN(2) == 0 {
+		lease = time.Duration(1+c.rng.IntN(5)) * time.Millisecond
+	}
+	var d Delivery
+	seq, died, err := c.take("Receive", func() (out []byte, err error) {
+		out, d, err = c.r.Receive(nil, lease, Try)
+		return out, err
+	})
+	if died != "" {
+		c.die(died)
+		return nil
+	}
+	if err != nil || seq < 0 {
+		return err
+	}
+	c.held, c.heldSeq = append(c.held, d), append(c.heldSeq, seq)
+	return nil
+}
+
+// take runs op, the operation what that takes a message, and returns the
+// message's seq, or -1 if there was none to take; died is the hook point
+// the process died at inside op.
+func (c *ackConsumer) take(what string, op func() ([]byte, error)) (seq int, died string, err error) {
+	var out []byte
+	if p := c.try(func() { out, err = op() }); p != "" {
+		return -1, p, nil
+	}
+	if err == ErrEmpty || err == ErrBusy {
+		runtime.Gosched()
+		return -1, "", nil
+	}
+	if err != nil {
+		return -1, "", fmt.Errorf("%s: %v", what, err)
+	}
+	seq, err = c.parse(out)
+	return seq, "", err
+}
+
+// settle Nacks, Extends or Acks one of the deliveries held.
+func (c *ackConsumer) settle() error {
+	j := c.rng.IntN(len(c.held))
+	d, seq := c.held[j], c.heldSeq[j]
+	c.held, c.heldSeq = append(c.held[:j], c.held[j+1:]...), append(c.heldSeq[:j], c.heldSeq[j+1:]...)
+	if c.rng.IntN(3) == 0 {
+		time.Sleep(time.Duration(c.rng.IntN(3)) * time.Millisecond)
+	}
+	var err error
+	acking := false
+	p := c.try(func() {
+		switch c.rng.IntN(6) {
+		case 0:
+			err = c.r.Nack(d, time.Now().UnixNano())
+		case 1:
+			if err = c.r.Extend(d, time.Now().Add(time.Hour).UnixNano()); err == nil {
+				c.held, c.heldSeq = append(c.held, d), append(c.heldSeq, seq)
+			}
+		default:
+			acking = true
+			err = c.r.Ack(d, false)
+		}
+	})
+	if p != "" { // died in Ack, the record marked done: consumed
+		if err := c.consume(seq); err != nil {
+			return err
+		}
+		c.die(p)
+		return nil
+	}
+	switch {
+	case err == ErrLeaseExpired:
+		c.expiredAcks.Add(1)
+	case err != nil:
+		return fmt.Errorf("settle %d: %v", seq, err)
+	case acking:
+		return c.consume(seq)
+	}
+	return nil
+}
+
+// supervise arms a death every few milliseconds until the goroutines of wg
+// are done, and fails t on the first error or after a time limit.
+func (a *ackRun) supervise(t *testing.T, wg *sync.WaitGroup) {
+	const timeLimit = 20 * time.Second
 	deadline := time.After(timeLimit)
 	tick := time.NewTicker(5 * time.Millisecond)
 	defer tick.Stop()
 	done := make(chan struct{})
 	go func() { wg.Wait(); close(done) }()
-loop:
 	for {
 		select {
 		case <-done:
-			break loop
-		case err := <-errs:
-			close(stop)
+			a.armed.Store(0)
+			select {
+			case err := <-a.errs:
+				t.Fatal(err)
+			default:
+			}
+			return
+		case err := <-a.errs:
+			a.stopping.Store(true)
 			<-done
 			t.Fatal(err)
 		case <-deadline:
-			close(stop)
+			a.stopping.Store(true)
 			<-done
-			c, _ := attach(200).Counts()
-			t.Fatalf("after %v: %d of %d messages consumed; %+v", timeLimit, finished.Load(), total, c)
+			c, _ := a.attach(200).Counts()
+			t.Fatalf("after %v: %d of %d messages consumed; %+v", timeLimit, a.finished.Load(), ackTotal, c)
 		case <-tick.C:
-			armed.CompareAndSwap(0, int32(1+rand.IntN(len(points)-1)))
+			a.armed.CompareAndSwap(0, int32(1+rand.IntN(len(ackPoints)-1)))
 		}
-	}
-	armed.Store(0)
-	select {
-	case err := <-errs:
-		t.Fatal(err)
-	default:
-	}
-	zero := 0
-	for i := range consumed {
-		if consumed[i].Load() == 0 {
-			zero++
-		}
-	}
-	if zero != int(lost.Load()) {
-		t.Errorf("%d messages never consumed; %d taken by consumers that died inside Get", zero, lost.Load())
-	}
-	r := attach(200)
-	c := counts(t, r)
-	if c.Len != 0 || c.InFlight != 0 || c.Used != 0 || c.Puts != total || c.Gets != total {
-		t.Errorf("Counts at the end: %+v", c)
-	}
-	var d []int32
-	for i := range deaths {
-		d = append(d, deaths[i].Load())
-	}
-	t.Logf("deaths (plain, put, get, receive, ack): %v; %d settlements after a lease expired; %d lost in Get; %+v", d, expiredAcks.Load(), lost.Load(), c)
-	checkGuard(t, mem)
-}
-
-// TestRepairTakenAfterPadding: a consumer that dies inside Receive after
-// marking its record taken, when it had first skipped the padding at the end
-// of the ring, leaves head before the padding. The next holder of the lock
-// must move head past the taken record (found by review: it reported the
-// queue corrupt for good).
-func TestRepairTakenAfterPadding(t *testing.T) {
-	mem := newMem(t, MinCapacity, 1024)
-	env := newEnv(0, 1)
-	a := attachT(t, mem, env, 0)
-	msg := func(i int) []byte { return bytes.Repeat([]byte{byte(i)}, 1000) }
-	for i := range 4 { // 4 records of 1008 bytes: 64 bytes left before the end
-		if _, err := a.Put(msg(i), nil, true, nil); err != nil {
-			t.Fatal(err)
-		}
-	}
-	var ends []int
-	if _, n, err := a.Get(nil, &ends, 4, 0, true, nil); n != 4 || err != nil {
-		t.Fatalf("Get = %d, %v", n, err)
-	}
-	for i := 4; i < 6; i++ { // the first of these goes after padding
-		if _, err := a.Put(msg(i), nil, true, nil); err != nil {
-			t.Fatal(err)
-		}
-	}
-	b := attachT(t, mem, env, 1)
-	prev := TestHook
-	TestHook = func(p string) {
-		if p == HookTaken {
-			panic(hookDeath{p})
-		}
-	}
-	func() {
-		defer func() {
-			if _, ok := recover().(hookDeath); !ok {
-				t.Fatal("Receive did not reach HookTaken")
-			}
-		}()
-		b.Receive(nil, time.Hour, true, nil)
-	}()
-	TestHook = prev
-	env.set(1, false) // b is dead, holding the consumer lock
-
-	// Repair moves head past the taken record; the first sweep finds its
-	// holder dead and gives it back, so it comes first, delivered twice.
-	for _, want := range []struct {
-		b     byte
-		count uint32
-	}{{4, 2}, {5, 1}} {
-		data, d, err := a.Receive(nil, time.Hour, false, nil)
-		if err != nil {
-			t.Fatalf("Receive after the death: %v", err)
-		}
-		if data[0] != want.b || d.Count != want.count {
-			t.Errorf("Receive = message %d, count %d; want %d, count %d", data[0], d.Count, want.b, want.count)
-		}
-		if err := a.Ack(d, false); err != nil {
-			t.Fatal(err)
-		}
-	}
-	if _, _, err := a.Receive(nil, time.Hour, false, nil); err != ErrEmpty {
-		t.Errorf("Receive on the drained ring: %v; want ErrEmpty", err)
 	}
 }

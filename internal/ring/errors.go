@@ -12,3 +12,12 @@ var (
 	ErrCorrupt      = errors.New("mpq: queue file is corrupt")
 	ErrIncompatible = errors.New("mpq: not a queue file of this format version")
 )
+
+// Errors of the shared locks, which the public package translates.
+var (
+	// ErrBusy means a try-operation found the lock held by a live process
+	// for longer than it may wait.
+	ErrBusy = errors.New("mpq: queue lock busy")
+	// ErrCanceled means the done channel of a blocking operation closed.
+	ErrCanceled = errors.New("mpq: wait canceled")
+)

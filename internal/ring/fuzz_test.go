@@ -137,28 +137,24 @@ func runOps(tb testing.TB, r *Ring, ops []byte) {
 	for i := 0; i < 64 && len(ops) > 0; i++ {
 		switch op := next(); op % 8 {
 		case 0, 1:
-			n, err := r.Put(msgOf(i, next()*5), nil, true, nil)
-			checkErr(tb, "Put", err)
-			if n > 1 || (n == 1) != (err == nil) {
-				failNow(tb, "Put = %d, %v", n, err)
-			}
+			checkErr(tb, "Put", r.Put(msgOf(i, next()*5), Try))
 		case 2:
 			msgs := [][]byte{msgOf(i, next()), msgOf(i+1, next()*4), msgOf(i+2, next()*4)}
-			n, err := r.Put(nil, msgs, true, nil)
+			n, err := r.PutBatch(msgs, Try)
 			checkErr(tb, "batch Put", err)
 			if n > 3 || (n > 0) != (err == nil) {
 				failNow(tb, "batch Put = %d, %v", n, err)
 			}
 		case 3, 4:
-			out, n, err := r.Get(nil, nil, 1, 0, true, nil)
+			out, err := r.Get(nil, Try)
 			checkErr(tb, "Get", err)
-			if n > 1 || (n == 1) != (err == nil) || uint64(len(out)) > r.MaxMessage() {
-				failNow(tb, "Get = %d bytes, %d, %v", len(out), n, err)
+			if uint64(len(out)) > r.MaxMessage() {
+				failNow(tb, "Get = %d bytes, %v", len(out), err)
 			}
 		case 5:
 			var ends []int
 			max := next()%8 + 1
-			out, n, err := r.Get(nil, &ends, max, next()*8, true, nil)
+			out, n, err := r.GetBatch(nil, &ends, max, next()*8, Try)
 			checkErr(tb, "batch Get", err)
 			if n > max || len(ends) != n || (n > 0) != (err == nil) {
 				failNow(tb, "batch Get of at most %d = %d, %d ends, %v", max, n, len(ends), err)
@@ -265,6 +261,30 @@ func FuzzRingMemory(f *testing.F) {
 	})
 }
 
+// roundTripMessages returns the messages FuzzRingRoundTrip puts: each pair
+// of bytes of sizes is a length (mod maxLen + 1), of bytes drawn from
+// content, and the list repeats so that the ring wraps a few times.
+func roundTripMessages(content, sizes []byte, maxLen int) [][]byte {
+	var msgs [][]byte
+	for i := 0; i+1 < len(sizes); i += 2 {
+		n := int(binary.LittleEndian.Uint16(sizes[i:])) % (maxLen + 1)
+		m := make([]byte, n)
+		for j := range m {
+			if len(content) > 0 {
+				m[j] = content[(i+j)%len(content)] + byte(j/len(content))
+			} else {
+				m[j] = byte(i + j)
+			}
+		}
+		msgs = append(msgs, m)
+	}
+	var all [][]byte
+	for len(msgs) > 0 && len(all) < 100 {
+		all = append(all, msgs...)
+	}
+	return all
+}
+
 // FuzzRingRoundTrip puts messages of arbitrary lengths and contents and
 // checks that they come back identical and in order, across many wraps of a
 // small ring, with single and batch operations. Lengths go up to half the
@@ -283,25 +303,7 @@ func FuzzRingRoundTrip(f *testing.F) {
 		if mode&4 != 0 {
 			c = r
 		}
-		// Each pair of bytes of sizes is a length (mod maxLen + 1).
-		var msgs [][]byte
-		for i := 0; i+1 < len(sizes); i += 2 {
-			n := int(binary.LittleEndian.Uint16(sizes[i:])) % (maxLen + 1)
-			m := make([]byte, n)
-			for j := range m {
-				if len(content) > 0 {
-					m[j] = content[(i+j)%len(content)] + byte(j/len(content))
-				} else {
-					m[j] = byte(i + j)
-				}
-			}
-			msgs = append(msgs, m)
-		}
-		// Repeat the list so that the ring wraps a few times.
-		var all [][]byte
-		for len(msgs) > 0 && len(all) < 100 {
-			all = append(all, msgs...)
-		}
+		all := roundTripMessages(content, sizes, maxLen)
 		var want [][]byte
 		getOne := func() {
 			t.Helper()
@@ -310,7 +312,7 @@ func FuzzRingRoundTrip(f *testing.F) {
 			if mode&2 != 0 {
 				max = 1 + len(want)%5
 			}
-			out, n, err := c.Get(nil, &ends, max, 0, true, nil)
+			out, n, err := c.GetBatch(nil, &ends, max, 0, Try)
 			if err != nil || n == 0 {
 				t.Fatalf("Get with %d queued = %d, %v", len(want), n, err)
 			}
@@ -328,9 +330,9 @@ func FuzzRingRoundTrip(f *testing.F) {
 			var n int
 			var err error
 			if mode&1 != 0 {
-				n, err = r.Put(nil, all[:min(len(all), 4)], true, nil)
-			} else {
-				n, err = r.Put(all[0], nil, true, nil)
+				n, err = r.PutBatch(all[:min(len(all), 4)], Try)
+			} else if err = r.Put(all[0], Try); err == nil {
+				n = 1
 			}
 			switch err {
 			case nil:
@@ -348,7 +350,7 @@ func FuzzRingRoundTrip(f *testing.F) {
 		for len(want) > 0 {
 			getOne()
 		}
-		if _, _, err := c.Get(nil, nil, 1, 0, true, nil); err != ErrEmpty {
+		if _, err := c.Get(nil, Try); err != ErrEmpty {
 			t.Fatalf("Get after the last message: got %v; want %v", err, ErrEmpty)
 		}
 		cnt := counts(t, r)

@@ -31,69 +31,92 @@ func Observe(mem []byte, size int64, env Env) (*Snapshot, error) {
 	}
 	w := wordsOf(mem)
 	s := &Snapshot{Geometry: g}
+	o := newObserver(mem, env)
+	s.Stale = o.findOwners(w)
+	s.Procs, s.Gone = o.list()
+	s.Counts = observeCounts(w, g.Capacity)
+	return s, nil
+}
 
+// An observer finds which processes are attached to a queue and what each
+// one owns, live or gone.
+type observer struct {
+	mem []byte
 	// Which slots hold a live process, and which refs are still theirs.
-	var live [MaxProcs]bool
-	var gen [MaxProcs]uint32
+	live   [MaxProcs]bool
+	gen    [MaxProcs]uint32
+	procs  map[int]*Proc    // by slot: live ones and gone owners
+	goneAt map[uint32]*Proc // by ref: gone owners whose slot was taken again
+}
+
+func newObserver(mem []byte, env Env) *observer {
+	o := &observer{mem: mem, procs: map[int]*Proc{}}
 	for i := range MaxProcs {
-		gen[i] = atomic.LoadUint32(slotU32(mem, i, slotGen)) & genMask
-		live[i] = gen[i] != 0 && env.Held(i)
-	}
-	procs := map[int]*Proc{} // by slot: live ones and gone owners
-	var goneAt map[uint32]*Proc
-	proc := func(slot int) *Proc {
-		if p := procs[slot]; p != nil {
-			return p
-		}
-		p := &Proc{
-			Slot: slot, PID: int(atomic.LoadUint32(slotU32(mem, slot, slotPID))),
-			Since: time.Unix(0, atomic.LoadInt64(slotI64(mem, slot, slotSince))),
-			Role:  atomic.LoadUint32(slotU32(mem, slot, slotRole)),
-		}
-		procs[slot] = p
-		return p
-	}
-	// owner returns the Proc a ref belongs to: a live one, or a gone one
-	// (PID 0 when its slot has been taken again since).
-	owner := func(ref uint32) *Proc {
-		slot := refSlot(ref)
-		if slot >= MaxProcs || refGen(ref) == 0 {
-			return nil
-		}
-		if gen[slot] == refGen(ref) {
-			p := proc(slot)
-			p.Gone = !live[slot]
-			return p
-		}
-		if goneAt == nil {
-			goneAt = map[uint32]*Proc{}
-		}
-		if p := goneAt[ref]; p != nil {
-			return p
-		}
-		p := &Proc{Slot: slot, Gone: true}
-		goneAt[ref] = p
-		return p
+		o.gen[i] = atomic.LoadUint32(slotU32(mem, i, slotGen)) & genMask
+		o.live[i] = o.gen[i] != 0 && env.Held(i)
 	}
 	for i := range MaxProcs {
-		if live[i] {
-			proc(i)
+		if o.live[i] {
+			o.proc(i)
 		}
 	}
-	if p := owner(atomic.LoadUint32(w.prodLock)); p != nil {
+	return o
+}
+
+// proc returns the Proc of the process in slot, read from its slot once.
+func (o *observer) proc(slot int) *Proc {
+	if p := o.procs[slot]; p != nil {
+		return p
+	}
+	p := &Proc{
+		Slot: slot, PID: int(atomic.LoadUint32(slotU32(o.mem, slot, slotPID))),
+		Since: time.Unix(0, atomic.LoadInt64(slotI64(o.mem, slot, slotSince))),
+		Role:  atomic.LoadUint32(slotU32(o.mem, slot, slotRole)),
+	}
+	o.procs[slot] = p
+	return p
+}
+
+// owner returns the Proc a ref belongs to: a live one, or a gone one (PID 0
+// when its slot has been taken again since).
+func (o *observer) owner(ref uint32) *Proc {
+	slot := refSlot(ref)
+	if slot >= MaxProcs || refGen(ref) == 0 {
+		return nil
+	}
+	if o.gen[slot] == refGen(ref) {
+		p := o.proc(slot)
+		p.Gone = !o.live[slot]
+		return p
+	}
+	if o.goneAt == nil {
+		o.goneAt = map[uint32]*Proc{}
+	}
+	if p := o.goneAt[ref]; p != nil {
+		return p
+	}
+	p := &Proc{Slot: slot, Gone: true}
+	o.goneAt[ref] = p
+	return p
+}
+
+// findOwners marks the holders of the locks, of the deliveries and of the
+// waiter bits. It reports whether the counters may be stale.
+func (o *observer) findOwners(w words) (stale bool) {
+	if p := o.owner(atomic.LoadUint32(w.prodLock)); p != nil {
 		p.PutLock = true
-		s.Stale = s.Stale || p.Gone
+		stale = stale || p.Gone
 	}
-	if p := owner(atomic.LoadUint32(w.consLock)); p != nil {
+	if p := o.owner(atomic.LoadUint32(w.consLock)); p != nil {
 		p.GetLock = true
-		s.Stale = s.Stale || p.Gone
+		stale = stale || p.Gone
 	}
-	s.Stale = s.Stale || atomic.LoadUint32(w.recount) != 0
+	stale = stale || atomic.LoadUint32(w.recount) != 0
 	for i := range uint32(MaxInFlight) {
-		if atomic.LoadUint32(entU32(mem, i, entState)) != entHeld {
+		if atomic.LoadUint32(entU32(o.mem, i, entState)) != entHeld {
 			continue
 		}
-		if p := owner(atomic.LoadUint32(entU32(mem, i, entOwner))); p != nil {
+		if p := o.owner(atomic.LoadUint32(entU32(o.mem, i, entOwner))); p != nil {
 			p.Holding++
 		}
 	}
@@ -102,25 +125,35 @@ func Observe(mem []byte, size int64, env Env) (*Snapshot, error) {
 		d := atomic.LoadUint64(&w.dataMask[i/64])&bit != 0
 		sp := atomic.LoadUint64(&w.spaceMask[i/64])&bit != 0
 		if d || sp {
-			p := proc(i)
-			p.Gone = !live[i]
+			p := o.proc(i)
+			p.Gone = !o.live[i]
 			p.WaitData, p.WaitSpace = d, sp
 		}
 	}
+	return stale
+}
+
+// list returns the live processes and the gone owners, in slot order.
+func (o *observer) list() (live, gone []Proc) {
 	for i := range MaxProcs {
-		if p := procs[i]; p != nil {
+		if p := o.procs[i]; p != nil {
 			if p.Gone {
-				s.Gone = append(s.Gone, *p)
+				gone = append(gone, *p)
 			} else {
-				s.Procs = append(s.Procs, *p)
+				live = append(live, *p)
 			}
 		}
 	}
-	for _, p := range goneAt {
-		s.Gone = append(s.Gone, *p)
+	for _, p := range o.goneAt {
+		gone = append(gone, *p)
 	}
+	return live, gone
+}
 
-	c := &s.Counts
+// observeCounts reads the counters of a queue of capacity bytes as they
+// are, without recounting.
+func observeCounts(w words, capacity uint64) Counts {
+	var c Counts
 	c.Puts, c.Gets = atomic.LoadUint64(w.puts), atomic.LoadUint64(w.gets)
 	c.Waits, c.Recovered = atomic.LoadUint64(w.waits), atomic.LoadUint64(w.recovered)
 	c.Acks, c.Redelivered = atomic.LoadUint64(w.acks), atomic.LoadUint64(w.redeliv)
@@ -137,9 +170,9 @@ func Observe(mem []byte, size int64, env Env) (*Snapshot, error) {
 		free = atomic.LoadUint64(w.free)
 	}
 	if tail := atomic.LoadUint64(w.tail); tail > free {
-		c.Used = min(tail-free, g.Capacity)
+		c.Used = min(tail-free, capacity)
 	}
-	return s, nil
+	return c
 }
 
 // Observe is the package-level Observe of this ring's memory, with this

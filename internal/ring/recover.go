@@ -85,6 +85,11 @@ func (r *Ring) padOver(p, q uint64) {
 // Recover checks and repairs a durable queue's file after a crash. The
 // caller guarantees that no other process is attached, and mem maps the
 // whole file. It returns the number of damaged stretches dropped.
+//
+// It runs in four phases: drop the damaged stretches between free and tail
+// (dropTorn), reset the records above head (readyAboveHead), give back the
+// records below head (giveBackBelowHead), and store the positions and
+// counters that follow (commitRecovery).
 func Recover(mem []byte) (uint64, error) {
 	g, err := ReadGeometry(mem, int64(len(mem)))
 	if err != nil {
@@ -105,9 +110,19 @@ func Recover(mem []byte) (uint64, error) {
 	if head < free || head > tail || head&(r.algn-1) != 0 {
 		return 0, corrupt("head %d outside %d..%d", head, free, tail)
 	}
+	head, torn := r.dropTorn(free, head, tail)
+	ready := r.readyAboveHead(head, tail)
+	torn += r.giveBackBelowHead(free, head)
+	if err := r.commitRecovery(free, head, ready, torn); err != nil {
+		return 0, err
+	}
+	return torn, nil
+}
 
-	// Drop damaged stretches; keep head on a record boundary.
-	var torn uint64
+// dropTorn replaces each damaged stretch between free and tail by padding,
+// keeping head on a record boundary. It returns head and the number of
+// stretches.
+func (r *Ring) dropTorn(free, head, tail uint64) (_ uint64, torn uint64) {
 	for p := free; p < tail; {
 		if _, size, ok := r.intact(p, tail); ok {
 			if p < head && head < p+size {
@@ -130,10 +145,13 @@ func Recover(mem []byte) (uint64, error) {
 		}
 		p = q
 	}
+	return head, torn
+}
 
-	// Above head nothing is held: records marked taken or done there belong
-	// to takes whose head store never reached the disk.
-	var ready uint64
+// readyAboveHead marks ready the records above head marked taken or done:
+// nothing is held there, they belong to takes whose head store never
+// reached the disk. It returns the number of ready records.
+func (r *Ring) readyAboveHead(head, tail uint64) (ready uint64) {
 	for p := head; p < tail; {
 		h, size, _ := r.record(p, tail)
 		if st := headerState(h); st == stateTaken || st == stateDone {
@@ -145,12 +163,17 @@ func Recover(mem []byte) (uint64, error) {
 		}
 		p += size
 	}
-	// Below head, every held delivery is given back. The entry numbers on
-	// disk may be stale (pages of one flush reach the disk in any order),
-	// so entries are reassigned: a taken record keeps its entry, and its
-	// count, if the entry names it and no other record claimed it first.
-	// A ready record below head was taken by a Get that may never have
-	// returned: it is given back too, after the taken ones.
+	return ready
+}
+
+// giveBackBelowHead gives back every held delivery below head. The entry
+// numbers on disk may be stale (pages of one flush reach the disk in any
+// order), so entries are reassigned: a taken record keeps its entry, and
+// its count, if the entry names it and no other record claimed it first. A
+// ready record below head was taken by a Get that may never have returned:
+// it is given back too, after the taken ones. It returns the number of
+// messages that found no entry and were dropped.
+func (r *Ring) giveBackBelowHead(free, head uint64) (torn uint64) {
 	var used [MaxInFlight]bool
 	var again []uint64
 	for p := free; p < head; {
@@ -197,10 +220,17 @@ func Recover(mem []byte) (uint64, error) {
 			atomic.StoreUint32(entU32(r.mem, i, entState), entFree)
 		}
 	}
+	return torn
+}
+
+// commitRecovery stores the recovered positions, rebuilds the deliveries
+// table's counts, clears the locks and waiter bits no process holds any
+// more, and counts the torn stretches.
+func (r *Ring) commitRecovery(free, head, ready, torn uint64) error {
 	atomic.StoreUint64(r.w.free, free)
 	atomic.StoreUint64(r.w.head, head)
 	if err := r.rebuildEntries(free, head, true); err != nil {
-		return 0, err
+		return err
 	}
 	r.reclaimAlone()
 	atomic.StoreUint64(r.w.puts, atomic.LoadUint64(r.w.gets)+ready)
@@ -212,7 +242,7 @@ func Recover(mem []byte) (uint64, error) {
 		atomic.StoreUint64(&r.w.spaceMask[i], 0)
 	}
 	atomic.AddUint64(r.w.torn, torn)
-	return torn, nil
+	return nil
 }
 
 // reclaimAlone is reclaim without waking anyone.

@@ -1,7 +1,7 @@
 package ring
 
 // Crash recovery of durable rings (Recover) on heap memory: damaged records
-// are dropped and counted, one stretch per run of recDamage; everything intact
+// are dropped and counted, one stretch per run of damage; everything intact
 // is kept and delivered, in order; bad positions give ErrCorrupt and leave
 // the memory alone.
 
@@ -15,6 +15,8 @@ import (
 	"slices"
 	"testing"
 	"time"
+
+	"github.com/mpq-go/mpq/internal/ring/ringtest"
 )
 
 // Test messages carry their own checksum, independent of the ring's CRC32C:
@@ -44,38 +46,16 @@ func ckParse(b []byte) (int, bool) {
 // newDurableMem is newMem for a durable queue.
 func newDurableMem(tb testing.TB, capacity, maxMsg uint64) []byte {
 	tb.Helper()
-	n := MinSize(capacity)
-	buf := make([]byte, n+guardBytes)
-	for i := n; i < int64(len(buf)); i++ {
-		buf[i] = 0xA5
-	}
-	mem := buf[:n]
-	g := Geometry{Capacity: capacity, MaxMessage: maxMsg, Created: time.Unix(1700000000, 42), Durable: true}
-	if err := Init(mem, g); err != nil {
-		tb.Fatalf("Init: %v", err)
-	}
-	return mem
+	return newMemOf(tb, Geometry{Capacity: capacity, MaxMessage: maxMsg, Durable: true})
 }
-
-// A ringRec is where a record lies: a message (seq >= 0) or a padding record
-// that fills the end of the ring (seq -1).
-type ringRec struct {
-	pos uint64
-	n   int // payload bytes; for padding, the record's size less its header
-	seq int
-}
-
-func (c ringRec) pad() bool { return c.seq < 0 }
 
 // A ringTracker drives a durable ring in slot 0 and keeps its own account of
 // where every record lies, checked against the tail the ring publishes.
 type ringTracker struct {
+	ringtest.Layout
 	tb    testing.TB
 	mem   []byte
-	cap   uint64
 	r     *Ring
-	recs  []ringRec
-	tail  uint64
 	seq   int
 	taken int // records below head (pads included)
 }
@@ -83,7 +63,10 @@ type ringTracker struct {
 func newRingTracker(tb testing.TB, capacity, maxMsg uint64) *ringTracker {
 	tb.Helper()
 	mem := newDurableMem(tb, capacity, maxMsg)
-	return &ringTracker{tb: tb, mem: mem, cap: capacity, r: attachT(tb, mem, newEnv(), 0)}
+	return &ringTracker{
+		Layout: ringtest.Layout{Cap: capacity, Header: DurableHeaderBytes, Size: DurableRecordSize},
+		tb:     tb, mem: mem, r: attachT(tb, mem, newEnv(), 0),
+	}
 }
 
 // put puts the next message, of n bytes.
@@ -93,16 +76,10 @@ func (k *ringTracker) put(n int) {
 	if err := put(k.r, m); err != nil {
 		k.tb.Fatalf("put of message %d (%d bytes): %v", k.seq, n, err)
 	}
-	size := DurableRecordSize(len(m))
-	if idx := k.tail & (k.cap - 1); idx+size > k.cap {
-		k.recs = append(k.recs, ringRec{pos: k.tail, n: int(k.cap - idx - DurableHeaderBytes), seq: -1})
-		k.tail += k.cap - idx
-	}
-	k.recs = append(k.recs, ringRec{pos: k.tail, n: len(m), seq: k.seq})
-	k.tail += size
+	k.Put(k.seq, len(m))
 	k.seq++
-	if got := word64(k.mem, offTail); got != k.tail {
-		k.tb.Fatalf("after message %d the ring's tail is %d; the test's account says %d", k.seq-1, got, k.tail)
+	if got := word64(k.mem, offTail); got != k.Tail {
+		k.tb.Fatalf("after message %d the ring's tail is %d; the test's account says %d", k.seq-1, got, k.Tail)
 	}
 }
 
@@ -110,14 +87,14 @@ func (k *ringTracker) put(n int) {
 // leaves it held).
 func (k *ringTracker) take(hold bool) {
 	k.tb.Helper()
-	for k.recs[k.taken].pad() {
+	for k.Recs[k.taken].Pad() {
 		k.taken++
 	}
-	want := k.recs[k.taken].seq
+	want := k.Recs[k.taken].Seq
 	var got []byte
 	var err error
 	if hold {
-		got, _, err = k.r.Receive(nil, time.Hour, true, nil)
+		got, _, err = k.r.Receive(nil, time.Hour, Try)
 	} else {
 		got, err = get(k.r)
 	}
@@ -129,34 +106,12 @@ func (k *ringTracker) take(hold bool) {
 
 // index is the byte of mem holding byte off of the record at pos.
 func (k *ringTracker) index(pos uint64, off int) int {
-	return RingOffset + int(pos&(k.cap-1)) + off
+	return RingOffset + int(pos&(k.Cap-1)) + off
 }
 
 // ahead returns the records above head: those Recover walks when nothing is
 // held.
-func (k *ringTracker) ahead() []ringRec { return k.recs[k.taken:] }
-
-// expectRecovery returns the messages recovery must deliver, in order, and the
-// number of damaged stretches it must count, given which records are
-// damaged: every run of damaged records (padding included) is one stretch.
-func expectRecovery(recs []ringRec, damaged func(ringRec) bool) (seqs []int, torn uint64) {
-	seqs = []int{}
-	inRun := false
-	for _, c := range recs {
-		if damaged(c) {
-			if !inRun {
-				torn++
-			}
-			inRun = true
-			continue
-		}
-		inRun = false
-		if !c.pad() {
-			seqs = append(seqs, c.seq)
-		}
-	}
-	return seqs, torn
-}
+func (k *ringTracker) ahead() []ringtest.Rec { return k.Recs[k.taken:] }
 
 // recoverAndDrain runs Recover on mem, checks its result, then attaches a
 // ring, checks Len and Torn, and gets everything, checking that exactly the
@@ -221,16 +176,6 @@ func filledRing(tb testing.TB, n, taken int) *ringTracker {
 	return k
 }
 
-func seqsOf(recs []ringRec) []int {
-	s := []int{}
-	for _, c := range recs {
-		if !c.pad() {
-			s = append(s, c.seq)
-		}
-	}
-	return s
-}
-
 func TestRecoverIntact(t *testing.T) {
 	k := filledRing(t, 40, 7)
 	// The processes died holding both locks, waiting, and with counters
@@ -243,7 +188,7 @@ func TestRecoverIntact(t *testing.T) {
 	setWord64(k.mem, offDataMask, 1<<5)
 	setWord64(k.mem, offSpaceMask, 1<<6)
 	setWord64(k.mem, offPuts, 12345)
-	recoverAndDrain(t, k.mem, seqsOf(k.ahead()), 0)
+	recoverAndDrain(t, k.mem, ringtest.Seqs(k.ahead()), 0)
 	for _, off := range []int{offProdLock, offConsLock, offRepair, offRecount} {
 		if v := binary.NativeEndian.Uint32(k.mem[off:]); v != 0 {
 			t.Errorf("word at %d = %#x after Recover; want 0", off, v)
@@ -279,24 +224,24 @@ func TestRecoverEmpty(t *testing.T) {
 // A recDamage says which byte of a record to change, and how.
 type recDamage struct {
 	name string
-	off  func(c ringRec) int // offset in the record
+	off  func(c ringtest.Rec) int // offset in the record
 	xor  byte
 }
 
 var recDamages = []recDamage{
-	{"length", func(ringRec) int { return 0 }, 0x01},
-	{"length high byte", func(ringRec) int { return 3 }, 0x80},
-	{"state", func(ringRec) int { return 4 }, 0xFF},
-	{"delivery index", func(ringRec) int { return 6 }, 0x10},
-	{"checksum", func(ringRec) int { return 8 }, 0x01},
-	{"checksum last byte", func(ringRec) int { return 11 }, 0x80},
-	{"checksum word high half", func(ringRec) int { return 13 }, 0x01},
-	{"payload first byte", func(ringRec) int { return DurableHeaderBytes }, 0x01},
-	{"payload middle", func(c ringRec) int { return DurableHeaderBytes + c.n/2 }, 0x40},
-	{"payload last byte", func(c ringRec) int { return DurableHeaderBytes + c.n - 1 }, 0xFF},
+	{"length", func(ringtest.Rec) int { return 0 }, 0x01},
+	{"length high byte", func(ringtest.Rec) int { return 3 }, 0x80},
+	{"state", func(ringtest.Rec) int { return 4 }, 0xFF},
+	{"delivery index", func(ringtest.Rec) int { return 6 }, 0x10},
+	{"checksum", func(ringtest.Rec) int { return 8 }, 0x01},
+	{"checksum last byte", func(ringtest.Rec) int { return 11 }, 0x80},
+	{"checksum word high half", func(ringtest.Rec) int { return 13 }, 0x01},
+	{"payload first byte", func(ringtest.Rec) int { return DurableHeaderBytes }, 0x01},
+	{"payload middle", func(c ringtest.Rec) int { return DurableHeaderBytes + c.N/2 }, 0x40},
+	{"payload last byte", func(c ringtest.Rec) int { return DurableHeaderBytes + c.N - 1 }, 0xFF},
 }
 
-// TestRecoverDamagedRecord recDamages one byte of one record, for every record
+// TestRecoverDamagedRecord damages one byte of one record, for every record
 // and every part of a record: recovery drops exactly that record, counts one
 // stretch, and keeps all the others.
 func TestRecoverDamagedRecord(t *testing.T) {
@@ -305,9 +250,9 @@ func TestRecoverDamagedRecord(t *testing.T) {
 		t.Run(d.name, func(t *testing.T) {
 			for i := taken; i < n; i++ {
 				k := filledRing(t, n, taken)
-				victim := k.recs[i]
-				k.mem[k.index(victim.pos, d.off(victim))] ^= d.xor
-				seqs, torn := expectRecovery(k.ahead(), func(c ringRec) bool { return c.pos == victim.pos })
+				victim := k.Recs[i]
+				k.mem[k.index(victim.Pos, d.off(victim))] ^= d.xor
+				seqs, torn := ringtest.Expect(k.ahead(), func(c ringtest.Rec) bool { return c.Pos == victim.Pos })
 				t.Run(fmt.Sprint("record ", i), func(t *testing.T) { recoverAndDrain(t, k.mem, seqs, torn) })
 			}
 		})
@@ -320,22 +265,22 @@ func TestRecoverDamagedRecord(t *testing.T) {
 // again and delivered.
 func TestRecoverStateNotChecksummed(t *testing.T) {
 	k := filledRing(t, 10, 2)
-	h := loadHeader(k.mem[RingOffset:], k.recs[4].pos)
-	storeHeader(k.mem[RingOffset:], k.recs[4].pos, withState(h, stateDone, 0))
-	h = loadHeader(k.mem[RingOffset:], k.recs[6].pos)
-	storeHeader(k.mem[RingOffset:], k.recs[6].pos, withState(h, stateTaken, 17))
-	recoverAndDrain(t, k.mem, seqsOf(k.ahead()), 0)
+	h := loadHeader(k.mem[RingOffset:], k.Recs[4].Pos)
+	storeHeader(k.mem[RingOffset:], k.Recs[4].Pos, withState(h, stateDone, 0))
+	h = loadHeader(k.mem[RingOffset:], k.Recs[6].Pos)
+	storeHeader(k.mem[RingOffset:], k.Recs[6].Pos, withState(h, stateTaken, 17))
+	recoverAndDrain(t, k.mem, ringtest.Seqs(k.ahead()), 0)
 }
 
-// TestRecoverBelowDamage recDamages a record below head while nothing is held:
+// TestRecoverBelowDamage damages a record below head while nothing is held:
 // recovery does not look there (those bytes are free).
 func TestRecoverBelowDamage(t *testing.T) {
 	k := filledRing(t, 10, 4)
-	k.mem[k.index(k.recs[1].pos, 20)] ^= 0xFF
-	recoverAndDrain(t, k.mem, seqsOf(k.ahead()), 0)
+	k.mem[k.index(k.Recs[1].Pos, 20)] ^= 0xFF
+	recoverAndDrain(t, k.mem, ringtest.Seqs(k.ahead()), 0)
 }
 
-// TestRecoverStretches recDamages several records: adjacent ones make one
+// TestRecoverStretches damages several records: adjacent ones make one
 // stretch, separate ones one each.
 func TestRecoverStretches(t *testing.T) {
 	for _, tc := range []struct {
@@ -354,46 +299,14 @@ func TestRecoverStretches(t *testing.T) {
 			k := filledRing(t, 20, 0)
 			bad := map[uint64]bool{}
 			for j, i := range tc.damaged {
-				c := k.recs[i]
+				c := k.Recs[i]
 				d := recDamages[j%len(recDamages)]
-				k.mem[k.index(c.pos, d.off(c))] ^= d.xor
-				bad[c.pos] = true
+				k.mem[k.index(c.Pos, d.off(c))] ^= d.xor
+				bad[c.Pos] = true
 			}
-			seqs, torn := expectRecovery(k.ahead(), func(c ringRec) bool { return bad[c.pos] })
+			seqs, torn := ringtest.Expect(k.ahead(), func(c ringtest.Rec) bool { return bad[c.Pos] })
 			recoverAndDrain(t, k.mem, seqs, torn)
 		})
-	}
-}
-
-// truncationCuts returns the ring indexes to truncate at: every record boundary, the
-// end of every payload (where only alignment padding follows), and points
-// inside every record: in its header, its checksum, and its payload.
-func truncationCuts(k *ringTracker) []uint64 {
-	var cs []uint64
-	for _, c := range k.recs {
-		idx := c.pos & (k.cap - 1)
-		cs = append(cs, idx, idx+4, idx+8, idx+12, idx+DurableHeaderBytes)
-		if c.n > 0 {
-			cs = append(cs, idx+DurableHeaderBytes+uint64(c.n)/2, idx+DurableHeaderBytes+uint64(c.n)-1)
-		}
-		cs = append(cs, idx+DurableHeaderBytes+uint64(c.n))
-	}
-	cs = append(cs, k.tail&(k.cap-1), k.cap)
-	slices.Sort(cs)
-	return slices.Compact(cs)
-}
-
-// truncatedAt says whether a record is damaged by zeroing the ring from
-// index cut on: its header or payload reaches the zeros. (A padding record's
-// checksum covers its first 12 bytes only: the high half of the checksum word
-// is zero.)
-func truncatedAt(capacity, cut uint64) func(ringRec) bool {
-	return func(c ringRec) bool {
-		end := c.pos&(capacity-1) + DurableHeaderBytes + uint64(c.n)
-		if c.pad() {
-			end = c.pos&(capacity-1) + 12
-		}
-		return end > cut
 	}
 }
 
@@ -401,14 +314,19 @@ func truncatedAt(capacity, cut uint64) func(ringRec) bool {
 // of a truncated file does: every record wholly before the cut is kept,
 // everything from the first record it reaches is one stretch.
 func TestRecoverTruncated(t *testing.T) {
-	k := filledRing(t, 30, 0)
+	truncations(t, filledRing(t, 30, 0))
+}
+
+// truncations zeroes copies of k's ring from each of its cuts on, and
+// checks what recovery delivers.
+func truncations(t *testing.T, k *ringTracker) {
 	image := bytes.Clone(k.mem)
-	for _, cut := range truncationCuts(k) {
+	for _, cut := range k.Cuts(k.Recs) {
 		t.Run(fmt.Sprint("cut ", cut), func(t *testing.T) {
-			mem := newDurableMem(t, k.cap, 512)
+			mem := newDurableMem(t, k.Cap, k.r.MaxMessage())
 			copy(mem, image)
 			clear(mem[RingOffset+cut:])
-			seqs, torn := expectRecovery(k.ahead(), truncatedAt(k.cap, cut))
+			seqs, torn := ringtest.Expect(k.ahead(), k.TruncatedAt(cut))
 			recoverAndDrain(t, mem, seqs, torn)
 		})
 	}
@@ -428,25 +346,19 @@ func wrappedRing(tb testing.TB) *ringTracker {
 	for i := range 6 {
 		k.put(300 + i)
 	}
-	pads := 0
-	for _, c := range k.recs {
-		if c.pad() {
-			pads++
-		}
-	}
-	if pads != 1 || k.tail <= k.cap {
-		tb.Fatalf("ring has %d padding records and tail %d; want a ring that wrapped once", pads, k.tail)
+	if pads := ringtest.Pads(k.Recs); pads != 1 || k.Tail <= k.Cap {
+		tb.Fatalf("ring has %d padding records and tail %d; want a ring that wrapped once", ringtest.Pads(k.Recs), k.Tail)
 	}
 	return k
 }
 
-// TestRecoverWrap recDamages a wrapped ring: its padding record, a record on
+// TestRecoverWrap damages a wrapped ring: its padding record, a record on
 // each side of the ring's end, and all three (a stretch that crosses the
 // end of the ring), and truncates it everywhere.
 func TestRecoverWrap(t *testing.T) {
 	var padAt int
-	for i, c := range wrappedRing(t).recs {
-		if c.pad() {
+	for i, c := range wrappedRing(t).Recs {
+		if c.Pad() {
 			padAt = i
 		}
 	}
@@ -466,11 +378,11 @@ func TestRecoverWrap(t *testing.T) {
 			k := wrappedRing(t)
 			bad := map[uint64]bool{}
 			for _, i := range tc.damaged {
-				c := k.recs[padAt+i]
-				k.mem[k.index(c.pos, tc.d.off(c))] ^= tc.d.xor
-				bad[c.pos] = true
+				c := k.Recs[padAt+i]
+				k.mem[k.index(c.Pos, tc.d.off(c))] ^= tc.d.xor
+				bad[c.Pos] = true
 			}
-			seqs, torn := expectRecovery(k.ahead(), func(c ringRec) bool { return bad[c.pos] })
+			seqs, torn := ringtest.Expect(k.ahead(), func(c ringtest.Rec) bool { return bad[c.Pos] })
 			recoverAndDrain(t, k.mem, seqs, torn)
 			// The ring goes on working across more laps.
 			r := attachT(t, k.mem, newEnv(), 2)
@@ -485,24 +397,14 @@ func TestRecoverWrap(t *testing.T) {
 			}
 		})
 	}
-	k := wrappedRing(t)
-	image := bytes.Clone(k.mem)
-	for _, cut := range truncationCuts(k) {
-		t.Run(fmt.Sprint("cut ", cut), func(t *testing.T) {
-			mem := newDurableMem(t, k.cap, 1000)
-			copy(mem, image)
-			clear(mem[RingOffset+cut:])
-			seqs, torn := expectRecovery(k.ahead(), truncatedAt(k.cap, cut))
-			recoverAndDrain(t, mem, seqs, torn)
-		})
-	}
+	truncations(t, wrappedRing(t))
 }
 
 // TestRecoverHeld: records held by Receive (free below head) are given back
 // and come first; records marked done below head are not delivered again;
 // a record below head still marked ready (its take's store never reached the
 // disk) is given back; a taken record whose delivery entry was lost gets
-// one; and when recDamage covers head, head moves to the end of the recDamage.
+// one; and when damage covers head, head moves to the end of the damage.
 func TestRecoverHeld(t *testing.T) {
 	build := func(t *testing.T) *ringTracker {
 		k := filledRing(t, 12, 0)
@@ -519,8 +421,8 @@ func TestRecoverHeld(t *testing.T) {
 	})
 	t.Run("done store lost", func(t *testing.T) {
 		k := build(t)
-		pos := k.recs[3].pos
-		storeHeader(k.mem[RingOffset:], pos&(k.cap-1), withState(loadHeader(k.mem[RingOffset:], pos&(k.cap-1)), stateReady, 0))
+		pos := k.Recs[3].Pos
+		storeHeader(k.mem[RingOffset:], pos&(k.Cap-1), withState(loadHeader(k.mem[RingOffset:], pos&(k.Cap-1)), stateReady, 0))
 		recoverAndDrain(t, k.mem, []int{0, 2, 3, 5, 6, 7, 8, 9, 10, 11}, 0)
 	})
 	t.Run("entry lost", func(t *testing.T) {
@@ -528,16 +430,16 @@ func TestRecoverHeld(t *testing.T) {
 		clear(k.mem[EntryOffset : EntryOffset+4*EntrySize])
 		recoverAndDrain(t, k.mem, []int{0, 2, 5, 6, 7, 8, 9, 10, 11}, 0)
 	})
-	t.Run("recDamage across head", func(t *testing.T) {
+	t.Run("damage across head", func(t *testing.T) {
 		k := build(t)
 		for _, i := range []int{4, 5, 6} {
-			k.mem[k.index(k.recs[i].pos, DurableHeaderBytes+k.recs[i].n/2)] ^= 0xFF
+			k.mem[k.index(k.Recs[i].Pos, DurableHeaderBytes+k.Recs[i].N/2)] ^= 0xFF
 		}
 		recoverAndDrain(t, k.mem, []int{0, 2, 7, 8, 9, 10, 11}, 1)
 	})
 	t.Run("head inside a record", func(t *testing.T) {
 		k := build(t)
-		setWord64(k.mem, offHead, k.recs[4].pos+DurableHeaderBytes)
+		setWord64(k.mem, offHead, k.Recs[4].Pos+DurableHeaderBytes)
 		recoverAndDrain(t, k.mem, []int{0, 2, 4, 5, 6, 7, 8, 9, 10, 11}, 0)
 	})
 }
@@ -548,7 +450,7 @@ func TestRecoverHeld(t *testing.T) {
 func TestRecoverGivesBackAtOnce(t *testing.T) {
 	k := filledRing(t, 6, 0)
 	// Entry 0 held message 0 for an hour, then was acknowledged.
-	_, d, err := k.r.Receive(nil, time.Hour, true, nil)
+	_, d, err := k.r.Receive(nil, time.Hour, Try)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -559,7 +461,7 @@ func TestRecoverGivesBackAtOnce(t *testing.T) {
 	k.take(true)  // 1: held, in entry 1
 	k.take(false) // 2: marked done
 	// The store marking 2 done never reached the disk.
-	idx := k.recs[2].pos & (k.cap - 1)
+	idx := k.Recs[2].Pos & (k.Cap - 1)
 	storeHeader(k.mem[RingOffset:], idx, withState(loadHeader(k.mem[RingOffset:], idx), stateReady, 0))
 	if _, err := Recover(k.mem); err != nil {
 		t.Fatal(err)
@@ -587,10 +489,10 @@ func TestRecoverBadPositions(t *testing.T) {
 		patch func(k *ringTracker, head uint64)
 	}{
 		{"tail below head", func(k *ringTracker, h uint64) { setWord64(k.mem, offTail, h-DurableHeaderBytes) }},
-		{"tail a ring past head", func(k *ringTracker, h uint64) { setWord64(k.mem, offTail, h+k.cap+DurableHeaderBytes) }},
-		{"tail unaligned", func(k *ringTracker, h uint64) { setWord64(k.mem, offTail, k.tail+8) }},
+		{"tail a ring past head", func(k *ringTracker, h uint64) { setWord64(k.mem, offTail, h+k.Cap+DurableHeaderBytes) }},
+		{"tail unaligned", func(k *ringTracker, h uint64) { setWord64(k.mem, offTail, k.Tail+8) }},
 		{"tail far beyond", func(k *ringTracker, h uint64) { setWord64(k.mem, offTail, 1<<62) }},
-		{"head past tail", func(k *ringTracker, h uint64) { setWord64(k.mem, offHead, k.tail+DurableHeaderBytes) }},
+		{"head past tail", func(k *ringTracker, h uint64) { setWord64(k.mem, offHead, k.Tail+DurableHeaderBytes) }},
 		{"head unaligned", func(k *ringTracker, h uint64) {
 			setWord32(k.mem, offInFlight, 1)
 			setWord64(k.mem, offFree, 0)
@@ -607,7 +509,7 @@ func TestRecoverBadPositions(t *testing.T) {
 		}},
 		{"free past tail", func(k *ringTracker, h uint64) {
 			setWord32(k.mem, offInFlight, 1)
-			setWord64(k.mem, offFree, k.tail+DurableHeaderBytes)
+			setWord64(k.mem, offFree, k.Tail+DurableHeaderBytes)
 		}},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
@@ -669,7 +571,7 @@ func TestRecoverTwoRecordsOneEntry(t *testing.T) {
 	k.take(true)
 	k.take(true)
 	for _, i := range []int{0, 1} {
-		idx := k.recs[i].pos & (k.cap - 1)
+		idx := k.Recs[i].Pos & (k.Cap - 1)
 		storeHeader(k.mem[RingOffset:], idx, withState(loadHeader(k.mem[RingOffset:], idx), stateTaken, 7))
 	}
 	// Pages of one flush reach the disk in any order, so an entry number
@@ -683,7 +585,7 @@ func TestRecoverTwoRecordsOneEntry(t *testing.T) {
 		t.Errorf("after recovery Len %d, InFlight %d; want 6, 2", c.Len, c.InFlight)
 	}
 	var ends []int
-	if _, n, err := r.Get(nil, &ends, 10, 0, true, nil); n != 6 || err != nil {
+	if _, n, err := r.GetBatch(nil, &ends, 10, 0, Try); n != 6 || err != nil {
 		t.Errorf("Get = %d, %v; want all 6 messages", n, err)
 	}
 }
@@ -691,8 +593,8 @@ func TestRecoverTwoRecordsOneEntry(t *testing.T) {
 // TestRecoverTornAccumulates: Torn counts the stretches of every recovery.
 func TestRecoverTornAccumulates(t *testing.T) {
 	k := filledRing(t, 10, 0)
-	k.mem[k.index(k.recs[2].pos, 20)] ^= 1
-	k.mem[k.index(k.recs[5].pos, 20)] ^= 1
+	k.mem[k.index(k.Recs[2].Pos, 20)] ^= 1
+	k.mem[k.index(k.Recs[5].Pos, 20)] ^= 1
 	if torn, err := Recover(k.mem); torn != 2 || err != nil {
 		t.Fatalf("first Recover = %d, %v; want 2", torn, err)
 	}
@@ -701,7 +603,7 @@ func TestRecoverTornAccumulates(t *testing.T) {
 		t.Fatal(err)
 	}
 	tail := word64(k.mem, offTail)
-	k.mem[RingOffset+int((tail-DurableRecordSize(50))&(k.cap-1))+20] ^= 1
+	k.mem[RingOffset+int((tail-DurableRecordSize(50))&(k.Cap-1))+20] ^= 1
 	if torn, err := Recover(k.mem); torn != 1 || err != nil {
 		t.Fatalf("second Recover = %d, %v; want 1", torn, err)
 	}
@@ -754,7 +656,7 @@ func recoverFuzzQueue(tb testing.TB, fill, drain, hold uint8) []byte {
 		}
 	}
 	for range int(hold % 8) {
-		if _, _, err := r.Receive(nil, time.Hour, true, nil); err != nil {
+		if _, _, err := r.Receive(nil, time.Hour, Try); err != nil {
 			break
 		}
 	}
@@ -807,7 +709,7 @@ func FuzzRecover(f *testing.F) {
 				failNow(t, "Attach after Recover: %v", err)
 			}
 			for range recoverFuzzCap/DurableHeaderBytes + 8 {
-				m, _, err := r.Get(nil, nil, 1, 0, true, nil)
+				m, err := r.Get(nil, Try)
 				if err != nil {
 					if !isSentinel(err) {
 						failNow(t, "Get after Recover: %v", err)

@@ -266,17 +266,22 @@ func Attach(mem []byte, size int64, env Env, slot int, pid int) (*Ring, error) {
 // Geometry returns what the queue file records about its shape.
 func (r *Ring) Geometry() Geometry { return r.geo }
 
-// Capacity, MaxMessage and Self return the ring's capacity, maximum message
-// size and this process's ref.
-func (r *Ring) Capacity() uint64   { return r.cap }
+// Capacity returns the ring's capacity in bytes.
+func (r *Ring) Capacity() uint64 { return r.cap }
+
+// MaxMessage returns the largest message the ring takes.
 func (r *Ring) MaxMessage() uint64 { return r.maxM }
-func (r *Ring) Self() uint32       { return r.self }
+
+// Self returns this process's ref: its slot and generation.
+func (r *Ring) Self() uint32 { return r.self }
 
 // Created is when the queue file was created.
 func (r *Ring) Created() time.Time { return r.created }
 
-// DataSeq and SpaceSeq are the futex words waiters sleep on.
-func (r *Ring) DataSeq() *uint32  { return r.w.dataSeq }
+// DataSeq returns the futex word consumers waiting for data sleep on.
+func (r *Ring) DataSeq() *uint32 { return r.w.dataSeq }
+
+// SpaceSeq returns the futex word producers waiting for space sleep on.
 func (r *Ring) SpaceSeq() *uint32 { return r.w.spaceSeq }
 
 // alive reports whether the process named by ref is still attached.
@@ -342,7 +347,7 @@ func (r *Ring) Seal() (err error) {
 	if err := r.usable(); err != nil {
 		return err
 	}
-	if err := r.lock(r.w.prodLock, false, nil); err != nil {
+	if err := r.lock(r.w.prodLock, Block(nil)); err != nil {
 		return err
 	}
 	atomic.StoreUint32(r.w.sealed, 1)
@@ -352,14 +357,22 @@ func (r *Ring) Seal() (err error) {
 	return nil
 }
 
-// wake wakes the processes sleeping for data (or space), if any. It runs
-// while the caller holds the local mutex, so the mapping cannot go away.
-func (r *Ring) wake(space bool) {
-	if !r.HasWaiters(space) {
+// Direction names what a waiter waits for: data to get, or space to put.
+type Direction uint8
+
+const (
+	ForData  Direction = iota // a consumer waits for a message
+	ForSpace                  // a producer waits for room
+)
+
+// wake wakes the processes sleeping in direction d, if any. It runs while
+// the caller holds the local mutex, so the mapping cannot go away.
+func (r *Ring) wake(d Direction) {
+	if !r.HasWaiters(d) {
 		return
 	}
 	w := r.w.dataSeq
-	if space {
+	if d == ForSpace {
 		w = r.w.spaceSeq
 	}
 	if r.bump(w) == 0 {
@@ -499,11 +512,11 @@ func (r *Ring) recount() (err error) {
 	if err := r.usable(); err != nil {
 		return err
 	}
-	if err := r.lock(r.w.prodLock, true, nil); err != nil {
+	if err := r.lock(r.w.prodLock, Try); err != nil {
 		return err
 	}
 	defer atomic.StoreUint32(r.w.prodLock, 0)
-	if err := r.lockCons(false, true, nil); err != nil {
+	if err := r.lockCons(noRole, Try); err != nil {
 		return err
 	}
 	defer atomic.StoreUint32(r.w.consLock, 0)
@@ -527,7 +540,8 @@ func (r *Ring) recount() (err error) {
 	return nil
 }
 
-// Procs lists the processes attached now.
+// A Proc is a process attached to the queue, as Procs and Observe report
+// it.
 type Proc struct {
 	Slot  int
 	PID   int
@@ -559,23 +573,29 @@ func (r *Ring) Procs() []Proc {
 	return ps
 }
 
-// Waiting sets or clears this process's bit in the data or space waiter mask.
-func (r *Ring) Waiting(space, on bool) {
-	m := r.w.dataMask
-	if space {
-		m = r.w.spaceMask
-	}
-	bit := uint64(1) << (r.slot % 64)
-	if on {
-		atomic.OrUint64(&m[r.slot/64], bit)
-	} else {
-		atomic.AndUint64(&m[r.slot/64], ^bit)
-	}
+// SetWaiting sets this process's bit in the waiter mask of direction d:
+// processes that make data (or space) wake it.
+func (r *Ring) SetWaiting(d Direction) {
+	atomic.OrUint64(r.waiterWord(d), uint64(1)<<(r.slot%64))
 }
 
-// HasWaiters reports whether any process sleeps waiting for data (or space).
-func (r *Ring) HasWaiters(space bool) bool {
-	if space {
+// ClearWaiting clears this process's bit in the waiter mask of direction d.
+func (r *Ring) ClearWaiting(d Direction) {
+	atomic.AndUint64(r.waiterWord(d), ^(uint64(1) << (r.slot % 64)))
+}
+
+// waiterWord is the word of the waiter mask of direction d that holds this
+// process's bit.
+func (r *Ring) waiterWord(d Direction) *uint64 {
+	if d == ForSpace {
+		return &r.w.spaceMask[r.slot/64]
+	}
+	return &r.w.dataMask[r.slot/64]
+}
+
+// HasWaiters reports whether any process sleeps waiting in direction d.
+func (r *Ring) HasWaiters(d Direction) bool {
+	if d == ForSpace {
 		return anyBit(r.w.spaceMask)
 	}
 	return anyBit(r.w.dataMask)

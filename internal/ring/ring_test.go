@@ -59,13 +59,20 @@ const guardBytes = 64
 // and cap(mem) reaches over the guard bytes.
 func newMem(tb testing.TB, capacity, maxMsg uint64) []byte {
 	tb.Helper()
-	n := MinSize(capacity)
+	return newMemOf(tb, Geometry{Capacity: capacity, MaxMessage: maxMsg})
+}
+
+// newMemOf is newMem for a queue of geometry g, created at a fixed time.
+func newMemOf(tb testing.TB, g Geometry) []byte {
+	tb.Helper()
+	n := MinSize(g.Capacity)
 	buf := make([]byte, n+guardBytes)
 	for i := n; i < int64(len(buf)); i++ {
 		buf[i] = 0xA5
 	}
 	mem := buf[:n]
-	if err := Init(mem, Geometry{Capacity: capacity, MaxMessage: maxMsg, Created: time.Unix(1700000000, 42)}); err != nil {
+	g.Created = time.Unix(1700000000, 42)
+	if err := Init(mem, g); err != nil {
 		tb.Fatalf("Init: %v", err)
 	}
 	return mem
@@ -92,16 +99,25 @@ func attachT(tb testing.TB, mem []byte, env Env, slot int) *Ring {
 }
 
 func put(r *Ring, msg []byte) error {
-	_, err := r.Put(msg, nil, true, nil)
+	err := r.Put(msg, Try)
 	return err
 }
 
 func get(r *Ring) ([]byte, error) {
-	out, n, err := r.Get(nil, nil, 1, 0, true, nil)
-	if n == 1 && out == nil {
+	out, err := r.Get(nil, Try)
+	if err == nil && out == nil {
 		out = []byte{}
 	}
 	return out, err
+}
+
+// tryOr is Try if try is set, else a Wait that blocks until the lock is
+// released.
+func tryOr(try bool) Wait {
+	if try {
+		return Try
+	}
+	return Block(nil)
 }
 
 func word64(mem []byte, off int) uint64       { return binary.NativeEndian.Uint64(mem[off:]) }
@@ -473,7 +489,13 @@ func TestTooLarge(t *testing.T) {
 		{msgs: [][]byte{[]byte("a"), make([]byte, 101)}},
 		{msgs: [][]byte{make([]byte, 1<<20)}},
 	} {
-		n, err := r.Put(tc.msg, tc.msgs, true, nil)
+		var n int
+		var err error
+		if tc.msgs == nil {
+			err = r.Put(tc.msg, Try)
+		} else {
+			n, err = r.PutBatch(tc.msgs, Try)
+		}
 		if n != 0 || err != ErrTooLarge {
 			t.Errorf("Put(%d bytes, %d msgs) = %d, %v; want 0, %v", len(tc.msg), len(tc.msgs), n, err, ErrTooLarge)
 		}
@@ -499,7 +521,7 @@ func TestBatch(t *testing.T) {
 	var queued [][]byte
 	rest := msgs
 	for len(rest) > 0 {
-		n, err := r.Put(nil, rest, true, nil)
+		n, err := r.PutBatch(rest, Try)
 		if err != nil {
 			if err != ErrFull || n != 0 {
 				t.Fatalf("batch Put = %d, %v", n, err)
@@ -516,7 +538,7 @@ func TestBatch(t *testing.T) {
 		}
 		// Take some in a batch of at most 7, limited to 200 bytes.
 		var ends []int
-		buf, k, err := r.Get(make([]byte, 0, 64), &ends, 7, 200, true, nil)
+		buf, k, err := r.GetBatch(make([]byte, 0, 64), &ends, 7, 200, Try)
 		if err != nil || k == 0 || k > 7 || len(ends) != k {
 			t.Fatalf("batch Get = %d messages, %d ends, %v", k, len(ends), err)
 		}
@@ -534,7 +556,7 @@ func TestBatch(t *testing.T) {
 	}
 	// Drain with no limits.
 	var ends []int
-	buf, k, err := r.Get(nil, &ends, 1<<30, 0, true, nil)
+	buf, k, err := r.GetBatch(nil, &ends, 1<<30, 0, Try)
 	if err != nil || k != len(queued) {
 		t.Fatalf("final batch Get = %d, %v; want %d", k, err, len(queued))
 	}
@@ -549,13 +571,14 @@ func TestBatch(t *testing.T) {
 	if err := put(r, make([]byte, 500)); err != nil {
 		t.Fatal(err)
 	}
-	if _, k, err := r.Get(nil, nil, 5, 10, true, nil); k != 1 || err != nil {
+	var ends2 []int
+	if _, k, err := r.GetBatch(nil, &ends2, 5, 10, Try); k != 1 || err != nil {
 		t.Fatalf("Get with maxBytes under the first message = %d, %v; want 1, nil", k, err)
 	}
-	if _, k, err := r.Get(nil, nil, 5, 0, true, nil); k != 0 || err != ErrEmpty {
+	if _, k, err := r.GetBatch(nil, &ends2, 5, 0, Try); k != 0 || err != ErrEmpty {
 		t.Fatalf("batch Get of an empty queue = %d, %v; want 0, %v", k, err, ErrEmpty)
 	}
-	if n, err := r.Put(nil, [][]byte{}, true, nil); n != 0 {
+	if n, err := r.PutBatch([][]byte{}, Try); n != 0 {
 		t.Fatalf("Put of an empty batch = %d, %v; want 0", n, err)
 	}
 }
@@ -583,7 +606,7 @@ func TestSeal(t *testing.T) {
 	if err := put(r, []byte("x")); err != ErrSealed {
 		t.Fatalf("Put after Seal: got %v; want %v", err, ErrSealed)
 	}
-	if n, err := r.Put(nil, [][]byte{[]byte("x")}, false, nil); n != 0 || err != ErrSealed {
+	if n, err := r.PutBatch([][]byte{[]byte("x")}, Block(nil)); n != 0 || err != ErrSealed {
 		t.Fatalf("batch Put after Seal = %d, %v; want 0, %v", n, err, ErrSealed)
 	}
 	// Another process sees the seal too.
@@ -604,7 +627,8 @@ func TestSeal(t *testing.T) {
 			t.Fatalf("Get of a sealed, drained queue: got %v; want %v", err, io.EOF)
 		}
 	}
-	if _, n, err := r.Get(nil, nil, 10, 0, false, nil); n != 0 || err != io.EOF {
+	var ends []int
+	if _, n, err := r.GetBatch(nil, &ends, 10, 0, Block(nil)); n != 0 || err != io.EOF {
 		t.Fatalf("blocking batch Get of a sealed, drained queue = %d, %v; want 0, %v", n, err, io.EOF)
 	}
 }
@@ -615,8 +639,8 @@ func TestClose(t *testing.T) {
 	if err := put(r, []byte("x")); err != nil {
 		t.Fatal(err)
 	}
-	r.Waiting(false, true)
-	r.Waiting(true, true)
+	r.SetWaiting(ForData)
+	r.SetWaiting(ForSpace)
 	released := 0
 	if err := r.Close(func() { released++ }); err != nil {
 		t.Fatalf("Close: %v", err)
@@ -630,7 +654,7 @@ func TestClose(t *testing.T) {
 	if !r.Closed() {
 		t.Fatal("Closed() = false after Close")
 	}
-	if r.HasWaiters(false) || r.HasWaiters(true) {
+	if r.HasWaiters(ForData) || r.HasWaiters(ForSpace) {
 		t.Error("a closed ring left its waiter bits set")
 	}
 	if err := put(r, []byte("x")); err != ErrClosed {
@@ -706,11 +730,11 @@ func TestProcsAndWaiters(t *testing.T) {
 	if ps[0].Role != RoleProducer || ps[1].Role != RoleConsumer {
 		t.Errorf("roles = %d, %d; want %d, %d", ps[0].Role, ps[1].Role, RoleProducer, RoleConsumer)
 	}
-	if r.HasWaiters(false) || r.HasWaiters(true) {
+	if r.HasWaiters(ForData) || r.HasWaiters(ForSpace) {
 		t.Fatal("waiters in a new queue")
 	}
-	r2.Waiting(false, true)
-	if !r.HasWaiters(false) || r.HasWaiters(true) {
+	r2.SetWaiting(ForData)
+	if !r.HasWaiters(ForData) || r.HasWaiters(ForSpace) {
 		t.Fatal("data waiter not seen")
 	}
 	if n := r.SweepWaiters(); n != 0 {
@@ -720,16 +744,16 @@ func TestProcsAndWaiters(t *testing.T) {
 	if ps := r.Procs(); len(ps) != 1 {
 		t.Errorf("Procs after a death = %+v; want one", ps)
 	}
-	if n := r.SweepWaiters(); n != 1 || r.HasWaiters(false) {
-		t.Fatalf("SweepWaiters after a death cleared %d, HasWaiters = %v; want 1, false", n, r.HasWaiters(false))
+	if n := r.SweepWaiters(); n != 1 || r.HasWaiters(ForData) {
+		t.Fatalf("SweepWaiters after a death cleared %d, HasWaiters = %v; want 1, false", n, r.HasWaiters(ForData))
 	}
-	r.Waiting(true, true)
-	if n := r.SweepWaiters(); n != 0 || !r.HasWaiters(true) {
+	r.SetWaiting(ForSpace)
+	if n := r.SweepWaiters(); n != 0 || !r.HasWaiters(ForSpace) {
 		t.Fatalf("SweepWaiters cleared its own bit")
 	}
-	r.Waiting(true, false)
-	if r.HasWaiters(true) {
-		t.Fatal("Waiting(false) left the bit set")
+	r.ClearWaiting(ForSpace)
+	if r.HasWaiters(ForSpace) {
+		t.Fatal("ClearWaiting left the bit set")
 	}
 	// Re-attaching through a slot bumps its generation, so refs differ.
 	r3 := attachT(t, mem, env, 70)
@@ -742,99 +766,36 @@ func TestProcsAndWaiters(t *testing.T) {
 // the same memory as if each were a process, and checks that every message
 // arrives exactly once and each producer's messages arrive in order.
 func TestConcurrent(t *testing.T) {
-	const (
-		producers = 4
-		consumers = 3
-	)
 	perProducer := 20000
 	if testing.Short() {
 		perProducer = 2000
 	}
 	mem := newMem(t, MinCapacity, 200)
 	env := newEnv()
-	for s := 0; s < producers+consumers; s++ {
+	for s := 0; s < concProducers+concConsumers; s++ {
 		env.set(s, true)
 	}
-	total := producers * perProducer
-	var seen [producers][]atomic.Int32
+	total := concProducers * perProducer
+	var seen [concProducers][]atomic.Int32
 	for p := range seen {
 		seen[p] = make([]atomic.Int32, perProducer)
 	}
 	var taken atomic.Int64
-	errc := make(chan error, producers+consumers)
+	errc := make(chan error, concProducers+concConsumers)
 	var wg sync.WaitGroup
-	for p := 0; p < producers; p++ {
+	for p := 0; p < concProducers; p++ {
 		r := attachT(t, mem, env, p)
 		wg.Go(func() {
-			rng := rand.New(rand.NewPCG(uint64(p), 1))
-			seq := 0
-			for seq < perProducer {
-				var msgs [][]byte
-				k := 1 + rng.IntN(4)
-				for i := 0; i < k && seq+i < perProducer; i++ {
-					m := make([]byte, 8+rng.IntN(150))
-					binary.LittleEndian.PutUint32(m, uint32(p))
-					binary.LittleEndian.PutUint32(m[4:], uint32(seq+i))
-					msgs = append(msgs, m)
-				}
-				var n int
-				var err error
-				if len(msgs) == 1 && rng.IntN(2) == 0 {
-					n, err = r.Put(msgs[0], nil, rng.IntN(2) == 0, nil)
-				} else {
-					n, err = r.Put(nil, msgs, rng.IntN(2) == 0, nil)
-				}
-				switch {
-				case err == ErrFull || err == ErrBusy:
-					runtime.Gosched()
-				case err != nil:
-					errc <- fmt.Errorf("producer %d: Put: %w", p, err)
-					return
-				}
-				seq += n
+			if err := concProduce(r, p, perProducer); err != nil {
+				errc <- fmt.Errorf("producer %d: %w", p, err)
 			}
 		})
 	}
-	for c := 0; c < consumers; c++ {
-		r := attachT(t, mem, env, producers+c)
+	for c := 0; c < concConsumers; c++ {
+		r := attachT(t, mem, env, concProducers+c)
 		wg.Go(func() {
-			rng := rand.New(rand.NewPCG(uint64(c), 2))
-			var last [producers]int
-			for i := range last {
-				last[i] = -1
-			}
-			var ends []int
-			var buf []byte
-			for taken.Load() < int64(total) {
-				ends = ends[:0]
-				var n int
-				var err error
-				buf, n, err = r.Get(buf[:0], &ends, 1+rng.IntN(5), rng.IntN(2)*300, rng.IntN(2) == 0, nil)
-				switch {
-				case err == ErrEmpty || err == ErrBusy:
-					runtime.Gosched()
-					continue
-				case err != nil:
-					errc <- fmt.Errorf("consumer %d: Get: %w", c, err)
-					return
-				}
-				start := 0
-				for _, end := range ends[:n] {
-					m := buf[start:end]
-					start = end
-					p, seq := int(binary.LittleEndian.Uint32(m)), int(binary.LittleEndian.Uint32(m[4:]))
-					if p >= producers || seq >= perProducer {
-						errc <- fmt.Errorf("consumer %d: got message %d/%d", c, p, seq)
-						return
-					}
-					if seq <= last[p] {
-						errc <- fmt.Errorf("consumer %d: message %d of producer %d after %d", c, seq, p, last[p])
-						return
-					}
-					last[p] = seq
-					seen[p][seq].Add(1)
-				}
-				taken.Add(int64(n))
+			if err := concConsume(r, c, &seen, &taken, total); err != nil {
+				errc <- fmt.Errorf("consumer %d: %w", c, err)
 			}
 		})
 	}
@@ -864,6 +825,87 @@ func TestConcurrent(t *testing.T) {
 		t.Errorf("Counts = %+v; want %d puts and gets, no recoveries", c, total)
 	}
 	checkGuard(t, mem)
+}
+
+// The processes of TestConcurrent.
+const (
+	concProducers = 4
+	concConsumers = 3
+)
+
+// concProduce puts the n messages of producer p (its number and a
+// sequence number, then filler), alone and in batches, trying and blocking.
+func concProduce(r *Ring, p, n int) error {
+	rng := rand.New(rand.NewPCG(uint64(p), 1))
+	seq := 0
+	for seq < n {
+		var msgs [][]byte
+		k := 1 + rng.IntN(4)
+		for i := 0; i < k && seq+i < n; i++ {
+			m := make([]byte, 8+rng.IntN(150))
+			binary.LittleEndian.PutUint32(m, uint32(p))
+			binary.LittleEndian.PutUint32(m[4:], uint32(seq+i))
+			msgs = append(msgs, m)
+		}
+		var put int
+		var err error
+		if len(msgs) == 1 && rng.IntN(2) == 0 {
+			if err = r.Put(msgs[0], tryOr(rng.IntN(2) == 0)); err == nil {
+				put = 1
+			}
+		} else {
+			put, err = r.PutBatch(msgs, tryOr(rng.IntN(2) == 0))
+		}
+		switch {
+		case err == ErrFull || err == ErrBusy:
+			runtime.Gosched()
+		case err != nil:
+			return fmt.Errorf("Put: %w", err)
+		}
+		seq += put
+	}
+	return nil
+}
+
+// concConsume takes batches of messages until taken reaches total,
+// checking that each producer's come in order and counting each in seen.
+func concConsume(r *Ring, c int, seen *[concProducers][]atomic.Int32, taken *atomic.Int64, total int) error {
+	rng := rand.New(rand.NewPCG(uint64(c), 2))
+	var last [concProducers]int
+	for i := range last {
+		last[i] = -1
+	}
+	var ends []int
+	var buf []byte
+	for taken.Load() < int64(total) {
+		ends = ends[:0]
+		var n int
+		var err error
+		buf, n, err = r.GetBatch(buf[:0], &ends, 1+rng.IntN(5), rng.IntN(2)*300, tryOr(rng.IntN(2) == 0))
+		switch {
+		case err == ErrEmpty || err == ErrBusy:
+			runtime.Gosched()
+			continue
+		case err != nil:
+			return fmt.Errorf("Get: %w", err)
+		}
+		start := 0
+		for _, end := range ends[:n] {
+			m := buf[start:end]
+			start = end
+			p, seq := int(binary.LittleEndian.Uint32(m)), int(binary.LittleEndian.Uint32(m[4:]))
+			if p >= concProducers || seq >= len(seen[0]) {
+				return fmt.Errorf("got message %d/%d", p, seq)
+			}
+			if seq <= last[p] {
+				return fmt.Errorf("message %d of producer %d after %d", seq, p, last[p])
+			}
+			last[p] = seq
+			seen[p][seq].Add(1)
+		}
+		taken.Add(int64(n))
+	}
+	return nil
 }
 
 // TestConcurrentSeal checks that a put racing with Seal either lands before
@@ -927,15 +969,23 @@ func deadRef(t *testing.T, mem []byte, env *fakeEnv, slot int) uint32 {
 	return d.Self()
 }
 
-func TestDeadProducerTakeover(t *testing.T) {
+// holding returns a ring in slot 0 of a fresh queue holding n messages of
+// size bytes (msgOf), and the env its processes are in.
+func holding(t *testing.T, n, size int) ([]byte, *fakeEnv, *Ring) {
+	t.Helper()
 	mem := newMem(t, MinCapacity, 100)
 	env := newEnv()
 	r := attachT(t, mem, env, 0)
-	for i := 0; i < 3; i++ {
-		if err := put(r, msgOf(i, 20)); err != nil {
+	for i := range n {
+		if err := put(r, msgOf(i, size)); err != nil {
 			t.Fatal(err)
 		}
 	}
+	return mem, env, r
+}
+
+func TestDeadProducerTakeover(t *testing.T) {
+	mem, env, r := holding(t, 3, 20)
 	// A producer in slot 9 died holding the lock after counting two puts it
 	// never committed.
 	ref := deadRef(t, mem, env, 9)
@@ -967,14 +1017,7 @@ func TestDeadProducerTakeover(t *testing.T) {
 }
 
 func TestDeadConsumerTakeover(t *testing.T) {
-	mem := newMem(t, MinCapacity, 100)
-	env := newEnv()
-	r := attachT(t, mem, env, 0)
-	for i := 0; i < 5; i++ {
-		if err := put(r, msgOf(i, 30)); err != nil {
-			t.Fatal(err)
-		}
-	}
+	mem, env, r := holding(t, 5, 30)
 	if _, err := get(r); err != nil {
 		t.Fatal(err)
 	}
@@ -1019,16 +1062,16 @@ func TestLiveHolderBusy(t *testing.T) {
 	}
 	done := make(chan struct{})
 	close(done)
-	if _, err := r.Put([]byte("x"), nil, false, done); err != ErrCanceled {
+	if err := r.Put([]byte("x"), Block(done)); err != ErrCanceled {
 		t.Errorf("Put with a live holder and a closed done: got %v; want %v", err, ErrCanceled)
 	}
-	if _, _, err := r.Get(nil, nil, 1, 0, false, done); err != ErrCanceled {
+	if _, err := r.Get(nil, Block(done)); err != ErrCanceled {
 		t.Errorf("Get with a live holder and a closed done: got %v; want %v", err, ErrCanceled)
 	}
 	// A blocking Put waits for the holder and proceeds when it releases.
 	blocked := make(chan error, 1)
 	go func() {
-		_, err := r.Put([]byte("z"), nil, false, nil)
+		err := r.Put([]byte("z"), Block(nil))
 		blocked <- err
 	}()
 	time.Sleep(5 * time.Millisecond)
@@ -1082,7 +1125,7 @@ func TestLockHeldBySelf(t *testing.T) {
 				} else {
 					_, err := get(r)
 					done <- err
-					_, _, err = r.Get(nil, nil, 1, 0, false, nil)
+					_, err = r.Get(nil, Block(nil))
 					done <- err
 				}
 				setWord32Atomic(mem, offRecount, 1)
@@ -1286,14 +1329,14 @@ func TestWake(t *testing.T) {
 	if err := put(r, []byte("a")); err != nil || env.wakes.Load() != 0 {
 		t.Fatalf("Put with no waiter: err %v, %d wakes; want nil, 0", err, env.wakes.Load())
 	}
-	other.Waiting(false, true)
+	other.SetWaiting(ForData)
 	seq := atomic.LoadUint32(r.DataSeq())
 	if err := put(r, []byte("b")); err != nil || env.wakes.Load() != 1 || atomic.LoadUint32(r.DataSeq()) == seq {
 		t.Fatalf("Put with a data waiter: err %v, %d wakes, seq %d -> %d; want one wake and a new seq",
 			err, env.wakes.Load(), seq, atomic.LoadUint32(r.DataSeq()))
 	}
-	other.Waiting(false, false)
-	other.Waiting(true, true)
+	other.ClearWaiting(ForData)
+	other.SetWaiting(ForSpace)
 	if _, err := get(r); err != nil || env.wakes.Load() != 2 {
 		t.Fatalf("Get with a space waiter: err %v, %d wakes; want nil, 2", err, env.wakes.Load())
 	}
