@@ -69,7 +69,7 @@ type heldRecord struct {
 	d ring.Delivery
 }
 
-func (h *heldRecord) Ack() error { return h.q.r.Ack(h.d, false) }
+func (h *heldRecord) Ack() error { return h.q.r.Ack(h.d) }
 
 func (h *heldRecord) Nack(delay time.Duration) error {
 	return h.q.r.Nack(h.d, time.Now().Add(delay).UnixNano())

@@ -71,7 +71,7 @@ func (q *Queue) receive(ctx context.Context, try bool) (*Delivery, error) {
 func (q *Queue) deadLetter(data []byte, d ring.Delivery) error {
 	name := q.r.Geometry().DeadLetter
 	if name == "" {
-		return q.r.Ack(d, true)
+		return q.r.DeadLettered(d)
 	}
 	dq, err := q.deadQueue(name)
 	if err == nil {
@@ -86,7 +86,7 @@ func (q *Queue) deadLetter(data []byte, d ring.Delivery) error {
 		}
 		return fmt.Errorf("mpq: dead-letter queue %s: %w", name, err)
 	}
-	if err := q.r.Ack(d, true); err != nil && !errors.Is(err, ErrLeaseExpired) {
+	if err := q.r.DeadLettered(d); err != nil && !errors.Is(err, ErrLeaseExpired) {
 		return err
 	}
 	return nil

@@ -284,9 +284,15 @@ func (r *Ring) settle(d Delivery, f func(hdr uint64)) (err error) {
 	return err
 }
 
-// Ack marks the delivery's message done. dead counts it as dead-lettered
-// rather than acknowledged.
-func (r *Ring) Ack(d Delivery, dead bool) error {
+// Ack marks the delivery's message done, counted as acknowledged.
+func (r *Ring) Ack(d Delivery) error { return r.done(d, false) }
+
+// DeadLettered marks the delivery's message done, counted as dead-lettered
+// (it reached MaxDeliveries) rather than acknowledged.
+func (r *Ring) DeadLettered(d Delivery) error { return r.done(d, true) }
+
+// done marks the delivery's message done; dead says how to count it.
+func (r *Ring) done(d Delivery, dead bool) error {
 	return r.settle(d, func(hdr uint64) {
 		full := atomic.LoadUint32(r.w.inFlight) >= MaxInFlight
 		r.finish(d.Idx, d.Pos, hdr)

@@ -62,7 +62,7 @@ func TestRepairTakenAfterPadding(t *testing.T) {
 		if data[0] != want.b || d.Count != want.count {
 			t.Errorf("Receive = message %d, count %d; want %d, count %d", data[0], d.Count, want.b, want.count)
 		}
-		if err := a.Ack(d, false); err != nil {
+		if err := a.Ack(d); err != nil {
 			t.Fatal(err)
 		}
 	}

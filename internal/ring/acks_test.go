@@ -479,7 +479,7 @@ func (m *ackModel) settle(die bool) {
 	c, d := x.holder, x.d
 	if die {
 		var err error
-		if !m.dies(HookAck, 1, func() { err = c.r.Ack(d, false) }) {
+		if !m.dies(HookAck, 1, func() { err = c.r.Ack(d) }) {
 			m.fatalf("Ack of held message %d did not reach HookAck: %v", x.seq, err)
 		}
 		// It marked the record done: the message is done, not counted.
@@ -493,7 +493,7 @@ func (m *ackModel) settle(die bool) {
 	if others := m.alive(); len(others) > 1 {
 		o := m.pick(others)
 		if o != c {
-			if err := o.r.Ack(d, false); err != ErrLeaseExpired {
+			if err := o.r.Ack(d); err != ErrLeaseExpired {
 				m.fatalf("Ack by slot %d of message %d held by slot %d: %v; want %v", o.slot, x.seq, c.slot, err, ErrLeaseExpired)
 			}
 		}
@@ -502,7 +502,11 @@ func (m *ackModel) settle(die bool) {
 	switch k := m.rng.IntN(10); {
 	case k < 5:
 		dead := k == 0
-		err = c.r.Ack(d, dead)
+		if dead {
+			err = c.r.DeadLettered(d)
+		} else {
+			err = c.r.Ack(d)
+		}
 		m.logf("slot %d ack %d (dead %v): %v", c.slot, x.seq, dead, err)
 		m.done(x)
 		m.addStale(c, d)
@@ -541,7 +545,7 @@ func (m *ackModel) settleStale() {
 	var err error
 	switch m.rng.IntN(3) {
 	case 0:
-		err = s.c.r.Ack(s.d, false)
+		err = s.c.r.Ack(s.d)
 	case 1:
 		err = s.c.r.Nack(s.d, 0)
 	default:
@@ -779,7 +783,7 @@ func (m *ackModel) finish() {
 	}
 	m.sweep()
 	for _, x := range m.heldAlive() {
-		if err := x.holder.r.Ack(x.d, false); err != nil {
+		if err := x.holder.r.Ack(x.d); err != nil {
 			m.fatalf("final Ack of %d: %v", x.seq, err)
 		}
 		m.done(x)
@@ -1105,7 +1109,7 @@ func (c *ackConsumer) settle() error {
 			}
 		default:
 			acking = true
-			err = c.r.Ack(d, false)
+			err = c.r.Ack(d)
 		}
 	})
 	if p != "" { // died in Ack, the record marked done: consumed

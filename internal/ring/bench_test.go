@@ -51,7 +51,7 @@ func putReceiveAck(r *Ring, msg, buf []byte) ([]byte, error) {
 	if err != nil {
 		return buf, err
 	}
-	return buf, r.Ack(d, false)
+	return buf, r.Ack(d)
 }
 
 // BenchmarkBatch64 puts 64 messages of 64 bytes in one batch and takes them

@@ -454,7 +454,7 @@ func TestRecoverGivesBackAtOnce(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if err := k.r.Ack(d, false); err != nil {
+	if err := k.r.Ack(d); err != nil {
 		t.Fatal(err)
 	}
 	k.taken++
