@@ -1,11 +1,8 @@
 package mpq
 
 import (
-	"cmp"
 	"context"
-	"crypto/hmac"
 	"crypto/rand"
-	"crypto/sha256"
 	"errors"
 	"fmt"
 	"io"
@@ -19,6 +16,7 @@ import (
 
 	"golang.org/x/sys/unix"
 
+	"github.com/mpq-go/mpq/internal/handshake"
 	"github.com/mpq-go/mpq/internal/shm"
 )
 
@@ -48,21 +46,6 @@ type ListenOptions struct {
 	Capacity int
 }
 
-// DialOptions configure [Dial]. A nil *DialOptions means all defaults.
-type DialOptions struct {
-	// Dir is where the listener's socket is; see [ListenOptions].Dir.
-	Dir string
-
-	// Key is the listener's shared key; see [ListenOptions].Key. Dial
-	// fails with ErrAuth if the listener does not prove it holds the same
-	// key, or if Key is empty and the listener wants one.
-	Key []byte
-
-	// AllowUIDs lists user ids a listener may run as besides this
-	// process's own; Dial refuses any other with ErrPeerRejected.
-	AllowUIDs []int
-}
-
 // A Listener accepts connections from unrelated processes that [Dial] its
 // name. Its methods are safe for concurrent use.
 type Listener struct {
@@ -77,32 +60,9 @@ type Listener struct {
 	closeOnce sync.Once
 }
 
-// Handshake. Every message is fixed-size:
-//
-//	hello   listener -> dialer: magic, version, status, flags, 4 zero bytes, listener nonce (32)
-//	reply   dialer -> listener: magic, version, flags, 2 zero bytes, dialer nonce (32), dialer MAC (32)
-//	verdict listener -> dialer: status, 7 zero bytes, listener MAC (32); with the two ring descriptors if status is ok
-//	final   dialer -> listener: status
-//
-// The dialer MAC is HMAC-SHA256(key, "mpq dialer v1" | listener nonce |
-// dialer nonce), the listener MAC the same with "mpq listener v1" and the
-// nonces swapped; both are zero without a key.
-const (
-	hsMagic   = "MPQL"
-	hsVersion = 1
-	nonceLen  = 32
-	helloLen  = 4 + 1 + 1 + 1 + 1 + nonceLen // 40
-	replyLen  = 4 + 1 + 1 + 2 + nonceLen + sha256.Size
-	verdLen   = 8 + sha256.Size
-
-	hsOK       = 0
-	hsRejected = 1 // the peer's uid is not allowed
-	hsAuth     = 2 // key missing or wrong
-	hsBad      = 3 // not a handshake of this version
-
-	flagKey = 1
-)
-
+// defaultHandshakeTimeout bounds a handshake: Accept's unless
+// [ListenOptions].HandshakeTimeout says otherwise, and Dial's if its context
+// has no deadline.
 const defaultHandshakeTimeout = 10 * time.Second
 
 // Listen makes a socket file NAME.sock (mode 0600) in the directory of
@@ -328,67 +288,114 @@ func withDeadline(ctx context.Context, sock *net.UnixConn, f func() (*Conn, erro
 	return c, nil
 }
 
+// The handshake's messages and their bytes are in package
+// internal/handshake, whose comment documents the format; handshake here
+// and dialHandshake (dial.go) are its two sides.
+
+// handshake is the listener's side: the hello, the dialer's reply, the
+// verdict with the two rings, and the dialer's final word.
 func (l *Listener) handshake(sock *net.UnixConn) (*Conn, error) {
-	uid, err := peerUID(sock)
+	uid, hello, err := l.greet(sock)
 	if err != nil {
 		return nil, err
 	}
-	status := byte(hsOK)
+	b, err := readReply(sock)
+	if err != nil {
+		return nil, err
+	}
+	verdict, err := l.checkReply(b, hello)
+	if err != nil {
+		sock.Write(verdict.Marshal())
+		return nil, err
+	}
+	rings, err := l.makeRings(uid)
+	if err != nil {
+		verdict.Status = handshake.StatusBad
+		sock.Write(verdict.Marshal())
+		return nil, err
+	}
+	return rings.offer(sock, verdict)
+}
+
+// greet sends the hello: the listener's nonce, whether it has a key, and
+// whether the peer's user is allowed. To a peer whose user is not, that is
+// the last message, and greet returns ErrPeerRejected.
+func (l *Listener) greet(sock *net.UnixConn) (int, handshake.Hello, error) {
+	uid, err := peerUID(sock)
+	if err != nil {
+		return 0, handshake.Hello{}, err
+	}
+	hello := handshake.Hello{Key: len(l.opts.Key) > 0, Nonce: handshake.NewNonce()}
 	if !uidAllowed(uid, l.opts.AllowUIDs) {
-		status = hsRejected
+		hello.Status = handshake.StatusRejected
 	}
-	hello := make([]byte, helloLen)
-	copy(hello, hsMagic)
-	hello[4], hello[5] = hsVersion, status
-	if len(l.opts.Key) > 0 {
-		hello[6] = flagKey
-	}
-	nonceL := hello[8:]
-	rand.Read(nonceL)
 	// A write error shows in the read that follows: the peer may have sent
 	// something before it left.
-	sock.Write(hello)
-	if status == hsRejected {
-		return nil, fmt.Errorf("%w: peer runs as uid %d", ErrPeerRejected, uid)
+	sock.Write(hello.Marshal())
+	if hello.Status == handshake.StatusRejected {
+		return 0, hello, fmt.Errorf("%w: peer runs as uid %d", ErrPeerRejected, uid)
 	}
-	reply := make([]byte, replyLen)
-	if n, err := io.ReadFull(sock, reply); err != nil {
+	return uid, hello, nil
+}
+
+// readReply reads the bytes of the dialer's reply. A peer that leaves
+// without sending one gives errSilentPeer.
+func readReply(sock *net.UnixConn) ([]byte, error) {
+	b := make([]byte, handshake.ReplySize)
+	if n, err := io.ReadFull(sock, b); err != nil {
 		if n == 0 && err == io.EOF {
 			return nil, errSilentPeer
 		}
 		return nil, fmt.Errorf("%w: %d bytes of handshake from the peer: %w", ErrHandshake, n, err)
 	}
-	verdict := make([]byte, verdLen)
-	refuse := func(st byte, err error) (*Conn, error) {
-		verdict[0] = st
-		sock.Write(verdict)
-		return nil, err
+	return b, nil
+}
+
+// checkReply checks the dialer's reply to hello and returns the verdict: ok
+// with the listener's proof of the key, or, with the error, the status that
+// turns the peer away.
+func (l *Listener) checkReply(b []byte, hello handshake.Hello) (handshake.Verdict, error) {
+	var reply handshake.Reply
+	if err := reply.Unmarshal(b); err != nil {
+		return handshake.Verdict{Status: handshake.StatusBad}, fmt.Errorf("%w: the peer speaks another protocol (%w)", ErrHandshake, err)
 	}
-	if string(reply[:4]) != hsMagic || reply[4] != hsVersion {
-		return refuse(hsBad, fmt.Errorf("%w: the peer speaks another protocol (version %d)", ErrHandshake, reply[4]))
+	key := l.opts.Key
+	if reply.Key != (len(key) > 0) {
+		has := "no key"
+		if reply.Key {
+			has = "a key and the listener none"
+		}
+		return handshake.Verdict{Status: handshake.StatusAuth}, fmt.Errorf("%w: the peer has %s", ErrAuth, has)
 	}
-	nonceD, macD := reply[8:8+nonceLen], reply[8+nonceLen:]
-	peerKey := reply[5]&flagKey != 0
-	if peerKey != (len(l.opts.Key) > 0) {
-		return refuse(hsAuth, fmt.Errorf("%w: the peer has %s", ErrAuth, map[bool]string{true: "a key and the listener none", false: "no key"}[peerKey]))
+	if len(key) == 0 {
+		return handshake.Verdict{}, nil
 	}
-	if len(l.opts.Key) > 0 && !hmac.Equal(macD, mac(l.opts.Key, "mpq dialer v1", nonceL, nonceD)) {
-		return refuse(hsAuth, fmt.Errorf("%w: the peer has another key", ErrAuth))
+	if !reply.MAC.Equal(handshake.DialerMAC(key, hello.Nonce, reply.Nonce)) {
+		return handshake.Verdict{Status: handshake.StatusAuth}, fmt.Errorf("%w: the peer has another key", ErrAuth)
 	}
-	if len(l.opts.Key) > 0 {
-		copy(verdict[8:], mac(l.opts.Key, "mpq listener v1", nonceD, nonceL))
-	}
-	// Rings: the dialer receives from the first and sends to the second.
+	return handshake.Verdict{MAC: handshake.ListenerMAC(key, hello.Nonce, reply.Nonce)}, nil
+}
+
+// listenerRings are the two rings of a connection: the listener's handles,
+// and the ones whose descriptors go to the dialer. The dialer receives from
+// toD and sends to fromD.
+type listenerRings struct {
+	toD, fromD         *Queue
+	toDPeer, fromDPeer *Queue
+}
+
+// makeRings makes the rings of a connection with a peer that runs as uid.
+func (l *Listener) makeRings(uid int) (*listenerRings, error) {
 	opts := &Options{Capacity: l.opts.Capacity}
 	toD, toDPeer, err := connRing(opts)
 	if err != nil {
-		return refuse(hsBad, err)
+		return nil, err
 	}
 	fromD, fromDPeer, err := connRing(opts)
 	if err != nil {
 		toD.Close()
 		toDPeer.Close()
-		return refuse(hsBad, err)
+		return nil, err
 	}
 	if uid != os.Getuid() {
 		// The peer reopens the rings through /proc/self/fd to lock its
@@ -397,33 +404,50 @@ func (l *Listener) handshake(sock *net.UnixConn) (*Conn, error) {
 		for _, q := range []*Queue{toD, fromD} {
 			if err := q.f.Chmod(0o666); err != nil {
 				closeAll(toD, toDPeer, fromD, fromDPeer)
-				return refuse(hsBad, err)
+				return nil, err
 			}
 		}
 	}
-	err = sendRings(sock, verdict, toDPeer, fromDPeer)
-	toDPeer.Close() // the dialer opens its own handles from the descriptors
-	fromDPeer.Close()
-	if err != nil {
-		toD.Close()
-		fromD.Close()
-		return nil, err
-	}
-	var final [1]byte
-	if _, err := io.ReadFull(sock, final[:]); err != nil || final[0] != hsOK {
-		toD.Close()
-		fromD.Close()
-		switch {
-		case err != nil:
-			return nil, fmt.Errorf("%w: the peer left: %w", ErrHandshake, err)
-		case final[0] == hsAuth:
-			return nil, fmt.Errorf("%w: the peer found the listener's proof of the key wrong", ErrAuth)
-		}
-		return nil, fmt.Errorf("%w: the peer could not open the connection's rings (status %d)", ErrHandshake, final[0])
-	}
-	return newConn(sock, fromD, toD), nil
+	return &listenerRings{toD: toD, fromD: fromD, toDPeer: toDPeer, fromDPeer: fromDPeer}, nil
 }
 
+// offer sends the verdict with the rings and waits for the dialer to say
+// it opened them.
+func (r *listenerRings) offer(sock *net.UnixConn, verdict handshake.Verdict) (*Conn, error) {
+	err := sendRings(sock, verdict.Marshal(), r.toDPeer, r.fromDPeer)
+	r.toDPeer.Close() // the dialer opens its own handles from the descriptors
+	r.fromDPeer.Close()
+	if err == nil {
+		err = awaitFinal(sock)
+	}
+	if err != nil {
+		closeAll(r.toD, r.fromD)
+		return nil, err
+	}
+	return newConn(sock, r.fromD, r.toD), nil
+}
+
+// awaitFinal reads the dialer's last word, and returns nil if it opened the
+// rings.
+func awaitFinal(sock *net.UnixConn) error {
+	b := make([]byte, handshake.FinalSize)
+	if _, err := io.ReadFull(sock, b); err != nil {
+		return fmt.Errorf("%w: the peer left: %w", ErrHandshake, err)
+	}
+	var final handshake.Final
+	if err := final.Unmarshal(b); err != nil {
+		return fmt.Errorf("%w: the peer speaks another protocol (%w)", ErrHandshake, err)
+	}
+	switch final.Status {
+	case handshake.StatusOK:
+		return nil
+	case handshake.StatusAuth:
+		return fmt.Errorf("%w: the peer found the listener's proof of the key wrong", ErrAuth)
+	}
+	return fmt.Errorf("%w: the peer could not open the connection's rings (status %d)", ErrHandshake, final.Status)
+}
+
+// closeAll closes qs.
 func closeAll(qs ...*Queue) {
 	for _, q := range qs {
 		q.Close()
@@ -445,14 +469,8 @@ func sendRings(sock *net.UnixConn, verdict []byte, qs ...*Queue) error {
 	return err
 }
 
-func mac(key []byte, label string, a, b []byte) []byte {
-	h := hmac.New(sha256.New, key)
-	h.Write([]byte(label))
-	h.Write(a)
-	h.Write(b)
-	return h.Sum(nil)
-}
-
+// uidAllowed reports whether a peer running as uid may connect: it runs as
+// this process's user or one of allow.
 func uidAllowed(uid int, allow []int) bool {
 	if uid == os.Getuid() {
 		return true
@@ -496,182 +514,4 @@ func (l *Listener) Close() error {
 		}
 	})
 	return err
-}
-
-// Dial connects to the listener called name (see [Listen]) and returns the
-// connection once the handshake is done. A name nobody listens on gives an
-// error wrapping fs.ErrNotExist; a listener of another user ErrPeerRejected;
-// a key that differs from the listener's ErrAuth; a process without the
-// descriptors for the socket and the two rings ErrTooManyFiles (nothing
-// stays open, and the listener sees the handshake fail). If ctx has no
-// deadline, the handshake gives up after 10 seconds.
-func Dial(ctx context.Context, name string, opts *DialOptions) (*Conn, error) {
-	if ctx == nil {
-		return nil, ErrNilContext
-	}
-	var o DialOptions
-	if opts != nil {
-		o = *opts
-	}
-	dir := o.Dir
-	if dir == "" {
-		dir = shm.DefaultDir()
-	}
-	path, err := socketPath(dir, name)
-	if err != nil {
-		return nil, err
-	}
-	var d net.Dialer
-	nc, err := d.DialContext(ctx, "unix", path)
-	if err != nil {
-		if errors.Is(err, syscall.ECONNREFUSED) {
-			err = fmt.Errorf("%w (a socket left by a listener that is gone)", fs.ErrNotExist)
-		}
-		return nil, cmp.Or(shm.ExplainLimit(fmt.Sprintf("dial %s in %s", name, dir), err), fmt.Errorf("mpq: dial %s in %s: %w", name, dir, err))
-	}
-	sock := nc.(*net.UnixConn)
-	if _, ok := ctx.Deadline(); !ok {
-		var cancel context.CancelFunc
-		ctx, cancel = context.WithTimeout(ctx, defaultHandshakeTimeout)
-		defer cancel()
-	}
-	c, err := withDeadline(ctx, sock, func() (*Conn, error) { return dialHandshake(sock, &o) })
-	if err != nil {
-		sock.Close()
-		return nil, fmt.Errorf("mpq: dial %s: %w", name, err)
-	}
-	return c, nil
-}
-
-func dialHandshake(sock *net.UnixConn, o *DialOptions) (*Conn, error) {
-	uid, err := peerUID(sock)
-	if err != nil {
-		return nil, err
-	}
-	if !uidAllowed(uid, o.AllowUIDs) {
-		return nil, fmt.Errorf("%w: the listener runs as uid %d", ErrPeerRejected, uid)
-	}
-	hello := make([]byte, helloLen)
-	if _, err := io.ReadFull(sock, hello); err != nil {
-		return nil, fmt.Errorf("%w: no hello from the listener: %w", ErrHandshake, err)
-	}
-	if string(hello[:4]) != hsMagic || hello[4] != hsVersion {
-		return nil, fmt.Errorf("%w: the listener speaks another protocol", ErrHandshake)
-	}
-	if hello[5] == hsRejected {
-		return nil, fmt.Errorf("%w: the listener does not accept this user", ErrPeerRejected)
-	}
-	nonceL := hello[8:]
-	reply := make([]byte, replyLen)
-	copy(reply, hsMagic)
-	reply[4] = hsVersion
-	nonceD := reply[8 : 8+nonceLen]
-	rand.Read(nonceD)
-	if len(o.Key) > 0 {
-		reply[5] = flagKey
-		copy(reply[8+nonceLen:], mac(o.Key, "mpq dialer v1", nonceL, nonceD))
-	}
-	if _, err := sock.Write(reply); err != nil {
-		return nil, err
-	}
-	verdict := make([]byte, verdLen)
-	oob := make([]byte, unix.CmsgSpace(4*4)) // room for more than we expect, to close extras
-	n, oobn, flags, _, err := sock.ReadMsgUnix(verdict, oob)
-	if err != nil {
-		return nil, fmt.Errorf("%w: no verdict from the listener: %w", ErrHandshake, err)
-	}
-	files, ferr := receivedFiles(oob[:oobn])
-	defer func() {
-		for _, f := range files {
-			f.Close()
-		}
-	}()
-	if n < verdLen {
-		if _, err := io.ReadFull(sock, verdict[n:]); err != nil {
-			return nil, fmt.Errorf("%w: short verdict from the listener: %w", ErrHandshake, err)
-		}
-	}
-	switch verdict[0] {
-	case hsOK:
-	case hsAuth:
-		return nil, fmt.Errorf("%w: the listener refused this process's key", ErrAuth)
-	default:
-		return nil, fmt.Errorf("%w: the listener refused the handshake (status %d)", ErrHandshake, verdict[0])
-	}
-	fail := func(err error) (*Conn, error) {
-		st := byte(hsBad)
-		if errors.Is(err, ErrAuth) {
-			st = hsAuth
-		}
-		sock.Write([]byte{st})
-		return nil, err
-	}
-	if (hello[6]&flagKey != 0) != (len(o.Key) > 0) {
-		return fail(fmt.Errorf("%w: the listener has %s", ErrAuth, map[bool]string{true: "no key", false: "a key and this process none"}[len(o.Key) > 0]))
-	}
-	if len(o.Key) > 0 && !hmac.Equal(verdict[8:], mac(o.Key, "mpq listener v1", nonceD, nonceL)) {
-		return fail(fmt.Errorf("%w: the listener does not hold the key", ErrAuth))
-	}
-	if ferr != nil || len(files) != 2 {
-		// The kernel drops the descriptors that do not fit in this
-		// process's table, and says only that it cut the message short.
-		if flags&unix.MSG_CTRUNC != 0 {
-			if err := shm.ExplainLimit("receive the connection's rings from the listener", descriptorLeft(sock)); err != nil {
-				return fail(err)
-			}
-		}
-		return fail(fmt.Errorf("%w: the listener sent %d descriptors, not 2 rings (%v)", ErrHandshake, len(files), ferr))
-	}
-	in, err := openConnRing(files[0])
-	if err != nil {
-		return fail(cmp.Or(shm.ExplainLimit("open the connection's receiving ring", err), err))
-	}
-	out, err := openConnRing(files[1])
-	if err != nil {
-		in.Close()
-		return fail(cmp.Or(shm.ExplainLimit("open the connection's sending ring", err), err))
-	}
-	if _, err := sock.Write([]byte{hsOK}); err != nil {
-		in.Close()
-		out.Close()
-		return nil, err
-	}
-	return newConn(sock, in, out), nil
-}
-
-// descriptorLeft returns the error of making one more descriptor in this
-// process, or nil if it can (and did, and closed it).
-func descriptorLeft(sock *net.UnixConn) error {
-	raw, err := sock.SyscallConn()
-	if err != nil {
-		return nil
-	}
-	var derr error
-	raw.Control(func(fd uintptr) {
-		var nfd int
-		if nfd, derr = unix.FcntlInt(fd, unix.F_DUPFD_CLOEXEC, 0); derr == nil {
-			unix.Close(nfd)
-		}
-	})
-	return derr
-}
-
-// receivedFiles returns the descriptors passed in oob.
-func receivedFiles(oob []byte) ([]*os.File, error) {
-	msgs, err := unix.ParseSocketControlMessage(oob)
-	if err != nil {
-		return nil, err
-	}
-	var files []*os.File
-	for _, m := range msgs {
-		fds, err := unix.ParseUnixRights(&m)
-		if err != nil {
-			continue
-		}
-		for _, fd := range fds {
-			unix.CloseOnExec(fd)
-			files = append(files, os.NewFile(uintptr(fd), "mpq-ring"))
-		}
-	}
-	return files, nil
 }
