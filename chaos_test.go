@@ -141,11 +141,6 @@ type chaosLog struct {
 	buf [chaosRecSize]byte
 }
 
-func openChaosLog() (*chaosLog, error) {
-	f, err := os.OpenFile(os.Getenv(envChaosLog), os.O_WRONLY|os.O_CREATE|os.O_EXCL|os.O_APPEND, 0o600)
-	return &chaosLog{f: f}, err
-}
-
 func (l *chaosLog) rec(kind byte, n uint32, pid, seq uint64, t int64) error {
 	b := l.buf[:]
 	b[0], b[1], b[2], b[3] = kind, 0, 0, 0
@@ -157,8 +152,19 @@ func (l *chaosLog) rec(kind byte, n uint32, pid, seq uint64, t int64) error {
 	return err
 }
 
-func openChaosQueue() (*mpq.Queue, error) {
-	return mpq.Open(os.Getenv(envName), &mpq.Options{Dir: os.Getenv(envDir), NoCreate: true, Lease: chaosLease})
+// openChaos opens, in a helper process, the queue and the log the test
+// gave it.
+func openChaos() (*mpq.Queue, *chaosLog, error) {
+	q, err := mpq.Open(os.Getenv(envName), &mpq.Options{Dir: os.Getenv(envDir), NoCreate: true, Lease: chaosLease})
+	if err != nil {
+		return nil, nil, err
+	}
+	f, err := os.OpenFile(os.Getenv(envChaosLog), os.O_WRONLY|os.O_CREATE|os.O_EXCL|os.O_APPEND, 0o600)
+	if err != nil {
+		q.Close()
+		return nil, nil, err
+	}
+	return q, &chaosLog{f: f}, nil
 }
 
 func chaosRand() *rand.Rand {
@@ -171,11 +177,7 @@ func chaosRand() *rand.Rand {
 func runChaosProducer() error {
 	inc := uint64(testutil.EnvInt(envChaosInc, 0))
 	rng := chaosRand()
-	q, err := openChaosQueue()
-	if err != nil {
-		return err
-	}
-	lg, err := openChaosLog()
+	q, lg, err := openChaos()
 	if err != nil {
 		return err
 	}
@@ -220,11 +222,7 @@ func runChaosProducer() error {
 // it is acknowledged, and says "done" at the end.
 func runChaosConsumer() error {
 	rng := chaosRand()
-	q, err := openChaosQueue()
-	if err != nil {
-		return err
-	}
-	lg, err := openChaosLog()
+	q, lg, err := openChaos()
 	if err != nil {
 		return err
 	}
@@ -739,196 +737,262 @@ func chaosRec(b []byte) (kind byte, n uint32, pid, seq uint64, at int64) {
 // queue's Stats after the drain, [from, to] the killing phase.
 func chaosAudit(t *testing.T, all []*chaosProc, s mpq.Stats, from, to int64) *chaosReport {
 	t.Helper()
-	r := &chaosReport{QueuePuts: s.Puts}
-	byInc := map[uint64]*chaosProc{}
-	putTimes := map[uint64][]int64{}     // by producer: time of each logged Put, by seq
-	deliverTimes := map[uint64][]int64{} // by consumer: time of each delivery
-	var dels []*chaosDelivery
-	held := map[uint64]*chaosDelivery{} // by killed consumer: its unfinished delivery
-	var danglingGets []int64            // kill times of consumers killed between logging a Get intent and its result
-	acked := 0
-	// errorf reports up to 10 failures of each kind.
-	reported := map[string]int{}
-	errorf := func(kind, format string, args ...any) {
-		t.Helper()
-		if reported[kind]++; reported[kind] <= 10 {
-			t.Errorf(kind+": "+format, args...)
-		}
+	a := &chaosAuditor{
+		t: t, all: all, s: s, r: &chaosReport{QueuePuts: s.Puts},
+		byInc: map[uint64]*chaosProc{}, putTimes: map[uint64][]int64{}, deliverTimes: map[uint64][]int64{},
+		held: map[uint64]*chaosDelivery{}, redelivery: map[uint64]int64{}, delivered: map[[2]uint64]bool{},
+		reported: map[string]int{},
 	}
 	for _, p := range all {
-		byInc[p.inc] = p
-		recs := chaosReadLog(t, p)
+		a.byInc[p.inc] = p
 		if p.producer {
-			times := make([]int64, len(recs))
-			for i, b := range recs {
-				kind, _, pid, seq, at := chaosRec(b)
-				if kind != chaosPut || pid != p.inc || seq != uint64(i) {
-					t.Fatalf("%v: record %d is %c %d %d; want %c %d %d", p, i, kind, pid, seq, chaosPut, p.inc, i)
-				}
-				times[i] = at
-			}
-			putTimes[p.inc] = times
-			r.MessagesPut += len(times)
-			continue
-		}
-		var cur *chaosDelivery
-		getPending, done := false, false
-		var times []int64
-		for i, b := range recs {
-			kind, n, pid, seq, at := chaosRec(b)
-			bad := func() { t.Fatalf("%v: record %d (%c %d %d) out of place", p, i, kind, pid, seq) }
-			if done || (cur != nil && kind != chaosExtended && kind != chaosAcked && kind != chaosNacked &&
-				kind != chaosNackAfter && kind != chaosExpired) || (getPending && kind != chaosGot && kind != chaosGetEOF && kind != chaosDamaged) {
-				bad()
-			}
-			switch kind {
-			case chaosGetIntent:
-				getPending = true
-			case chaosGetEOF:
-				getPending = false
-			case chaosGot, chaosReceived:
-				if kind == chaosGot && !getPending || kind == chaosReceived && getPending {
-					bad()
-				}
-				getPending = false
-				d := &chaosDelivery{t: at, pid: pid, seq: seq, cons: p, count: n, kind: kind}
-				if kind == chaosGot {
-					d.outcome = chaosGot
-				} else {
-					cur = d
-				}
-				dels = append(dels, d)
-				times = append(times, at)
-			case chaosExtended:
-				if cur == nil || cur.pid != pid || cur.seq != seq {
-					bad()
-				}
-			case chaosAcked, chaosNacked, chaosNackAfter, chaosExpired:
-				if cur == nil || cur.pid != pid || cur.seq != seq {
-					bad()
-				}
-				cur.outcome, cur.end, cur.call = kind, at, n
-				if kind == chaosNackAfter {
-					cur.notBefore = at
-				}
-				if kind == chaosAcked {
-					acked++
-				}
-				cur = nil
-			case chaosDamaged:
-				r.Damaged++
-				getPending = false
-				errorf("damaged", "consumer %d got a message of %d bytes with a bad checksum (producer %d, seq %d as it says)", p.inc, n, pid, seq)
-			case chaosDone:
-				done = true
-			default:
-				bad()
-			}
-		}
-		deliverTimes[p.inc] = times
-		if p.killed == 0 && !done {
-			t.Errorf("%v exited without logging the end of its stream", p)
-		}
-		if cur != nil {
-			held[p.inc] = cur
-		}
-		if getPending && p.killed != 0 {
-			danglingGets = append(danglingGets, p.killed)
+			a.readProducer(p)
+		} else {
+			a.readConsumer(p)
 		}
 	}
+	a.checkDeliveries()
+	a.checkLost()
+	a.checkCounts()
+	a.measureStalls(from, to)
+	return a.r
+}
 
-	// Group the deliveries by message, in order of time.
-	slices.SortFunc(dels, func(a, b *chaosDelivery) int {
-		return cmp.Or(cmp.Compare(a.pid, b.pid), cmp.Compare(a.seq, b.seq), cmp.Compare(a.t, b.t))
+// A chaosAuditor holds what chaosAudit has gathered, phase by phase: the
+// logs read, then the deliveries of each message checked, the messages
+// never delivered, the queue's counts, and the stalls after each death.
+type chaosAuditor struct {
+	t   *testing.T
+	all []*chaosProc
+	s   mpq.Stats
+	r   *chaosReport
+
+	// From the logs.
+	byInc        map[uint64]*chaosProc
+	putTimes     map[uint64][]int64        // by producer: time of each logged Put, by seq
+	deliverTimes map[uint64][]int64        // by consumer: time of each delivery
+	dels         []*chaosDelivery          // every delivery logged
+	held         map[uint64]*chaosDelivery // by killed consumer: its unfinished delivery
+	danglingGets []int64                   // kill times of consumers killed between logging a Get intent and its result
+	acked        int
+
+	// From the deliveries.
+	redelivery map[uint64]int64 // by killed consumer: when its held message was delivered again
+	delivered  map[[2]uint64]bool
+	lost       [][2]uint64 // logged as put, never delivered, by producer and seq
+
+	reported map[string]int // failures reported, by kind
+}
+
+// errorf reports up to 10 failures of each kind.
+func (a *chaosAuditor) errorf(kind, format string, args ...any) {
+	a.t.Helper()
+	if a.reported[kind]++; a.reported[kind] <= 10 {
+		a.t.Errorf(kind+": "+format, args...)
+	}
+}
+
+// readProducer reads the log of a producer: a Put record for each sequence
+// number from 0.
+func (a *chaosAuditor) readProducer(p *chaosProc) {
+	a.t.Helper()
+	recs := chaosReadLog(a.t, p)
+	times := make([]int64, len(recs))
+	for i, b := range recs {
+		kind, _, pid, seq, at := chaosRec(b)
+		if kind != chaosPut || pid != p.inc || seq != uint64(i) {
+			a.t.Fatalf("%v: record %d is %c %d %d; want %c %d %d", p, i, kind, pid, seq, chaosPut, p.inc, i)
+		}
+		times[i] = at
+	}
+	a.putTimes[p.inc] = times
+	a.r.MessagesPut += len(times)
+}
+
+// readConsumer reads the log of a consumer, checking that its records come
+// in an order the consumer could have written them, and gathers its
+// deliveries.
+func (a *chaosAuditor) readConsumer(p *chaosProc) {
+	a.t.Helper()
+	var cur *chaosDelivery
+	getPending, done := false, false
+	var times []int64
+	for i, b := range chaosReadLog(a.t, p) {
+		kind, n, pid, seq, at := chaosRec(b)
+		bad := func() { a.t.Fatalf("%v: record %d (%c %d %d) out of place", p, i, kind, pid, seq) }
+		if done || (cur != nil && kind != chaosExtended && kind != chaosAcked && kind != chaosNacked &&
+			kind != chaosNackAfter && kind != chaosExpired) || (getPending && kind != chaosGot && kind != chaosGetEOF && kind != chaosDamaged) {
+			bad()
+		}
+		switch kind {
+		case chaosGetIntent:
+			getPending = true
+		case chaosGetEOF:
+			getPending = false
+		case chaosGot, chaosReceived:
+			if kind == chaosGot && !getPending || kind == chaosReceived && getPending {
+				bad()
+			}
+			getPending = false
+			d := &chaosDelivery{t: at, pid: pid, seq: seq, cons: p, count: n, kind: kind}
+			if kind == chaosGot {
+				d.outcome = chaosGot
+			} else {
+				cur = d
+			}
+			a.dels = append(a.dels, d)
+			times = append(times, at)
+		case chaosExtended:
+			if cur == nil || cur.pid != pid || cur.seq != seq {
+				bad()
+			}
+		case chaosAcked, chaosNacked, chaosNackAfter, chaosExpired:
+			if cur == nil || cur.pid != pid || cur.seq != seq {
+				bad()
+			}
+			cur.outcome, cur.end, cur.call = kind, at, n
+			if kind == chaosNackAfter {
+				cur.notBefore = at
+			}
+			if kind == chaosAcked {
+				a.acked++
+			}
+			cur = nil
+		case chaosDamaged:
+			a.r.Damaged++
+			getPending = false
+			a.errorf("damaged", "consumer %d got a message of %d bytes with a bad checksum (producer %d, seq %d as it says)", p.inc, n, pid, seq)
+		case chaosDone:
+			done = true
+		default:
+			bad()
+		}
+	}
+	a.deliverTimes[p.inc] = times
+	if p.killed == 0 && !done {
+		a.t.Errorf("%v exited without logging the end of its stream", p)
+	}
+	if cur != nil {
+		a.held[p.inc] = cur
+	}
+	if getPending && p.killed != 0 {
+		a.danglingGets = append(a.danglingGets, p.killed)
+	}
+}
+
+// checkDeliveries groups the deliveries by message, in order of time, and
+// checks each message's.
+func (a *chaosAuditor) checkDeliveries() {
+	a.t.Helper()
+	dels := a.dels
+	slices.SortFunc(dels, func(x, y *chaosDelivery) int {
+		return cmp.Or(cmp.Compare(x.pid, y.pid), cmp.Compare(x.seq, y.seq), cmp.Compare(x.t, y.t))
 	})
-	r.Deliveries = len(dels)
-	redelivery := map[uint64]int64{} // by killed consumer: when its held message was delivered again
-	delivered := map[[2]uint64]bool{}
+	a.r.Deliveries = len(dels)
 	for i := 0; i < len(dels); {
 		j := i
 		for j < len(dels) && dels[j].pid == dels[i].pid && dels[j].seq == dels[i].seq {
 			j++
 		}
-		m := dels[i:j]
-		pid, seq := m[0].pid, m[0].seq
+		a.checkMessage(dels[i:j])
 		i = j
-		delivered[[2]uint64{pid, seq}] = true
-		prod, ok := byInc[pid]
-		switch {
-		case !ok || !prod.producer:
-			errorf("phantom", "delivered a message of producer %d, which never ran: %v", pid, chaosShow(m))
-			continue
-		case seq == uint64(len(putTimes[pid])) && prod.killed != 0:
-			r.PutNotLogged++ // its Put returned, then the producer was killed
-		case seq >= uint64(len(putTimes[pid])):
-			errorf("phantom", "delivered message %d of producer %d, which logged %d puts and was not killed: %v", seq, pid, len(putTimes[pid]), chaosShow(m))
-		}
-		receives, dup := 0, false
-		for k, d := range m {
-			last := k == len(m)-1
-			if d.kind == chaosReceived {
-				receives++
-				if d.count < uint32(receives) {
-					errorf("count", "message %d of producer %d: delivery %d by Receive has Count %d: %v", seq, pid, receives, d.count, chaosShow(m))
-				} else {
-					r.RedeliveredUnlogged += int(d.count) - receives
-					receives = int(d.count)
-				}
-			}
-			if last {
-				switch d.outcome {
-				case chaosNacked, chaosNackAfter, chaosExpired:
-					r.Lost++
-					errorf("lost", "message %d of producer %d was given back and never delivered again: %v", seq, pid, chaosShow(m))
-				}
-				continue
-			}
-			next := m[k+1]
-			switch d.outcome {
-			case 0: // its consumer was killed (else its log would not parse)
-				r.RedeliveredAfterDeath++
-				redelivery[d.cons.inc] = next.t
-			case chaosNacked:
-				r.RedeliveredAfterNack++
-			case chaosNackAfter:
-				r.RedeliveredAfterNack++
-				if next.t < d.notBefore-int64(chaosClockSlack) {
-					errorf("early", "message %d of producer %d delivered again %.3f ms before its NackAfter delay ended: %v",
-						seq, pid, float64(d.notBefore-next.t)/1e6, chaosShow(m))
-				}
-			case chaosExpired:
-				r.RedeliveredAfterExpiry++
-				// With a lease of chaosLease, a sign of trouble.
-				alive := "alive"
-				if d.cons.killed != 0 {
-					alive = "killed later"
-				}
-				errorf("expired", "consumer %d (%s, pid %d) got ErrLeaseExpired from %s %.1f ms after receiving message %d of producer %d (lease %v); "+
-					"it was delivered again %.1f ms after it was received: %v",
-					d.cons.inc, alive, d.cons.c.Pid(), chaosCallNames[min(d.call, uint32(len(chaosCallNames)-1))], float64(d.end-d.t)/1e6,
-					seq, pid, chaosLease, float64(next.t-d.t)/1e6, chaosShow(m))
-			default: // acked, or taken by Get
-				r.Duplicates++
-				if !dup {
-					errorf("duplicate", "message %d of producer %d delivered again after %c: %v", seq, pid, d.outcome, chaosShow(m))
-				}
-				dup = true
-			}
-		}
 	}
+}
 
-	// Lost: logged as put, never delivered. A consumer killed between Get
-	// returning and logging the message took one away: excuse that many.
-	var lost [][2]uint64
-	for pid, times := range putTimes {
+// checkMessage checks the deliveries m of one message, in order of time:
+// that it was put, that each Receive counts the deliveries before it, and
+// that each delivery after the first has a reason (a death, a Nack, an
+// expired lease).
+func (a *chaosAuditor) checkMessage(m []*chaosDelivery) {
+	a.t.Helper()
+	r := a.r
+	pid, seq := m[0].pid, m[0].seq
+	a.delivered[[2]uint64{pid, seq}] = true
+	prod, ok := a.byInc[pid]
+	puts := uint64(len(a.putTimes[pid]))
+	switch {
+	case !ok || !prod.producer:
+		a.errorf("phantom", "delivered a message of producer %d, which never ran: %v", pid, chaosShow(m))
+		return
+	case seq == puts && prod.killed != 0:
+		r.PutNotLogged++ // its Put returned, then the producer was killed
+	case seq >= puts:
+		a.errorf("phantom", "delivered message %d of producer %d, which logged %d puts and was not killed: %v", seq, pid, puts, chaosShow(m))
+	}
+	receives, dup := 0, false
+	for k, d := range m {
+		if d.kind == chaosReceived {
+			receives++
+			if d.count < uint32(receives) {
+				a.errorf("count", "message %d of producer %d: delivery %d by Receive has Count %d: %v", seq, pid, receives, d.count, chaosShow(m))
+			} else {
+				r.RedeliveredUnlogged += int(d.count) - receives
+				receives = int(d.count)
+			}
+		}
+		if k == len(m)-1 {
+			switch d.outcome {
+			case chaosNacked, chaosNackAfter, chaosExpired:
+				r.Lost++
+				a.errorf("lost", "message %d of producer %d was given back and never delivered again: %v", seq, pid, chaosShow(m))
+			}
+			continue
+		}
+		next := m[k+1]
+		switch d.outcome {
+		case 0: // its consumer was killed (else its log would not parse)
+			r.RedeliveredAfterDeath++
+			a.redelivery[d.cons.inc] = next.t
+		case chaosNacked:
+			r.RedeliveredAfterNack++
+		case chaosNackAfter:
+			r.RedeliveredAfterNack++
+			if next.t < d.notBefore-int64(chaosClockSlack) {
+				a.errorf("early", "message %d of producer %d delivered again %.3f ms before its NackAfter delay ended: %v",
+					seq, pid, float64(d.notBefore-next.t)/1e6, chaosShow(m))
+			}
+		case chaosExpired:
+			r.RedeliveredAfterExpiry++
+			a.reportExpired(d, next, m)
+		default: // acked, or taken by Get
+			r.Duplicates++
+			if !dup {
+				a.errorf("duplicate", "message %d of producer %d delivered again after %c: %v", seq, pid, d.outcome, chaosShow(m))
+			}
+			dup = true
+		}
+	}
+}
+
+// reportExpired reports delivery d of message m, delivered again at next,
+// whose consumer got ErrLeaseExpired: with a lease of chaosLease, a sign of
+// trouble.
+func (a *chaosAuditor) reportExpired(d, next *chaosDelivery, m []*chaosDelivery) {
+	a.t.Helper()
+	alive := "alive"
+	if d.cons.killed != 0 {
+		alive = "killed later"
+	}
+	a.errorf("expired", "consumer %d (%s, pid %d) got ErrLeaseExpired from %s %.1f ms after receiving message %d of producer %d (lease %v); "+
+		"it was delivered again %.1f ms after it was received: %v",
+		d.cons.inc, alive, d.cons.c.Pid(), chaosCallNames[min(d.call, uint32(len(chaosCallNames)-1))], float64(d.end-d.t)/1e6,
+		d.seq, d.pid, chaosLease, float64(next.t-d.t)/1e6, chaosShow(m))
+}
+
+// checkLost finds the messages logged as put and never delivered. A
+// consumer killed between Get returning and logging the message took one
+// away: it excuses that many.
+func (a *chaosAuditor) checkLost() {
+	a.t.Helper()
+	for pid, times := range a.putTimes {
 		for seq := range times {
-			if !delivered[[2]uint64{pid, uint64(seq)}] {
-				lost = append(lost, [2]uint64{pid, uint64(seq)})
+			if !a.delivered[[2]uint64{pid, uint64(seq)}] {
+				a.lost = append(a.lost, [2]uint64{pid, uint64(seq)})
 			}
 		}
 	}
-	slices.SortFunc(lost, func(a, b [2]uint64) int { return cmp.Or(cmp.Compare(a[0], b[0]), cmp.Compare(a[1], b[1])) })
-	//
+	lost, danglingGets := a.lost, a.danglingGets
+	slices.SortFunc(lost, func(x, y [2]uint64) int { return cmp.Or(cmp.Compare(x[0], y[0]), cmp.Compare(x[1], y[1])) })
 	// Each excused message needs its own such consumer, killed after the
 	// message could have been put: after its producer's previous Put
 	// returned. Sorting both sides latest first, the i-th latest such bound
@@ -936,7 +1000,7 @@ func chaosAudit(t *testing.T, all []*chaosProc, s mpq.Stats, from, to int64) *ch
 	bounds := make([]int64, len(lost))
 	for i, m := range lost {
 		if m[1] > 0 {
-			bounds[i] = putTimes[m[0]][m[1]-1]
+			bounds[i] = a.putTimes[m[0]][m[1]-1]
 		}
 	}
 	slices.Sort(bounds)
@@ -947,55 +1011,52 @@ func chaosAudit(t *testing.T, all []*chaosProc, s mpq.Stats, from, to int64) *ch
 	for i := 0; excused && i < len(bounds); i++ {
 		excused = danglingGets[i] > bounds[i]
 	}
-	r.KilledInGet = len(danglingGets)
+	a.r.KilledInGet = len(danglingGets)
 	if excused {
-		r.LostToGet = len(lost)
+		a.r.LostToGet = len(lost)
 		if len(lost) > 0 {
-			t.Logf("%d messages never delivered, excused by %d consumers killed between calling Get and logging what it returned: %v",
+			a.t.Logf("%d messages never delivered, excused by %d consumers killed between calling Get and logging what it returned: %v",
 				len(lost), len(danglingGets), lost)
 		}
 	} else {
-		r.Lost += len(lost)
-		t.Errorf("%d messages put were never delivered (%d consumers were killed inside Get, which cannot excuse them all): %v",
+		a.r.Lost += len(lost)
+		a.t.Errorf("%d messages put were never delivered (%d consumers were killed inside Get, which cannot excuse them all): %v",
 			len(lost), len(danglingGets), lost[:min(len(lost), 20)])
 	}
-	// The queue's own counts agree. Every message it took in was delivered,
-	// or taken by a consumer killed before logging it (a killed producer's
-	// last Put may have been taken so too: it is neither logged as put nor
-	// as delivered). Every ack it counts is logged, or was done by a
-	// consumer killed before logging it, whose message then never came
-	// back.
-	if extra := int64(s.Puts) - int64(len(delivered)+len(lost)); extra < 0 || extra > int64(len(danglingGets)-len(lost)) {
-		t.Errorf("the queue counts %d puts; %d distinct messages were delivered, %d put and never delivered, %d consumers killed inside Get",
-			s.Puts, len(delivered), len(lost), len(danglingGets))
+}
+
+// checkCounts checks that the queue's own counts agree with the logs. Every
+// message it took in was delivered, or taken by a consumer killed before
+// logging it (a killed producer's last Put may have been taken so too: it
+// is neither logged as put nor as delivered). Every ack it counts is
+// logged, or was done by a consumer killed before logging it, whose message
+// then never came back.
+func (a *chaosAuditor) checkCounts() {
+	a.t.Helper()
+	s, lost, danglingGets := a.s, a.lost, a.danglingGets
+	if extra := int64(s.Puts) - int64(len(a.delivered)+len(lost)); extra < 0 || extra > int64(len(danglingGets)-len(lost)) {
+		a.t.Errorf("the queue counts %d puts; %d distinct messages were delivered, %d put and never delivered, %d consumers killed inside Get",
+			s.Puts, len(a.delivered), len(lost), len(danglingGets))
 	}
 	ackedUnlogged := 0
-	for inc, d := range held {
-		if _, ok := redelivery[inc]; !ok && d.outcome == 0 {
+	for inc, d := range a.held {
+		if _, ok := a.redelivery[inc]; !ok && d.outcome == 0 {
 			ackedUnlogged++
 		}
 	}
-	if s.Acks < uint64(acked) || s.Acks > uint64(acked+r.Damaged+ackedUnlogged) {
-		t.Errorf("the queue counts %d acks; consumers logged %d (plus %d damaged), and %d killed consumers' deliveries were never redelivered",
-			s.Acks, acked, r.Damaged, ackedUnlogged)
+	if s.Acks < uint64(a.acked) || s.Acks > uint64(a.acked+a.r.Damaged+ackedUnlogged) {
+		a.t.Errorf("the queue counts %d acks; consumers logged %d (plus %d damaged), and %d killed consumers' deliveries were never redelivered",
+			s.Acks, a.acked, a.r.Damaged, ackedUnlogged)
 	}
+}
 
-	// Stalls: after each death, how long until another producer's Put
-	// returned, another consumer received a message, and the message the
-	// dead consumer held (if any) was delivered again.
-	next := func(times map[uint64][]int64, not uint64, after int64) int64 {
-		best := int64(math.MaxInt64)
-		for inc, ts := range times {
-			if inc == not {
-				continue
-			}
-			if k, _ := slices.BinarySearch(ts, after+1); k < len(ts) && ts[k] < best {
-				best = ts[k]
-			}
-		}
-		return best
-	}
-	for _, times := range []map[uint64][]int64{putTimes, deliverTimes} {
+// measureStalls measures, after each death, how long until another
+// producer's Put returned, another consumer received a message, and the
+// message the dead consumer held (if any) was delivered again; and the
+// longest gaps between Puts and between deliveries from..to.
+func (a *chaosAuditor) measureStalls(from, to int64) {
+	a.t.Helper()
+	for _, times := range []map[uint64][]int64{a.putTimes, a.deliverTimes} {
 		for inc, ts := range times {
 			if !slices.IsSorted(ts) { // the wall clock went back
 				times[inc] = slices.Sorted(slices.Values(ts))
@@ -1008,15 +1069,15 @@ func chaosAudit(t *testing.T, all []*chaosProc, s mpq.Stats, from, to int64) *ch
 		why string
 	}
 	var worstStalls []worst
-	for _, p := range all {
+	for _, p := range a.all {
 		if p.killed == 0 {
 			continue
 		}
-		put := next(putTimes, p.inc, p.killed)
-		got := next(deliverTimes, p.inc, p.killed)
+		put := chaosNextAfter(a.putTimes, p.inc, p.killed)
+		got := chaosNextAfter(a.deliverTimes, p.inc, p.killed)
 		stall := max(put, got) - p.killed
 		why := fmt.Sprintf("%v: next Put after %.1f ms, next delivery after %.1f ms", p, float64(put-p.killed)/1e6, float64(got-p.killed)/1e6)
-		if at, ok := redelivery[p.inc]; ok {
+		if at, ok := a.redelivery[p.inc]; ok {
 			d := float64(at-p.killed) / 1e6
 			redeliveries = append(redeliveries, d)
 			stall = max(stall, at-p.killed)
@@ -1025,14 +1086,29 @@ func chaosAudit(t *testing.T, all []*chaosProc, s mpq.Stats, from, to int64) *ch
 		stalls = append(stalls, float64(stall)/1e6)
 		worstStalls = append(worstStalls, worst{float64(stall) / 1e6, why})
 	}
-	slices.SortFunc(worstStalls, func(a, b worst) int { return cmp.Compare(b.ms, a.ms) })
+	slices.SortFunc(worstStalls, func(x, y worst) int { return cmp.Compare(y.ms, x.ms) })
 	for _, w := range worstStalls[:min(3, len(worstStalls))] {
-		t.Logf("a long stall: %s", w.why)
+		a.t.Logf("a long stall: %s", w.why)
 	}
+	r := a.r
 	r.MaxStallMs, r.P99StallMs = chaosPercentiles(stalls)
-	r.MaxPutGapMs, r.MaxDeliveryGapMs = chaosMaxGap(putTimes, from, to), chaosMaxGap(deliverTimes, from, to)
+	r.MaxPutGapMs, r.MaxDeliveryGapMs = chaosMaxGap(a.putTimes, from, to), chaosMaxGap(a.deliverTimes, from, to)
 	r.MaxRedeliveryMs, r.P99RedeliveryMs = chaosPercentiles(redeliveries)
-	return r
+}
+
+// chaosNextAfter returns the first time in times after after, of any
+// process but not; math.MaxInt64 if there is none.
+func chaosNextAfter(times map[uint64][]int64, not uint64, after int64) int64 {
+	best := int64(math.MaxInt64)
+	for inc, ts := range times {
+		if inc == not {
+			continue
+		}
+		if k, _ := slices.BinarySearch(ts, after+1); k < len(ts) && ts[k] < best {
+			best = ts[k]
+		}
+	}
+	return best
 }
 
 // chaosMaxGap returns the longest time in ms between two events of any
