@@ -226,98 +226,26 @@ func runChaosConsumer() error {
 	if err != nil {
 		return err
 	}
+	c := &chaosConsumer{rng: rng, q: q, lg: lg}
 	ctx := context.Background()
-	now := func() int64 { return time.Now().UnixNano() }
-	damaged := func(m []byte, pid, seq uint64) error {
-		fmt.Fprintf(os.Stderr, "damaged message: %d bytes, producer %d, seq %d: % x\n", len(m), pid, seq, m[:min(len(m), 64)])
-		return lg.rec(chaosDamaged, uint32(len(m)), pid, seq, now())
-	}
 	testutil.Say("ready")
 	getEOF := false // Get said io.EOF: from now on Receive only, until it says so too
 	for {
 		if !getEOF && rng.IntN(10) == 0 {
-			if err := lg.rec(chaosGetIntent, 0, 0, 0, now()); err != nil {
-				return err
-			}
-			m, err := q.Get(ctx)
-			if err == io.EOF {
-				getEOF = true
-				if err := lg.rec(chaosGetEOF, 0, 0, 0, now()); err != nil {
-					return err
-				}
-				continue
-			}
-			if err != nil {
-				return fmt.Errorf("get: %w", err)
-			}
-			pid, seq, ok := chaosParseMsg(m)
-			if !ok {
-				err = damaged(m, pid, seq)
-			} else {
-				err = lg.rec(chaosGot, 0, pid, seq, now())
-			}
-			if err != nil {
+			if getEOF, err = c.get(ctx); err != nil {
 				return err
 			}
 			continue
 		}
-		d, err := q.Receive(ctx)
-		if err == io.EOF {
+		eof, err := c.receive(ctx)
+		if err != nil {
+			return err
+		}
+		if eof {
 			break
 		}
-		if err != nil {
-			return fmt.Errorf("receive: %w", err)
-		}
-		pid, seq, ok := chaosParseMsg(d.Data())
-		if !ok {
-			if err := damaged(d.Data(), pid, seq); err != nil {
-				return err
-			}
-			if err := d.Ack(); err != nil {
-				return fmt.Errorf("ack of a damaged message: %w", err)
-			}
-			continue
-		}
-		if err := lg.rec(chaosReceived, uint32(d.Count()), pid, seq, now()); err != nil {
-			return err
-		}
-		kind, call, t := byte(chaosAcked), chaosCallAck, now()
-		switch x := rng.IntN(100); {
-		case x < 2:
-			kind, call, err = chaosNacked, chaosCallNack, d.Nack()
-		case x < 3:
-			delay := time.Millisecond + chaosDur(rng, 10*time.Millisecond)
-			kind, call, t = chaosNackAfter, chaosCallNackAfter, time.Now().Add(delay).UnixNano()
-			err = d.NackAfter(delay)
-		case x < 6:
-			// Hold it a while (work), extend the lease, hold it again.
-			time.Sleep(chaosDur(rng, 3*time.Millisecond))
-			call = chaosCallExtend
-			if err = d.Extend(chaosLease); err == nil {
-				if err := lg.rec(chaosExtended, 0, pid, seq, now()); err != nil {
-					return err
-				}
-				time.Sleep(chaosDur(rng, 3*time.Millisecond))
-				call, err = chaosCallAck, d.Ack()
-			}
-		default:
-			err = d.Ack()
-		}
-		n := uint32(0)
-		if errors.Is(err, mpq.ErrLeaseExpired) {
-			kind, n, err = chaosExpired, uint32(call), nil
-		}
-		if err != nil {
-			return fmt.Errorf("%s of producer %d seq %d: %w", chaosCallNames[call], pid, seq, err)
-		}
-		if kind != chaosNackAfter {
-			t = now()
-		}
-		if err := lg.rec(kind, n, pid, seq, t); err != nil {
-			return err
-		}
 	}
-	if err := lg.rec(chaosDone, 0, 0, 0, now()); err != nil {
+	if err := lg.rec(chaosDone, 0, 0, 0, chaosNow()); err != nil {
 		return err
 	}
 	if err := lg.f.Close(); err != nil {
@@ -325,6 +253,109 @@ func runChaosConsumer() error {
 	}
 	testutil.Say("done")
 	return q.Close()
+}
+
+// A chaosConsumer is what a consumer process takes messages with.
+type chaosConsumer struct {
+	rng *rand.Rand
+	q   *mpq.Queue
+	lg  *chaosLog
+}
+
+func chaosNow() int64 { return time.Now().UnixNano() }
+
+// get takes a message with Get and logs it; it reports whether Get said
+// io.EOF.
+func (c *chaosConsumer) get(ctx context.Context) (eof bool, err error) {
+	if err := c.lg.rec(chaosGetIntent, 0, 0, 0, chaosNow()); err != nil {
+		return false, err
+	}
+	m, err := c.q.Get(ctx)
+	if err == io.EOF {
+		return true, c.lg.rec(chaosGetEOF, 0, 0, 0, chaosNow())
+	}
+	if err != nil {
+		return false, fmt.Errorf("get: %w", err)
+	}
+	pid, seq, ok := chaosParseMsg(m)
+	if !ok {
+		return false, c.damaged(m, pid, seq)
+	}
+	return false, c.lg.rec(chaosGot, 0, pid, seq, chaosNow())
+}
+
+// receive takes a message with Receive, logs it and settles it; it reports
+// whether Receive said io.EOF.
+func (c *chaosConsumer) receive(ctx context.Context) (eof bool, err error) {
+	d, err := c.q.Receive(ctx)
+	if err == io.EOF {
+		return true, nil
+	}
+	if err != nil {
+		return false, fmt.Errorf("receive: %w", err)
+	}
+	pid, seq, ok := chaosParseMsg(d.Data())
+	if !ok {
+		if err := c.damaged(d.Data(), pid, seq); err != nil {
+			return false, err
+		}
+		if err := d.Ack(); err != nil {
+			return false, fmt.Errorf("ack of a damaged message: %w", err)
+		}
+		return false, nil
+	}
+	if err := c.lg.rec(chaosReceived, uint32(d.Count()), pid, seq, chaosNow()); err != nil {
+		return false, err
+	}
+	return false, c.settle(d, pid, seq)
+}
+
+// settle acks delivery d of message pid/seq (sometimes after holding it and
+// extending its lease), or gives it back with Nack or NackAfter, and logs
+// what it did.
+func (c *chaosConsumer) settle(d *mpq.Delivery, pid, seq uint64) error {
+	rng := c.rng
+	var err error
+	kind, call, t := byte(chaosAcked), chaosCallAck, chaosNow()
+	switch x := rng.IntN(100); {
+	case x < 2:
+		kind, call, err = chaosNacked, chaosCallNack, d.Nack()
+	case x < 3:
+		delay := time.Millisecond + chaosDur(rng, 10*time.Millisecond)
+		kind, call, t = chaosNackAfter, chaosCallNackAfter, time.Now().Add(delay).UnixNano()
+		err = d.NackAfter(delay)
+	case x < 6:
+		// Hold it a while (work), extend the lease, hold it again.
+		time.Sleep(chaosDur(rng, 3*time.Millisecond))
+		call = chaosCallExtend
+		if err = d.Extend(chaosLease); err == nil {
+			if err := c.lg.rec(chaosExtended, 0, pid, seq, chaosNow()); err != nil {
+				return err
+			}
+			time.Sleep(chaosDur(rng, 3*time.Millisecond))
+			call, err = chaosCallAck, d.Ack()
+		}
+	default:
+		err = d.Ack()
+	}
+	n := uint32(0)
+	if errors.Is(err, mpq.ErrLeaseExpired) {
+		kind, n, err = chaosExpired, uint32(call), nil
+	}
+	if err != nil {
+		return fmt.Errorf("%s of producer %d seq %d: %w", chaosCallNames[call], pid, seq, err)
+	}
+	if kind != chaosNackAfter {
+		t = chaosNow()
+	}
+	return c.lg.rec(kind, n, pid, seq, t)
+}
+
+// damaged reports a message with a bad checksum on standard error and logs
+// it.
+func (c *chaosConsumer) damaged(m []byte, pid, seq uint64) error {
+	fmt.Fprintf(os.Stderr, "damaged message: %d bytes, producer %d, seq %d: % x\n", len(m), pid, seq, m[:min(len(m), 64)])
+	return c.lg.rec(chaosDamaged, uint32(len(m)), pid, seq, chaosNow())
 }
 
 // A chaosProc is one incarnation of a producer or consumer process.
@@ -427,6 +458,48 @@ func (r *chaosReport) summary() string {
 // stall of chaosWedgeBound fails every form.
 func TestChaos(t *testing.T) {
 	testutil.CheckGoroutines(t)
+	cfg := chaosConfigure(t)
+	t.Logf("%d kills, %d producers, %d consumers, seed %d, race detector %v, 100 ms bound asserted %v",
+		cfg.kills, chaosProducers, chaosConsumers, cfg.seed, cfg.race, cfg.strict)
+	run := newChaosRun(t, cfg)
+	defer run.q.Close()
+	run.startAll()
+	run.awaitTraffic("before the first kill")
+	began := time.Now()
+	run.killAll()
+	killTime := time.Since(began)
+	run.awaitTraffic("after the last kill")
+	joinTime := run.drain()
+	wall := time.Since(began)
+	s := run.checkDrained()
+
+	r := chaosAudit(t, run.all, s, began.UnixNano(), began.Add(killTime).UnixNano())
+	r.Seed, r.Race, r.Strict = cfg.seed, cfg.race, cfg.strict
+	r.WallSeconds = wall.Seconds()
+	r.JoinMs = float64(joinTime) / float64(time.Millisecond)
+	r.Kills = len(run.killed)
+	for _, p := range run.killed {
+		if p.producer {
+			r.ProducerKills++
+		} else {
+			r.ConsumerKills++
+		}
+	}
+	t.Logf("%d processes started, %v of kills, %v in all; Join took %v; %v; %d acks, %d redelivered",
+		len(run.all), killTime.Round(time.Millisecond), wall.Round(time.Millisecond), joinTime, s, s.Acks, s.Redelivered)
+	chaosConclude(t, r, cfg.strict)
+}
+
+// A chaosConfig is what the environment asks of a run of TestChaos (see
+// the top of this file).
+type chaosConfig struct {
+	kills        int
+	race, strict bool
+	seed         uint64
+}
+
+func chaosConfigure(t *testing.T) chaosConfig {
+	t.Helper()
 	kills := 100
 	if testing.Short() {
 		kills = 20
@@ -451,200 +524,232 @@ func TestChaos(t *testing.T) {
 		}
 		seed = n
 	}
-	rng := rand.New(rand.NewPCG(seed, 0))
-	t.Logf("%d kills, %d producers, %d consumers, seed %d, race detector %v, 100 ms bound asserted %v",
-		kills, chaosProducers, chaosConsumers, seed, race, strict)
+	return chaosConfig{kills: kills, race: race, strict: strict, seed: seed}
+}
 
+// A chaosRun is the queue of TestChaos and its processes: every one
+// started, the ones live now, and the ones killed.
+type chaosRun struct {
+	t                 *testing.T
+	cfg               chaosConfig
+	rng               *rand.Rand
+	dir, logDir       string
+	q                 *mpq.Queue
+	all, live, killed []*chaosProc
+	nextInc           uint64
+
+	// For watch: the queue's progress when it last moved, and when.
+	lastCount uint64
+	lastMove  time.Time
+}
+
+func newChaosRun(t *testing.T, cfg chaosConfig) *chaosRun {
+	t.Helper()
 	dir := t.TempDir()
 	q, err := mpq.Create("chaos", &mpq.Options{Dir: dir, Capacity: chaosCapacity, Lease: chaosLease})
 	if err != nil {
 		t.Fatal(err)
 	}
-	defer q.Close()
 	logDir := filepath.Join(dir, "logs")
 	if err := os.Mkdir(logDir, 0o700); err != nil {
+		q.Close()
 		t.Fatal(err)
 	}
+	return &chaosRun{t: t, cfg: cfg, rng: rand.New(rand.NewPCG(cfg.seed, 0)), dir: dir, logDir: logDir, q: q, nextInc: 1}
+}
 
-	var all, live []*chaosProc
-	nextInc := uint64(1)
-	start := func(producer bool) *chaosProc {
-		p := &chaosProc{inc: nextInc, producer: producer}
-		nextInc++
-		role, prefix, stdin := "chaos-consumer", "c", testutil.Options()
-		if producer {
-			// A producer stops when its standard input ends.
-			role, prefix, stdin = "chaos-producer", "p", testutil.Stdin()
-		}
-		p.log = filepath.Join(logDir, fmt.Sprintf("%s%d", prefix, p.inc))
-		p.c = testutil.Start(t, role, namedQueue(dir, "chaos"), stdin, testutil.Env(
-			fmt.Sprintf("%s=%d", envChaosInc, p.inc),
-			fmt.Sprintf("%s=%d", envChaosSeed, seed%(1<<62)),
-			envChaosLog+"="+p.log))
-		all = append(all, p)
-		return p
+// start starts a new producer or consumer process.
+func (run *chaosRun) start(producer bool) *chaosProc {
+	p := &chaosProc{inc: run.nextInc, producer: producer}
+	run.nextInc++
+	role, prefix, stdin := "chaos-consumer", "c", testutil.Options()
+	if producer {
+		// A producer stops when its standard input ends.
+		role, prefix, stdin = "chaos-producer", "p", testutil.Stdin()
 	}
+	p.log = filepath.Join(run.logDir, fmt.Sprintf("%s%d", prefix, p.inc))
+	p.c = testutil.Start(run.t, role, namedQueue(run.dir, "chaos"), stdin, testutil.Env(
+		fmt.Sprintf("%s=%d", envChaosInc, p.inc),
+		fmt.Sprintf("%s=%d", envChaosSeed, run.cfg.seed%(1<<62)),
+		envChaosLog+"="+p.log))
+	run.all = append(run.all, p)
+	return p
+}
+
+// startAll starts the producers and consumers and waits until each has the
+// queue open.
+func (run *chaosRun) startAll() {
 	for range chaosProducers {
-		live = append(live, start(true))
+		run.live = append(run.live, run.start(true))
 	}
 	for range chaosConsumers {
-		live = append(live, start(false))
+		run.live = append(run.live, run.start(false))
 	}
-	for _, p := range live {
+	for _, p := range run.live {
 		p.c.Expect("ready", time.Minute)
 		p.ready = true
 	}
-	// checkAlive fails the test if a process exited without being killed.
-	checkAlive := func() {
-		t.Helper()
-		for _, p := range live {
-			if p.c.Exited() {
-				err := p.c.Wait(time.Second)
-				t.Fatalf("%v exited by itself: %v%s", p, err, p.c.Diag())
-			}
-		}
-	}
-	// watch fails the test if the queue's counters have not moved for
-	// chaosWedgeBound.
-	lastCount, lastMove := chaosProgress(q.Stats()), time.Now()
-	watch := func(when string) {
-		t.Helper()
-		s := q.Stats()
-		if c := chaosProgress(s); c != lastCount {
-			lastCount, lastMove = c, time.Now()
-		} else if d := time.Since(lastMove); d > chaosWedgeBound {
-			t.Fatalf("queue wedged %s: no Put, Get or Ack for %v (%v, %d in flight)", when, d, s, s.InFlight)
-		}
-	}
-	// awaitTraffic waits until 50 more messages have been put and 50 more
-	// taken or acked.
-	awaitTraffic := func(when string) {
-		t.Helper()
-		s0 := q.Stats()
-		for {
-			checkAlive()
-			watch(when)
-			s := q.Stats()
-			if s.Puts >= s0.Puts+50 && s.Gets+s.Acks >= s0.Gets+s0.Acks+50 {
-				return
-			}
-			time.Sleep(time.Millisecond) // polling the shared counters: nothing to wait on
-		}
-	}
-	awaitTraffic("before the first kill")
+	run.lastCount, run.lastMove = chaosProgress(run.q.Stats()), time.Now()
+}
 
-	// pick chooses a victim of a role, such that another process of that
-	// role keeps running: mostly one that has the queue open, sometimes one
-	// still starting (opening the queue).
-	pick := func(producer bool) *chaosProc {
-		t.Helper()
-		for {
-			var ready, starting []*chaosProc
-			for _, p := range live {
-				if p.producer != producer {
-					continue
-				}
-				if p.isReady() {
-					ready = append(ready, p)
-				} else {
-					starting = append(starting, p)
-				}
-			}
-			if len(ready) >= 1 && len(starting) > 0 && rng.IntN(20) == 0 {
-				return starting[rng.IntN(len(starting))]
-			}
-			if len(ready) >= 2 {
-				return ready[rng.IntN(len(ready))]
-			}
-			starting[0].c.Expect("ready", time.Minute)
-			starting[0].ready = true
+// checkAlive fails the test if a process exited without being killed.
+func (run *chaosRun) checkAlive() {
+	run.t.Helper()
+	for _, p := range run.live {
+		if p.c.Exited() {
+			err := p.c.Wait(time.Second)
+			run.t.Fatalf("%v exited by itself: %v%s", p, err, p.c.Diag())
 		}
 	}
+}
 
-	var killed []*chaosProc
-	began := time.Now()
-	for len(killed) < kills {
+// watch fails the test if the queue's counters have not moved for
+// chaosWedgeBound.
+func (run *chaosRun) watch(when string) {
+	run.t.Helper()
+	s := run.q.Stats()
+	if c := chaosProgress(s); c != run.lastCount {
+		run.lastCount, run.lastMove = c, time.Now()
+	} else if d := time.Since(run.lastMove); d > chaosWedgeBound {
+		run.t.Fatalf("queue wedged %s: no Put, Get or Ack for %v (%v, %d in flight)", when, d, s, s.InFlight)
+	}
+}
+
+// awaitTraffic waits until 50 more messages have been put and 50 more
+// taken or acked.
+func (run *chaosRun) awaitTraffic(when string) {
+	run.t.Helper()
+	s0 := run.q.Stats()
+	for {
+		run.checkAlive()
+		run.watch(when)
+		s := run.q.Stats()
+		if s.Puts >= s0.Puts+50 && s.Gets+s.Acks >= s0.Gets+s0.Acks+50 {
+			return
+		}
+		time.Sleep(time.Millisecond) // polling the shared counters: nothing to wait on
+	}
+}
+
+// pick chooses a victim of a role, such that another process of that role
+// keeps running: mostly one that has the queue open, sometimes one still
+// starting (opening the queue).
+func (run *chaosRun) pick(producer bool) *chaosProc {
+	run.t.Helper()
+	rng := run.rng
+	for {
+		var ready, starting []*chaosProc
+		for _, p := range run.live {
+			if p.producer != producer {
+				continue
+			}
+			if p.isReady() {
+				ready = append(ready, p)
+			} else {
+				starting = append(starting, p)
+			}
+		}
+		if len(ready) >= 1 && len(starting) > 0 && rng.IntN(20) == 0 {
+			return starting[rng.IntN(len(starting))]
+		}
+		if len(ready) >= 2 {
+			return ready[rng.IntN(len(ready))]
+		}
+		starting[0].c.Expect("ready", time.Minute)
+		starting[0].ready = true
+	}
+}
+
+// killAll kills processes at random moments, one or two at a time, and
+// starts new ones in their place, until it has killed cfg.kills.
+func (run *chaosRun) killAll() {
+	run.t.Helper()
+	rng, kills := run.rng, run.cfg.kills
+	for len(run.killed) < kills {
 		gap := 30 * time.Millisecond
 		if rng.IntN(10) == 0 {
 			gap = 200 * time.Millisecond
 		}
 		time.Sleep(chaosDur(rng, gap) + 1) // a random moment, not a synchronization
-		checkAlive()
-		watch("while killing")
+		run.checkAlive()
+		run.watch("while killing")
 		var victims []*chaosProc
 		switch {
-		case kills-len(killed) >= 2 && rng.IntN(10) == 0: // one of each at once
-			victims = []*chaosProc{pick(true), pick(false)}
+		case kills-len(run.killed) >= 2 && rng.IntN(10) == 0: // one of each at once
+			victims = []*chaosProc{run.pick(true), run.pick(false)}
 		default:
-			victims = []*chaosProc{pick(rng.IntN(2) == 0)}
+			victims = []*chaosProc{run.pick(rng.IntN(2) == 0)}
 		}
 		for _, v := range victims {
 			v.killed = v.c.Kill().UnixNano()
-			killed = append(killed, v)
+			run.killed = append(run.killed, v)
 		}
 		for _, v := range victims {
 			if err := v.c.Wait(10 * time.Second); !chaosKilledBySIGKILL(err) {
-				t.Fatalf("%v: %v after SIGKILL; want death by the signal%s", v, err, v.c.Diag())
+				run.t.Fatalf("%v: %v after SIGKILL; want death by the signal%s", v, err, v.c.Diag())
 			}
-			i := slices.Index(live, v)
-			live[i] = start(v.producer)
+			i := slices.Index(run.live, v)
+			run.live[i] = run.start(v.producer)
 		}
 	}
-	killTime := time.Since(began)
-	awaitTraffic("after the last kill")
+}
 
-	// Stop the producers, let the consumers catch up, seal, drain.
-	for _, p := range live {
+// drain stops the producers, lets the consumers catch up (Join), seals the
+// queue and waits for the consumers to finish. It returns how long Join
+// took.
+func (run *chaosRun) drain() time.Duration {
+	run.t.Helper()
+	for _, p := range run.live {
 		if p.producer {
 			p.c.CloseStdin()
 		}
 	}
-	for _, p := range live {
+	for _, p := range run.live {
 		if p.producer {
 			p.c.Succeed(time.Minute)
 		}
 	}
-	ctx, cancel := context.WithTimeout(t.Context(), time.Minute)
+	ctx, cancel := context.WithTimeout(run.t.Context(), time.Minute)
 	defer cancel()
 	t0 := time.Now()
-	if err := q.Join(ctx); err != nil {
-		t.Fatalf("Join with the producers stopped and the consumers running: %v (%v, %d in flight)", err, q.Stats(), q.Stats().InFlight)
+	if err := run.q.Join(ctx); err != nil {
+		run.t.Fatalf("Join with the producers stopped and the consumers running: %v (%v, %d in flight)", err, run.q.Stats(), run.q.Stats().InFlight)
 	}
 	joinTime := time.Since(t0)
-	if err := q.Seal(); err != nil {
-		t.Fatal(err)
+	if err := run.q.Seal(); err != nil {
+		run.t.Fatal(err)
 	}
-	for _, p := range live {
+	for _, p := range run.live {
 		if !p.producer {
 			p.c.Succeed(time.Minute)
 		}
 	}
-	wall := time.Since(began)
-	s := q.Stats()
-	if s.Len != 0 || s.InFlight != 0 || len(s.Procs) != 1 {
-		t.Errorf("after the drain: Len %d, InFlight %d, %d processes attached; want 0, 0, 1 (this one)", s.Len, s.InFlight, len(s.Procs))
-	}
-	if d, err := q.TryReceive(); err != io.EOF {
-		t.Errorf("TryReceive after the drain: %v, %v; want io.EOF", d, err)
-	}
-	if err := q.Join(ctx); err != nil {
-		t.Errorf("Join after the drain: %v", err)
-	}
+	return joinTime
+}
 
-	r := chaosAudit(t, all, s, began.UnixNano(), began.Add(killTime).UnixNano())
-	r.Seed, r.Race, r.Strict = seed, race, strict
-	r.WallSeconds = wall.Seconds()
-	r.JoinMs = float64(joinTime) / float64(time.Millisecond)
-	r.Kills = len(killed)
-	for _, p := range killed {
-		if p.producer {
-			r.ProducerKills++
-		} else {
-			r.ConsumerKills++
-		}
+// checkDrained checks that the drained queue is empty, and returns its
+// Stats.
+func (run *chaosRun) checkDrained() mpq.Stats {
+	run.t.Helper()
+	s := run.q.Stats()
+	if s.Len != 0 || s.InFlight != 0 || len(s.Procs) != 1 {
+		run.t.Errorf("after the drain: Len %d, InFlight %d, %d processes attached; want 0, 0, 1 (this one)", s.Len, s.InFlight, len(s.Procs))
 	}
-	t.Logf("%d processes started, %v of kills, %v in all; Join took %v; %v; %d acks, %d redelivered",
-		len(all), killTime.Round(time.Millisecond), wall.Round(time.Millisecond), joinTime, s, s.Acks, s.Redelivered)
+	if d, err := run.q.TryReceive(); err != io.EOF {
+		run.t.Errorf("TryReceive after the drain: %v, %v; want io.EOF", d, err)
+	}
+	ctx, cancel := context.WithTimeout(run.t.Context(), time.Minute)
+	defer cancel()
+	if err := run.q.Join(ctx); err != nil {
+		run.t.Errorf("Join after the drain: %v", err)
+	}
+	return s
+}
+
+// chaosConclude logs the figures of a run, writes them to MPQ_CHAOS_REPORT
+// if it is set, and checks the bounds on a stall after a death.
+func chaosConclude(t *testing.T, r *chaosReport, strict bool) {
+	t.Helper()
 	t.Log(r.summary())
 	t.Logf("chaos: %d deliveries; %d puts not logged (producer killed) but delivered; %d taken by Get in a consumer killed before logging (%d killed inside Get); "+
 		"%d redelivered after a consumer died before logging its delivery; %d after an expired lease; "+
