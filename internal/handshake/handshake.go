@@ -28,19 +28,12 @@ const (
 // package mpq ("the peer speaks another protocol (version 2)"), so it has no
 // prefix of its own; each is wrapped with what was read.
 var (
-	// ErrLength is a message of the wrong length.
-	ErrLength = errors.New("wrong length")
-	// ErrMagic is a hello or reply that does not start with "MPQL".
-	ErrMagic = errors.New("not an mpq handshake")
-	// ErrVersion is a hello or reply of another version (wrapped as
-	// "version 2").
-	ErrVersion = errors.New("version")
-	// ErrStatus is a status byte that is none of the four statuses.
-	ErrStatus = errors.New("unknown status")
-	// ErrFlags is a flags byte with a bit other than the key's.
-	ErrFlags = errors.New("unknown flags")
-	// ErrReserved is a byte the format keeps zero that is not.
-	ErrReserved = errors.New("reserved byte not zero")
+	ErrLength   = errors.New("wrong length")           // a message of the wrong length
+	ErrMagic    = errors.New("not an mpq handshake")   // a hello or reply without "MPQL"
+	ErrVersion  = errors.New("version")                // a hello or reply of another version ("version 2")
+	ErrStatus   = errors.New("unknown status")         // none of the four statuses
+	ErrFlags    = errors.New("unknown flags")          // a flag bit other than the key's
+	ErrReserved = errors.New("reserved byte not zero") // a byte the format keeps zero
 )
 
 // A Status is a side's answer: in a hello, a verdict or the final message.
@@ -98,35 +91,17 @@ type Hello struct {
 	Nonce  Nonce  // the listener's challenge
 }
 
-// Marshal returns the HelloSize bytes of h.
-func (h Hello) Marshal() []byte {
-	b := make([]byte, HelloSize)
-	copy(b, magic)
-	b[4], b[5], b[6] = Version, byte(h.Status), flags(h.Key)
-	copy(b[8:], h.Nonce[:])
-	return b
+// layout lists the fields of a hello, in order.
+func (h *Hello) layout() []field {
+	return []field{header(), status(&h.Status), keyFlag(&h.Key), reserved(1), raw(h.Nonce[:])}
 }
+
+// Marshal returns the HelloSize bytes of h.
+func (h Hello) Marshal() []byte { return marshal(h.layout()) }
 
 // Unmarshal sets h from a hello read from the peer, or returns an error
 // (and leaves h alone) if b is not one.
-func (h *Hello) Unmarshal(b []byte) error {
-	if err := header(b, HelloSize); err != nil {
-		return err
-	}
-	st, err := status(b[5])
-	if err != nil {
-		return err
-	}
-	key, err := keyFlag(b[6])
-	if err != nil {
-		return err
-	}
-	if err := zero(b, 7, 8); err != nil {
-		return err
-	}
-	*h = Hello{Status: st, Key: key, Nonce: Nonce(b[8:])}
-	return nil
-}
+func (h *Hello) Unmarshal(b []byte) error { return unmarshal(h, b) }
 
 // A Reply is the dialer's answer to the hello.
 type Reply struct {
@@ -135,32 +110,17 @@ type Reply struct {
 	MAC   MAC   // DialerMAC, or zero without a key
 }
 
-// Marshal returns the ReplySize bytes of r.
-func (r Reply) Marshal() []byte {
-	b := make([]byte, ReplySize)
-	copy(b, magic)
-	b[4], b[5] = Version, flags(r.Key)
-	copy(b[8:], r.Nonce[:])
-	copy(b[8+len(r.Nonce):], r.MAC[:])
-	return b
+// layout lists the fields of a reply, in order.
+func (r *Reply) layout() []field {
+	return []field{header(), keyFlag(&r.Key), reserved(2), raw(r.Nonce[:]), raw(r.MAC[:])}
 }
+
+// Marshal returns the ReplySize bytes of r.
+func (r Reply) Marshal() []byte { return marshal(r.layout()) }
 
 // Unmarshal sets r from a reply read from the peer, or returns an error
 // (and leaves r alone) if b is not one.
-func (r *Reply) Unmarshal(b []byte) error {
-	if err := header(b, ReplySize); err != nil {
-		return err
-	}
-	key, err := keyFlag(b[5])
-	if err != nil {
-		return err
-	}
-	if err := zero(b, 6, 8); err != nil {
-		return err
-	}
-	*r = Reply{Key: key, Nonce: Nonce(b[8:40]), MAC: MAC(b[40:])}
-	return nil
-}
+func (r *Reply) Unmarshal(b []byte) error { return unmarshal(r, b) }
 
 // A Verdict is the listener's answer to the reply. With StatusOK it travels
 // with the descriptors of the two rings (see the package comment).
@@ -169,30 +129,17 @@ type Verdict struct {
 	MAC    MAC    // ListenerMAC, or zero (see the package comment)
 }
 
-// Marshal returns the VerdictSize bytes of v.
-func (v Verdict) Marshal() []byte {
-	b := make([]byte, VerdictSize)
-	b[0] = byte(v.Status)
-	copy(b[8:], v.MAC[:])
-	return b
+// layout lists the fields of a verdict, in order.
+func (v *Verdict) layout() []field {
+	return []field{status(&v.Status), reserved(7), raw(v.MAC[:])}
 }
+
+// Marshal returns the VerdictSize bytes of v.
+func (v Verdict) Marshal() []byte { return marshal(v.layout()) }
 
 // Unmarshal sets v from a verdict read from the peer, or returns an error
 // (and leaves v alone) if b is not one.
-func (v *Verdict) Unmarshal(b []byte) error {
-	if len(b) != VerdictSize {
-		return lengthError(b, VerdictSize)
-	}
-	st, err := status(b[0])
-	if err != nil {
-		return err
-	}
-	if err := zero(b, 1, 8); err != nil {
-		return err
-	}
-	*v = Verdict{Status: st, MAC: MAC(b[8:])}
-	return nil
-}
+func (v *Verdict) Unmarshal(b []byte) error { return unmarshal(v, b) }
 
 // A Final is the dialer's last word: StatusOK once it opened the rings,
 // StatusAuth if the listener's MAC was wrong, StatusBad otherwise.
@@ -200,67 +147,127 @@ type Final struct {
 	Status Status
 }
 
+// layout lists the fields of a final message, in order.
+func (f *Final) layout() []field { return []field{status(&f.Status)} }
+
 // Marshal returns the FinalSize bytes of f.
-func (f Final) Marshal() []byte { return []byte{byte(f.Status)} }
+func (f Final) Marshal() []byte { return marshal(f.layout()) }
 
 // Unmarshal sets f from a final message read from the peer, or returns an
 // error (and leaves f alone) if b is not one.
-func (f *Final) Unmarshal(b []byte) error {
-	if len(b) != FinalSize {
-		return lengthError(b, FinalSize)
-	}
-	st, err := status(b[0])
-	if err != nil {
-		return err
-	}
-	f.Status = st
-	return nil
+func (f *Final) Unmarshal(b []byte) error { return unmarshal(f, b) }
+
+// A field is one field of a message's layout, bound to where its value is
+// kept: put writes the value to the field's n bytes, get checks those bytes
+// (at is where they are in the message) and sets the value.
+type field struct {
+	n   int
+	put func(b []byte)
+	get func(b []byte, at int) error
 }
 
-// header checks the length of a hello or reply, its magic and its version.
-func header(b []byte, size int) error {
-	switch {
-	case len(b) != size:
-		return lengthError(b, size)
-	case string(b[:len(magic)]) != magic:
-		return ErrMagic
-	case b[4] != Version:
-		return fmt.Errorf("%w %d", ErrVersion, b[4])
+// A message is a pointer to one of the message types, which lists its
+// fields in order.
+type message[T any] interface {
+	*T
+	layout() []field
+}
+
+// marshal writes the fields in order.
+func marshal(fields []field) []byte {
+	var b []byte
+	for _, f := range fields {
+		b = append(b, make([]byte, f.n)...)
+		f.put(b[len(b)-f.n:])
 	}
-	return nil
+	return b
 }
 
-func lengthError(b []byte, size int) error {
-	return fmt.Errorf("%w: %d bytes, not %d", ErrLength, len(b), size)
-}
-
-func status(c byte) (Status, error) {
-	if s := Status(c); s <= StatusBad {
-		return s, nil
+// unmarshal reads the fields of b into a new message and stores it in dst
+// if they all check out; else it returns the first error.
+func unmarshal[T any, P message[T]](dst P, b []byte) error {
+	var v T
+	fields := P(&v).layout()
+	size := 0
+	for _, f := range fields {
+		size += f.n
 	}
-	return 0, fmt.Errorf("%w %d", ErrStatus, c)
-}
-
-func flags(key bool) byte {
-	if key {
-		return flagKey
+	if len(b) != size {
+		return fmt.Errorf("%w: %d bytes, not %d", ErrLength, len(b), size)
 	}
-	return 0
-}
-
-func keyFlag(c byte) (bool, error) {
-	if c&^flagKey != 0 {
-		return false, fmt.Errorf("%w %#x", ErrFlags, c)
-	}
-	return c == flagKey, nil
-}
-
-// zero checks that b[from:to] is all zeros.
-func zero(b []byte, from, to int) error {
-	for i := from; i < to; i++ {
-		if b[i] != 0 {
-			return fmt.Errorf("%w (byte %d is %#x)", ErrReserved, i, b[i])
+	at := 0
+	for _, f := range fields {
+		if err := f.get(b[at:at+f.n], at); err != nil {
+			return err
 		}
+		at += f.n
 	}
+	*dst = v
 	return nil
+}
+
+// header is the magic and the version that start a hello and a reply.
+func header() field {
+	return field{n: len(magic) + 1,
+		put: func(b []byte) { b[copy(b, magic)] = Version },
+		get: func(b []byte, _ int) error {
+			if string(b[:len(magic)]) != magic {
+				return ErrMagic
+			}
+			if v := b[len(magic)]; v != Version {
+				return fmt.Errorf("%w %d", ErrVersion, v)
+			}
+			return nil
+		}}
+}
+
+// status is a status byte.
+func status(s *Status) field {
+	return field{n: 1,
+		put: func(b []byte) { b[0] = byte(*s) },
+		get: func(b []byte, _ int) error {
+			if Status(b[0]) > StatusBad {
+				return fmt.Errorf("%w %d", ErrStatus, b[0])
+			}
+			*s = Status(b[0])
+			return nil
+		}}
+}
+
+// keyFlag is the flags byte, whose one bit says the sender has a key.
+func keyFlag(key *bool) field {
+	return field{n: 1,
+		put: func(b []byte) {
+			if *key {
+				b[0] = flagKey
+			}
+		},
+		get: func(b []byte, _ int) error {
+			if b[0]&^flagKey != 0 {
+				return fmt.Errorf("%w %#x", ErrFlags, b[0])
+			}
+			*key = b[0] == flagKey
+			return nil
+		}}
+}
+
+// reserved is n bytes kept zero.
+func reserved(n int) field {
+	return field{n: n,
+		put: func([]byte) {},
+		get: func(b []byte, at int) error {
+			for i, c := range b {
+				if c != 0 {
+					return fmt.Errorf("%w (byte %d is %#x)", ErrReserved, at+i, c)
+				}
+			}
+			return nil
+		}}
+}
+
+// raw is a nonce or a MAC, taken as it is.
+func raw(p []byte) field {
+	return field{n: len(p),
+		put: func(b []byte) { copy(b, p) },
+		get: func(b []byte, _ int) error { copy(p, b); return nil }}
 }
