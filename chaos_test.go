@@ -46,11 +46,6 @@ import (
 	"github.com/mpq-go/mpq/internal/testutil"
 )
 
-func init() {
-	testutil.Register("chaos-producer", runChaosProducer)
-	testutil.Register("chaos-consumer", runChaosConsumer)
-}
-
 // Environment of the test and of its helper processes.
 const (
 	envChaosKills  = "MPQ_CHAOS_KILLS"
@@ -169,6 +164,13 @@ func openChaos() (*mpq.Queue, *chaosLog, error) {
 
 func chaosRand() *rand.Rand {
 	return rand.New(rand.NewPCG(uint64(testutil.EnvInt(envChaosSeed, 1)), uint64(testutil.EnvInt(envChaosInc, 0))))
+}
+
+// The helper processes of TestChaos, which re-runs this test binary as
+// each of them.
+func init() {
+	testutil.Register("chaos-producer", runChaosProducer)
+	testutil.Register("chaos-consumer", runChaosConsumer)
 }
 
 // runChaosProducer puts messages of producer MPQ_CHAOS_INC, sequence numbers
