@@ -1,7 +1,10 @@
 package mpq_test
 
 import (
+	"bytes"
 	"context"
+	"crypto/hmac"
+	"crypto/sha256"
 	"errors"
 	"fmt"
 	"io"
@@ -415,4 +418,86 @@ func TestListenDialerKilled(t *testing.T) {
 	if _, err := a.c.Recv(ctx); err != io.EOF {
 		t.Fatalf("Recv after the dialer was killed: got %v; want io.EOF", err)
 	}
+}
+
+// The bytes on the socket are the format internal/handshake documents and
+// pins, as Listen and Dial wrote them before it moved there: the
+// listener's hello and its verdict on a reply of another version, the
+// dialer's reply with its proof of the key, and its final word on a
+// listener that does not prove it holds the key.
+func TestHandshakeWire(t *testing.T) {
+	ctx := ctxT(t, 30*time.Second)
+	key := []byte("k")
+	t.Run("listener", func(t *testing.T) {
+		l := listen(t, "wire", &mpq.ListenOptions{Dir: t.TempDir(), Key: key})
+		acc := acceptAsync(ctx, l)
+		raw, err := net.Dial("unix", l.Path())
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer raw.Close()
+		raw.SetDeadline(time.Now().Add(20 * time.Second))
+		hello := make([]byte, 40)
+		if _, err := io.ReadFull(raw, hello); err != nil {
+			t.Fatal(err)
+		}
+		if got, want := hello[:8], []byte("MPQL\x01\x00\x01\x00"); !bytes.Equal(got, want) {
+			t.Errorf("hello: got %q; want %q and the nonce", got, want)
+		}
+		raw.Write(append([]byte("MPQL\x02\x01\x00\x00"), make([]byte, 64)...))
+		verdict, _ := io.ReadAll(raw)
+		if want := append([]byte{3}, make([]byte, 39)...); !bytes.Equal(verdict, want) {
+			t.Errorf("verdict on version 2: got %x; want %x", verdict, want)
+		}
+		a := <-acc
+		if !errors.Is(a.err, mpq.ErrHandshake) || !strings.Contains(a.err.Error(), "the peer speaks another protocol (version 2)") {
+			t.Errorf("Accept: got %v; want ErrHandshake, another protocol (version 2)", a.err)
+		}
+	})
+	t.Run("dialer", func(t *testing.T) {
+		dir := t.TempDir()
+		ln, err := net.Listen("unix", filepath.Join(dir, "wire.sock"))
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer ln.Close()
+		nonceL := bytes.Repeat([]byte{7}, 32)
+		seen := make(chan []byte, 1)
+		go func() {
+			c, err := ln.Accept()
+			if err != nil {
+				seen <- nil
+				return
+			}
+			defer c.Close()
+			c.SetDeadline(time.Now().Add(20 * time.Second))
+			c.Write(append([]byte("MPQL\x01\x00\x01\x00"), nonceL...))
+			got := make([]byte, 72+1)
+			io.ReadFull(c, got[:72])
+			c.Write(make([]byte, 40)) // status ok, a MAC of zeros, no rings
+			io.ReadFull(c, got[72:])
+			seen <- got
+		}()
+		if _, err := mpq.Dial(ctx, "wire", &mpq.DialOptions{Dir: dir, Key: key}); !errors.Is(err, mpq.ErrAuth) {
+			t.Errorf("Dial: got %v; want ErrAuth", err)
+		}
+		got := <-seen
+		if len(got) != 73 {
+			t.Fatal("the fake listener saw no dialer")
+		}
+		reply, final := got[:72], got[72:]
+		if want := []byte("MPQL\x01\x01\x00\x00"); !bytes.Equal(reply[:8], want) {
+			t.Errorf("reply: got %q; want %q, the nonce and the MAC", reply[:8], want)
+		}
+		h := hmac.New(sha256.New, key)
+		h.Write([]byte("mpq dialer v1"))
+		h.Write(nonceL)
+		h.Write(reply[8:40])
+		if mac := h.Sum(nil); !bytes.Equal(reply[40:], mac) {
+			t.Errorf("reply MAC: got %x; want %x", reply[40:], mac)
+		}
+		if !bytes.Equal(final, []byte{2}) {
+			t.Errorf("final word on a wrong listener MAC: got %x; want 02", final)
+		}
+	})
 }
