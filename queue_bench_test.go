@@ -8,7 +8,7 @@ import (
 )
 
 // In-process micro-benchmarks of the hot path; cross-process figures come
-// from the harness in bench/.
+// from the harness of mpq bench (cmd/mpq/internal/bench).
 
 func benchQueue(b *testing.B) *mpq.Queue {
 	q, err := mpq.Open("bench", &mpq.Options{Dir: b.TempDir(), Capacity: 1 << 20})
@@ -68,6 +68,29 @@ func BenchmarkBatch64(b *testing.B) {
 			if err := q.GetBatch(ctx, &batch, 0); err != nil {
 				b.Fatal(err)
 			}
+		}
+	}
+}
+
+// BenchmarkPipe64 sends a 64-byte message on one end of a Pipe and
+// receives it at the other, in one goroutine.
+func BenchmarkPipe64(b *testing.B) {
+	a, z, err := mpq.Pipe(false)
+	if err != nil {
+		b.Fatal(err)
+	}
+	b.Cleanup(func() { a.Close(); z.Close() })
+	ctx := context.Background()
+	msg := make([]byte, 64)
+	buf := make([]byte, 0, 64)
+	b.ReportAllocs()
+	b.SetBytes(64)
+	for b.Loop() {
+		if err := z.Send(ctx, msg); err != nil {
+			b.Fatal(err)
+		}
+		if buf, err = a.AppendRecv(ctx, buf[:0]); err != nil {
+			b.Fatal(err)
 		}
 	}
 }
