@@ -347,7 +347,10 @@ func (c *chaosConsumer) settle(d *mpq.Delivery, pid, seq uint64) error {
 	if err != nil {
 		return fmt.Errorf("%s of producer %d seq %d: %w", chaosCallNames[call], pid, seq, err)
 	}
-	if kind != chaosNackAfter {
+	// Logged with the time of the outcome; a NackAfter's is when the delay
+	// ends, and a Nack's when it was called: the message may be delivered
+	// again from then on.
+	if kind != chaosNackAfter && kind != chaosNacked {
 		t = chaosNow()
 	}
 	return c.lg.rec(kind, n, pid, seq, t)
@@ -1043,8 +1046,15 @@ func (a *chaosAuditor) checkMessage(m []*chaosDelivery) {
 		}
 		if k == len(m)-1 {
 			switch d.outcome {
-			case chaosNacked, chaosNackAfter, chaosExpired:
-				a.givenBack = append(a.givenBack, givenBack{from: max(d.t, d.notBefore-int64(chaosClockSlack)), show: chaosShow(m)})
+			case chaosNacked:
+				a.givenBack = append(a.givenBack, givenBack{from: d.end, show: chaosShow(m)})
+			case chaosNackAfter:
+				a.givenBack = append(a.givenBack, givenBack{from: d.notBefore - int64(chaosClockSlack), show: chaosShow(m)})
+			case chaosExpired:
+				// A lease of chaosLease should never end here: that it did
+				// is a failure of its own, whatever happened next.
+				r.Lost++
+				a.errorf("lost", "message %d of producer %d: its lease expired and it was never delivered again: %v", seq, pid, chaosShow(m))
 			}
 			continue
 		}
@@ -1089,9 +1099,6 @@ func (a *chaosAuditor) reportExpired(d, next *chaosDelivery, m []*chaosDelivery)
 		d.seq, d.pid, chaosLease, float64(next.t-d.t)/1e6, chaosShow(m))
 }
 
-// checkLost finds the messages logged as put and never delivered. A
-// consumer killed between Get returning and logging the message took one
-// away: it excuses that many.
 // A givenBack is a message given back and never delivered again: from is
 // when it was back in the queue, show its deliveries.
 type givenBack struct {
@@ -1099,6 +1106,10 @@ type givenBack struct {
 	show string
 }
 
+// checkLost finds the messages logged as put and never delivered. A
+// consumer killed between Get returning and logging the message took one
+// away: it excuses that many, of those and of the messages given back
+// and never delivered again.
 func (a *chaosAuditor) checkLost() {
 	a.t.Helper()
 	for pid, times := range a.putTimes {
@@ -1135,8 +1146,8 @@ func (a *chaosAuditor) checkLost() {
 	if excused {
 		a.r.LostToGet = len(bounds)
 		if len(bounds) > 0 {
-			a.t.Logf("%d messages never delivered and %d given back and never delivered again, excused by %d consumers killed between calling Get and logging what it returned: %v",
-				len(lost), len(a.givenBack), len(danglingGets), lost)
+			a.t.Logf("%d messages never delivered and %d given back and never delivered again, excused by %d consumers killed between calling Get and logging what it returned: %v %v",
+				len(lost), len(a.givenBack), len(danglingGets), lost, a.givenBack)
 		}
 		return
 	}
@@ -1162,8 +1173,8 @@ func (a *chaosAuditor) checkCounts() {
 	// A consumer killed inside Get excuses one message of those never
 	// delivered again, or took one not logged as put: not both.
 	if extra := int64(s.Puts) - int64(len(a.delivered)+len(lost)); extra < 0 || extra > int64(len(danglingGets)-len(lost)-len(a.givenBack)) {
-		a.t.Errorf("the queue counts %d puts; %d distinct messages were delivered, %d put and never delivered, %d consumers killed inside Get",
-			s.Puts, len(a.delivered), len(lost), len(danglingGets))
+		a.t.Errorf("the queue counts %d puts; %d distinct messages were delivered, %d put and never delivered, %d given back and never delivered again, %d consumers killed inside Get",
+			s.Puts, len(a.delivered), len(lost), len(a.givenBack), len(danglingGets))
 	}
 	ackedUnlogged := 0
 	for inc, d := range a.held {

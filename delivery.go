@@ -26,7 +26,8 @@ const MaxLease = 365 * 24 * time.Hour
 // A Delivery is a message received with [Queue.Receive]. The message stays
 // in the queue, held for this consumer, until Ack. Nack gives it back to be
 // delivered again; so does the end of the lease, or the death of the
-// consumer's process. A Delivery is meant for one goroutine.
+// consumer's process. A Delivery is meant for one goroutine, and is used
+// through the pointer Receive returns: a copy of one settles the original.
 type Delivery struct {
 	data     []byte
 	count    uint32

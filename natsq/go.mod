@@ -3,10 +3,10 @@ module github.com/mpq-go/mpq/natsq
 go 1.26.0
 
 require (
+	github.com/mpq-go/mpq v0.1.0
 	github.com/nats-io/nats-server/v2 v2.15.2
 	github.com/nats-io/nats.go v1.55.0
 	go.uber.org/goleak v1.3.0
-	github.com/mpq-go/mpq v0.1.0
 )
 
 require (

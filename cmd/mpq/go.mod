@@ -8,6 +8,8 @@ require (
 	github.com/charmbracelet/x/ansi v0.10.1
 	github.com/charmbracelet/x/term v0.2.1
 	github.com/dustin/go-humanize v1.1.0
+	github.com/mpq-go/mpq v0.1.0
+	github.com/mpq-go/mpq/natsq v0.1.0
 	github.com/nats-io/nats-server/v2 v2.15.2
 	github.com/nats-io/nats.go v1.55.0
 	github.com/prometheus/client_golang v1.25.0
@@ -20,8 +22,6 @@ require (
 	golang.org/x/sys v0.50.0
 	golang.org/x/term v0.48.0
 	gonum.org/v1/plot v0.17.0
-	github.com/mpq-go/mpq v0.1.0
-	github.com/mpq-go/mpq/natsq v0.1.0
 )
 
 require (
