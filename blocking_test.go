@@ -8,17 +8,12 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"slices"
 	"testing"
 	"time"
 
 	"github.com/mpq-go/mpq"
 	"github.com/mpq-go/mpq/internal/testutil"
 )
-
-// cancelBound is how soon after its context ends a blocked Put or Get must
-// return.
-const cancelBound = 10 * time.Millisecond
 
 // fullQueue returns a queue of the smallest capacity, filled with 100-byte
 // messages until TryPut fails, and how many it holds.
@@ -95,83 +90,6 @@ func blockedFor(t *testing.T, deadline bool, k int, op func(ctx context.Context)
 		}
 	}
 	return slowest, errs
-}
-
-// TestBlockingCancel checks that Get on an empty queue and Put on a full one
-// wait, and return ctx.Err() within 10ms of a cancel or a deadline. Each try
-// blocks six goroutines on one context and times the slowest; the best of
-// three tries counts, against a noisy machine. (A sleeper that the end of
-// its context failed to wake would still look again within 25ms: six of
-// them all returning within 10ms by chance is unlikely.)
-func TestBlockingCancel(t *testing.T) {
-	testutil.CheckGoroutines(t)
-	dir := t.TempDir()
-	empty, err := mpq.Open("empty", &mpq.Options{Dir: dir})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer empty.Close()
-	full, n := fullQueue(t, &mpq.Options{Dir: dir, Capacity: 4096})
-	ops := []struct {
-		name string
-		op   func(ctx context.Context) error
-	}{
-		{"Get on an empty queue", func(ctx context.Context) error {
-			m, err := empty.Get(ctx)
-			if m != nil {
-				return fmt.Errorf("got message %q", m)
-			}
-			return err
-		}},
-		{"AppendGet on an empty queue", func(ctx context.Context) error {
-			_, err := empty.AppendGet(ctx, nil)
-			return err
-		}},
-		{"GetBatch on an empty queue", func(ctx context.Context) error {
-			return empty.GetBatch(ctx, new(mpq.Batch), 10)
-		}},
-		{"Put on a full queue", func(ctx context.Context) error {
-			return full.Put(ctx, make([]byte, 100))
-		}},
-		{"PutBatch on a full queue", func(ctx context.Context) error {
-			k, err := full.PutBatch(ctx, [][]byte{make([]byte, 100)})
-			if k != 0 {
-				return fmt.Errorf("put %d messages", k)
-			}
-			return err
-		}},
-	}
-	for _, tc := range ops {
-		for _, deadline := range []bool{false, true} {
-			want, how := context.Canceled, "cancel"
-			if deadline {
-				want, how = context.DeadlineExceeded, "deadline"
-			}
-			t.Run(tc.name+" until "+how, func(t *testing.T) {
-				var ds []time.Duration
-				for range 3 {
-					d, errs := blockedFor(t, deadline, 6, tc.op)
-					for _, err := range errs {
-						if !errors.Is(err, want) {
-							t.Fatalf("returned %v; want %v", err, want)
-						}
-					}
-					ds = append(ds, d)
-				}
-				best := slices.Min(ds)
-				t.Logf("returned %v after the %s (best of %v)", best, how, ds)
-				if best > cancelBound {
-					t.Errorf("returned %v after the %s at best (tries: %v); want < %v", best, how, ds, cancelBound)
-				}
-			})
-		}
-	}
-	if l := empty.Len(); l != 0 {
-		t.Errorf("empty queue has Len %d", l)
-	}
-	if l := full.Len(); l != n {
-		t.Errorf("full queue has Len %d; want %d: a canceled Put wrote", l, n)
-	}
 }
 
 // TestBlockingWakeAcrossProcesses checks that a Get blocked on an empty

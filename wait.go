@@ -106,9 +106,9 @@ func (h *handle) block(ctx context.Context, space ring.Direction, ready func() b
 			return err
 		}
 		h.r.AddWait()
-		slice := sleepSlice
+		slice := sliceOf(sleepSlice)
 		if h.r.Holding() {
-			slice = heldSlice
+			slice = sliceOf(heldSlice)
 		}
 		h.sleep(space, w, seq, slice, done)
 	}
