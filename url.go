@@ -87,7 +87,7 @@ func (o *Options) setParam(key, v string) error {
 		return fmt.Errorf("unknown parameter %q", key)
 	}
 	if err != nil {
-		return fmt.Errorf("parameter %s=%q: %v", key, v, urlParseError(err))
+		return fmt.Errorf("parameter %s=%q: %v", key, v, err)
 	}
 	return nil
 }
