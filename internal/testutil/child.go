@@ -19,6 +19,7 @@ import (
 	"fmt"
 	"os"
 	"os/exec"
+	"path/filepath"
 	"strconv"
 	"strings"
 	"sync"
@@ -112,6 +113,7 @@ type config struct {
 	env   []string
 	files []*os.File
 	stdin bool
+	cred  *syscall.Credential // AsUser
 }
 
 // Env adds "KEY=value" entries to the child's environment.
@@ -184,6 +186,17 @@ func Start(t testing.TB, role string, opts ...Option) *Child {
 	cmd.Cancel = func() error { return cmd.Process.Kill() }
 	cmd.WaitDelay = 5 * time.Second
 	cmd.SysProcAttr = dieWithParent()
+	if cfg.cred != nil {
+		bin, err := sharedBinary(t)
+		if err != nil {
+			t.Fatalf("copy the test binary for another user: %v", err)
+		}
+		cmd.Path, cmd.Args[0], cmd.Dir = bin, bin, filepath.Dir(bin)
+		if cmd.SysProcAttr == nil {
+			cmd.SysProcAttr = &syscall.SysProcAttr{}
+		}
+		cmd.SysProcAttr.Credential = cfg.cred
+	}
 	c := &Child{
 		t: t, Role: role, Cmd: cmd, errf: errf.Name(),
 		changed: make(chan struct{}), readDone: make(chan struct{}), done: make(chan struct{}),
