@@ -86,7 +86,7 @@ func FuzzOpenFile(f *testing.F) {
 	f.Add([]byte(nil), []byte(nil), uint16(0), uint32(ring.PageSize), ops)
 	f.Add([]byte(nil), []byte(nil), uint16(0), uint32(len(tmpl)-1), ops)
 	f.Add([]byte(nil), []byte(nil), uint16(0), uint32(len(tmpl)+100), ops)
-	f.Add([]byte("MPQRING\x00\x02\x00\x00\x00"), []byte(nil), uint16(0), uint32(0), ops)                 // version 2
+	f.Add([]byte("MPQRING\x00\x02\x00\x00\x00"), []byte(nil), uint16(0), uint32(0), ops)                 // version 2, older
 	f.Add([]byte("MPQRING\x00\x01\x00\x00\x00\x04\x03\x02\x01"), []byte(nil), uint16(0), uint32(0), ops) // byte order
 	big := append([]byte(nil), hdr...)
 	big[16+2] = 1 // capacity 4096 + 64 KiB: not a power of two

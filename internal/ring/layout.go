@@ -17,7 +17,7 @@ import (
 //	[RingOffset, RingOffset+capacity) ring of records
 const (
 	Magic       = "MPQRING\x00"
-	Version     = 2
+	Version     = 3
 	PageSize    = 4096
 	MaxProcs    = 256
 	SlotSize    = 64
@@ -37,6 +37,9 @@ const (
 
 	// FlagDurable in the flags word marks a durable queue.
 	FlagDurable = 1
+	// FlagLockFile in the flags word marks a queue whose liveness locks
+	// are in its lock file (see Geometry.LockFile).
+	FlagLockFile = 2
 	// MaxDeadLetterName is the longest dead-letter queue name recorded.
 	MaxDeadLetterName = 255
 

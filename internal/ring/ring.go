@@ -64,6 +64,11 @@ type Geometry struct {
 	Durable       bool   // records carry a CRC32C; recovery runs at open
 	MaxDeliveries uint32 // deliveries by Receive before a message is dead-lettered; 0 = no limit
 	DeadLetter    string // name of the dead-letter queue; "" = drop
+	// LockFile says that the processes attached to the queue hold their
+	// liveness locks in a lock file beside it, which only the queue's
+	// writers can open, rather than in the queue file, which a process
+	// that may only read it could lock too.
+	LockFile bool
 }
 
 // Validate checks g for a new queue.
@@ -110,9 +115,14 @@ func Init(mem []byte, g Geometry) error {
 	if !g.Created.IsZero() {
 		binary.NativeEndian.PutUint64(mem[offCreated:], uint64(g.Created.UnixNano()))
 	}
+	var flags uint32
 	if g.Durable {
-		binary.NativeEndian.PutUint32(mem[offFlags:], FlagDurable)
+		flags |= FlagDurable
 	}
+	if g.LockFile {
+		flags |= FlagLockFile
+	}
+	binary.NativeEndian.PutUint32(mem[offFlags:], flags)
 	binary.NativeEndian.PutUint32(mem[offMaxDeliv:], g.MaxDeliveries)
 	mem[offDeadName] = byte(len(g.DeadLetter))
 	copy(mem[offDeadName+1:], g.DeadLetter)
@@ -159,13 +169,14 @@ func ReadHeader(mem []byte) (Geometry, error) {
 	g.MaxMessage = binary.NativeEndian.Uint64(mem[offMaxMsg:])
 	g.Created = time.Unix(0, int64(binary.NativeEndian.Uint64(mem[offCreated:])))
 	flags := binary.NativeEndian.Uint32(mem[offFlags:])
-	if flags&^FlagDurable != 0 {
+	if flags&^(FlagDurable|FlagLockFile) != 0 {
 		return g, fmt.Errorf("%w: unknown flags %#x", ErrIncompatible, flags)
 	}
 	if binary.NativeEndian.Uint32(mem[offIdentCRC:]) != identityCRC(mem) {
 		return g, fmt.Errorf("%w: header checksum does not match", ErrCorrupt)
 	}
 	g.Durable = flags&FlagDurable != 0
+	g.LockFile = flags&FlagLockFile != 0
 	g.MaxDeliveries = binary.NativeEndian.Uint32(mem[offMaxDeliv:])
 	name := mem[offDeadName+1 : offDeadName+1+int(mem[offDeadName])]
 	if bytes.ContainsAny(name, "/\x00") {
