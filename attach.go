@@ -1,6 +1,7 @@
 package mpq
 
 import (
+	"context"
 	"errors"
 	"fmt"
 	"os"
@@ -45,7 +46,9 @@ var errUnlinked = errors.New("mpq: queue file removed while opening it")
 // made is nil for a file that exists already, or what this process took
 // in the file it has just created before linking it into place: a new file
 // has nothing to recover.
-func attach(f *os.File, mem []byte, s settings, path string, made *created) (h *handle, err error) {
+//
+// Waiting for other processes (for the open lock) lasts until ctx is done.
+func attach(ctx context.Context, f *os.File, mem []byte, s settings, path string, made *created) (h *handle, err error) {
 	var (
 		lt      *liveness.Table
 		release = func() {}
@@ -95,7 +98,7 @@ func attach(f *os.File, mem []byte, s settings, path string, made *created) (h *
 			err = errUnlinked
 		}
 	} else {
-		lt, release, err = join(f, &mem, &size, g, path)
+		lt, release, err = join(ctx, f, &mem, &size, g, path)
 	}
 	if err == nil {
 		_, err = ring.ReadGeometry(mem, size)
@@ -147,13 +150,34 @@ func mapFile(f *os.File, size int64, path string) ([]byte, error) {
 // join takes a process slot in the existing queue file f, mapped at *mem,
 // and for a named queue the open lock, which release lets go of. A durable
 // queue that no other process has open is recovered, which may remap it.
-// lt and release are what was taken, on error too.
-func join(f *os.File, mem *[]byte, size *int64, g ring.Geometry, path string) (lt *liveness.Table, release func(), err error) {
+// lt and release are what was taken, on error too. The locks are in the
+// queue's lock file if it has one (see lockfile.go), which for a queue
+// handed over by descriptor (path is "") is found from f's path.
+func join(ctx context.Context, f *os.File, mem *[]byte, size *int64, g ring.Geometry, path string) (lt *liveness.Table, release func(), err error) {
 	release = func() {}
+	locks := f // the file whose bytes the processes lock
+	if g.LockFile {
+		if path == "" {
+			if path, err = fdPath(f); err != nil {
+				return nil, release, err
+			}
+		}
+		lf, made, err := openLockFile(f, path, g)
+		if err != nil {
+			return nil, release, err
+		}
+		defer lf.Close() // the table locks through its own reopening of it
+		defer func(lp string) {
+			if made && errors.Is(err, errUnlinked) {
+				os.Remove(lp) // made for a queue removed meanwhile
+			}
+		}(lockPath(path, g.LockID))
+		locks = lf
+	}
 	switch {
 	case g.Durable:
 		var alone bool
-		lt, alone, release, err = liveness.AttachFirst(f, ring.MaxProcs, ring.SlotOffset, openLockOffset)
+		lt, alone, release, err = liveness.AttachFirst(ctx, locks, ring.MaxProcs, ring.SlotOffset, openLockOffset)
 		if err != nil {
 			return nil, func() {}, err
 		}
@@ -165,14 +189,14 @@ func join(f *os.File, mem *[]byte, size *int64, g ring.Geometry, path string) (l
 	case path != "":
 		// Only the open lock: whether we are alone matters to recovery,
 		// which a queue in memory does not need.
-		if release, err = liveness.LockOpen(f, openLockOffset); err != nil {
+		if release, err = liveness.LockOpen(ctx, locks, openLockOffset); err != nil {
 			return nil, func() {}, err
 		}
-		if lt, err = liveness.Attach(f, ring.MaxProcs, ring.SlotOffset); err == nil && !linked(f, path) {
+		if lt, err = liveness.Attach(locks, ring.MaxProcs, ring.SlotOffset); err == nil && !linked(f, path) {
 			err = errUnlinked
 		}
 	default:
-		lt, err = liveness.Attach(f, ring.MaxProcs, ring.SlotOffset)
+		lt, err = liveness.Attach(locks, ring.MaxProcs, ring.SlotOffset)
 	}
 	return lt, release, err
 }
@@ -195,26 +219,33 @@ func dirOf(f *os.File, path string) string {
 	return where(f, path)
 }
 
-// openLockOffset is the byte of a queue file that processes lock while
+// openLockOffset is the byte of a queue's locks (its lock file, or its
+// file) that processes lock while
 // they attach to a named queue: so that exactly one recovers a durable
 // queue after a crash, and so that RemoveIf sees every process that
 // attaches to a queue before it removes it.
 const openLockOffset = 1
 
 // created is what the process that creates a queue file takes in it before
-// it links the file into place: its slot, and the open lock.
+// it links the file into place: its slot, the open lock, and the lock
+// file it made.
 type created struct {
-	lt     *liveness.Table
-	unlock func()
+	lt       *liveness.Table
+	unlock   func()
+	lockPath string // of the lock file made, "" if none
 }
 
-// release lets go of what was taken, for a creation that failed.
+// release lets go of what was taken, for a creation that failed: the lock
+// file too, which no one else can have found.
 func (c *created) release() {
 	if c.unlock != nil {
 		c.unlock()
 	}
 	if c.lt != nil {
 		c.lt.Close()
+	}
+	if c.lockPath != "" {
+		os.Remove(c.lockPath)
 	}
 }
 

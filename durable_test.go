@@ -334,7 +334,7 @@ func TestDurableCorruptFile(t *testing.T) {
 		{"version", u32(hdrVersion, ring.Version+1), mpq.ErrIncompatible, ""},
 		{"version 1", u32(hdrVersion, 1), mpq.ErrIncompatible, ""},
 		{"byte order", u32(hdrByteOrder, 0x04030201), mpq.ErrIncompatible, ""},
-		{"unknown flag", u32(durFlags, ring.FlagDurable|2), mpq.ErrIncompatible, ""},
+		{"unknown flag", u32(durFlags, ring.FlagDurable|ring.FlagLockFile|4), mpq.ErrIncompatible, ""},
 		{"capacity not a power of two", u64(hdrCapacity, 1<<15+16), mpq.ErrCorrupt, ""},
 		{"capacity zero", u64(hdrCapacity, 0), mpq.ErrCorrupt, ""},
 		{"capacity under the minimum", u64(hdrCapacity, 2048), mpq.ErrCorrupt, ""},

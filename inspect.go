@@ -10,7 +10,6 @@ import (
 
 	"golang.org/x/sys/unix"
 
-	"github.com/mpq-go/mpq/internal/liveness"
 	"github.com/mpq-go/mpq/internal/ring"
 	"github.com/mpq-go/mpq/internal/shm"
 )
@@ -89,7 +88,9 @@ func observe(f *os.File, mem []byte, size int64) (snap *ring.Snapshot, err error
 			panic(r)
 		}
 	}()
-	return ring.Observe(mem, size, env{liveness.Observe(f, ring.MaxProcs, ring.SlotOffset)})
+	lt, done := lockObserver(f, mem)
+	defer done()
+	return ring.Observe(mem, size, env{lt})
 }
 
 // statsOf fills the Stats that a queue's geometry and counters give.

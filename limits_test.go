@@ -22,6 +22,7 @@ import (
 	"io/fs"
 	"os"
 	"path/filepath"
+	"regexp"
 	"runtime"
 	"slices"
 	"strconv"
@@ -216,7 +217,7 @@ func attempt(call, dir, name string, limit func() (func(), error)) (limitAttempt
 		if err := c.Close(); err != nil {
 			return a, fmt.Errorf("close what %s made: %w", call, err)
 		}
-		os.Remove(filepath.Join(dir, name+".mpq"))
+		mpq.Remove(name, &mpq.Options{Dir: dir})
 	} else {
 		a.Err = err.Error()
 		for k, e := range limitErrors {
@@ -305,17 +306,45 @@ func checkClean(t *testing.T, a limitAttempt) {
 	}
 }
 
-// dirFiles lists the names in dir and below it.
+// dirFiles lists the names in dir and below it, but for the lock file of
+// each queue file there (.NAME.mpq.ID.lock): a lock file left without its
+// queue is listed.
 func dirFiles(dir string) []string {
 	var names []string
 	filepath.WalkDir(dir, func(p string, d fs.DirEntry, err error) error {
-		if p != dir {
+		if p != dir && !isLockOfQueue(p) {
 			rel, _ := filepath.Rel(dir, p)
 			names = append(names, rel)
 		}
 		return nil
 	})
 	return names
+}
+
+// lockFileName matches the name of a queue's lock file.
+var lockFileName = regexp.MustCompile(`^\.(.+\.mpq)\.[0-9a-f]{8}\.lock$`)
+
+// isLockOfQueue reports whether path is the lock file of a queue file
+// beside it.
+func isLockOfQueue(path string) bool {
+	m := lockFileName.FindStringSubmatch(filepath.Base(path))
+	if m == nil {
+		return false
+	}
+	_, err := os.Lstat(filepath.Join(filepath.Dir(path), m[1]))
+	return err == nil
+}
+
+// dirEntries counts the entries of dir as dirFiles lists them.
+func dirEntries(dir string) int {
+	ents, _ := os.ReadDir(dir)
+	n := 0
+	for _, e := range ents {
+		if !isLockOfQueue(filepath.Join(dir, e.Name())) {
+			n++
+		}
+	}
+	return n
 }
 
 // noLimit is the limit of a call made as it is.

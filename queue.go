@@ -1,6 +1,7 @@
 package mpq
 
 import (
+	"context"
 	"errors"
 	"fmt"
 	"io/fs"
@@ -37,18 +38,52 @@ type Queue struct {
 
 // Open opens the named queue, creating it if it does not exist (unless
 // opts.NoCreate is set). opts may be nil.
+//
+// A process that is opening the queue, recovering a durable one or
+// removing it with [RemoveIf] holds its open lock meanwhile, for
+// microseconds to milliseconds unless it is stopped (SIGSTOP, a debugger)
+// or RemoveIf's function dawdles. Open waits for it for at most
+// [OpenWait], then fails with an error wrapping context.DeadlineExceeded
+// that says so; [OpenContext] waits as long as its context allows.
 func Open(name string, opts *Options) (*Queue, error) {
-	return open(name, opts, true)
+	ctx, cancel := context.WithTimeout(context.Background(), OpenWait)
+	defer cancel()
+	q, err := open(ctx, name, opts, true)
+	if errors.Is(err, context.DeadlineExceeded) {
+		return nil, fmt.Errorf("mpq: open queue %s: %w: another process has held its open lock for %v (it is stopped, or busy recovering or removing the queue): use OpenContext to wait longer", name, err, OpenWait)
+	}
+	return q, err
+}
+
+// OpenWait is how long [Open] and [RemoveIf] wait for a queue's open lock.
+const OpenWait = time.Minute
+
+// OpenContext is [Open], waiting for the queue's open lock until ctx is
+// done; it then returns ctx.Err(). Nothing it waits for is held by a
+// process that may only read the queue: see Security in the package
+// documentation.
+func OpenContext(ctx context.Context, name string, opts *Options) (*Queue, error) {
+	if ctx == nil {
+		return nil, ErrNilContext
+	}
+	if err := ctx.Err(); err != nil {
+		return nil, err
+	}
+	q, err := open(ctx, name, opts, true)
+	if err != nil && ctx.Err() != nil && errors.Is(err, ctx.Err()) {
+		return nil, ctx.Err()
+	}
+	return q, err
 }
 
 // Create creates the named queue and opens it. It fails with an error
-// wrapping fs.ErrExist if the queue exists.
+// wrapping fs.ErrExist if the queue exists. It waits for no other process.
 func Create(name string, opts *Options) (*Queue, error) {
-	return open(name, opts, false)
+	return open(context.Background(), name, opts, false)
 }
 
 // open opens or creates the named queue; mayExist is false for Create.
-func open(name string, opts *Options, mayExist bool) (*Queue, error) {
+func open(ctx context.Context, name string, opts *Options, mayExist bool) (*Queue, error) {
 	s, err := opts.settings()
 	if err != nil {
 		return nil, err
@@ -70,7 +105,7 @@ func open(name string, opts *Options, mayExist bool) (*Queue, error) {
 	// again.
 	for vanished := 0; ; {
 		if mayExist {
-			q, missing, err := openExisting(name, path, s)
+			q, missing, err := openExisting(ctx, name, path, s)
 			if errors.Is(err, errUnlinked) {
 				continue // removed while we opened it: look again
 			}
@@ -78,7 +113,7 @@ func open(name string, opts *Options, mayExist bool) (*Queue, error) {
 				return q, err
 			}
 		}
-		q, race, err := create(name, path, s)
+		q, race, err := create(ctx, name, path, s)
 		switch {
 		case race == madeElsewhere && mayExist:
 			continue // created by another process meanwhile: open it
@@ -107,7 +142,7 @@ const (
 
 // openExisting opens the queue file at path. missing reports that there
 // is none; errUnlinked, that it was removed while we opened it.
-func openExisting(name, path string, s settings) (q *Queue, missing bool, err error) {
+func openExisting(ctx context.Context, name, path string, s settings) (q *Queue, missing bool, err error) {
 	f, err := shm.OpenFile(path)
 	if errors.Is(err, shm.ErrNotRegular) {
 		return nil, false, fmt.Errorf("mpq: open queue %s: %w: %v", name, ErrIncompatible, err)
@@ -115,7 +150,7 @@ func openExisting(name, path string, s settings) (q *Queue, missing bool, err er
 	if err != nil {
 		return nil, errors.Is(err, fs.ErrNotExist), fmt.Errorf("mpq: open queue %s in %s: %w", name, s.dir, err)
 	}
-	h, err := attach(f, nil, s, path, nil)
+	h, err := attach(ctx, f, nil, s, path, nil)
 	if errors.Is(err, errUnlinked) {
 		return nil, false, err
 	}
@@ -128,7 +163,7 @@ func openExisting(name, path string, s settings) (q *Queue, missing bool, err er
 // create makes the queue file at path, reserved and initialized before it
 // is linked into place, and attaches to it. It reports a race that made it
 // fail.
-func create(name, path string, s settings) (*Queue, race, error) {
+func create(ctx context.Context, name, path string, s settings) (*Queue, race, error) {
 	undo, err := shm.EnsureDir(s.dir, s.private)
 	if err != nil {
 		return nil, noRace, err
@@ -139,19 +174,30 @@ func create(name, path string, s settings) (*Queue, race, error) {
 	}
 	g := s.geometry
 	g.Created = time.Now()
-	// The slot, and the open lock that RemoveIf takes, are taken before the
-	// file is linked into place, so that a failure to take them leaves no
-	// queue behind.
+	// The lock file, the slot and the open lock that RemoveIf takes are
+	// made and taken before the file is linked into place, so that a
+	// failure to take them leaves no queue behind.
 	var made created
 	f, mem, err := shm.Create(path, s.mode, ring.MinSize(g.Capacity), func(f *os.File, mem []byte) error {
+		locks := f
+		if lockFiles {
+			lf, id, err := createLockFile(path, s.mode)
+			if err != nil {
+				return err
+			}
+			defer lf.Close() // the table locks through its own reopening of it
+			g.LockFile, g.LockID = true, id
+			made.lockPath, locks = lockPath(path, id), lf
+		}
 		if err := ring.Init(mem, g); err != nil {
 			return err
 		}
 		var err error
-		if made.lt, err = liveness.Attach(f, ring.MaxProcs, ring.SlotOffset); err != nil {
+		if made.lt, err = liveness.Attach(locks, ring.MaxProcs, ring.SlotOffset); err != nil {
 			return err
 		}
-		made.unlock, err = made.lt.LockOpen(openLockOffset)
+		// Nobody else has this lock file yet: this never waits.
+		made.unlock, err = made.lt.LockOpen(ctx, openLockOffset)
 		return err
 	})
 	if err != nil {
@@ -181,7 +227,9 @@ func create(name, path string, s settings) (*Queue, race, error) {
 			return nil, noRace, fmt.Errorf("mpq: create queue %s in %s: flush the directory: %w", name, s.dir, err)
 		}
 	}
-	h, err := attach(f, mem, s, path, &made)
+	made.lockPath = "" // linked: the queue's now, removed with it
+	f = byPath(f, path)
+	h, err := attach(ctx, f, mem, s, path, &made)
 	if errors.Is(err, errUnlinked) {
 		return nil, unlinked, err
 	}
@@ -189,6 +237,36 @@ func create(name, path string, s settings) (*Queue, race, error) {
 		return nil, noRace, fmt.Errorf("mpq: create queue %s: %w", name, err)
 	}
 	return newQueue(h, s, name, path), noRace, nil
+}
+
+// byPath returns a descriptor of the queue file f, just linked at path,
+// opened by that path: one made without a name still shows none in
+// /proc/self/fd, where OpenFile looks for the lock file of a descriptor
+// handed to it (Queue.File). It returns f if the file at path is no
+// longer f (removed meanwhile: its descriptor is of no use to others).
+func byPath(f *os.File, path string) *os.File {
+	if !lockFiles {
+		return f
+	}
+	nf, err := shm.OpenFile(path)
+	if err != nil {
+		return f
+	}
+	if a, b := statOf(f), statOf(nf); a == nil || b == nil || !os.SameFile(a, b) {
+		nf.Close()
+		return f
+	}
+	f.Close()
+	return nf
+}
+
+// statOf is f's FileInfo, or nil.
+func statOf(f *os.File) os.FileInfo {
+	fi, err := f.Stat()
+	if err != nil {
+		return nil
+	}
+	return fi
 }
 
 // New creates an anonymous queue, which has no name and is reachable only
@@ -218,7 +296,7 @@ func newAnonymous(s settings) (*handle, error) {
 	if err != nil {
 		return nil, err
 	}
-	h, err := attach(f, mem, s, "", nil)
+	h, err := attach(context.Background(), f, mem, s, "", nil)
 	if err != nil {
 		return nil, fmt.Errorf("mpq: new queue: %w", err)
 	}
@@ -248,7 +326,7 @@ func openFile(f *os.File, s settings) (*handle, error) {
 	if err != nil {
 		return nil, shm.Explain("duplicate queue descriptor", err)
 	}
-	h, err := attach(os.NewFile(uintptr(fd), f.Name()), nil, s, "", nil)
+	h, err := attach(context.Background(), os.NewFile(uintptr(fd), f.Name()), nil, s, "", nil)
 	if err != nil {
 		return nil, fmt.Errorf("mpq: open queue file %s: %w", f.Name(), err)
 	}

@@ -1,6 +1,7 @@
 package mpq
 
 import (
+	"context"
 	"errors"
 	"fmt"
 	"io/fs"
@@ -8,7 +9,8 @@ import (
 	"slices"
 	"strings"
 
-	"github.com/mpq-go/mpq/internal/liveness"
+	"golang.org/x/sys/unix"
+
 	"github.com/mpq-go/mpq/internal/shm"
 )
 
@@ -24,8 +26,17 @@ func Remove(name string, opts *Options) error {
 	if err != nil {
 		return err
 	}
+	// Opened first, for the id of its lock file; a file that is no queue
+	// has none.
+	f, ferr := os.OpenFile(path, os.O_RDONLY|unix.O_NOFOLLOW|unix.O_NONBLOCK, 0)
+	if ferr == nil {
+		defer f.Close()
+	}
 	if err := os.Remove(path); err != nil {
 		return fmt.Errorf("mpq: remove queue %s: %w", name, err)
+	}
+	if ferr == nil {
+		removeLockFile(f, path)
 	}
 	return nil
 }
@@ -94,7 +105,9 @@ func RemoveIf(name string, opts *Options, ok func(Stats) error) error {
 		return fmt.Errorf("mpq: remove queue %s: %w", name, err)
 	}
 	defer f.Close()
-	release, err := liveness.LockOpen(f, openLockOffset)
+	ctx, cancel := context.WithTimeout(context.Background(), OpenWait)
+	defer cancel()
+	release, err := lockForRemove(ctx, f, path)
 	if err != nil {
 		return fmt.Errorf("mpq: remove queue %s: %w", name, err)
 	}
@@ -112,5 +125,6 @@ func RemoveIf(name string, opts *Options, ok func(Stats) error) error {
 	if err := os.Remove(path); err != nil {
 		return fmt.Errorf("mpq: remove queue %s: %w", name, err)
 	}
+	removeLockFile(f, path)
 	return nil
 }

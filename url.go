@@ -11,12 +11,12 @@ import (
 )
 
 // openSHM opens a shm: URL for [OpenURL].
-func openSHM(_ context.Context, u *url.URL) (MessageQueue, error) {
+func openSHM(ctx context.Context, u *url.URL) (MessageQueue, error) {
 	name, opts, err := parseSHM(u)
 	if err != nil {
 		return nil, err
 	}
-	q, err := Open(name, opts)
+	q, err := OpenContext(ctx, name, opts)
 	if errors.Is(err, ErrInvalidOptions) || errors.Is(err, ErrInvalidName) {
 		// A bad value in the URL, as natsq says too.
 		return nil, fmt.Errorf("%w: %w", ErrInvalidURL, err)

@@ -1,6 +1,7 @@
 package main
 
 import (
+	"context"
 	"errors"
 	"fmt"
 	"io/fs"
@@ -48,11 +49,12 @@ func (e *env) queueErr(name string, err error) error {
 	return fmt.Errorf("queue %s: %w", name, err)
 }
 
-// open opens the existing queue name.
-func (e *env) open(name string) (*mpq.Queue, error) {
+// open opens the existing queue name, waiting for its open lock (held by
+// a process that opens, recovers or removes it) until ctx is done.
+func (e *env) open(ctx context.Context, name string) (*mpq.Queue, error) {
 	o := e.opts()
 	o.NoCreate = true
-	q, err := mpq.Open(name, o)
+	q, err := mpq.OpenContext(ctx, name, o)
 	return q, e.queueErr(name, err)
 }
 

@@ -86,7 +86,7 @@ func (o *getFlags) run(ctx context.Context, e *env, arg string) error {
 	if o.follow {
 		prefetch = 1
 	}
-	q, err := r.open(ctx, false, map[string]string{"prefetch": strconv.Itoa(prefetch)})
+	q, err := r.openWithin(ctx, o.timeout, false, map[string]string{"prefetch": strconv.Itoa(prefetch)})
 	if err != nil {
 		return err
 	}

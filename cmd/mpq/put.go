@@ -75,7 +75,7 @@ func (o *putFlags) run(ctx context.Context, e *env, args []string) error {
 	if err != nil {
 		return err
 	}
-	q, err := r.open(ctx, true, nil)
+	q, err := r.openWithin(ctx, o.timeout, true, nil)
 	if err != nil {
 		return err
 	}

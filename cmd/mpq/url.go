@@ -10,6 +10,7 @@ import (
 	"net/url"
 	"slices"
 	"strings"
+	"time"
 
 	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
@@ -221,13 +222,29 @@ func (r *queueRef) openURL(params map[string]string) string {
 	return u.String()
 }
 
+// openWithin is open, waiting at most timeout (if not 0) for the queue to
+// open: a process stopped while it holds a queue's open lock makes a put
+// or get with --timeout fail with exit status 4, not hang.
+func (r *queueRef) openWithin(ctx context.Context, timeout time.Duration, create bool, params map[string]string) (mpq.MessageQueue, error) {
+	if timeout <= 0 {
+		return r.open(ctx, create, params)
+	}
+	octx, cancel := context.WithTimeout(ctx, timeout)
+	defer cancel()
+	q, err := r.open(octx, create, params)
+	if errors.Is(err, context.DeadlineExceeded) && ctx.Err() == nil {
+		return nil, fail(exitTimeout, "queue %s did not open within %v: another process holds its open lock (one stopped, or recovering or removing the queue; mpq stat %s lists its processes)", r, timeout, r)
+	}
+	return q, err
+}
+
 // open opens the queue. A plain name and, unless create, a URL's queue
 // must exist: get, stat and seal do not create queues, where put on a URL
 // does, as mpq.OpenURL does. params add to a nats:// URL's parameters
 // (those the URL has win).
 func (r *queueRef) open(ctx context.Context, create bool, params map[string]string) (mpq.MessageQueue, error) {
 	if r.u == nil {
-		q, err := r.e.open(r.name)
+		q, err := r.e.open(ctx, r.name)
 		if err != nil {
 			return nil, err
 		}

@@ -11,12 +11,13 @@
 package liveness
 
 import (
+	"context"
 	"errors"
 	"fmt"
 	"io"
 	"os"
 	"runtime"
-	"sync"
+	"time"
 
 	"golang.org/x/sys/unix"
 )
@@ -48,21 +49,23 @@ func Attach(f *os.File, slots int, off func(slot int) int64) (*Table, error) {
 	return t, nil
 }
 
-// openMu serializes AttachFirst within this process (POSIX locks do not).
-var openMu sync.Mutex
+// openSem serializes the open lock within this process (POSIX locks do
+// not), as a mutex a waiter can give up on.
+var openSem = make(chan struct{}, 1)
 
 // AttachFirst is Attach for a caller that must know whether it is the only
 // attached process, and act on it before anyone else attaches: it takes an
 // exclusive lock on the byte at openOff, waiting for it, before taking a
 // slot, and keeps it until the caller runs release. Every process that
-// attaches with AttachFirst is thus serialized. release is never nil: on
-// an error it does nothing, so that a caller may defer it at once.
-func AttachFirst(f *os.File, slots int, off func(slot int) int64, openOff int64) (t *Table, alone bool, release func(), err error) {
+// attaches with AttachFirst is thus serialized. It waits for the lock until
+// ctx is done, and then returns ctx.Err(). release is never nil: on an
+// error it does nothing, so that a caller may defer it at once.
+func AttachFirst(ctx context.Context, f *os.File, slots int, off func(slot int) int64, openOff int64) (t *Table, alone bool, release func(), err error) {
 	lf, err := reopen(f)
 	if err != nil {
 		return nil, false, nop, err
 	}
-	release, err = lockOpen(lf, openOff)
+	release, err = lockOpen(ctx, lf, openOff)
 	if err != nil {
 		lf.Close()
 		return nil, false, nop, err
@@ -130,16 +133,50 @@ func (t *Table) Close() error {
 	return t.f.Close()
 }
 
-// lockWait takes an exclusive lock on the byte at off, waiting for it.
-func lockWait(f *os.File, off int64) error {
+// tryLockByte takes an exclusive lock on the byte at off, if it is free.
+func tryLockByte(f *os.File, off int64) (bool, error) {
 	lk := &unix.Flock_t{Type: unix.F_WRLCK, Whence: io.SeekStart, Start: off, Len: 1}
 	for {
-		err := unix.FcntlFlock(f.Fd(), cmdLockWait, lk)
-		if err == nil {
-			return nil
+		switch err := unix.FcntlFlock(f.Fd(), cmdTryLock, lk); err {
+		case nil:
+			return true, nil
+		case unix.EAGAIN, unix.EACCES:
+			return false, nil
+		case unix.EINTR:
+		default:
+			return false, fmt.Errorf("mpq: lock queue file for opening: %w", err)
 		}
-		if err != unix.EINTR {
-			return fmt.Errorf("mpq: lock queue file for opening: %w", err)
+	}
+}
+
+// Bounds of the pause between two tries of a lock another process holds.
+// The open lock is held for the time of an attach, a few microseconds to
+// a few milliseconds, or of a durable queue's recovery.
+const (
+	minPause = 20 * time.Microsecond
+	maxPause = 10 * time.Millisecond
+)
+
+// lockWait takes an exclusive lock on the byte at off, trying again until
+// ctx is done (a blocking F_SETLKW would not notice ctx, nor a signal the
+// Go runtime handles).
+func lockWait(ctx context.Context, f *os.File, off int64) error {
+	var timer *time.Timer
+	for pause := minPause; ; pause = min(2*pause, maxPause) {
+		ok, err := tryLockByte(f, off)
+		if ok || err != nil {
+			return err
+		}
+		if timer == nil {
+			timer = time.NewTimer(pause)
+			defer timer.Stop()
+		} else {
+			timer.Reset(pause)
+		}
+		select {
+		case <-ctx.Done():
+			return ctx.Err()
+		case <-timer.C:
 		}
 	}
 }
@@ -150,21 +187,22 @@ func unlock(f *os.File, off int64) {
 
 // Observe returns a Table that takes no slot, for a caller that only tests
 // which slots are held. It uses f as it is, which may be read-only, and
-// closing the Table leaves f open.
+// closing the Table leaves f open. With f nil, which is for a caller that
+// cannot open the file holding the locks, every slot counts as held.
 func Observe(f *os.File, slots int, off func(slot int) int64) *Table {
 	return &Table{f: f, slot: -1, slots: slots, off: off, observer: true}
 }
 
-// LockOpen takes the lock AttachFirst takes at openOff, waiting for it,
-// without attaching: while the caller holds it, no process attaches
-// through AttachFirst. It returns the function that releases it, which is
-// never nil: on an error it does nothing.
-func LockOpen(f *os.File, openOff int64) (release func(), err error) {
+// LockOpen takes the lock AttachFirst takes at openOff, waiting for it
+// until ctx is done, without attaching: while the caller holds it, no
+// process attaches through AttachFirst. It returns the function that
+// releases it, which is never nil: on an error it does nothing.
+func LockOpen(ctx context.Context, f *os.File, openOff int64) (release func(), err error) {
 	lf, err := reopen(f)
 	if err != nil {
 		return nop, err
 	}
-	unlockOpen, err := lockOpen(lf, openOff)
+	unlockOpen, err := lockOpen(ctx, lf, openOff)
 	if err != nil {
 		lf.Close()
 		return nop, err
@@ -177,20 +215,24 @@ func LockOpen(f *os.File, openOff int64) (release func(), err error) {
 
 // LockOpen is the package's LockOpen through the table's own open file
 // description: it needs no descriptor. Release it before closing t.
-func (t *Table) LockOpen(openOff int64) (release func(), err error) {
-	return lockOpen(t.f, openOff)
+func (t *Table) LockOpen(ctx context.Context, openOff int64) (release func(), err error) {
+	return lockOpen(ctx, t.f, openOff)
 }
 
 // lockOpen takes the exclusive lock on the byte at openOff of lf, waiting
-// for it, and returns the function that releases it.
-func lockOpen(lf *os.File, openOff int64) (release func(), err error) {
-	openMu.Lock()
-	if err := lockWait(lf, openOff); err != nil {
-		openMu.Unlock()
+// for it until ctx is done, and returns the function that releases it.
+func lockOpen(ctx context.Context, lf *os.File, openOff int64) (release func(), err error) {
+	select {
+	case openSem <- struct{}{}:
+	case <-ctx.Done():
+		return nil, ctx.Err()
+	}
+	if err := lockWait(ctx, lf, openOff); err != nil {
+		<-openSem
 		return nil, err
 	}
 	return func() {
 		unlock(lf, openOff)
-		openMu.Unlock()
+		<-openSem
 	}, nil
 }

@@ -58,6 +58,7 @@ const (
 	offCreated   = 40   // int64, unix nanoseconds
 	offFlags     = 48   // uint32
 	offMaxDeliv  = 52   // uint32: deliveries by Receive before dead-lettering; 0 = no limit
+	offLockID    = 56   // uint32: names the lock file of a FlagLockFile queue; 0 otherwise
 	offIdentCRC  = 60   // uint32: CRC32C of the identity words and the dead-letter name
 	offDeadName  = 1024 // uint8 length, then the dead-letter queue name
 

@@ -69,6 +69,9 @@ type Geometry struct {
 	// writers can open, rather than in the queue file, which a process
 	// that may only read it could lock too.
 	LockFile bool
+	// LockID tells this queue's lock file from those of earlier queues of
+	// the same name: random, and not 0, if LockFile is set.
+	LockID uint32
 }
 
 // Validate checks g for a new queue.
@@ -78,6 +81,9 @@ func (g Geometry) Validate() error {
 	}
 	if m := MaxMessageFor(g.Capacity, g.Durable); g.MaxMessage == 0 || g.MaxMessage > m {
 		return fmt.Errorf("maximum message size %d over %d, the most a ring of %d bytes takes", g.MaxMessage, m, g.Capacity)
+	}
+	if g.LockFile != (g.LockID != 0) {
+		return fmt.Errorf("lock file flag %v with lock id %#x", g.LockFile, g.LockID)
 	}
 	if len(g.DeadLetter) > MaxDeadLetterName {
 		return fmt.Errorf("dead-letter queue name of %d bytes, at most %d", len(g.DeadLetter), MaxDeadLetterName)
@@ -123,6 +129,7 @@ func Init(mem []byte, g Geometry) error {
 		flags |= FlagLockFile
 	}
 	binary.NativeEndian.PutUint32(mem[offFlags:], flags)
+	binary.NativeEndian.PutUint32(mem[offLockID:], g.LockID)
 	binary.NativeEndian.PutUint32(mem[offMaxDeliv:], g.MaxDeliveries)
 	mem[offDeadName] = byte(len(g.DeadLetter))
 	copy(mem[offDeadName+1:], g.DeadLetter)
@@ -177,6 +184,7 @@ func ReadHeader(mem []byte) (Geometry, error) {
 	}
 	g.Durable = flags&FlagDurable != 0
 	g.LockFile = flags&FlagLockFile != 0
+	g.LockID = binary.NativeEndian.Uint32(mem[offLockID:])
 	g.MaxDeliveries = binary.NativeEndian.Uint32(mem[offMaxDeliv:])
 	name := mem[offDeadName+1 : offDeadName+1+int(mem[offDeadName])]
 	if bytes.ContainsAny(name, "/\x00") {

@@ -85,12 +85,3 @@ func unmount(t testing.TB, dir string) {
 		t.Errorf("unmount %s: %v", dir, err)
 	}
 }
-
-// cannot skips the test for want of what it needs, or fails it under CI.
-func cannot(t testing.TB, why string) {
-	t.Helper()
-	if os.Getenv("CI") == "true" {
-		t.Fatalf("cannot %s; CI runs as root, where this test must run", why)
-	}
-	t.Skipf("cannot %s (run as root, as CI does)", why)
-}

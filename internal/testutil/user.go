@@ -82,3 +82,12 @@ func copyFile(from, to string) error {
 	}
 	return out.Close()
 }
+
+// cannot skips the test for want of what it needs, or fails it under CI.
+func cannot(t testing.TB, why string) {
+	t.Helper()
+	if os.Getenv("CI") == "true" {
+		t.Fatalf("cannot %s; CI runs as root, where this test must run", why)
+	}
+	t.Skipf("cannot %s (run as root, as CI does)", why)
+}

@@ -1,0 +1,214 @@
+package mpq
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io/fs"
+	"math/rand/v2"
+	"os"
+	"path/filepath"
+
+	"golang.org/x/sys/unix"
+
+	"github.com/mpq-go/mpq/internal/liveness"
+	"github.com/mpq-go/mpq/internal/ring"
+	"github.com/mpq-go/mpq/internal/shm"
+)
+
+// A named queue's processes prove that they are alive with locks on a lock
+// file beside the queue file, .NAME.mpq.ID.lock, rather than on the queue
+// file itself. Anyone who may read a file may take read locks on it, and a
+// read lock on a byte keeps everyone else from locking it for writing: a
+// process that could only read the queue could then keep every process
+// from attaching, take every free slot, or make a dead lock holder look
+// alive. The lock file is open only to the users who may write the queue
+// (read and write for each class of users with write permission on the
+// queue file, nothing for the others), so a reader cannot lock it. ID, a
+// random number in the queue's header, tells this queue's lock file from
+// those of earlier queues of the same name, so a queue made while another
+// of the same name is being removed never shares its locks.
+//
+// An anonymous queue has no readers besides the processes it was handed
+// to: its locks stay in its file. So do those of named queues on systems
+// other than Linux, where a descriptor's path cannot be found (see
+// lockFiles).
+
+// lockPath is the path of the lock file of the queue file at path.
+func lockPath(path string, id uint32) string {
+	dir, base := filepath.Split(path)
+	return filepath.Join(dir, fmt.Sprintf(".%s.%08x.lock", base, id))
+}
+
+// lockMode is the mode of the lock file of a queue file of mode perm.
+func lockMode(perm fs.FileMode) fs.FileMode {
+	w := perm & 0o222
+	return w | w<<1 | 0o600
+}
+
+// newLockID picks the id of a new queue's lock file.
+func newLockID() uint32 {
+	for {
+		if id := rand.Uint32(); id != 0 {
+			return id
+		}
+	}
+}
+
+// createLockFile makes the lock file of a new queue file at path, of mode
+// lockMode(perm), and returns it with the id it took.
+func createLockFile(path string, perm fs.FileMode) (*os.File, uint32, error) {
+	for {
+		id := newLockID()
+		lp := lockPath(path, id)
+		f, err := os.OpenFile(lp, os.O_RDWR|os.O_CREATE|os.O_EXCL|unix.O_NOFOLLOW, lockMode(perm))
+		if errors.Is(err, fs.ErrExist) {
+			continue // another queue's, made when this one's id came up
+		}
+		if err != nil {
+			return nil, 0, shm.Explain("create the queue's lock file", err)
+		}
+		if err := f.Chmod(lockMode(perm)); err != nil { // whatever the umask
+			f.Close()
+			os.Remove(lp)
+			return nil, 0, shm.Explain("set the mode of the queue's lock file", err)
+		}
+		return f, id, nil
+	}
+}
+
+// openLockFile opens the lock file of the queue file q at path, whose
+// header is g, making it if it is missing (a durable queue copied or
+// restored without it; made says so). A lock file that is not a regular
+// file, belongs to someone else than q's owner, root or this user, or is
+// open to users who may not write q is refused: its owner could lock it.
+func openLockFile(q *os.File, path string, g ring.Geometry) (lf *os.File, made bool, err error) {
+	var qs unix.Stat_t
+	if err := unix.Fstat(int(q.Fd()), &qs); err != nil {
+		return nil, false, fmt.Errorf("mpq: examine queue file %s: %w", path, err)
+	}
+	lp := lockPath(path, g.LockID)
+	want := lockMode(fs.FileMode(qs.Mode).Perm())
+	lf, err = os.OpenFile(lp, os.O_RDWR|unix.O_NOFOLLOW|unix.O_NONBLOCK, 0)
+	if errors.Is(err, fs.ErrNotExist) {
+		lf, err = os.OpenFile(lp, os.O_RDWR|os.O_CREATE|os.O_EXCL|unix.O_NOFOLLOW, want)
+		made = err == nil
+		if errors.Is(err, fs.ErrExist) { // made by another process meanwhile
+			lf, err = os.OpenFile(lp, os.O_RDWR|unix.O_NOFOLLOW|unix.O_NONBLOCK, 0)
+		}
+	}
+	if err != nil {
+		if errors.Is(err, fs.ErrPermission) {
+			return nil, false, fmt.Errorf("mpq: open the lock file %s: %w: it is open only to the users who may write the queue (its processes lock it to show they are alive), and this user (uid %d) may not: open the queue as one of them, or look at it with Inspect (mpq stat), which needs only read access", lp, err, unix.Geteuid())
+		}
+		if errors.Is(err, unix.ELOOP) {
+			return nil, false, fmt.Errorf("mpq: open the lock file %s: %w: it is a symbolic link, which a queue's lock file never is: remove it (mpq rm removes the queue with it)", lp, fs.ErrPermission)
+		}
+		return nil, false, shm.Explain("open the queue's lock file "+lp, err)
+	}
+	if err := checkLockFile(lf, lp, &qs, want, made); err != nil {
+		lf.Close()
+		if made {
+			os.Remove(lp)
+		}
+		return nil, false, err
+	}
+	return lf, made, nil
+}
+
+// checkLockFile checks the lock file lf at lp of a queue file whose status
+// is qs, and gives a lock file this process made, or owns, the mode want
+// (and, made by root, the queue's owner).
+func checkLockFile(lf *os.File, lp string, qs *unix.Stat_t, want fs.FileMode, made bool) error {
+	var ls unix.Stat_t
+	if err := unix.Fstat(int(lf.Fd()), &ls); err != nil {
+		return fmt.Errorf("mpq: examine the lock file %s: %w", lp, err)
+	}
+	if ls.Mode&unix.S_IFMT != unix.S_IFREG {
+		return fmt.Errorf("mpq: the lock file %s is not a regular file: %w: remove it (mpq rm removes the queue with it)", lp, fs.ErrPermission)
+	}
+	me := uint32(unix.Geteuid())
+	if ls.Uid != qs.Uid && ls.Uid != 0 && ls.Uid != me {
+		return fmt.Errorf("mpq: the lock file %s belongs to uid %d, not to the queue's owner (uid %d): %w: whoever owns it could keep the queue's processes from attaching; remove it if no process has the queue open, and open the queue again", lp, ls.Uid, qs.Uid, fs.ErrPermission)
+	}
+	if made && me == 0 && qs.Uid != 0 {
+		// Root made it for a queue of another user's: theirs, so that
+		// they can open it.
+		if err := lf.Chown(int(qs.Uid), int(qs.Gid)); err != nil {
+			return fmt.Errorf("mpq: give the lock file %s to the queue's owner: %w", lp, err)
+		}
+		ls.Uid, ls.Gid = qs.Uid, qs.Gid
+	}
+	have := fs.FileMode(ls.Mode).Perm()
+	if have&^want == 0 && (have&0o060 == 0 || ls.Gid == qs.Gid) {
+		return nil
+	}
+	if ls.Uid != me && me != 0 {
+		return fmt.Errorf("mpq: the lock file %s has mode %04o and group %d, which lets users who may not write the queue (mode %04o, group %d) lock it: %w: chmod it to %04o and chgrp it to %d, or remove it while no process has the queue open", lp, have, ls.Gid, fs.FileMode(qs.Mode).Perm(), qs.Gid, fs.ErrPermission, want, qs.Gid)
+	}
+	if ls.Gid != qs.Gid {
+		if err := lf.Chown(-1, int(qs.Gid)); err != nil {
+			return fmt.Errorf("mpq: give the lock file %s the queue file's group %d: %w", lp, qs.Gid, err)
+		}
+	}
+	if err := lf.Chmod(want); err != nil {
+		return fmt.Errorf("mpq: set the mode of the lock file %s: %w", lp, err)
+	}
+	return nil
+}
+
+// removeLockFile removes the lock file of the queue file f, which has
+// just been removed from path. A file that is not a queue has none.
+func removeLockFile(f *os.File, path string) {
+	page := make([]byte, ring.PageSize)
+	if n, err := f.ReadAt(page, 0); n < len(page) && err != nil {
+		return
+	}
+	if g, err := ring.ReadHeader(page); err == nil && g.LockFile {
+		os.Remove(lockPath(path, g.LockID))
+	}
+}
+
+// errRemoved says that a queue file handed to OpenFile by descriptor is no
+// longer linked in its directory.
+var errRemoved = fmt.Errorf("%w: the queue was removed: a descriptor of a removed named queue cannot be opened, since new processes could not find its lock file", fs.ErrNotExist)
+
+// lockForRemove takes the open lock of the queue file f at path, waiting
+// until ctx is done, for RemoveIf.
+func lockForRemove(ctx context.Context, f *os.File, path string) (release func(), err error) {
+	page := make([]byte, ring.PageSize)
+	if n, err := f.ReadAt(page, 0); n < len(page) {
+		return nil, fmt.Errorf("%w: cannot read its header: %v", ErrCorrupt, err)
+	}
+	g, err := ring.ReadHeader(page)
+	if err != nil {
+		return nil, err
+	}
+	if !g.LockFile {
+		return liveness.LockOpen(ctx, f, openLockOffset)
+	}
+	lf, _, err := openLockFile(f, path, g)
+	if err != nil {
+		return nil, err
+	}
+	defer lf.Close()
+	return liveness.LockOpen(ctx, lf, openLockOffset)
+}
+
+// lockObserver returns the table through which Inspect tests which slots
+// of the queue file f, mapped at mem, are held, and what closes it. A user
+// who may only read the queue cannot open its lock file: every process
+// recorded in its table then counts as alive.
+func lockObserver(f *os.File, mem []byte) (lt *liveness.Table, done func()) {
+	g, err := ring.ReadHeader(mem)
+	if err != nil || !g.LockFile {
+		return liveness.Observe(f, ring.MaxProcs, ring.SlotOffset), func() {}
+	}
+	if path, err := fdPath(f); err == nil {
+		lf, err := os.OpenFile(lockPath(path, g.LockID), os.O_RDONLY|unix.O_NOFOLLOW|unix.O_NONBLOCK, 0)
+		if err == nil {
+			return liveness.Observe(lf, ring.MaxProcs, ring.SlotOffset), func() { lf.Close() }
+		}
+	}
+	return liveness.Observe(nil, ring.MaxProcs, ring.SlotOffset), func() {}
+}
