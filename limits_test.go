@@ -320,7 +320,6 @@ func dirFiles(dir string) []string {
 	return names
 }
 
-
 // noLimit is the limit of a call made as it is.
 func noLimit() (func(), error) { return func() {}, nil }
 
