@@ -23,6 +23,11 @@ import (
 //
 // Unlike [Queue.Stats], Inspect does not repair counters left off by a
 // process that died inside Put or Get; Stats.Stale says so.
+//
+// Inspect needs only read permission on the queue file. A user who may not
+// write the queue cannot open its lock file either, and so cannot tell a
+// live process from a dead one: Stats.Procs then lists every process the
+// queue's table records.
 func Inspect(name string, opts *Options) (Stats, error) {
 	s, err := opts.settings()
 	if err != nil {

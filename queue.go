@@ -306,7 +306,10 @@ func newAnonymous(s settings) (*handle, error) {
 // OpenFile opens the queue whose file is f, typically a descriptor inherited
 // from the process that created an anonymous queue with [New]. The Queue
 // uses its own duplicate of f; on Linux the caller may close f (see the
-// package documentation for other systems). opts may be nil; of its fields
+// package documentation for other systems). f may also be a descriptor of
+// a named queue (its [Queue.File]): OpenFile then finds the queue's lock
+// file beside it, and refuses, with an error wrapping fs.ErrNotExist, a
+// queue that has been removed meanwhile. opts may be nil; of its fields
 // only Spin, Lease and Sync apply (the others are still checked).
 func OpenFile(f *os.File, opts *Options) (*Queue, error) {
 	s, err := opts.settings()

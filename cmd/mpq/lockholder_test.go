@@ -196,3 +196,51 @@ func TestStoppedConsumer(t *testing.T) {
 		t.Errorf("%d messages left; want the %d there were", n, stopped.Len)
 	}
 }
+
+// openLockHolder removes queue name of dir with RemoveIf, whose function
+// never returns: it holds the queue's open lock until it is killed.
+var openLockHolder = proc.Define("open-lock-holder", func(ctx context.Context, dir, name string, held *mpq.Queue) error {
+	return mpq.RemoveIf(name, &mpq.Options{Dir: dir}, func(mpq.Stats) error {
+		held.Put(ctx, []byte("holding"))
+		<-ctx.Done()
+		return ctx.Err()
+	})
+})
+
+// TestStoppedOpenLockHolder: a process stopped (SIGSTOP) while it holds a
+// queue's open lock makes put and get wait for the queue to open only as
+// long as --timeout says, then exit with status 4 saying why.
+func TestStoppedOpenLockHolder(t *testing.T) {
+	dir := t.TempDir()
+	q, err := mpq.Create("q", &mpq.Options{Dir: dir})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer q.Close()
+	held, err := mpq.New(nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer held.Close()
+	p, err := openLockHolder.Start(t.Context(), dir, "q", held)
+	if err != nil {
+		t.Fatal(err)
+	}
+	pid := p.Pid()
+	t.Cleanup(func() { syscall.Kill(pid, syscall.SIGCONT); p.Kill(); p.Wait() })
+	if _, err := held.Get(t.Context()); err != nil {
+		t.Fatal(err)
+	}
+	if err := syscall.Kill(pid, syscall.SIGSTOP); err != nil {
+		t.Fatal(err)
+	}
+	for _, args := range [][]string{
+		{"put", "q", "m", "--timeout", "300ms"},
+		{"get", "q", "--timeout", "300ms"},
+	} {
+		code, stderr := runMPQ(t, dir, nil, args...)
+		if code != exitTimeout || !strings.Contains(stderr, "did not open within 300ms") {
+			t.Errorf("mpq %v with a stopped process holding the open lock: exit %d, %q; want exit %d, did not open within 300ms", args, code, stderr, exitTimeout)
+		}
+	}
+}
