@@ -5,6 +5,7 @@ import (
 	"context"
 	"crypto/hmac"
 	"crypto/sha256"
+	"encoding/binary"
 	"errors"
 	"fmt"
 	"io"
@@ -14,6 +15,7 @@ import (
 	"path/filepath"
 	"runtime"
 	"strings"
+	"syscall"
 	"testing"
 	"time"
 
@@ -315,8 +317,8 @@ func TestAcceptBadPeers(t *testing.T) {
 		hello []byte
 		want  error
 	}{
-		{"garbage hello", []byte(strings.Repeat("x", 40)), mpq.ErrHandshake},
-		{"fake success", append([]byte("MPQL\x01\x00\x01\x00"), make([]byte, 32)...), mpq.ErrAuth},
+		{"garbage hello", []byte(strings.Repeat("x", 56)), mpq.ErrHandshake},
+		{"fake success", append([]byte("MPQL\x02\x00\x01\x00"), make([]byte, 48)...), mpq.ErrAuth},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			fdir := t.TempDir()
@@ -332,7 +334,7 @@ func TestAcceptBadPeers(t *testing.T) {
 				}
 				defer c.Close()
 				c.Write(tc.hello)
-				io.ReadFull(c, make([]byte, 72))
+				io.ReadFull(c, make([]byte, 88))
 				c.Write(make([]byte, 40)) // status ok, MAC all zeros, no rings
 				io.ReadAll(c)
 			}()
@@ -421,10 +423,11 @@ func TestListenDialerKilled(t *testing.T) {
 }
 
 // The bytes on the socket are the format internal/handshake documents and
-// pins, as Listen and Dial wrote them before it moved there: the
-// listener's hello and its verdict on a reply of another version, the
-// dialer's reply with its proof of the key, and its final word on a
-// listener that does not prove it holds the key.
+// pins (version 2): the listener's hello and its verdict on a reply of
+// another version, the dialer's reply with its namespaces and its proof of
+// the key, bound as the package comment says (checked here with a MAC
+// computed from that description, not the package's code), and its final
+// word on a listener that does not prove it holds the key.
 func TestHandshakeWire(t *testing.T) {
 	ctx := ctxT(t, 30*time.Second)
 	key := []byte("k")
@@ -437,31 +440,45 @@ func TestHandshakeWire(t *testing.T) {
 		}
 		defer raw.Close()
 		raw.SetDeadline(time.Now().Add(20 * time.Second))
-		hello := make([]byte, 40)
+		hello := make([]byte, 56)
 		if _, err := io.ReadFull(raw, hello); err != nil {
 			t.Fatal(err)
 		}
-		if got, want := hello[:8], []byte("MPQL\x01\x00\x01\x00"); !bytes.Equal(got, want) {
-			t.Errorf("hello: got %q; want %q and the nonce", got, want)
+		if got, want := hello[:8], []byte("MPQL\x02\x00\x01\x00"); !bytes.Equal(got, want) {
+			t.Errorf("hello: got %q; want %q, the nonce and the namespaces", got, want)
 		}
-		raw.Write(append([]byte("MPQL\x02\x01\x00\x00"), make([]byte, 64)...))
+		if runtime.GOOS == "linux" {
+			if got, want := hello[40:], namespaces(t); !bytes.Equal(got, want) {
+				t.Errorf("hello's namespaces: got %x; want %x", got, want)
+			}
+		}
+		raw.Write(append([]byte("MPQL\x03\x01\x00\x00"), make([]byte, 80)...))
 		verdict, _ := io.ReadAll(raw)
 		if want := append([]byte{3}, make([]byte, 39)...); !bytes.Equal(verdict, want) {
-			t.Errorf("verdict on version 2: got %x; want %x", verdict, want)
+			t.Errorf("verdict on version 3: got %x; want %x", verdict, want)
 		}
 		a := <-acc
-		if !errors.Is(a.err, mpq.ErrHandshake) || !strings.Contains(a.err.Error(), "the peer speaks another protocol (version 2)") {
-			t.Errorf("Accept: got %v; want ErrHandshake, another protocol (version 2)", a.err)
+		if !errors.Is(a.err, mpq.ErrHandshake) || !strings.Contains(a.err.Error(), "the peer speaks another protocol (version 3)") {
+			t.Errorf("Accept: got %v; want ErrHandshake, another protocol (version 3)", a.err)
 		}
 	})
 	t.Run("dialer", func(t *testing.T) {
+		if runtime.GOOS != "linux" {
+			t.Skip("the namespaces are read from /proc")
+		}
 		dir := t.TempDir()
-		ln, err := net.Listen("unix", filepath.Join(dir, "wire.sock"))
+		path := filepath.Join(dir, "wire.sock")
+		ln, err := net.Listen("unix", path)
 		if err != nil {
 			t.Fatal(err)
 		}
 		defer ln.Close()
+		var st syscall.Stat_t
+		if err := syscall.Stat(path, &st); err != nil {
+			t.Fatal(err)
+		}
 		nonceL := bytes.Repeat([]byte{7}, 32)
+		ns := namespaces(t)
 		seen := make(chan []byte, 1)
 		go func() {
 			c, err := ln.Accept()
@@ -471,33 +488,62 @@ func TestHandshakeWire(t *testing.T) {
 			}
 			defer c.Close()
 			c.SetDeadline(time.Now().Add(20 * time.Second))
-			c.Write(append([]byte("MPQL\x01\x00\x01\x00"), nonceL...))
-			got := make([]byte, 72+1)
-			io.ReadFull(c, got[:72])
+			c.Write(append(append([]byte("MPQL\x02\x00\x01\x00"), nonceL...), ns...))
+			got := make([]byte, 88+1)
+			io.ReadFull(c, got[:88])
 			c.Write(make([]byte, 40)) // status ok, a MAC of zeros, no rings
-			io.ReadFull(c, got[72:])
+			io.ReadFull(c, got[88:])
 			seen <- got
 		}()
 		if _, err := mpq.Dial(ctx, "wire", &mpq.DialOptions{Dir: dir, Key: key}); !errors.Is(err, mpq.ErrAuth) {
 			t.Errorf("Dial: got %v; want ErrAuth", err)
 		}
 		got := <-seen
-		if len(got) != 73 {
+		if len(got) != 89 {
 			t.Fatal("the fake listener saw no dialer")
 		}
-		reply, final := got[:72], got[72:]
-		if want := []byte("MPQL\x01\x01\x00\x00"); !bytes.Equal(reply[:8], want) {
-			t.Errorf("reply: got %q; want %q, the nonce and the MAC", reply[:8], want)
+		reply, final := got[:88], got[88:]
+		if want := []byte("MPQL\x02\x01\x00\x00"); !bytes.Equal(reply[:8], want) {
+			t.Errorf("reply: got %q; want %q, the nonce, the namespaces and the MAC", reply[:8], want)
+		}
+		if !bytes.Equal(reply[40:56], ns) {
+			t.Errorf("reply's namespaces: got %x; want %x", reply[40:56], ns)
+		}
+		// Both ends are this process, in one pid and user namespace: the
+		// pids and uids are bound.
+		pid, uid := uint64(os.Getpid()), uint64(os.Geteuid())
+		var binding []byte
+		binding = append(binding, ns...)           // the listener's namespaces
+		binding = append(binding, reply[40:56]...) // the dialer's
+		for _, v := range []uint64{uint64(st.Dev), st.Ino, pid, pid, uid, uid} {
+			binding = binary.BigEndian.AppendUint64(binding, v)
 		}
 		h := hmac.New(sha256.New, key)
-		h.Write([]byte("mpq dialer v1"))
+		h.Write([]byte("mpq dialer v2"))
 		h.Write(nonceL)
 		h.Write(reply[8:40])
-		if mac := h.Sum(nil); !bytes.Equal(reply[40:], mac) {
-			t.Errorf("reply MAC: got %x; want %x", reply[40:], mac)
+		h.Write(binding)
+		if mac := h.Sum(nil); !bytes.Equal(reply[56:], mac) {
+			t.Errorf("reply MAC: got %x; want %x", reply[56:], mac)
 		}
 		if !bytes.Equal(final, []byte{2}) {
 			t.Errorf("final word on a wrong listener MAC: got %x; want 02", final)
 		}
 	})
+}
+
+// namespaces returns this process's namespaces as the handshake sends
+// them: the inodes of /proc/self/ns/pid and /proc/self/ns/user, 8 bytes
+// each, big-endian.
+func namespaces(t testing.TB) []byte {
+	t.Helper()
+	var b []byte
+	for _, name := range []string{"pid", "user"} {
+		var st syscall.Stat_t
+		if err := syscall.Stat("/proc/self/ns/"+name, &st); err != nil {
+			t.Fatal(err)
+		}
+		b = binary.BigEndian.AppendUint64(b, st.Ino)
+	}
+	return b
 }
