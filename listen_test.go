@@ -28,25 +28,31 @@ func init() {
 }
 
 // runDialer dials MPQ_TEST_LISTEN in MPQ_TEST_DIR with key MPQ_TEST_KEY,
-// first taking uid MPQ_TEST_UID if set, says how that went, and echoes
-// messages until EOF.
+// within MPQ_TEST_TIMEOUT_MS milliseconds if set (else Dial's default),
+// says how that went ("connected", "rejected", "auth", "permission", or
+// "error" and the error), and echoes messages until EOF.
 func runDialer() error {
-	if uid := testutil.EnvInt("MPQ_TEST_UID", -1); uid >= 0 {
-		if err := becomeUser(uid); err != nil {
-			return err
-		}
-	}
 	opts := &mpq.DialOptions{Dir: os.Getenv("MPQ_TEST_DIR"), Key: []byte(os.Getenv("MPQ_TEST_KEY")), AllowUIDs: []int{0}}
 	ctx := context.Background()
-	c, err := mpq.Dial(ctx, os.Getenv("MPQ_TEST_LISTEN"), opts)
+	dctx := ctx
+	if ms := testutil.EnvInt("MPQ_TEST_TIMEOUT_MS", 0); ms > 0 {
+		var cancel context.CancelFunc
+		dctx, cancel = context.WithTimeout(ctx, time.Duration(ms)*time.Millisecond)
+		defer cancel()
+	}
+	c, err := mpq.Dial(dctx, os.Getenv("MPQ_TEST_LISTEN"), opts)
 	switch {
 	case errors.Is(err, mpq.ErrPeerRejected):
-		testutil.Say("rejected")
+		testutil.Say("rejected %v", err)
 		return nil
 	case errors.Is(err, mpq.ErrAuth):
-		testutil.Say("auth")
+		testutil.Say("auth %v", err)
+		return nil
+	case errors.Is(err, fs.ErrPermission):
+		testutil.Say("permission %v", err)
 		return nil
 	case err != nil:
+		testutil.Say("error %v", err)
 		return err
 	}
 	testutil.Say("connected")
@@ -345,53 +351,122 @@ func TestAcceptBadPeers(t *testing.T) {
 	}
 }
 
-// A dialing process of another user is turned away unless allowed, on both
-// sides. Setting another uid takes root.
+// A process of another user (nobody) dials, with nothing done to the
+// socket or its directory but what ListenOptions say: with its uid in
+// AllowUIDs it connects and talks; with AllowUIDs that do not list it, it
+// reaches the handshake and is turned away with ErrPeerRejected on both
+// sides; without AllowUIDs the socket is closed to it (fs.ErrPermission,
+// saying what to do), and the listener does not even see it.
 func TestListenOtherUser(t *testing.T) {
-	if os.Getuid() != 0 || runtime.GOOS != "linux" {
-		t.Skip("needs root on Linux to run a process as another user")
+	nobody, nogroup := testutil.Nobody(t)
+	dir := testutil.Public(t)
+	ctx := ctxT(t, 60*time.Second)
+	for _, tc := range []struct {
+		name  string
+		allow []int
+		mode  fs.FileMode // of the socket file
+		say   string      // the dialer's verdict
+		want  error       // Accept's
+	}{
+		{"allowed", []int{nobody}, 0o666, "connected", nil},
+		{"others allowed", []int{nobody + 1}, 0o666, "rejected", mpq.ErrPeerRejected},
+		{"none allowed", nil, 0o600, "permission", nil},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			l := listen(t, "uid", &mpq.ListenOptions{Dir: dir, AllowUIDs: tc.allow, Key: []byte("k")})
+			if fi, err := os.Lstat(l.Path()); err != nil || fi.Mode().Perm() != tc.mode {
+				t.Fatalf("socket file: got %v, %v; want mode %v", fi.Mode(), err, tc.mode)
+			}
+			c := testutil.Start(t, "dialer", testutil.AsUser(nobody, nogroup),
+				testutil.Env("MPQ_TEST_DIR="+dir, "MPQ_TEST_LISTEN=uid", "MPQ_TEST_KEY=k"))
+			line := c.Expect("", 30*time.Second)
+			if !strings.HasPrefix(line, tc.say) {
+				t.Fatalf("the dialer of uid %d: got %q; want %q", nobody, line, tc.say)
+			}
+			if tc.say == "permission" && !strings.Contains(line, "AllowUIDs") {
+				t.Errorf("the dialer's error does not say what to do: %q", line)
+			}
+			switch tc.say {
+			case "connected":
+				a := <-acceptAsync(ctx, l)
+				if a.err != nil {
+					t.Fatal(a.err)
+				}
+				if err := a.c.Send(ctx, []byte("hi")); err != nil {
+					t.Fatal(err)
+				}
+				if got, err := a.c.Recv(ctx); err != nil || string(got) != "hi" {
+					t.Fatalf("echo from the other user: got %q, %v", got, err)
+				}
+				a.c.Close()
+			case "rejected":
+				if a := <-acceptAsync(ctx, l); !errors.Is(a.err, tc.want) {
+					t.Fatalf("Accept: got %v, %v; want %v", a.c, a.err, tc.want)
+				}
+			case "permission":
+				// The stranger left nothing for Accept: the next outcome is
+				// the connection of a process of this user.
+				acc := acceptAsync(ctx, l)
+				d, err := mpq.Dial(ctx, "uid", &mpq.DialOptions{Dir: dir, Key: []byte("k")})
+				if err != nil {
+					t.Fatal(err)
+				}
+				d.Close()
+				if a := <-acc; a.err != nil {
+					t.Fatalf("Accept after a stranger was kept out: %v", a.err)
+				} else {
+					a.c.Close()
+				}
+			}
+			c.Succeed(30 * time.Second)
+			l.Close()
+		})
 	}
-	dir, err := os.MkdirTemp("", "mpq-uid-")
-	if err != nil {
+}
+
+// AllowUIDs in a directory an allowed user cannot search is refused, with
+// an error that names the directory and says what to do; the default
+// per-user directory (0700) is one. Root (uid 0) needs no permission.
+func TestListenAllowUIDsReach(t *testing.T) {
+	private := t.TempDir()
+	if err := os.Chmod(private, 0o700); err != nil {
 		t.Fatal(err)
 	}
-	defer os.RemoveAll(dir)
-	os.Chmod(dir, 0o755)
-	ctx := ctxT(t, 30*time.Second)
-	for _, allow := range []bool{false, true} {
-		t.Run(fmt.Sprint("allowed=", allow), func(t *testing.T) {
-			opts := &mpq.ListenOptions{Dir: dir}
-			if allow {
-				opts.AllowUIDs = []int{65534}
-			}
-			l := listen(t, "uid", opts)
-			os.Chmod(l.Path(), 0o666) // the file mode would stop nobody first
-			acc := acceptAsync(ctx, l)
-			c := testutil.Start(t, "dialer", testutil.Env("MPQ_TEST_UID=65534", "MPQ_TEST_DIR="+dir, "MPQ_TEST_LISTEN=uid"))
-			a := <-acc
-			if !allow {
-				if !errors.Is(a.err, mpq.ErrPeerRejected) {
-					t.Fatalf("Accept: got %v; want ErrPeerRejected", a.err)
+	public := testutil.Public(t)
+	groupOnly := filepath.Join(public, "group")
+	if err := os.Mkdir(groupOnly, 0o710); err != nil {
+		t.Fatal(err)
+	}
+	me := os.Getuid()
+	for _, tc := range []struct {
+		name  string
+		opts  mpq.ListenOptions
+		want  error
+		where string // the directory the error names
+	}{
+		{"private dir", mpq.ListenOptions{Dir: private, AllowUIDs: []int{me + 1000}}, mpq.ErrInvalidOptions, private},
+		{"below a private dir", mpq.ListenOptions{Dir: filepath.Join(private, "sub"), AllowUIDs: []int{me + 1000}}, mpq.ErrInvalidOptions, private},
+		{"default dir", mpq.ListenOptions{AllowUIDs: []int{me + 1000}}, mpq.ErrInvalidOptions, ""},
+		{"private dir, root allowed", mpq.ListenOptions{Dir: private, AllowUIDs: []int{0}}, nil, ""},
+		{"public dir", mpq.ListenOptions{Dir: public, AllowUIDs: []int{me + 1000}}, nil, ""},
+		{"group-searchable dir", mpq.ListenOptions{Dir: groupOnly, AllowUIDs: []int{me + 1000}}, nil, ""},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			if tc.opts.Dir != "" && tc.opts.Dir != private && tc.opts.Dir != public && tc.opts.Dir != groupOnly {
+				if err := os.Mkdir(tc.opts.Dir, 0o755); err != nil {
+					t.Fatal(err)
 				}
-				c.Expect("rejected", 30*time.Second)
-				return
 			}
-			if a.err != nil {
-				c.Wait(10 * time.Second)
-				t.Fatal(a.err)
+			l, err := mpq.Listen("reach", &tc.opts)
+			if l != nil {
+				l.Close()
 			}
-			c.Expect("connected", 30*time.Second)
-			if err := a.c.Send(ctx, []byte("hi")); err != nil {
-				t.Fatal(err)
+			if !errors.Is(err, tc.want) || (err == nil) != (tc.want == nil) {
+				t.Fatalf("Listen: got %v; want %v", err, tc.want)
 			}
-			if got, err := a.c.Recv(ctx); err != nil || string(got) != "hi" {
-				t.Fatalf("echo from the other user: got %q, %v", got, err)
+			if err != nil && (!strings.Contains(err.Error(), tc.where) || !strings.Contains(err.Error(), "chmod")) {
+				t.Errorf("Listen: got %q; want it to name %s and say what to do", err, tc.where)
 			}
-			a.c.Close()
-			if err := c.Wait(30 * time.Second); err != nil {
-				t.Fatal(err)
-			}
-			l.Close()
 		})
 	}
 }
