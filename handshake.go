@@ -8,11 +8,15 @@ package mpq
 import (
 	"cmp"
 	"context"
+	"crypto/rand"
+	"encoding/binary"
 	"errors"
 	"fmt"
 	"io"
 	"net"
 	"os"
+	"sync"
+	"syscall"
 	"time"
 
 	"golang.org/x/sys/unix"
@@ -49,23 +53,24 @@ func withDeadline(ctx context.Context, sock *net.UnixConn, f func() (*Conn, erro
 	return c, nil
 }
 
-// handshake is the listener's side: the hello, the dialer's reply, the
-// verdict with the two rings, and the dialer's final word.
-func (l *Listener) handshake(sock *net.UnixConn) (*Conn, error) {
-	uid, hello, err := l.greet(sock)
-	if err != nil {
-		return nil, err
-	}
+// handshake is the listener's side, with a peer whose user is allowed:
+// the hello, the dialer's reply, the verdict with the two rings, and the
+// dialer's final word.
+func (l *Listener) handshake(sock *net.UnixConn, peer peerCred) (*Conn, error) {
+	hello := handshake.Hello{Key: len(l.opts.Key) > 0, Nonce: handshake.NewNonce(), NS: selfNamespaces()}
+	// A write error shows in the read that follows: the peer may have sent
+	// something before it left.
+	sock.Write(hello.Marshal())
 	b, err := readReply(sock)
 	if err != nil {
 		return nil, err
 	}
-	verdict, err := l.checkReply(b, hello)
+	verdict, err := l.checkReply(b, hello, peer)
 	if err != nil {
 		sock.Write(verdict.Marshal())
 		return nil, err
 	}
-	rings, err := l.makeRings(uid)
+	rings, err := l.makeRings(peer.uid)
 	if err != nil {
 		verdict.Status = handshake.StatusBad
 		sock.Write(verdict.Marshal())
@@ -74,25 +79,12 @@ func (l *Listener) handshake(sock *net.UnixConn) (*Conn, error) {
 	return rings.offer(sock, verdict)
 }
 
-// greet sends the hello: the listener's nonce, whether it has a key, and
-// whether the peer's user is allowed. To a peer whose user is not, that is
-// the last message, and greet returns ErrPeerRejected.
-func (l *Listener) greet(sock *net.UnixConn) (int, handshake.Hello, error) {
-	uid, err := peerUID(sock)
-	if err != nil {
-		return 0, handshake.Hello{}, err
-	}
-	hello := handshake.Hello{Key: len(l.opts.Key) > 0, Nonce: handshake.NewNonce()}
-	if !uidAllowed(uid, l.opts.AllowUIDs) {
-		hello.Status = handshake.StatusRejected
-	}
-	// A write error shows in the read that follows: the peer may have sent
-	// something before it left.
-	sock.Write(hello.Marshal())
-	if hello.Status == handshake.StatusRejected {
-		return 0, hello, fmt.Errorf("%w: peer runs as uid %d", ErrPeerRejected, uid)
-	}
-	return uid, hello, nil
+// reject sends the hello that turns away a peer whose user is not allowed,
+// its last message, and returns the error for Accept.
+func reject(sock *net.UnixConn, uid int) error {
+	sock.SetDeadline(time.Now().Add(time.Second)) // a fresh socket's buffer takes the hello at once
+	sock.Write(handshake.Hello{Status: handshake.StatusRejected, Nonce: handshake.NewNonce()}.Marshal())
+	return fmt.Errorf("%w: peer runs as uid %d", ErrPeerRejected, uid)
 }
 
 // readReply reads the bytes of the dialer's reply. A peer that leaves
@@ -100,7 +92,8 @@ func (l *Listener) greet(sock *net.UnixConn) (int, handshake.Hello, error) {
 func readReply(sock *net.UnixConn) ([]byte, error) {
 	b := make([]byte, handshake.ReplySize)
 	if n, err := io.ReadFull(sock, b); err != nil {
-		if n == 0 && err == io.EOF {
+		// A probe that closes before reading the hello resets the socket.
+		if n == 0 && (err == io.EOF || errors.Is(err, syscall.ECONNRESET)) {
 			return nil, errSilentPeer
 		}
 		return nil, fmt.Errorf("%w: %d bytes of handshake from the peer: %w", ErrHandshake, n, err)
@@ -108,10 +101,10 @@ func readReply(sock *net.UnixConn) ([]byte, error) {
 	return b, nil
 }
 
-// checkReply checks the dialer's reply to hello and returns the verdict: ok
-// with the listener's proof of the key, or, with the error, the status that
-// turns the peer away.
-func (l *Listener) checkReply(b []byte, hello handshake.Hello) (handshake.Verdict, error) {
+// checkReply checks the dialer's reply to hello from peer and returns the
+// verdict: ok with the listener's proof of the key, or, with the error,
+// the status that turns the peer away.
+func (l *Listener) checkReply(b []byte, hello handshake.Hello, peer peerCred) (handshake.Verdict, error) {
 	var reply handshake.Reply
 	if err := reply.Unmarshal(b); err != nil {
 		return handshake.Verdict{Status: handshake.StatusBad}, fmt.Errorf("%w: the peer speaks another protocol (%w)", ErrHandshake, err)
@@ -127,10 +120,16 @@ func (l *Listener) checkReply(b []byte, hello handshake.Hello) (handshake.Verdic
 	if len(key) == 0 {
 		return handshake.Verdict{}, nil
 	}
-	if !reply.MAC.Equal(handshake.DialerMAC(key, hello.Nonce, reply.Nonce)) {
-		return handshake.Verdict{Status: handshake.StatusAuth}, fmt.Errorf("%w: the peer has another key", ErrAuth)
+	bind := handshake.Binding{
+		ListenerNS: hello.NS, DialerNS: reply.NS,
+		ListenerPID: os.Getpid(), DialerPID: peer.pid,
+		ListenerUID: os.Geteuid(), DialerUID: peer.uid,
+		SocketDev: l.sock.dev, SocketIno: l.sock.ino,
 	}
-	return handshake.Verdict{MAC: handshake.ListenerMAC(key, hello.Nonce, reply.Nonce)}, nil
+	if !reply.MAC.Equal(handshake.DialerMAC(key, hello.Nonce, reply.Nonce, bind)) {
+		return handshake.Verdict{Status: handshake.StatusAuth}, fmt.Errorf("%w: the peer (pid %d) has another key, or relays the handshake of a process that has it", ErrAuth, peer.pid)
+	}
+	return handshake.Verdict{MAC: handshake.ListenerMAC(key, hello.Nonce, reply.Nonce, bind)}, nil
 }
 
 // listenerRings are the two rings of a connection: the listener's handles,
@@ -226,16 +225,31 @@ func sendRings(sock *net.UnixConn, verdict []byte, qs ...*handle) error {
 	return err
 }
 
-// dialHandshake is the dialer's side of the handshake: it checks the
-// hello, sends the reply, and opens the rings the verdict brings.
-func dialHandshake(sock *net.UnixConn, o *DialOptions) (*Conn, error) {
-	hello, err := readHello(sock, o.AllowUIDs)
+// dialHandshake is the dialer's side of the handshake on sock, connected
+// to the socket file at path: it checks the hello, sends the reply, and
+// opens the rings the verdict brings.
+func dialHandshake(sock *net.UnixConn, path string, o *DialOptions) (*Conn, error) {
+	peer, hello, err := readHello(sock, o.AllowUIDs)
 	if err != nil {
 		return nil, err
 	}
-	reply := handshake.Reply{Key: len(o.Key) > 0, Nonce: handshake.NewNonce()}
+	reply := handshake.Reply{Key: len(o.Key) > 0, Nonce: handshake.NewNonce(), NS: selfNamespaces()}
+	var bind handshake.Binding
 	if reply.Key {
-		reply.MAC = handshake.DialerMAC(o.Key, hello.Nonce, reply.Nonce)
+		// The socket file as it is now, after the connect: a relay that
+		// put its own socket there for the connect and then the
+		// listener's back gets past this check, but not past the pids.
+		var st unix.Stat_t
+		if err := unix.Stat(path, &st); err != nil {
+			return nil, fmt.Errorf("%w: the socket file is gone: %w", ErrHandshake, err)
+		}
+		bind = handshake.Binding{
+			ListenerNS: hello.NS, DialerNS: reply.NS,
+			ListenerPID: peer.pid, DialerPID: os.Getpid(),
+			ListenerUID: peer.uid, DialerUID: os.Geteuid(),
+			SocketDev: uint64(st.Dev), SocketIno: uint64(st.Ino),
+		}
+		reply.MAC = handshake.DialerMAC(o.Key, hello.Nonce, reply.Nonce, bind)
 	}
 	if _, err := sock.Write(reply.Marshal()); err != nil {
 		return nil, err
@@ -245,7 +259,7 @@ func dialHandshake(sock *net.UnixConn, o *DialOptions) (*Conn, error) {
 		return nil, err
 	}
 	defer closeFiles(v.files)
-	if err := checkListener(sock, o.Key, hello, reply.Nonce, v); err != nil {
+	if err := checkListener(sock, o.Key, hello, reply.Nonce, bind, v); err != nil {
 		return nil, tellListener(sock, err)
 	}
 	in, out, err := openRings(v.files)
@@ -261,26 +275,26 @@ func dialHandshake(sock *net.UnixConn, o *DialOptions) (*Conn, error) {
 }
 
 // readHello checks the user the listener runs as and reads its hello.
-func readHello(sock *net.UnixConn, allow []int) (handshake.Hello, error) {
+func readHello(sock *net.UnixConn, allow []int) (peerCred, handshake.Hello, error) {
 	var hello handshake.Hello
-	uid, err := peerUID(sock)
+	peer, err := peerCredOf(sock)
 	if err != nil {
-		return hello, err
+		return peer, hello, err
 	}
-	if !uidAllowed(uid, allow) {
-		return hello, fmt.Errorf("%w: the listener runs as uid %d", ErrPeerRejected, uid)
+	if !uidAllowed(peer.uid, allow) {
+		return peer, hello, fmt.Errorf("%w: the listener runs as uid %d", ErrPeerRejected, peer.uid)
 	}
 	b := make([]byte, handshake.HelloSize)
 	if _, err := io.ReadFull(sock, b); err != nil {
-		return hello, fmt.Errorf("%w: no hello from the listener: %w", ErrHandshake, err)
+		return peer, hello, fmt.Errorf("%w: no hello from the listener: %w", ErrHandshake, err)
 	}
 	if err := hello.Unmarshal(b); err != nil {
-		return hello, fmt.Errorf("%w: the listener speaks another protocol (%w)", ErrHandshake, err)
+		return peer, hello, fmt.Errorf("%w: the listener speaks another protocol (%w)", ErrHandshake, err)
 	}
 	if hello.Status == handshake.StatusRejected {
-		return hello, fmt.Errorf("%w: the listener does not accept this user", ErrPeerRejected)
+		return peer, hello, fmt.Errorf("%w: the listener does not accept this user (uid %d; see ListenOptions.AllowUIDs)", ErrPeerRejected, os.Geteuid())
 	}
-	return hello, nil
+	return peer, hello, nil
 }
 
 // A receivedVerdict is the listener's verdict with the descriptors that
@@ -319,14 +333,14 @@ func awaitVerdict(sock *net.UnixConn) (*receivedVerdict, error) {
 	case handshake.StatusOK:
 		return v, nil
 	case handshake.StatusAuth:
-		return fail(fmt.Errorf("%w: the listener refused this process's key", ErrAuth))
+		return fail(fmt.Errorf("%w: the listener refused this process's proof of the key: another key, or a relay between this process and the listener", ErrAuth))
 	}
 	return fail(fmt.Errorf("%w: the listener refused the handshake (status %d)", ErrHandshake, v.Status))
 }
 
 // checkListener checks the listener's proof of the key (its answer to the
-// dialer's nonce) and that its verdict brought the two rings.
-func checkListener(sock *net.UnixConn, key []byte, hello handshake.Hello, nonce handshake.Nonce, v *receivedVerdict) error {
+// dialer's nonce, with bind) and that its verdict brought the two rings.
+func checkListener(sock *net.UnixConn, key []byte, hello handshake.Hello, nonce handshake.Nonce, bind handshake.Binding, v *receivedVerdict) error {
 	if hello.Key != (len(key) > 0) {
 		has := "a key and this process none"
 		if len(key) > 0 {
@@ -334,8 +348,8 @@ func checkListener(sock *net.UnixConn, key []byte, hello handshake.Hello, nonce 
 		}
 		return fmt.Errorf("%w: the listener has %s", ErrAuth, has)
 	}
-	if len(key) > 0 && !v.MAC.Equal(handshake.ListenerMAC(key, hello.Nonce, nonce)) {
-		return fmt.Errorf("%w: the listener does not hold the key", ErrAuth)
+	if len(key) > 0 && !v.MAC.Equal(handshake.ListenerMAC(key, hello.Nonce, nonce, bind)) {
+		return fmt.Errorf("%w: the listener does not hold the key, or is a relay for one that does", ErrAuth)
 	}
 	if v.ferr != nil || len(v.files) != 2 {
 		// The kernel drops the descriptors that do not fit in this
@@ -434,18 +448,39 @@ func uidAllowed(uid int, allow []int) bool {
 	return false
 }
 
-// peerUID returns the user id of the process at the other end of sock.
-func peerUID(sock *net.UnixConn) (int, error) {
+// A peerCred is what the socket's credentials say of the process at the
+// other end.
+type peerCred struct {
+	uid int // effective user id
+	pid int // as this process's pid namespace sees it; 0 if it does not, or unknown
+}
+
+// peerCredOf returns the credentials of the process at the other end of
+// sock.
+func peerCredOf(sock *net.UnixConn) (peerCred, error) {
 	raw, err := sock.SyscallConn()
 	if err != nil {
-		return 0, err
+		return peerCred{}, err
 	}
-	uid, uerr := -1, error(nil)
-	if err := raw.Control(func(fd uintptr) { uid, uerr = socketPeerUID(int(fd)) }); err != nil {
-		return 0, err
+	var cred peerCred
+	var cerr error
+	if err := raw.Control(func(fd uintptr) { cred, cerr = socketPeerCred(int(fd)) }); err != nil {
+		return peerCred{}, err
 	}
-	if uerr != nil {
-		return 0, fmt.Errorf("mpq: peer credentials: %w", uerr)
+	if cerr != nil {
+		return peerCred{}, fmt.Errorf("mpq: peer credentials: %w", cerr)
 	}
-	return uid, nil
+	return cred, nil
+}
+
+// selfNamespaces are this process's namespaces, as the handshake sends
+// them (see handshake.Namespaces).
+var selfNamespaces = sync.OnceValue(ownNamespaces)
+
+// randomNamespace is a namespace number for one a process cannot name: it
+// matches no other process's.
+func randomNamespace() uint64 {
+	var b [8]byte
+	rand.Read(b[:])
+	return binary.BigEndian.Uint64(b[:]) | 1<<63
 }

@@ -5,6 +5,7 @@ import (
 	"context"
 	"crypto/hmac"
 	"crypto/sha256"
+	"encoding/binary"
 	"errors"
 	"fmt"
 	"io"
@@ -14,6 +15,7 @@ import (
 	"path/filepath"
 	"runtime"
 	"strings"
+	"syscall"
 	"testing"
 	"time"
 
@@ -26,25 +28,31 @@ func init() {
 }
 
 // runDialer dials MPQ_TEST_LISTEN in MPQ_TEST_DIR with key MPQ_TEST_KEY,
-// first taking uid MPQ_TEST_UID if set, says how that went, and echoes
-// messages until EOF.
+// within MPQ_TEST_TIMEOUT_MS milliseconds if set (else Dial's default),
+// says how that went ("connected", "rejected", "auth", "permission", or
+// "error" and the error), and echoes messages until EOF.
 func runDialer() error {
-	if uid := testutil.EnvInt("MPQ_TEST_UID", -1); uid >= 0 {
-		if err := becomeUser(uid); err != nil {
-			return err
-		}
-	}
 	opts := &mpq.DialOptions{Dir: os.Getenv("MPQ_TEST_DIR"), Key: []byte(os.Getenv("MPQ_TEST_KEY")), AllowUIDs: []int{0}}
 	ctx := context.Background()
-	c, err := mpq.Dial(ctx, os.Getenv("MPQ_TEST_LISTEN"), opts)
+	dctx := ctx
+	if ms := testutil.EnvInt("MPQ_TEST_TIMEOUT_MS", 0); ms > 0 {
+		var cancel context.CancelFunc
+		dctx, cancel = context.WithTimeout(ctx, time.Duration(ms)*time.Millisecond)
+		defer cancel()
+	}
+	c, err := mpq.Dial(dctx, os.Getenv("MPQ_TEST_LISTEN"), opts)
 	switch {
 	case errors.Is(err, mpq.ErrPeerRejected):
-		testutil.Say("rejected")
+		testutil.Say("rejected %v", err)
 		return nil
 	case errors.Is(err, mpq.ErrAuth):
-		testutil.Say("auth")
+		testutil.Say("auth %v", err)
+		return nil
+	case errors.Is(err, fs.ErrPermission):
+		testutil.Say("permission %v", err)
 		return nil
 	case err != nil:
+		testutil.Say("error %v", err)
 		return err
 	}
 	testutil.Say("connected")
@@ -315,8 +323,8 @@ func TestAcceptBadPeers(t *testing.T) {
 		hello []byte
 		want  error
 	}{
-		{"garbage hello", []byte(strings.Repeat("x", 40)), mpq.ErrHandshake},
-		{"fake success", append([]byte("MPQL\x01\x00\x01\x00"), make([]byte, 32)...), mpq.ErrAuth},
+		{"garbage hello", []byte(strings.Repeat("x", 56)), mpq.ErrHandshake},
+		{"fake success", append([]byte("MPQL\x02\x00\x01\x00"), make([]byte, 48)...), mpq.ErrAuth},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			fdir := t.TempDir()
@@ -332,7 +340,7 @@ func TestAcceptBadPeers(t *testing.T) {
 				}
 				defer c.Close()
 				c.Write(tc.hello)
-				io.ReadFull(c, make([]byte, 72))
+				io.ReadFull(c, make([]byte, 88))
 				c.Write(make([]byte, 40)) // status ok, MAC all zeros, no rings
 				io.ReadAll(c)
 			}()
@@ -343,53 +351,122 @@ func TestAcceptBadPeers(t *testing.T) {
 	}
 }
 
-// A dialing process of another user is turned away unless allowed, on both
-// sides. Setting another uid takes root.
+// A process of another user (nobody) dials, with nothing done to the
+// socket or its directory but what ListenOptions say: with its uid in
+// AllowUIDs it connects and talks; with AllowUIDs that do not list it, it
+// reaches the handshake and is turned away with ErrPeerRejected on both
+// sides; without AllowUIDs the socket is closed to it (fs.ErrPermission,
+// saying what to do), and the listener does not even see it.
 func TestListenOtherUser(t *testing.T) {
-	if os.Getuid() != 0 || runtime.GOOS != "linux" {
-		t.Skip("needs root on Linux to run a process as another user")
+	nobody, nogroup := testutil.Nobody(t)
+	dir := testutil.Public(t)
+	ctx := ctxT(t, 60*time.Second)
+	for _, tc := range []struct {
+		name  string
+		allow []int
+		mode  fs.FileMode // of the socket file
+		say   string      // the dialer's verdict
+		want  error       // Accept's
+	}{
+		{"allowed", []int{nobody}, 0o666, "connected", nil},
+		{"others allowed", []int{nobody + 1}, 0o666, "rejected", mpq.ErrPeerRejected},
+		{"none allowed", nil, 0o600, "permission", nil},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			l := listen(t, "uid", &mpq.ListenOptions{Dir: dir, AllowUIDs: tc.allow, Key: []byte("k")})
+			if fi, err := os.Lstat(l.Path()); err != nil || fi.Mode().Perm() != tc.mode {
+				t.Fatalf("socket file: got %v, %v; want mode %v", fi.Mode(), err, tc.mode)
+			}
+			c := testutil.Start(t, "dialer", testutil.AsUser(nobody, nogroup),
+				testutil.Env("MPQ_TEST_DIR="+dir, "MPQ_TEST_LISTEN=uid", "MPQ_TEST_KEY=k"))
+			line := c.Expect("", 30*time.Second)
+			if !strings.HasPrefix(line, tc.say) {
+				t.Fatalf("the dialer of uid %d: got %q; want %q", nobody, line, tc.say)
+			}
+			if tc.say == "permission" && !strings.Contains(line, "AllowUIDs") {
+				t.Errorf("the dialer's error does not say what to do: %q", line)
+			}
+			switch tc.say {
+			case "connected":
+				a := <-acceptAsync(ctx, l)
+				if a.err != nil {
+					t.Fatal(a.err)
+				}
+				if err := a.c.Send(ctx, []byte("hi")); err != nil {
+					t.Fatal(err)
+				}
+				if got, err := a.c.Recv(ctx); err != nil || string(got) != "hi" {
+					t.Fatalf("echo from the other user: got %q, %v", got, err)
+				}
+				a.c.Close()
+			case "rejected":
+				if a := <-acceptAsync(ctx, l); !errors.Is(a.err, tc.want) {
+					t.Fatalf("Accept: got %v, %v; want %v", a.c, a.err, tc.want)
+				}
+			case "permission":
+				// The stranger left nothing for Accept: the next outcome is
+				// the connection of a process of this user.
+				acc := acceptAsync(ctx, l)
+				d, err := mpq.Dial(ctx, "uid", &mpq.DialOptions{Dir: dir, Key: []byte("k")})
+				if err != nil {
+					t.Fatal(err)
+				}
+				d.Close()
+				if a := <-acc; a.err != nil {
+					t.Fatalf("Accept after a stranger was kept out: %v", a.err)
+				} else {
+					a.c.Close()
+				}
+			}
+			c.Succeed(30 * time.Second)
+			l.Close()
+		})
 	}
-	dir, err := os.MkdirTemp("", "mpq-uid-")
-	if err != nil {
+}
+
+// AllowUIDs in a directory an allowed user cannot search is refused, with
+// an error that names the directory and says what to do; the default
+// per-user directory (0700) is one. Root (uid 0) needs no permission.
+func TestListenAllowUIDsReach(t *testing.T) {
+	private := t.TempDir()
+	if err := os.Chmod(private, 0o700); err != nil {
 		t.Fatal(err)
 	}
-	defer os.RemoveAll(dir)
-	os.Chmod(dir, 0o755)
-	ctx := ctxT(t, 30*time.Second)
-	for _, allow := range []bool{false, true} {
-		t.Run(fmt.Sprint("allowed=", allow), func(t *testing.T) {
-			opts := &mpq.ListenOptions{Dir: dir}
-			if allow {
-				opts.AllowUIDs = []int{65534}
-			}
-			l := listen(t, "uid", opts)
-			os.Chmod(l.Path(), 0o666) // the file mode would stop nobody first
-			acc := acceptAsync(ctx, l)
-			c := testutil.Start(t, "dialer", testutil.Env("MPQ_TEST_UID=65534", "MPQ_TEST_DIR="+dir, "MPQ_TEST_LISTEN=uid"))
-			a := <-acc
-			if !allow {
-				if !errors.Is(a.err, mpq.ErrPeerRejected) {
-					t.Fatalf("Accept: got %v; want ErrPeerRejected", a.err)
+	public := testutil.Public(t)
+	groupOnly := filepath.Join(public, "group")
+	if err := os.Mkdir(groupOnly, 0o710); err != nil {
+		t.Fatal(err)
+	}
+	me := os.Getuid()
+	for _, tc := range []struct {
+		name  string
+		opts  mpq.ListenOptions
+		want  error
+		where string // the directory the error names
+	}{
+		{"private dir", mpq.ListenOptions{Dir: private, AllowUIDs: []int{me + 1000}}, mpq.ErrInvalidOptions, private},
+		{"below a private dir", mpq.ListenOptions{Dir: filepath.Join(private, "sub"), AllowUIDs: []int{me + 1000}}, mpq.ErrInvalidOptions, private},
+		{"default dir", mpq.ListenOptions{AllowUIDs: []int{me + 1000}}, mpq.ErrInvalidOptions, ""},
+		{"private dir, root allowed", mpq.ListenOptions{Dir: private, AllowUIDs: []int{0}}, nil, ""},
+		{"public dir", mpq.ListenOptions{Dir: public, AllowUIDs: []int{me + 1000}}, nil, ""},
+		{"group-searchable dir", mpq.ListenOptions{Dir: groupOnly, AllowUIDs: []int{me + 1000}}, nil, ""},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			if tc.opts.Dir != "" && tc.opts.Dir != private && tc.opts.Dir != public && tc.opts.Dir != groupOnly {
+				if err := os.Mkdir(tc.opts.Dir, 0o755); err != nil {
+					t.Fatal(err)
 				}
-				c.Expect("rejected", 30*time.Second)
-				return
 			}
-			if a.err != nil {
-				c.Wait(10 * time.Second)
-				t.Fatal(a.err)
+			l, err := mpq.Listen("reach", &tc.opts)
+			if l != nil {
+				l.Close()
 			}
-			c.Expect("connected", 30*time.Second)
-			if err := a.c.Send(ctx, []byte("hi")); err != nil {
-				t.Fatal(err)
+			if !errors.Is(err, tc.want) || (err == nil) != (tc.want == nil) {
+				t.Fatalf("Listen: got %v; want %v", err, tc.want)
 			}
-			if got, err := a.c.Recv(ctx); err != nil || string(got) != "hi" {
-				t.Fatalf("echo from the other user: got %q, %v", got, err)
+			if err != nil && (!strings.Contains(err.Error(), tc.where) || !strings.Contains(err.Error(), "chmod")) {
+				t.Errorf("Listen: got %q; want it to name %s and say what to do", err, tc.where)
 			}
-			a.c.Close()
-			if err := c.Wait(30 * time.Second); err != nil {
-				t.Fatal(err)
-			}
-			l.Close()
 		})
 	}
 }
@@ -421,10 +498,11 @@ func TestListenDialerKilled(t *testing.T) {
 }
 
 // The bytes on the socket are the format internal/handshake documents and
-// pins, as Listen and Dial wrote them before it moved there: the
-// listener's hello and its verdict on a reply of another version, the
-// dialer's reply with its proof of the key, and its final word on a
-// listener that does not prove it holds the key.
+// pins (version 2): the listener's hello and its verdict on a reply of
+// another version, the dialer's reply with its namespaces and its proof of
+// the key, bound as the package comment says (checked here with a MAC
+// computed from that description, not the package's code), and its final
+// word on a listener that does not prove it holds the key.
 func TestHandshakeWire(t *testing.T) {
 	ctx := ctxT(t, 30*time.Second)
 	key := []byte("k")
@@ -437,31 +515,45 @@ func TestHandshakeWire(t *testing.T) {
 		}
 		defer raw.Close()
 		raw.SetDeadline(time.Now().Add(20 * time.Second))
-		hello := make([]byte, 40)
+		hello := make([]byte, 56)
 		if _, err := io.ReadFull(raw, hello); err != nil {
 			t.Fatal(err)
 		}
-		if got, want := hello[:8], []byte("MPQL\x01\x00\x01\x00"); !bytes.Equal(got, want) {
-			t.Errorf("hello: got %q; want %q and the nonce", got, want)
+		if got, want := hello[:8], []byte("MPQL\x02\x00\x01\x00"); !bytes.Equal(got, want) {
+			t.Errorf("hello: got %q; want %q, the nonce and the namespaces", got, want)
 		}
-		raw.Write(append([]byte("MPQL\x02\x01\x00\x00"), make([]byte, 64)...))
+		if runtime.GOOS == "linux" {
+			if got, want := hello[40:], namespaces(t); !bytes.Equal(got, want) {
+				t.Errorf("hello's namespaces: got %x; want %x", got, want)
+			}
+		}
+		raw.Write(append([]byte("MPQL\x03\x01\x00\x00"), make([]byte, 80)...))
 		verdict, _ := io.ReadAll(raw)
 		if want := append([]byte{3}, make([]byte, 39)...); !bytes.Equal(verdict, want) {
-			t.Errorf("verdict on version 2: got %x; want %x", verdict, want)
+			t.Errorf("verdict on version 3: got %x; want %x", verdict, want)
 		}
 		a := <-acc
-		if !errors.Is(a.err, mpq.ErrHandshake) || !strings.Contains(a.err.Error(), "the peer speaks another protocol (version 2)") {
-			t.Errorf("Accept: got %v; want ErrHandshake, another protocol (version 2)", a.err)
+		if !errors.Is(a.err, mpq.ErrHandshake) || !strings.Contains(a.err.Error(), "the peer speaks another protocol (version 3)") {
+			t.Errorf("Accept: got %v; want ErrHandshake, another protocol (version 3)", a.err)
 		}
 	})
 	t.Run("dialer", func(t *testing.T) {
+		if runtime.GOOS != "linux" {
+			t.Skip("the namespaces are read from /proc")
+		}
 		dir := t.TempDir()
-		ln, err := net.Listen("unix", filepath.Join(dir, "wire.sock"))
+		path := filepath.Join(dir, "wire.sock")
+		ln, err := net.Listen("unix", path)
 		if err != nil {
 			t.Fatal(err)
 		}
 		defer ln.Close()
+		var st syscall.Stat_t
+		if err := syscall.Stat(path, &st); err != nil {
+			t.Fatal(err)
+		}
 		nonceL := bytes.Repeat([]byte{7}, 32)
+		ns := namespaces(t)
 		seen := make(chan []byte, 1)
 		go func() {
 			c, err := ln.Accept()
@@ -471,33 +563,62 @@ func TestHandshakeWire(t *testing.T) {
 			}
 			defer c.Close()
 			c.SetDeadline(time.Now().Add(20 * time.Second))
-			c.Write(append([]byte("MPQL\x01\x00\x01\x00"), nonceL...))
-			got := make([]byte, 72+1)
-			io.ReadFull(c, got[:72])
+			c.Write(append(append([]byte("MPQL\x02\x00\x01\x00"), nonceL...), ns...))
+			got := make([]byte, 88+1)
+			io.ReadFull(c, got[:88])
 			c.Write(make([]byte, 40)) // status ok, a MAC of zeros, no rings
-			io.ReadFull(c, got[72:])
+			io.ReadFull(c, got[88:])
 			seen <- got
 		}()
 		if _, err := mpq.Dial(ctx, "wire", &mpq.DialOptions{Dir: dir, Key: key}); !errors.Is(err, mpq.ErrAuth) {
 			t.Errorf("Dial: got %v; want ErrAuth", err)
 		}
 		got := <-seen
-		if len(got) != 73 {
+		if len(got) != 89 {
 			t.Fatal("the fake listener saw no dialer")
 		}
-		reply, final := got[:72], got[72:]
-		if want := []byte("MPQL\x01\x01\x00\x00"); !bytes.Equal(reply[:8], want) {
-			t.Errorf("reply: got %q; want %q, the nonce and the MAC", reply[:8], want)
+		reply, final := got[:88], got[88:]
+		if want := []byte("MPQL\x02\x01\x00\x00"); !bytes.Equal(reply[:8], want) {
+			t.Errorf("reply: got %q; want %q, the nonce, the namespaces and the MAC", reply[:8], want)
+		}
+		if !bytes.Equal(reply[40:56], ns) {
+			t.Errorf("reply's namespaces: got %x; want %x", reply[40:56], ns)
+		}
+		// Both ends are this process, in one pid and user namespace: the
+		// pids and uids are bound.
+		pid, uid := uint64(os.Getpid()), uint64(os.Geteuid())
+		var binding []byte
+		binding = append(binding, ns...)           // the listener's namespaces
+		binding = append(binding, reply[40:56]...) // the dialer's
+		for _, v := range []uint64{uint64(st.Dev), st.Ino, pid, pid, uid, uid} {
+			binding = binary.BigEndian.AppendUint64(binding, v)
 		}
 		h := hmac.New(sha256.New, key)
-		h.Write([]byte("mpq dialer v1"))
+		h.Write([]byte("mpq dialer v2"))
 		h.Write(nonceL)
 		h.Write(reply[8:40])
-		if mac := h.Sum(nil); !bytes.Equal(reply[40:], mac) {
-			t.Errorf("reply MAC: got %x; want %x", reply[40:], mac)
+		h.Write(binding)
+		if mac := h.Sum(nil); !bytes.Equal(reply[56:], mac) {
+			t.Errorf("reply MAC: got %x; want %x", reply[56:], mac)
 		}
 		if !bytes.Equal(final, []byte{2}) {
 			t.Errorf("final word on a wrong listener MAC: got %x; want 02", final)
 		}
 	})
+}
+
+// namespaces returns this process's namespaces as the handshake sends
+// them: the inodes of /proc/self/ns/pid and /proc/self/ns/user, 8 bytes
+// each, big-endian.
+func namespaces(t testing.TB) []byte {
+	t.Helper()
+	var b []byte
+	for _, name := range []string{"pid", "user"} {
+		var st syscall.Stat_t
+		if err := syscall.Stat("/proc/self/ns/"+name, &st); err != nil {
+			t.Fatal(err)
+		}
+		b = binary.BigEndian.AppendUint64(b, st.Ino)
+	}
+	return b
 }

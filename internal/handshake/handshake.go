@@ -4,20 +4,23 @@ import (
 	"crypto/hmac"
 	"crypto/rand"
 	"crypto/sha256"
+	"encoding/binary"
 	"errors"
 	"fmt"
 )
 
 // Sizes of the messages, in bytes.
 const (
-	HelloSize   = 40
-	ReplySize   = 72
+	HelloSize   = 56
+	ReplySize   = 88
 	VerdictSize = 40
 	FinalSize   = 1
 )
 
-// Version is the version of the handshake that hello and reply carry.
-const Version = 1
+// Version is the version of the handshake that hello and reply carry. It
+// was 1 before the hello and the reply carried [Namespaces] and the MACs a
+// [Binding].
+const Version = 2
 
 const (
 	magic   = "MPQL"
@@ -64,21 +67,65 @@ type MAC [sha256.Size]byte
 // Equal reports whether m and o are the same, in constant time.
 func (m MAC) Equal(o MAC) bool { return hmac.Equal(m[:], o[:]) }
 
+// Namespaces identify the pid and the user namespace of a process: on
+// Linux the inode numbers of /proc/self/ns/pid and /proc/self/ns/user. Two
+// processes with the same PID see each other's pids as they are; with the
+// same User, each other's uids. A side that cannot tell sends a random
+// number, which matches nobody's: then nothing of that kind is bound.
+type Namespaces struct {
+	PID, User uint64
+}
+
+// A Binding is what the MACs bind besides the nonces: the two processes and
+// the socket file between them, each as the side that computes the MAC sees
+// them (its own pid and uid, the peer's from the socket's credentials).
+// The pids count only if the two sides are in one pid namespace, the uids
+// only if in one user namespace (see [Binding.bytes]); a relay between the
+// two makes each side see the relay's pid where the other put its own, so
+// the MACs differ and the handshake fails.
+type Binding struct {
+	ListenerNS, DialerNS   Namespaces
+	ListenerPID, DialerPID int
+	ListenerUID, DialerUID int
+	SocketDev, SocketIno   uint64 // the socket file: the one the listener bound, the one the dialer reached
+}
+
+// bytes is the binding as the MACs take it: the four namespace numbers, the
+// socket's device and inode, the two pids (zeros unless both sides are in
+// one pid namespace) and the two uids (zeros unless in one user
+// namespace), in that order, each 8 bytes big-endian.
+func (b Binding) bytes() []byte {
+	var pids, uids [2]int
+	if b.ListenerNS.PID == b.DialerNS.PID {
+		pids = [2]int{b.ListenerPID, b.DialerPID}
+	}
+	if b.ListenerNS.User == b.DialerNS.User {
+		uids = [2]int{b.ListenerUID, b.DialerUID}
+	}
+	var out []byte
+	for _, v := range []uint64{b.ListenerNS.PID, b.ListenerNS.User, b.DialerNS.PID, b.DialerNS.User,
+		b.SocketDev, b.SocketIno, uint64(pids[0]), uint64(pids[1]), uint64(uids[0]), uint64(uids[1])} {
+		out = binary.BigEndian.AppendUint64(out, v)
+	}
+	return out
+}
+
 // DialerMAC is the MAC a dialer holding key sends in its reply.
-func DialerMAC(key []byte, listener, dialer Nonce) MAC {
-	return mac(key, "mpq dialer v1", listener, dialer)
+func DialerMAC(key []byte, listener, dialer Nonce, b Binding) MAC {
+	return mac(key, "mpq dialer v2", listener, dialer, b)
 }
 
 // ListenerMAC is the MAC a listener holding key sends in its verdict.
-func ListenerMAC(key []byte, listener, dialer Nonce) MAC {
-	return mac(key, "mpq listener v1", dialer, listener)
+func ListenerMAC(key []byte, listener, dialer Nonce, b Binding) MAC {
+	return mac(key, "mpq listener v2", dialer, listener, b)
 }
 
-func mac(key []byte, label string, a, b Nonce) MAC {
+func mac(key []byte, label string, a, b Nonce, bind Binding) MAC {
 	h := hmac.New(sha256.New, key)
 	h.Write([]byte(label))
 	h.Write(a[:])
 	h.Write(b[:])
+	h.Write(bind.bytes())
 	var m MAC
 	h.Sum(m[:0])
 	return m
@@ -86,14 +133,15 @@ func mac(key []byte, label string, a, b Nonce) MAC {
 
 // A Hello is the listener's first message.
 type Hello struct {
-	Status Status // StatusOK, or StatusRejected if the dialer's user is not allowed
-	Key    bool   // the listener has a key
-	Nonce  Nonce  // the listener's challenge
+	Status Status     // StatusOK, or StatusRejected if the dialer's user is not allowed
+	Key    bool       // the listener has a key
+	Nonce  Nonce      // the listener's challenge
+	NS     Namespaces // the listener's
 }
 
 // layout lists the fields of a hello, in order.
 func (h *Hello) layout() []field {
-	return []field{header(), status(&h.Status), keyFlag(&h.Key), reserved(1), raw(h.Nonce[:])}
+	return []field{header(), status(&h.Status), keyFlag(&h.Key), reserved(1), raw(h.Nonce[:]), namespaces(&h.NS)}
 }
 
 // Marshal returns the HelloSize bytes of h.
@@ -105,14 +153,15 @@ func (h *Hello) Unmarshal(b []byte) error { return unmarshal(h, b) }
 
 // A Reply is the dialer's answer to the hello.
 type Reply struct {
-	Key   bool  // the dialer has a key
-	Nonce Nonce // the dialer's challenge
-	MAC   MAC   // DialerMAC, or zero without a key
+	Key   bool       // the dialer has a key
+	Nonce Nonce      // the dialer's challenge
+	NS    Namespaces // the dialer's
+	MAC   MAC        // DialerMAC, or zero without a key
 }
 
 // layout lists the fields of a reply, in order.
 func (r *Reply) layout() []field {
-	return []field{header(), keyFlag(&r.Key), reserved(2), raw(r.Nonce[:]), raw(r.MAC[:])}
+	return []field{header(), keyFlag(&r.Key), reserved(2), raw(r.Nonce[:]), namespaces(&r.NS), raw(r.MAC[:])}
 }
 
 // Marshal returns the ReplySize bytes of r.
@@ -261,6 +310,20 @@ func reserved(n int) field {
 					return fmt.Errorf("%w (byte %d is %#x)", ErrReserved, at+i, c)
 				}
 			}
+			return nil
+		}}
+}
+
+// namespaces is the pid then the user namespace number, 8 bytes each,
+// big-endian.
+func namespaces(ns *Namespaces) field {
+	return field{n: 16,
+		put: func(b []byte) {
+			binary.BigEndian.PutUint64(b, ns.PID)
+			binary.BigEndian.PutUint64(b[8:], ns.User)
+		},
+		get: func(b []byte, _ int) error {
+			ns.PID, ns.User = binary.BigEndian.Uint64(b), binary.BigEndian.Uint64(b[8:])
 			return nil
 		}}
 }

@@ -10,16 +10,35 @@ import (
 	"github.com/mpq-go/mpq/internal/handshake"
 )
 
-// The nonces and MACs of the pinned messages. The MACs were computed by the
-// mac function of listen.go before the format moved here, with the key
-// "secret" and these nonces.
+// The nonces, namespaces and MACs of the pinned messages. The MACs were
+// computed outside Go (Python's hmac module, from the format the package
+// comment documents) with the key "secret", these nonces and [binding]:
+// macD and macL with both sides in one pid namespace, macDOther and
+// macLOther with the dialer in another one.
 const (
-	nonceLHex = "101112131415161718191a1b1c1d1e1f202122232425262728292a2b2c2d2e2f"
-	nonceDHex = "808182838485868788898a8b8c8d8e8f909192939495969798999a9b9c9d9e9f"
-	macDHex   = "a72a73518c9d9290a5e023783014ddd549038bc835b4ef95fc42ed7d101ecc4a"
-	macLHex   = "3b69dfefcbca42a30fa35ff7b9b900d357f1c24d1be40cdd870b50fac1665e3e"
-	zero32Hex = "0000000000000000000000000000000000000000000000000000000000000000"
+	nonceLHex   = "101112131415161718191a1b1c1d1e1f202122232425262728292a2b2c2d2e2f"
+	nonceDHex   = "808182838485868788898a8b8c8d8e8f909192939495969798999a9b9c9d9e9f"
+	nsHex       = "00000000effffffc 00000000effffffd"
+	macDHex     = "be159599f3e6e921c88e1b9b3b3b2837b49eb5371e92ee3b83a1c1899a830f92"
+	macLHex     = "996fdfd07bb5159be43f255fdbbed5f33201c086b7f9d50ac8b6d4b22460f471"
+	macDOther   = "97a064327f855f2c373f1f62d117ca25d75ba1d87839037faff0c2241826553d"
+	macLOther   = "538693c85dcba5dfeab6fe2ec996476ea7e323c6d72556d0d2e90c7f3973765e"
+	zero32Hex   = "0000000000000000000000000000000000000000000000000000000000000000"
+	zero16Hex   = "00000000000000000000000000000000"
+	otherPIDNS  = 4026532000
+	sharedPIDNS = 0xeffffffc
+	sharedUser  = 0xeffffffd
 )
+
+var ns = handshake.Namespaces{PID: sharedPIDNS, User: sharedUser}
+
+// binding is the binding of the pinned MACs: listener pid 100 uid 0,
+// dialer pid 200 uid 65534, socket device 0x2a inode 0x1234, both sides in
+// the namespaces ns.
+func binding() handshake.Binding {
+	return handshake.Binding{ListenerNS: ns, DialerNS: ns, ListenerPID: 100, DialerPID: 200,
+		ListenerUID: 0, DialerUID: 65534, SocketDev: 0x2a, SocketIno: 0x1234}
+}
 
 var key = []byte("secret")
 
@@ -41,8 +60,8 @@ type message interface {
 	Unmarshal([]byte) error
 }
 
-// pinned are the messages with their bytes as listen.go wrote them before
-// the format moved here: the bytes on the wire must not change.
+// pinned are the messages with their bytes as the package comment
+// documents them: the bytes on the wire of version 2 must not change.
 func pinned(t testing.TB) []struct {
 	name string
 	msg  message
@@ -53,16 +72,16 @@ func pinned(t testing.TB) []struct {
 		msg  message
 		wire string
 	}{
-		{"hello ok, key", &handshake.Hello{Key: true, Nonce: nonce(t, nonceLHex)},
-			"4d50514c 01 00 01 00 " + nonceLHex},
-		{"hello ok, no key", &handshake.Hello{Nonce: nonce(t, nonceLHex)},
-			"4d50514c 01 00 00 00 " + nonceLHex},
+		{"hello ok, key", &handshake.Hello{Key: true, Nonce: nonce(t, nonceLHex), NS: ns},
+			"4d50514c 02 00 01 00 " + nonceLHex + nsHex},
+		{"hello ok, no key", &handshake.Hello{Nonce: nonce(t, nonceLHex), NS: ns},
+			"4d50514c 02 00 00 00 " + nonceLHex + nsHex},
 		{"hello rejected", &handshake.Hello{Status: handshake.StatusRejected, Key: true, Nonce: nonce(t, nonceLHex)},
-			"4d50514c 01 01 01 00 " + nonceLHex},
-		{"reply, key", &handshake.Reply{Key: true, Nonce: nonce(t, nonceDHex), MAC: mac(t, macDHex)},
-			"4d50514c 01 01 0000 " + nonceDHex + macDHex},
-		{"reply, no key", &handshake.Reply{Nonce: nonce(t, nonceDHex)},
-			"4d50514c 01 00 0000 " + nonceDHex + zero32Hex},
+			"4d50514c 02 01 01 00 " + nonceLHex + zero16Hex},
+		{"reply, key", &handshake.Reply{Key: true, Nonce: nonce(t, nonceDHex), NS: ns, MAC: mac(t, macDHex)},
+			"4d50514c 02 01 0000 " + nonceDHex + nsHex + macDHex},
+		{"reply, no key", &handshake.Reply{Nonce: nonce(t, nonceDHex), NS: ns},
+			"4d50514c 02 00 0000 " + nonceDHex + nsHex + zero32Hex},
 		{"verdict ok, key", &handshake.Verdict{MAC: mac(t, macLHex)},
 			"00 00000000000000 " + macLHex},
 		{"verdict ok, no key", &handshake.Verdict{},
@@ -116,13 +135,27 @@ func TestWireFormat(t *testing.T) {
 
 func TestMACs(t *testing.T) {
 	l, d := nonce(t, nonceLHex), nonce(t, nonceDHex)
-	if got := handshake.DialerMAC(key, l, d); got != mac(t, macDHex) {
+	b := binding()
+	if got := handshake.DialerMAC(key, l, d, b); got != mac(t, macDHex) {
 		t.Errorf("DialerMAC: got %x; want %s", got, macDHex)
 	}
-	if got := handshake.ListenerMAC(key, l, d); got != mac(t, macLHex) {
+	if got := handshake.ListenerMAC(key, l, d, b); got != mac(t, macLHex) {
 		t.Errorf("ListenerMAC: got %x; want %s", got, macLHex)
 	}
-	if m := handshake.DialerMAC(key, l, d); !m.Equal(mac(t, macDHex)) || m.Equal(handshake.MAC{}) {
+	// A dialer in another pid namespace: the pids are not bound, whatever
+	// each side saw of the other's.
+	other := b
+	other.DialerNS.PID = otherPIDNS
+	for _, pids := range [][2]int{{100, 200}, {0, 200}, {1, 2}} {
+		other.ListenerPID, other.DialerPID = pids[0], pids[1]
+		if got := handshake.DialerMAC(key, l, d, other); got != mac(t, macDOther) {
+			t.Errorf("DialerMAC, pid namespaces differ, pids %v: got %x; want %s", pids, got, macDOther)
+		}
+		if got := handshake.ListenerMAC(key, l, d, other); got != mac(t, macLOther) {
+			t.Errorf("ListenerMAC, pid namespaces differ, pids %v: got %x; want %s", pids, got, macLOther)
+		}
+	}
+	if m := handshake.DialerMAC(key, l, d, b); !m.Equal(mac(t, macDHex)) || m.Equal(handshake.MAC{}) {
 		t.Errorf("MAC.Equal does not tell MACs apart")
 	}
 	if handshake.NewNonce() == handshake.NewNonce() {
@@ -130,9 +163,38 @@ func TestMACs(t *testing.T) {
 	}
 }
 
+// Every part of the binding changes the MACs: a relay that differs from
+// the real peer in any one of them (its pid, uid, namespace, or the socket
+// file the dialer reached) makes the handshake fail.
+func TestBindingChangesMACs(t *testing.T) {
+	l, d := nonce(t, nonceLHex), nonce(t, nonceDHex)
+	for _, tc := range []struct {
+		name   string
+		change func(*handshake.Binding)
+	}{
+		{"listener pid", func(b *handshake.Binding) { b.ListenerPID = 101 }},
+		{"dialer pid", func(b *handshake.Binding) { b.DialerPID = 201 }},
+		{"listener uid", func(b *handshake.Binding) { b.ListenerUID = 1 }},
+		{"dialer uid", func(b *handshake.Binding) { b.DialerUID = 1 }},
+		{"listener pid namespace", func(b *handshake.Binding) { b.ListenerNS.PID++ }},
+		{"dialer user namespace", func(b *handshake.Binding) { b.DialerNS.User++ }},
+		{"socket device", func(b *handshake.Binding) { b.SocketDev++ }},
+		{"socket inode", func(b *handshake.Binding) { b.SocketIno++ }},
+	} {
+		b := binding()
+		tc.change(&b)
+		if handshake.DialerMAC(key, l, d, b) == mac(t, macDHex) {
+			t.Errorf("%s: DialerMAC unchanged", tc.name)
+		}
+		if handshake.ListenerMAC(key, l, d, b) == mac(t, macLHex) {
+			t.Errorf("%s: ListenerMAC unchanged", tc.name)
+		}
+	}
+}
+
 func TestUnmarshalRefuses(t *testing.T) {
-	hello := "4d50514c 01 00 01 00 " + nonceLHex
-	reply := "4d50514c 01 01 0000 " + nonceDHex + macDHex
+	hello := "4d50514c 02 00 01 00 " + nonceLHex + nsHex
+	reply := "4d50514c 02 01 0000 " + nonceDHex + nsHex + macDHex
 	verdict := "00 00000000000000 " + macLHex
 	for _, tc := range []struct {
 		name string
@@ -141,18 +203,19 @@ func TestUnmarshalRefuses(t *testing.T) {
 		want error
 		text string // the error's text
 	}{
-		{"hello short", &handshake.Hello{}, hello[:len(hello)-2], handshake.ErrLength, "wrong length: 39 bytes, not 40"},
-		{"hello long", &handshake.Hello{}, hello + "00", handshake.ErrLength, "wrong length: 41 bytes, not 40"},
+		{"hello short", &handshake.Hello{}, hello[:len(hello)-2], handshake.ErrLength, "wrong length: 55 bytes, not 56"},
+		{"hello long", &handshake.Hello{}, hello + "00", handshake.ErrLength, "wrong length: 57 bytes, not 56"},
+		{"hello of version 1", &handshake.Hello{}, "4d50514c 01 00 01 00 " + nonceLHex, handshake.ErrLength, "wrong length: 40 bytes, not 56"},
 		{"hello magic", &handshake.Hello{}, "4d50514d" + hello[8:], handshake.ErrMagic, "not an mpq handshake"},
-		{"hello version", &handshake.Hello{}, "4d50514c 02" + hello[11:], handshake.ErrVersion, "version 2"},
-		{"hello status", &handshake.Hello{}, "4d50514c 01 04" + hello[14:], handshake.ErrStatus, "unknown status 4"},
-		{"hello flags", &handshake.Hello{}, "4d50514c 01 00 03" + hello[17:], handshake.ErrFlags, "unknown flags 0x3"},
-		{"hello reserved", &handshake.Hello{}, "4d50514c 01 00 01 80" + hello[20:], handshake.ErrReserved, "reserved byte not zero (byte 7 is 0x80)"},
-		{"reply empty", &handshake.Reply{}, "", handshake.ErrLength, "wrong length: 0 bytes, not 72"},
+		{"hello version", &handshake.Hello{}, "4d50514c 01" + hello[11:], handshake.ErrVersion, "version 1"},
+		{"hello status", &handshake.Hello{}, "4d50514c 02 04" + hello[14:], handshake.ErrStatus, "unknown status 4"},
+		{"hello flags", &handshake.Hello{}, "4d50514c 02 00 03" + hello[17:], handshake.ErrFlags, "unknown flags 0x3"},
+		{"hello reserved", &handshake.Hello{}, "4d50514c 02 00 01 80" + hello[20:], handshake.ErrReserved, "reserved byte not zero (byte 7 is 0x80)"},
+		{"reply empty", &handshake.Reply{}, "", handshake.ErrLength, "wrong length: 0 bytes, not 88"},
 		{"reply magic", &handshake.Reply{}, "00000000" + reply[8:], handshake.ErrMagic, "not an mpq handshake"},
 		{"reply version", &handshake.Reply{}, "4d50514c 00" + reply[11:], handshake.ErrVersion, "version 0"},
-		{"reply flags", &handshake.Reply{}, "4d50514c 01 81" + reply[14:], handshake.ErrFlags, "unknown flags 0x81"},
-		{"reply reserved", &handshake.Reply{}, "4d50514c 01 01 0001" + reply[19:], handshake.ErrReserved, "reserved byte not zero (byte 7 is 0x1)"},
+		{"reply flags", &handshake.Reply{}, "4d50514c 02 81" + reply[14:], handshake.ErrFlags, "unknown flags 0x81"},
+		{"reply reserved", &handshake.Reply{}, "4d50514c 02 01 0001" + reply[19:], handshake.ErrReserved, "reserved byte not zero (byte 7 is 0x1)"},
 		{"verdict short", &handshake.Verdict{}, "00", handshake.ErrLength, "wrong length: 1 bytes, not 40"},
 		{"verdict status", &handshake.Verdict{}, "ff" + verdict[2:], handshake.ErrStatus, "unknown status 255"},
 		{"verdict reserved", &handshake.Verdict{}, "00 01" + verdict[5:], handshake.ErrReserved, "reserved byte not zero (byte 1 is 0x1)"},
