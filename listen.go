@@ -332,11 +332,13 @@ const lockTimeout = 5 * time.Second
 
 // lockName takes the exclusive lock (flock, which belongs to the open file
 // description) of the companion file .NAME.sock.lock of the socket file at
-// path, made mode 0644 if missing so that a listener of another user can
-// lock it too, and returns the function that lets it go. The file stays.
+// path, made mode 0600 if missing, and returns the function that lets it
+// go. The file stays. Only its owner (and root) may open it: anyone who
+// could would also be able to hold the lock, and keep a listener from
+// coming back after a crash.
 func lockName(path string) (unlock func(), err error) {
 	lock := filepath.Join(filepath.Dir(path), "."+filepath.Base(path)+".lock")
-	fd, err := unix.Open(lock, unix.O_RDONLY|unix.O_CREAT|unix.O_CLOEXEC|unix.O_NOFOLLOW, 0o644)
+	fd, err := unix.Open(lock, unix.O_RDONLY|unix.O_CREAT|unix.O_CLOEXEC|unix.O_NOFOLLOW, 0o600)
 	if err != nil {
 		return nil, shm.Explain("open the lock file "+lock, err)
 	}

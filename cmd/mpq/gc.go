@@ -76,8 +76,8 @@ func (g *gc) run() error {
 	for _, ent := range ents {
 		path := filepath.Join(dir, ent.Name())
 		switch {
-		case ent.Type()&os.ModeSocket != 0 && strings.HasSuffix(ent.Name(), ".sock") && staleSocket(path):
-			g.remove(path, "stale socket "+ent.Name())
+		case ent.Type()&os.ModeSocket != 0 && strings.HasSuffix(ent.Name(), ".sock"):
+			g.staleSocket(path)
 		case ent.Type().IsRegular() && abandonedTemp(ent.Name()):
 			g.remove(path, "abandoned temporary file "+ent.Name())
 		}
@@ -145,6 +145,34 @@ func (g *gc) remove(path, what string) {
 		}
 	}
 	fmt.Fprintf(g.e.stdout, "%s %s\n", g.verb(), what)
+}
+
+// staleSocket removes the socket file at path if nothing listens on it.
+// It decides and removes under the lock that mpq.Listen takes to replace a
+// stale socket (flock on .NAME.sock.lock), so that it never removes the
+// socket of a Listen that has just replaced a stale one; with the lock
+// busy, a Listen is at work there and the socket is left alone.
+func (g *gc) staleSocket(path string) {
+	if g.dryRun {
+		if staleSocket(path) {
+			g.remove(path, "stale socket "+filepath.Base(path))
+		}
+		return
+	}
+	lock := filepath.Join(filepath.Dir(path), "."+filepath.Base(path)+".lock")
+	fd, err := syscall.Open(lock, syscall.O_RDONLY|syscall.O_CREAT|syscall.O_CLOEXEC|syscall.O_NOFOLLOW, 0o600)
+	if err != nil {
+		g.failed = true
+		fmt.Fprintf(g.e.stderr, "mpq: gc: open %s: %v\n", lock, err)
+		return
+	}
+	defer syscall.Close(fd)
+	if err := syscall.Flock(fd, syscall.LOCK_EX|syscall.LOCK_NB); err != nil {
+		return // a Listen is replacing it
+	}
+	if staleSocket(path) {
+		g.remove(path, "stale socket "+filepath.Base(path))
+	}
 }
 
 // staleSocket reports whether nothing listens on the socket file at path.
