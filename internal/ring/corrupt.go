@@ -145,7 +145,23 @@ func (r *Ring) Corrupted() error {
 	if what == "" {
 		return nil
 	}
+	r.poison()
 	return r.stuck(what, pid, at)
+}
+
+// poison makes sure the bits the hot paths read are set, for a corrupt
+// state they are missing from (its words were written by something other
+// than a finder), and wakes the waiters then.
+func (r *Ring) poison() {
+	if atomic.LoadUint32(r.w.sealed)&sealedCorrupt != 0 && atomic.LoadUint32(r.w.repair)&repairCorrupt != 0 {
+		return
+	}
+	atomic.OrUint32(r.w.sealed, sealedCorrupt)
+	atomic.OrUint32(r.w.repair, repairCorrupt)
+	if r.env != nil {
+		r.bump(r.w.dataSeq)
+		r.bump(r.w.spaceSeq)
+	}
 }
 
 // stop returns the error of a call that found sealed, the sealed word,
@@ -153,18 +169,19 @@ func (r *Ring) Corrupted() error {
 // recorded one, so the word itself is damaged) the damage of the word,
 // recorded now.
 func (r *Ring) stop(sealed uint32) error {
-	if err := r.Corrupted(); err != nil {
-		return err
+	if atomic.LoadUint32(r.w.corrupt) == 0 {
+		// The bits are set after the record: no record, no finder.
+		return r.markCorrupt(fmt.Sprintf("sealed word holds %#x", sealed))
 	}
-	return r.markCorrupt(fmt.Sprintf("sealed word holds %#x", sealed))
+	return r.Corrupted()
 }
 
 // stopRepair is stop for the repair word.
 func (r *Ring) stopRepair(repair uint32) error {
-	if err := r.Corrupted(); err != nil {
-		return err
+	if atomic.LoadUint32(r.w.corrupt) == 0 {
+		return r.markCorrupt(fmt.Sprintf("repair word holds %#x", repair))
 	}
-	return r.markCorrupt(fmt.Sprintf("repair word holds %#x", repair))
+	return r.Corrupted()
 }
 
 // corruptState reads the corrupt state of a queue: what was found ("" when
