@@ -25,6 +25,24 @@ var (
 	ErrClosed = ring.ErrClosed
 	// ErrCorrupt means the queue file holds values no correct writer could
 	// have left: it was damaged or written by something other than mpq.
+	//
+	// A process that finds a queue corrupt records what it found in the
+	// queue file and wakes every waiter of every process; from then on
+	// every call on the queue, in every process (Put, Get, the batches,
+	// Receive, Ack, Nack, Extend, Seal, Join, and calls blocked in them),
+	// fails with an error wrapping ErrCorrupt that says what was found,
+	// where, by which process, and how to fix it, until the queue is
+	// repaired or removed. A durable queue is repaired when it is next
+	// opened by no other process: close it everywhere and open it again,
+	// and recovery drops the damaged records (or fails, wrapping
+	// ErrCorrupt, if the queue's positions are damaged). A queue in memory
+	// has no repair: remove it (mpq rm, or [Remove]) and create it again.
+	// [Queue.Stats] and [Inspect] still work, and say what was found in
+	// [Stats].Corrupt.
+	//
+	// A memory fault (the file truncated under the mapping) fails every
+	// call of the handle that met it with ErrCorrupt, but is not recorded
+	// for other processes: close the handle.
 	ErrCorrupt = ring.ErrCorrupt
 	// ErrIncompatible means the file is not an mpq queue, or one of another
 	// format version or byte order.

@@ -106,6 +106,7 @@ func statsOf(name string, g ring.Geometry, c ring.Counts) Stats {
 		Len: int(min(c.Len, 1<<62)), Used: int(c.Used), Puts: c.Puts, Gets: c.Gets,
 		Waits: c.Waits, Recovered: c.Recovered, Sealed: c.Sealed,
 		InFlight: int(c.InFlight), Acks: c.Acks, Redelivered: c.Redelivered, DeadLettered: c.Dead, Torn: c.Torn,
+		Corrupt: c.Corrupt,
 	}
 }
 

@@ -130,13 +130,17 @@ func (q *Queue) Join(ctx context.Context) error {
 	}
 	target, _ := q.r.Positions()
 	q.leave()
+	// A queue found corrupt ends the wait: its positions may never move.
 	reached := func() bool {
 		_, free := q.r.Positions()
-		return free >= target
+		return free >= target || q.r.Corrupted() != nil
 	}
 	return q.block(ctx, forSpace, reached, func(<-chan struct{}) error {
 		if q.r.Closed() {
 			return ErrClosed
+		}
+		if err := q.r.Corrupted(); err != nil {
+			return err
 		}
 		if reached() {
 			if err := q.r.Faulted(); err != nil { // Positions says 0 after a fault

@@ -46,6 +46,15 @@ type Stats struct {
 	// counters may be off until the next Put or Get recounts them. Only
 	// Inspect sets it: Queue.Stats recounts first.
 	Stale bool
+	// Corrupt is "" while the queue is sound. Once a process found the
+	// queue file corrupt (see [ErrCorrupt]), it says what was found and
+	// where, by which process and when, as that process recorded it in
+	// the file: for example "record at 4096 has state 9". Every call on
+	// the queue then fails with ErrCorrupt until it is repaired (a
+	// durable queue is, when it is next opened by no other process) or
+	// removed; the other fields are the counters as they are. Inspect
+	// also reports here positions that no process has found damaged yet.
+	Corrupt string
 }
 
 // Attached describes a process attached to a queue.
@@ -71,7 +80,7 @@ func (q *Queue) Stats() Stats {
 	}
 	defer q.leave()
 	c, err := q.r.Counts()
-	if err != nil {
+	if err != nil && c.Corrupt == "" {
 		return Stats{}
 	}
 	s := statsOf(q.name, q.r.Geometry(), c)
@@ -91,6 +100,9 @@ func (s Stats) String() string {
 	sealed := ""
 	if s.Sealed {
 		sealed = " sealed"
+	}
+	if s.Corrupt != "" {
+		sealed += " CORRUPT: " + s.Corrupt
 	}
 	return fmt.Sprintf("%s: %d msgs, %d/%d bytes, %d puts, %d gets, %d waits, %d procs%s",
 		name, s.Len, s.Used, s.Capacity, s.Puts, s.Gets, s.Waits, len(s.Procs), sealed)

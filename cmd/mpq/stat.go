@@ -42,6 +42,7 @@ type queueJSON struct {
 	MaxDeliveries int        `json:"max_deliveries,omitempty"`
 	DeadLetter    string     `json:"dead_letter,omitempty"`
 	Stale         bool       `json:"stale,omitempty"`
+	Corrupt       string     `json:"corrupt,omitempty"` // what was found when the queue was found corrupt
 	FileSize      int64      `json:"file_size,omitempty"`
 	Backed        *bool      `json:"backed,omitempty"` // every byte of the file has storage; unset if unknown
 	FileSystem    *fsJSON    `json:"filesystem,omitempty"`
@@ -72,7 +73,7 @@ func toJSON(dir string, fsys *mpq.FileSystem, s mpq.Stats, err error, name strin
 	q.Len, q.Used, q.Puts, q.Gets, q.Waits = s.Len, s.Used, s.Puts, s.Gets, s.Waits
 	q.InFlight, q.Acks, q.Redelivered, q.DeadLettered = s.InFlight, s.Acks, s.Redelivered, s.DeadLettered
 	q.Torn, q.Recovered, q.Sealed, q.Durable, q.Stale = s.Torn, s.Recovered, s.Sealed, s.Durable, s.Stale
-	q.MaxDeliveries, q.DeadLetter = s.MaxDeliveries, s.DeadLetter
+	q.MaxDeliveries, q.DeadLetter, q.Corrupt = s.MaxDeliveries, s.DeadLetter, s.Corrupt
 	if s.FileSize > 0 {
 		backed := s.Backed
 		q.FileSize, q.Backed = s.FileSize, &backed
@@ -143,7 +144,8 @@ func newStatCmd(e *env) *cobra.Command {
 capacity, counters since creation, each attached process with its PID and
 role and what it is doing, and processes that died still owning part of
 the queue (a lock, deliveries, a waiter bit), which the next put, get or
-sweep of a live process takes over; then the queue file's size, flagged if
+sweep of a live process takes over; a queue found corrupt, with what was
+found and how to fix it; then the queue file's size, flagged if
 part of it has no storage allocated (a sparse file, copied or made by an
 older mpq: the next process to open it reserves the rest), and the file
 system it is on, with its size and free space. It reads the queue without
@@ -202,7 +204,7 @@ func printStat(w io.Writer, dir string, fsys *mpq.FileSystem, s mpq.Stats) error
 	for _, f := range []struct {
 		on   bool
 		name string
-	}{{s.Sealed, "sealed"}, {s.Durable, "durable"}, {s.Stale, "stale counters (a process died inside put or get)"},
+	}{{s.Corrupt != "", "CORRUPT"}, {s.Sealed, "sealed"}, {s.Durable, "durable"}, {s.Stale, "stale counters (a process died inside put or get)"},
 		{unbacked(s), "not backed (see file size)"}} {
 		if f.on {
 			flags = append(flags, f.name)
@@ -212,6 +214,10 @@ func printStat(w io.Writer, dir string, fsys *mpq.FileSystem, s mpq.Stats) error
 		flags = append(flags, "-")
 	}
 	fmt.Fprintf(tw, "queue\t%s\n", s.Name)
+	if s.Corrupt != "" {
+		fmt.Fprintf(tw, "CORRUPT\t%s\n", s.Corrupt)
+		fmt.Fprintf(tw, "\tevery put, get and seal fails until it is %s\n", corruptFix(s))
+	}
 	fmt.Fprintf(tw, "file\t%s\n", filepath.Join(dir, s.Name+".mpq"))
 	fmt.Fprintf(tw, "file size\t%s\n", describeFile(s))
 	if fsys != nil {
@@ -316,9 +322,21 @@ sparse (see mpq stat).`,
 	return c
 }
 
+// corruptFix says how to repair a corrupt queue.
+func corruptFix(s mpq.Stats) string {
+	if s.Durable {
+		return "repaired: close it in every process, then open it again (mpq get " + s.Name +
+			"), which recovers it, dropping the damaged records; or remove it: mpq rm --force " + s.Name
+	}
+	return "removed (a queue in memory has no recovery, its messages are lost): mpq rm --force " + s.Name
+}
+
 // state sums up a queue's flags and trouble in a few words.
 func state(s mpq.Stats) string {
 	var parts []string
+	if s.Corrupt != "" {
+		parts = append(parts, "CORRUPT")
+	}
 	if s.Sealed {
 		parts = append(parts, "sealed")
 	}

@@ -2,6 +2,7 @@ package ring
 
 import (
 	"errors"
+	"fmt"
 	"io"
 	"runtime/debug"
 	"sync/atomic"
@@ -54,10 +55,13 @@ func (r *Ring) Receive(dst []byte, lease time.Duration, wait Wait) (_ []byte, _ 
 		defer r.unlockGuard(&r.cmu, &err, debug.SetPanicOnFault(true), r.w.consLock)
 	}
 	if err := r.lockCons(RoleConsumer, wait); err != nil {
-		return dst, Delivery{}, err
+		return dst, Delivery{}, r.fail(err)
 	}
 	dst, d, err := r.receiveLocked(dst, lease)
 	r.unlock(r.w.consLock)
+	if err != nil {
+		err = r.fail(err)
+	}
 	return dst, d, err
 }
 
@@ -81,7 +85,11 @@ func (r *Ring) receiveLocked(dst []byte, lease time.Duration) ([]byte, Delivery,
 	h0 := atomic.LoadUint64(r.w.head)
 	h := h0
 	for {
-		sealed := atomic.LoadUint32(r.w.sealed) != 0
+		s := atomic.LoadUint32(r.w.sealed)
+		if s&^sealedBit != 0 {
+			return dst, Delivery{}, r.stop(s)
+		}
+		sealed := s != 0
 		t := atomic.LoadUint64(r.w.tail)
 		if err := r.checkSpan("head/tail", h, t); err != nil {
 			return dst, Delivery{}, err
@@ -254,7 +262,8 @@ func (r *Ring) finish(i uint32, pos, hdr uint64) {
 // held checks that d still names a delivery this process holds.
 func (r *Ring) held(d Delivery) (uint64, error) {
 	if d.Idx >= MaxInFlight {
-		return 0, corrupt("delivery %d out of range", d.Idx)
+		// Not from shared memory: not the queue's corrupt state.
+		return 0, fmt.Errorf("%w: delivery %d out of range", ErrCorrupt, d.Idx)
 	}
 	i := d.Idx
 	if r.entState(i) != entHeld || atomic.LoadUint32(entU32(r.mem, i, entOwner)) != r.self ||
@@ -274,13 +283,16 @@ func (r *Ring) settle(d Delivery, f func(hdr uint64)) (err error) {
 		defer r.unlockGuard(&r.cmu, &err, debug.SetPanicOnFault(true), r.w.consLock)
 	}
 	if err := r.lockCons(noRole, Block(nil)); err != nil {
-		return err
+		return r.fail(err)
 	}
 	hdr, err := r.held(d)
 	if err == nil {
 		f(hdr)
 	}
 	r.unlock(r.w.consLock)
+	if err != nil {
+		err = r.fail(err)
+	}
 	return err
 }
 
@@ -398,7 +410,7 @@ func (r *Ring) Sweep() (err error) {
 		defer r.unlockGuard(&r.cmu, &err, debug.SetPanicOnFault(true), r.w.consLock)
 	}
 	if err := r.lockCons(noRole, Try); err != nil {
-		return err
+		return r.fail(err)
 	}
 	r.sweep(time.Now().UnixNano(), true)
 	r.unlock(r.w.consLock)
@@ -490,7 +502,9 @@ func (r *Ring) repair() error {
 	}
 	r.reclaim()
 	atomic.StoreUint32(r.w.recount, 1)
-	atomic.StoreUint32(r.w.repair, 0)
+	// Only the repair flag: a process that found the queue corrupt
+	// meanwhile set its own bit, which stays.
+	atomic.CompareAndSwapUint32(r.w.repair, repairNeeded, 0)
 	return nil
 }
 

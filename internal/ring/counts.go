@@ -1,6 +1,7 @@
 package ring
 
 import (
+	"errors"
 	"runtime/debug"
 	"sync/atomic"
 	"time"
@@ -15,10 +16,15 @@ type Counts struct {
 	InFlight                     uint64 // deliveries held or given back
 	Used                         uint64
 	Sealed                       bool
+	// Corrupt says what was found when the queue was found corrupt, ""
+	// while it is sound (see corrupt.go). The counters of a corrupt
+	// queue are as they are, never recounted.
+	Corrupt string
 }
 
 // Counts reads the counters, recomputing them first if a dead process may
-// have left them inconsistent.
+// have left them inconsistent. On a queue found corrupt it returns the
+// counters as they are, with Corrupt set, and the corrupt state's error.
 func (r *Ring) Counts() (_ Counts, err error) {
 	defer r.guard(&err, debug.SetPanicOnFault(true), nil, nil)
 	if err := r.usable(); err != nil {
@@ -31,16 +37,19 @@ func (r *Ring) Counts() (_ Counts, err error) {
 			atomic.StoreUint32(r.w.recount, 1)
 		}
 	}
-	if atomic.LoadUint32(r.w.recount) != 0 {
+	what := r.corruptText()
+	if what == "" && atomic.LoadUint32(r.w.recount) != 0 {
 		// Never wait here for a live holder (a stopped producer, say):
 		// until the recount can run, report the counters as they are.
-		if err := r.recount(); err != nil && err != ErrBusy {
+		// Damage the recount finds is recorded, and reported.
+		if err := r.recount(); err != nil && err != ErrBusy && !errors.Is(err, ErrCorrupt) {
 			return Counts{}, err
 		}
+		what = r.corruptText()
 	}
 	c := Counts{
 		Gets: atomic.LoadUint64(r.w.gets), Waits: atomic.LoadUint64(r.w.waits),
-		Recovered: atomic.LoadUint64(r.w.recovered), Sealed: r.Sealed(),
+		Recovered: atomic.LoadUint64(r.w.recovered), Sealed: r.Sealed(), Corrupt: what,
 	}
 	c.Puts = atomic.LoadUint64(r.w.puts)
 	c.Acks, c.Redelivered = atomic.LoadUint64(r.w.acks), atomic.LoadUint64(r.w.redeliv)
@@ -54,6 +63,9 @@ func (r *Ring) Counts() (_ Counts, err error) {
 	tail := atomic.LoadUint64(r.w.tail)
 	if tail > free {
 		c.Used = min(tail-free, r.cap)
+	}
+	if what != "" {
+		return c, r.Corrupted()
 	}
 	return c, nil
 }
@@ -80,22 +92,22 @@ func (r *Ring) recount() (err error) {
 		return err
 	}
 	if err := r.lock(r.w.prodLock, Try); err != nil {
-		return err
+		return r.fail(err)
 	}
 	defer atomic.StoreUint32(r.w.prodLock, 0)
 	if err := r.lockCons(noRole, Try); err != nil {
-		return err
+		return r.fail(err)
 	}
 	defer atomic.StoreUint32(r.w.consLock, 0)
 	head, tail := atomic.LoadUint64(r.w.head), atomic.LoadUint64(r.w.tail)
 	if err := r.checkSpan("head/tail", head, tail); err != nil {
-		return err
+		return r.fail(err)
 	}
 	var n uint64
 	for pos := head; pos < tail; {
 		h, size, err := r.record(pos, tail)
 		if err != nil {
-			return err
+			return r.fail(err)
 		}
 		if headerState(h) == stateReady {
 			n++

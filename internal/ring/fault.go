@@ -174,7 +174,7 @@ func (r *Ring) abandon(w *uint32) {
 	}
 	atomic.StoreUint32(r.w.recount, 1)
 	if w == r.w.consLock {
-		atomic.StoreUint32(r.w.repair, 1)
+		atomic.OrUint32(r.w.repair, repairNeeded)
 	}
 	atomic.CompareAndSwapUint32(w, r.self, 0)
 }

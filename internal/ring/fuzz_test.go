@@ -124,8 +124,21 @@ func checkErr(tb testing.TB, what string, err error) {
 }
 
 // runOps runs the operations ops encodes on r, with try set, and checks
-// that every error is a package sentinel and every result is plausible.
+// that every error is a package sentinel, every result is plausible, and
+// that once a call returned ErrCorrupt every later call does too (the
+// queue's corrupt state is sticky).
 func runOps(tb testing.TB, r *Ring, ops []byte) {
+	var stuck error // the first ErrCorrupt
+	checkErr := func(what string, err error) {
+		tb.Helper()
+		checkErr(tb, what, err)
+		switch {
+		case stuck != nil && !errors.Is(err, ErrCorrupt) && err != ErrTooLarge: // an argument's error comes first
+			failNow(tb, "%s after %q: got %v; want %v", what, stuck, err, ErrCorrupt)
+		case stuck == nil && errors.Is(err, ErrCorrupt):
+			stuck = err
+		}
+	}
 	next := func() int {
 		if len(ops) == 0 {
 			return 0
@@ -137,17 +150,17 @@ func runOps(tb testing.TB, r *Ring, ops []byte) {
 	for i := 0; i < 64 && len(ops) > 0; i++ {
 		switch op := next(); op % 8 {
 		case 0, 1:
-			checkErr(tb, "Put", r.Put(msgOf(i, next()*5), Try))
+			checkErr("Put", r.Put(msgOf(i, next()*5), Try))
 		case 2:
 			msgs := [][]byte{msgOf(i, next()), msgOf(i+1, next()*4), msgOf(i+2, next()*4)}
 			n, err := r.PutBatch(msgs, Try)
-			checkErr(tb, "batch Put", err)
+			checkErr("batch Put", err)
 			if n > 3 || (n > 0) != (err == nil) {
 				failNow(tb, "batch Put = %d, %v", n, err)
 			}
 		case 3, 4:
 			out, err := r.Get(nil, Try)
-			checkErr(tb, "Get", err)
+			checkErr("Get", err)
 			if uint64(len(out)) > r.MaxMessage() {
 				failNow(tb, "Get = %d bytes, %v", len(out), err)
 			}
@@ -155,7 +168,7 @@ func runOps(tb testing.TB, r *Ring, ops []byte) {
 			var ends []int
 			max := next()%8 + 1
 			out, n, err := r.GetBatch(nil, &ends, max, next()*8, Try)
-			checkErr(tb, "batch Get", err)
+			checkErr("batch Get", err)
 			if n > max || len(ends) != n || (n > 0) != (err == nil) {
 				failNow(tb, "batch Get of at most %d = %d, %d ends, %v", max, n, len(ends), err)
 			}
@@ -167,10 +180,13 @@ func runOps(tb testing.TB, r *Ring, ops []byte) {
 				start = end
 			}
 		case 6:
-			checkErr(tb, "Seal", r.Seal())
+			checkErr("Seal", r.Seal())
 		case 7:
 			c, err := r.Counts()
-			checkErr(tb, "Counts", err)
+			checkErr("Counts", err)
+			if (c.Corrupt != "") != (err != nil && stuck != nil) {
+				failNow(tb, "Counts = %+v, %v: Corrupt and the error disagree", c, err)
+			}
 			if err == nil && c.Used > r.Capacity() {
 				failNow(tb, "Counts = %+v: more bytes used than the capacity %d", c, r.Capacity())
 			}

@@ -51,7 +51,7 @@ func (r *Ring) get(dst []byte, ends *[]int, max, maxBytes int, wait Wait) (_ []b
 		defer r.unlockGuard(&r.cmu, &err, debug.SetPanicOnFault(true), r.w.consLock)
 	}
 	if err := r.lockCons(RoleConsumer, wait); err != nil {
-		return dst, 0, err
+		return dst, 0, r.fail(err)
 	}
 	if atomic.LoadUint32(r.w.inFlight) != 0 {
 		r.sweep(time.Now().UnixNano(), false)
@@ -60,7 +60,7 @@ func (r *Ring) get(dst []byte, ends *[]int, max, maxBytes int, wait Wait) (_ []b
 	if atomic.LoadUint32(r.w.returned) != 0 {
 		if dst, n, err = r.getReturned(dst, ends, max, maxBytes); err != nil {
 			r.unlock(r.w.consLock)
-			return dst, 0, err
+			return dst, 0, r.fail(err)
 		}
 	}
 	outstanding := atomic.LoadUint32(r.w.inFlight) != 0
@@ -109,8 +109,11 @@ func (r *Ring) get(dst []byte, ends *[]int, max, maxBytes int, wait Wait) (_ []b
 			pending, last = 0, h
 		}
 	}
+	if err != nil {
+		err = r.fail(err)
+	}
 	if n > 0 {
-		err = nil
+		err = nil // a damage found is recorded: the next call returns it
 	}
 	if h != last {
 		r.commitGet(h, pending, outstanding)
@@ -126,7 +129,11 @@ func (r *Ring) get(dst []byte, ends *[]int, max, maxBytes int, wait Wait) (_ []b
 // tail. Where h is tail too, the error is ErrEmpty, or io.EOF when the queue
 // is sealed and nothing is held.
 func (r *Ring) refreshTail(h uint64) error {
-	sealed := atomic.LoadUint32(r.w.sealed) != 0 // before tail: see every put that preceded the seal
+	s := atomic.LoadUint32(r.w.sealed) // before tail: see every put that preceded the seal
+	if s&^sealedBit != 0 {
+		return r.stop(s)
+	}
+	sealed := s != 0
 	t := atomic.LoadUint64(r.w.tail)
 	if err := r.checkSpan("head/tail", h, t); err != nil {
 		return err

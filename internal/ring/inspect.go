@@ -1,6 +1,7 @@
 package ring
 
 import (
+	"fmt"
 	"runtime/debug"
 	"sync/atomic"
 	"time"
@@ -34,7 +35,7 @@ func Observe(mem []byte, size int64, env Env) (*Snapshot, error) {
 	o := newObserver(mem, env)
 	s.Stale = o.findOwners(w)
 	s.Procs, s.Gone = o.list()
-	s.Counts = observeCounts(w, g.Capacity)
+	s.Counts = observeCounts(mem, w, g.Capacity)
 	return s, nil
 }
 
@@ -152,13 +153,13 @@ func (o *observer) list() (live, gone []Proc) {
 
 // observeCounts reads the counters of a queue of capacity bytes as they
 // are, without recounting.
-func observeCounts(w words, capacity uint64) Counts {
+func observeCounts(mem []byte, w words, capacity uint64) Counts {
 	var c Counts
 	c.Puts, c.Gets = atomic.LoadUint64(w.puts), atomic.LoadUint64(w.gets)
 	c.Waits, c.Recovered = atomic.LoadUint64(w.waits), atomic.LoadUint64(w.recovered)
 	c.Acks, c.Redelivered = atomic.LoadUint64(w.acks), atomic.LoadUint64(w.redeliv)
 	c.Dead, c.Torn = atomic.LoadUint64(w.dead), atomic.LoadUint64(w.torn)
-	c.Sealed = atomic.LoadUint32(w.sealed) != 0
+	c.Sealed = atomic.LoadUint32(w.sealed)&sealedBit != 0
 	inFlight := atomic.LoadUint32(w.inFlight)
 	c.InFlight = uint64(min(inFlight, MaxInFlight))
 	if c.Puts > c.Gets {
@@ -169,8 +170,14 @@ func observeCounts(w words, capacity uint64) Counts {
 	if inFlight != 0 {
 		free = atomic.LoadUint64(w.free)
 	}
-	if tail := atomic.LoadUint64(w.tail); tail > free {
+	tail := atomic.LoadUint64(w.tail)
+	if tail > free {
 		c.Used = min(tail-free, capacity)
+	}
+	c.Corrupt = corruptDetail(mem, w)
+	if head := atomic.LoadUint64(w.head); c.Corrupt == "" && (free > head || head > tail || tail-free > capacity) {
+		// Damage no process has found yet (the observer writes nothing).
+		c.Corrupt = fmt.Sprintf("positions free %d, head %d, tail %d inconsistent with capacity %d", free, head, tail, capacity)
 	}
 	return c
 }

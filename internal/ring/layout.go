@@ -66,11 +66,19 @@ const (
 	offProdLock = 64 // uint32: ref of the holder, 0 = free
 	offPuts     = 72 // uint64
 	// Published by producers, polled by consumers.
-	offTail   = 128 // uint64: reserve position
+	offTail = 128 // uint64: reserve position
+	// offSealed refuses puts when not zero: sealedBit is Seal's,
+	// sealedCorrupt says the queue was found corrupt (see offCorrupt).
+	// Producers read it on every put, under their lock, and the polls of
+	// waiters (HasData, HasSpace) say "try now" when it is set, so the
+	// corrupt state reaches them at no cost.
 	offSealed = 136 // uint32
 	// Consumers' private line.
 	offConsLock = 192 // uint32
-	offRepair   = 196 // uint32: a consumer died holding the lock: repair before use
+	// offRepair: repairNeeded means a consumer died holding the lock:
+	// repair before use; repairCorrupt, that the queue was found corrupt
+	// (see offCorrupt). Consumers read it on every take of their lock.
+	offRepair   = 196 // uint32
 	offGets     = 200 // uint64: records taken at head (by Get or a first Receive)
 	offReturned = 212 // uint32: of which given back, waiting for redelivery
 	offAcks     = 216 // uint64
@@ -96,8 +104,30 @@ const (
 	offRecovered = 584 // uint64: dead owners recovered
 	offRecount   = 592 // uint32: counters must be recomputed
 	offTorn      = 600 // uint64: damaged records dropped by recovery
+	// The corrupt state (corrupt.go): once any process finds the queue
+	// corrupt it records what it found here, for good, until recovery
+	// (Recover) clears it. offCorrupt is corruptRecording while the
+	// finder writes the record, then corruptRecorded; any other value
+	// but 0 is itself damage.
+	offCorrupt    = 608  // uint32: 0 = sound
+	offCorruptPID = 612  // uint32: pid of the process that found it, 0 if unknown
+	offCorruptAt  = 616  // int64: unix nanoseconds when it was found
+	offCorruptWhy = 2048 // uint8 length, then what was found: "record at 4096 has state 9"
 
 	maskWords = MaxProcs / 64
+)
+
+// Values of the words that carry the corrupt state.
+const (
+	sealedBit     = 1 // offSealed: Seal was called
+	sealedCorrupt = 2 // offSealed: the queue is corrupt
+	repairNeeded  = 1 // offRepair: a consumer died holding the lock
+	repairCorrupt = 2 // offRepair: the queue is corrupt
+
+	corruptRecording = 1 // offCorrupt: the finder is writing the record
+	corruptRecorded  = 2 // offCorrupt: the record is complete
+
+	maxCorruptWhy = 255 // bytes of the text at offCorruptWhy
 )
 
 // Slot field offsets, relative to the slot.
@@ -176,10 +206,10 @@ func MinSize(capacity uint64) int64 { return int64(RingOffset + capacity) }
 
 type words struct {
 	prodLock, sealed, consLock, dataSeq, spaceSeq, recount *uint32
-	repair, inFlight, returned                             *uint32
+	repair, inFlight, returned, corrupt, corruptPID        *uint32
 	tail, puts, head, free, gets, waits, recovered         *uint64
 	acks, redeliv, dead, torn                              *uint64
-	scanAt                                                 *int64
+	scanAt, corruptAt                                      *int64
 	dataMask, spaceMask                                    *[maskWords]uint64
 }
 
@@ -197,7 +227,9 @@ func wordsOf(mem []byte) words {
 		repair:    u32(mem, offRepair), inFlight: u32(mem, offInFlight), returned: u32(mem, offReturned),
 		free: u64(mem, offFree), acks: u64(mem, offAcks), redeliv: u64(mem, offRedeliv),
 		dead: u64(mem, offDead), torn: u64(mem, offTorn),
-		scanAt:    (*int64)(unsafe.Pointer(&mem[offScanAt])),
+		scanAt:  (*int64)(unsafe.Pointer(&mem[offScanAt])),
+		corrupt: u32(mem, offCorrupt), corruptPID: u32(mem, offCorruptPID),
+		corruptAt: (*int64)(unsafe.Pointer(&mem[offCorruptAt])),
 		dataMask:  (*[maskWords]uint64)(unsafe.Pointer(&mem[offDataMask])),
 		spaceMask: (*[maskWords]uint64)(unsafe.Pointer(&mem[offSpaceMask])),
 	}

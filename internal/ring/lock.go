@@ -67,12 +67,17 @@ func (r *Ring) lockSlow(w *uint32, wait Wait) error {
 			if atomic.CompareAndSwapUint32(w, v, r.self) {
 				atomic.StoreUint32(r.w.recount, 1)
 				if w == r.w.consLock {
-					atomic.StoreUint32(r.w.repair, 1)
+					atomic.OrUint32(r.w.repair, repairNeeded)
 				}
 				atomic.AddUint64(r.w.recovered, 1)
 				return nil
 			}
 			continue
+		}
+		// A live holder keeps us waiting: unless the queue was found
+		// corrupt meanwhile, when nothing is worth waiting for.
+		if err := r.Corrupted(); err != nil {
+			return err
 		}
 		if wait.try && rounds >= tryRounds {
 			return ErrBusy
@@ -114,7 +119,11 @@ func (r *Ring) lockCons(role uint32, wait Wait) error {
 	if err := r.lock(r.w.consLock, wait); err != nil {
 		return err
 	}
-	if atomic.LoadUint32(r.w.repair) != 0 {
+	if v := atomic.LoadUint32(r.w.repair); v != 0 {
+		if v != repairNeeded {
+			r.unlock(r.w.consLock)
+			return r.stopRepair(v)
+		}
 		return r.repairLocked()
 	}
 	return nil

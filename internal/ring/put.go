@@ -6,7 +6,8 @@ import (
 )
 
 // Put writes msg. The error is ErrFull (no room), ErrSealed, ErrTooLarge,
-// ErrClosed, ErrBusy, ErrCanceled or ErrCorrupt.
+// ErrClosed, ErrBusy, ErrCanceled or ErrCorrupt (for good, once any process
+// found the queue corrupt: see corrupt.go).
 func (r *Ring) Put(msg []byte, wait Wait) (err error) {
 	r.pmu.Lock()
 	if r.cannotFault {
@@ -14,7 +15,10 @@ func (r *Ring) Put(msg []byte, wait Wait) (err error) {
 	} else {
 		defer r.unlockGuard(&r.pmu, &err, debug.SetPanicOnFault(true), r.w.prodLock)
 	}
-	return r.putOne(msg, nil, wait)
+	if err = r.putOne(msg, nil, wait); err != nil {
+		err = r.fail(err)
+	}
+	return err
 }
 
 // PutBatch writes as many of msgs as fit, in order, and returns how many it
@@ -26,7 +30,10 @@ func (r *Ring) PutBatch(msgs [][]byte, wait Wait) (n int, err error) {
 	} else {
 		defer r.unlockGuard(&r.pmu, &err, debug.SetPanicOnFault(true), r.w.prodLock)
 	}
-	return r.putBatch(msgs, wait)
+	if n, err = r.putBatch(msgs, wait); err != nil {
+		err = r.fail(err)
+	}
+	return n, err
 }
 
 // PutTrailerExclusive writes one record holding msg followed by trailer: a
@@ -37,7 +44,10 @@ func (r *Ring) PutTrailerExclusive(msg, trailer []byte, wait Wait) (err error) {
 	if !r.cannotFault {
 		defer r.guard(&err, debug.SetPanicOnFault(true), r.w.prodLock, nil)
 	}
-	return r.putOne(msg, trailer, wait)
+	if err = r.putOne(msg, trailer, wait); err != nil {
+		err = r.fail(err)
+	}
+	return err
 }
 
 // putOne writes one record of msg and trailer. It runs with the producers
@@ -110,8 +120,11 @@ func (r *Ring) beginPut(wait Wait) (uint64, error) {
 	if err := r.lock(r.w.prodLock, wait); err != nil {
 		return 0, err
 	}
-	if atomic.LoadUint32(r.w.sealed) != 0 {
+	if s := atomic.LoadUint32(r.w.sealed); s != 0 {
 		r.unlock(r.w.prodLock)
+		if s != sealedBit {
+			return 0, r.stop(s)
+		}
 		return 0, ErrSealed
 	}
 	t := atomic.LoadUint64(r.w.tail)

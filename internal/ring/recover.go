@@ -2,6 +2,7 @@ package ring
 
 import (
 	"encoding/binary"
+	"fmt"
 	"hash/crc32"
 	"sync/atomic"
 )
@@ -82,9 +83,13 @@ func (r *Ring) padOver(p, q uint64) {
 	}
 }
 
-// Recover checks and repairs a durable queue's file after a crash. The
-// caller guarantees that no other process is attached, and mem maps the
-// whole file. It returns the number of damaged stretches dropped.
+// Recover checks and repairs a durable queue's file after a crash, or
+// after a process found it corrupt. The caller guarantees that no other
+// process is attached, and mem maps the whole file. It returns the number
+// of damaged stretches dropped. It clears the queue's corrupt state (see
+// corrupt.go) once the queue is rebuilt. Damage it cannot repair
+// (positions no correct writer could have left) fails it with an error
+// wrapping ErrCorrupt, before it changes anything.
 //
 // It runs in four phases: drop the damaged stretches between free and tail
 // (dropTorn), reset the records above head (readyAboveHead), give back the
@@ -103,6 +108,17 @@ func Recover(mem []byte) (uint64, error) {
 		cap: g.Capacity, mask: g.Capacity - 1, maxM: g.MaxMessage,
 		hdr: DurableHeaderBytes, algn: DurableHeaderBytes, geo: g,
 	}
+	torn, err := r.recover()
+	if err != nil {
+		// The memory is left as it was: each open tries again, and
+		// Inspect (mpq stat) finds the positions inconsistent itself.
+		return 0, fmt.Errorf("%w; recovery cannot repair this: remove the queue (mpq rm --force NAME, or mpq.Remove) and create it again", err)
+	}
+	return torn, nil
+}
+
+// recover is Recover of the ring r of the whole file.
+func (r *Ring) recover() (uint64, error) {
 	free, head, tail := r.reclaimed(), atomic.LoadUint64(r.w.head), atomic.LoadUint64(r.w.tail)
 	if err := r.checkSpan("free/tail", free, tail); err != nil {
 		return 0, err
@@ -242,6 +258,8 @@ func (r *Ring) commitRecovery(free, head, ready, torn uint64) error {
 		atomic.StoreUint64(&r.w.spaceMask[i], 0)
 	}
 	atomic.AddUint64(r.w.torn, torn)
+	// Whatever a process found corrupt is repaired or dropped now.
+	r.clearCorrupt()
 	return nil
 }
 

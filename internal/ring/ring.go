@@ -367,9 +367,13 @@ func (r *Ring) Seal() (err error) {
 		return err
 	}
 	if err := r.lock(r.w.prodLock, Block(nil)); err != nil {
-		return err
+		return r.fail(err)
 	}
-	atomic.StoreUint32(r.w.sealed, 1)
+	if s := atomic.LoadUint32(r.w.sealed); s&^sealedBit != 0 {
+		atomic.StoreUint32(r.w.prodLock, 0)
+		return r.stop(s)
+	}
+	atomic.OrUint32(r.w.sealed, sealedBit)
 	atomic.StoreUint32(r.w.prodLock, 0)
 	r.bump(r.w.dataSeq)
 	r.bump(r.w.spaceSeq)
@@ -409,12 +413,7 @@ func (r *Ring) bump(w *uint32) int {
 }
 
 // Sealed reports whether the queue is sealed.
-func (r *Ring) Sealed() bool { return atomic.LoadUint32(r.w.sealed) != 0 }
-
-// corrupt wraps ErrCorrupt with what was found.
-func corrupt(format string, args ...any) error {
-	return fmt.Errorf("%w: "+format, append([]any{ErrCorrupt}, args...)...)
-}
+func (r *Ring) Sealed() bool { return atomic.LoadUint32(r.w.sealed)&sealedBit != 0 }
 
 // checkSpan validates a pair of positions read from shared memory: lo <= hi,
 // both aligned, at most a ring apart.
