@@ -93,7 +93,9 @@ var (
 	// by Send on the receiving end of a one-way pipe.
 	ErrWrongDirection = errors.New("mpq: wrong direction for this end of a one-way connection")
 	// ErrAuth is returned by Accept and Dial when the two sides do not
-	// hold the same key (see [ListenOptions].Key).
+	// hold the same key (see [ListenOptions].Key), or when a process
+	// between them relays the handshake: the MACs bind both processes and
+	// the socket file.
 	ErrAuth = errors.New("mpq: authentication failed")
 	// ErrPeerRejected is returned by Accept and Dial when the process at
 	// the other end runs as a user that is not allowed.
