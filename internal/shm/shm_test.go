@@ -126,7 +126,7 @@ func TestEnsureDir(t *testing.T) {
 	if err := os.Mkdir(sticky, 0o700); err != nil {
 		t.Fatal(err)
 	}
-	if err := os.Chmod(sticky, 0o1777); err != nil {
+	if err := os.Chmod(sticky, os.ModeSticky|0o777); err != nil {
 		t.Fatal(err)
 	}
 	link := filepath.Join(base, "link")
