@@ -246,12 +246,25 @@ func (d *Dir) isSymlink(name string) bool {
 // symlinkError says that name in d is a symbolic link, and to where.
 func (d *Dir) symlinkError(name string) error {
 	buf := make([]byte, unix.PathMax)
-	to := ""
+	e := &symlinkError{}
 	if n, err := unix.Readlinkat(d.fd, name, buf); err == nil {
-		to = fmt.Sprintf(" (to %s)", buf[:n])
+		e.to = string(buf[:n])
 	}
-	return fmt.Errorf("%w%s; removing the queue (mpq rm) removes the link, not its target", ErrSymlink, to)
+	return e
 }
+
+// A symlinkError is ErrSymlink for a link to a known target.
+type symlinkError struct{ to string }
+
+func (e *symlinkError) Error() string {
+	to := ""
+	if e.to != "" {
+		to = " (to " + e.to + ")"
+	}
+	return "a symbolic link" + to + ", which mpq never follows; removing the queue (mpq rm) removes the link, not its target"
+}
+
+func (e *symlinkError) Is(target error) bool { return target == ErrSymlink || target == ErrNotRegular }
 
 // Holds reports whether name in d is the file f.
 func (d *Dir) Holds(name string, f *os.File) bool {
