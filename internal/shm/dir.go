@@ -120,7 +120,7 @@ func chase(dir string, create bool) (d *Dir, made []string, err error) {
 		}
 		if n.link != "" {
 			if !trusted(n.st.Uid) {
-				return nil, made, &unsafeDirError{dir, fmt.Sprintf("%s is a symbolic link (to %s) owned by %s, who can point it anywhere; mpq follows only symbolic links of root or of this user (%s): give a path without it, or remove it", next, n.link, who(n.st.Uid), who(uint32(os.Geteuid())))}
+				return nil, made, &unsafeDirError{dir, fmt.Sprintf("%s a symbolic link (to %s) owned by %s, who can point it anywhere; mpq follows only symbolic links owned by root or by this user, %s: give a path without it, or remove it", subject(dir, next), n.link, who(n.st.Uid), who(uint32(os.Geteuid())))}
 			}
 			if links++; links > maxSymlinks {
 				return nil, made, &fs.PathError{Op: "open", Path: dir, Err: unix.ELOOP}
@@ -151,11 +151,11 @@ func chase(dir string, create bool) (d *Dir, made []string, err error) {
 		st = n.st
 	}
 	if !trusted(st.Uid) {
-		where := at
-		if where != dir {
-			where = fmt.Sprintf("%s (where %s leads)", at, dir)
+		where := "it is"
+		if at != dir {
+			where = fmt.Sprintf("%s, where it leads, is", at)
 		}
-		return nil, made, &unsafeDirError{dir, fmt.Sprintf("%s is a directory of %s, who can replace or remove the queues in it; a queue directory must be owned by root or by this user (%s): use a directory of your own, or chown it", where, who(st.Uid), who(uint32(os.Geteuid())))}
+		return nil, made, &unsafeDirError{dir, fmt.Sprintf("%s a directory of %s, who can replace or remove the queues in it; a queue directory must be owned by root or by this user, %s: use a directory of your own, or chown it", where, who(st.Uid), who(uint32(os.Geteuid())))}
 	}
 	return &Dir{fd: fd, path: dir}, made, nil
 }
@@ -183,9 +183,18 @@ type node struct {
 // that every user may write to without the sticky bit.
 func checkOnTheWay(dir, at string, st *unix.Stat_t) error {
 	if st.Mode&0o002 != 0 && st.Mode&unix.S_ISVTX == 0 {
-		return &unsafeDirError{dir, fmt.Sprintf("%s (owned by %s, mode %04o) is writable by every user without the sticky bit, so anyone can replace what is in it: chmod +t %s (as /tmp), or chmod o-w %s", at, who(st.Uid), st.Mode&0o7777, at, at)}
+		return &unsafeDirError{dir, fmt.Sprintf("%s writable by every user without the sticky bit (owned by %s, mode %04o), so anyone can replace what is in it: chmod +t %s (as /tmp), or chmod o-w %s", subject(dir, at), who(st.Uid), st.Mode&0o7777, at, at)}
 	}
 	return nil
+}
+
+// subject is how a message about component at of dir begins: "it is"
+// when at is dir, else "AT is".
+func subject(dir, at string) string {
+	if at == dir {
+		return "it is"
+	}
+	return at + " is"
 }
 
 // trusted reports whether a file of uid may decide where a path of this

@@ -144,11 +144,11 @@ func TestOpenDirOwners(t *testing.T) {
 	}{
 		{mine, ""},
 		{myLink, ""},
-		{theirs, theirs + " is a directory of "},
+		{theirs, theirs + ": it is a directory of "},
 		{filepath.Join(theirs, "sub"), "not exist"}, // missing: EnsureDir makes it, root's
-		{theirLink, theirLink + " is a symbolic link (to " + mine + ") owned by "},
-		{filepath.Join(theirLink, "."), theirLink + " is a symbolic link"},
-		{myLinkToTheirs, theirs + " (where " + myLinkToTheirs + " leads) is a directory of "},
+		{theirLink, theirLink + ": it is a symbolic link (to " + mine + ") owned by "},
+		{filepath.Join(theirLink, "."), theirLink + ": it is a symbolic link"},
+		{myLinkToTheirs, theirs + ", where it leads, is a directory of "},
 		{myLinkToTheirLink, theirLink + " is a symbolic link"},
 	} {
 		d, err := shm.OpenDir(tc.dir)

@@ -139,7 +139,7 @@ func CheckPrivate(dir string) error {
 	default:
 		return nil
 	}
-	return &unsafeDirError{dir, fmt.Sprintf("the default queue directory must be a directory of this user (%s) closed to others (mode 0700), and it is %s: remove it (mpq makes it again), or set the Dir option (mpq --dir) to another directory", who(uint32(os.Getuid())), what)}
+	return &unsafeDirError{dir, fmt.Sprintf("the default queue directory must be a directory of this user, %s, closed to others (mode 0700), and it is %s: remove it (mpq makes it again), or set the Dir option (mpq --dir) to another directory", who(uint32(os.Getuid())), what)}
 }
 
 // ErrNotRegular is returned by OpenFile for a path that is not a regular
