@@ -84,6 +84,14 @@ var (
 	ErrReadOnly = shm.ErrReadOnly
 )
 
+// ErrUnsafeDir means a queue directory that another user could redirect or
+// fill, which mpq refuses: one reached through a symbolic link of another
+// user, one owned by another user, or one on a path through a directory
+// every user may write to without the sticky bit (see [Options.Dir]). The
+// error names the component, its owner and the fix; it matches
+// fs.ErrPermission too.
+var ErrUnsafeDir = shm.ErrUnsafeDir
+
 // Errors returned by connections ([Conn], [Listener], [Dial]).
 var (
 	// ErrPeerClosed is returned by Send when the other end of the

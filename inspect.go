@@ -37,7 +37,7 @@ func Inspect(name string, opts *Options) (Stats, error) {
 	if err != nil {
 		return Stats{}, err
 	}
-	f, err := os.OpenFile(path, os.O_RDONLY|unix.O_NOFOLLOW|unix.O_NONBLOCK, 0)
+	f, err := shm.OpenReadOnly(path)
 	if err != nil {
 		if errors.Is(err, fs.ErrNotExist) {
 			return Stats{}, fmt.Errorf("mpq: queue %s does not exist in %s: %w", name, s.dir, fs.ErrNotExist)

@@ -19,6 +19,28 @@ type Options struct {
 	// directory on tmpfs: $XDG_RUNTIME_DIR/mpq if XDG_RUNTIME_DIR is set,
 	// else /dev/shm/mpq-UID. It is created with mode 0700, and an existing
 	// default directory must be owned by the user and closed to others.
+	//
+	// Any Dir, given or default, is walked one component at a time, never
+	// following a symbolic link by name, and refused with [ErrUnsafeDir]
+	// (which also matches fs.ErrPermission) if another user could redirect
+	// it or fill it:
+	//   - a symbolic link on the way is followed only if it is owned by
+	//     this user (the effective uid) or root;
+	//   - the directory itself must be owned by this user or root;
+	//   - no directory on the way, nor Dir itself, may be writable by
+	//     every user without the sticky bit (as /tmp has).
+	//
+	// Missing directories are created (mode 0700) by the same walk, and
+	// queue files are opened, created and removed relative to the
+	// directory found, never following a symbolic link: a queue file that
+	// is one is refused by Open and removed (the link, not its target) by
+	// [Remove]. Not checked: directories on the way that belong to other
+	// users (their owner can move where the path leads, but only to a
+	// directory that passes these checks), group write permission (members
+	// of the group are trusted as the owner is), and the owner and mode of
+	// the queue files themselves: in a directory that others may write to
+	// (a sticky one, or a group one), another user can make a queue file
+	// under a name before you do, which Open then opens.
 	Dir string
 
 	// Capacity is the size of the ring in bytes, rounded up to a power of

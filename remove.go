@@ -16,7 +16,10 @@ import (
 
 // Remove deletes the named queue. Processes that have it open keep using it
 // until they close it; a later Open creates a new queue. Removing a missing
-// queue returns an error wrapping fs.ErrNotExist.
+// queue returns an error wrapping fs.ErrNotExist. A queue file that is a
+// symbolic link (which no Open follows) is removed too: the link, never
+// its target. The directory is found as [Options.Dir] says, and one that
+// is not safe gives ErrUnsafeDir.
 func Remove(name string, opts *Options) error {
 	s, err := opts.settings()
 	if err != nil {
@@ -32,13 +35,20 @@ func Remove(name string, opts *Options) error {
 	if ferr == nil {
 		defer f.Close()
 	}
-	if err := os.Remove(path); err != nil {
+	if err := shm.Remove(s.dir, queueFiles(name)...); err != nil {
 		return fmt.Errorf("mpq: remove queue %s: %w", name, err)
 	}
 	if ferr == nil {
 		removeLockFile(f, path)
 	}
 	return nil
+}
+
+// queueFiles are the names of the files of queue name in its directory,
+// the queue file first: Remove and RemoveIf remove them all, in this
+// order, and need only the first to exist.
+func queueFiles(name string) []string {
+	return []string{name + shm.Ext}
 }
 
 // DefaultDir returns the directory of named queues when [Options.Dir] is
@@ -54,11 +64,16 @@ func List(dir string) ([]string, error) {
 	if !given {
 		dir = DefaultDir()
 	}
-	ents, err := os.ReadDir(dir)
+	d, err := shm.OpenDir(dir)
 	if err != nil {
 		if errors.Is(err, fs.ErrNotExist) && !given {
 			return nil, nil
 		}
+		return nil, fmt.Errorf("mpq: list queues: %w", err)
+	}
+	defer d.Close()
+	ents, err := d.ReadDir()
+	if err != nil {
 		return nil, fmt.Errorf("mpq: list queues: %w", err)
 	}
 	var names []string
@@ -87,7 +102,10 @@ func List(dir string) ([]string, error) {
 //
 // It needs write access to the queue file, and fails with ErrCorrupt or
 // ErrIncompatible on a file it cannot read as a queue ([Remove] removes
-// those). A missing queue gives an error wrapping fs.ErrNotExist.
+// those). A queue file that is a symbolic link is no queue (Open never
+// follows one), so nothing can be using it: RemoveIf removes it, the link
+// and never its target, without calling ok. A missing queue gives an
+// error wrapping fs.ErrNotExist.
 func RemoveIf(name string, opts *Options, ok func(Stats) error) error {
 	s, err := opts.settings()
 	if err != nil {
@@ -97,10 +115,30 @@ func RemoveIf(name string, opts *Options, ok func(Stats) error) error {
 	if err != nil {
 		return err
 	}
-	f, err := shm.OpenFile(path)
+	files := queueFiles(name)
+	d, err := shm.OpenDir(s.dir)
 	if err != nil {
 		if errors.Is(err, fs.ErrNotExist) {
 			return fmt.Errorf("mpq: queue %s does not exist in %s: %w", name, s.dir, fs.ErrNotExist)
+		}
+		return fmt.Errorf("mpq: remove queue %s: %w", name, err)
+	}
+	defer d.Close()
+	f, err := d.OpenFile(files[0])
+	if errors.Is(err, shm.ErrSymlink) {
+		// Not a queue: nothing can have it open, since Open never
+		// follows a symbolic link.
+		if err := d.RemoveFiles(files...); err != nil {
+			return fmt.Errorf("mpq: remove queue %s: %w", name, err)
+		}
+		return nil
+	}
+	if err != nil {
+		if errors.Is(err, fs.ErrNotExist) {
+			return fmt.Errorf("mpq: queue %s does not exist in %s: %w", name, s.dir, fs.ErrNotExist)
+		}
+		if errors.Is(err, shm.ErrNotRegular) {
+			return fmt.Errorf("mpq: remove queue %s: %w: %v", name, ErrIncompatible, err)
 		}
 		return fmt.Errorf("mpq: remove queue %s: %w", name, err)
 	}
@@ -112,7 +150,7 @@ func RemoveIf(name string, opts *Options, ok func(Stats) error) error {
 		return fmt.Errorf("mpq: remove queue %s: %w", name, err)
 	}
 	defer release()
-	if !linked(f, path) {
+	if !d.Holds(files[0], f) {
 		return fmt.Errorf("mpq: queue %s was removed meanwhile: %w", name, fs.ErrNotExist)
 	}
 	st, err := inspectFile(name, f)
@@ -122,7 +160,7 @@ func RemoveIf(name string, opts *Options, ok func(Stats) error) error {
 	if err := ok(st); err != nil {
 		return err
 	}
-	if err := os.Remove(path); err != nil {
+	if err := d.RemoveFiles(files...); err != nil {
 		return fmt.Errorf("mpq: remove queue %s: %w", name, err)
 	}
 	removeLockFile(f, path)

@@ -27,6 +27,11 @@ func (e *env) queueErr(name string, err error) error {
 		// The library's message names the queue and the directory, and
 		// says how much and the fix: print all of it.
 		return fail(exitFailure, "%v", err)
+	case errors.Is(err, mpq.ErrUnsafeDir):
+		// A --dir another user could redirect: the library's message names
+		// the component, its owner and the fix (it also matches
+		// fs.ErrPermission, whose advice below would be wrong).
+		return fail(exitFailure, "%v", err)
 	case errors.Is(err, mpq.ErrInvalidName):
 		return usage("%q is not a queue name (%v); a name is one file name: no '/', no '..', not starting with '.'", name, err)
 	case errors.Is(err, fs.ErrNotExist):

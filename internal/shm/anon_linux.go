@@ -66,32 +66,35 @@ func OnDisk(dir string) (bool, error) {
 	return st.Type != unix.TMPFS_MAGIC && st.Type != unix.RAMFS_MAGIC, nil
 }
 
-// unnamed makes a file in dir that has no name until link gives it one
+// unnamed makes a file in d that has no name until link gives it one
 // (O_TMPFILE), or fails with errors.ErrUnsupported where the file system
 // (or /proc, which linking it takes) does not allow that.
-func unnamed(dir string, mode os.FileMode) (*os.File, error) {
+func unnamed(d *Dir, mode os.FileMode) (*os.File, error) {
 	if _, err := os.Stat("/proc/self/fd"); err != nil {
 		return nil, errors.ErrUnsupported
 	}
-	fd, err := unix.Open(dir, unix.O_TMPFILE|unix.O_RDWR|unix.O_CLOEXEC, uint32(mode.Perm()))
+	fd, err := unix.Openat(d.fd, ".", unix.O_TMPFILE|unix.O_RDWR|unix.O_CLOEXEC, uint32(mode.Perm()))
 	switch err {
 	case nil:
-		return os.NewFile(uintptr(fd), filepath.Join(dir, "(unnamed)")), nil
+		return os.NewFile(uintptr(fd), filepath.Join(d.path, "(unnamed)")), nil
 	case unix.EOPNOTSUPP, unix.EISDIR, unix.EINVAL:
 		return nil, errors.ErrUnsupported
 	}
-	return nil, &fs.PathError{Op: "create", Path: dir, Err: err}
+	return nil, &fs.PathError{Op: "create", Path: d.path, Err: err}
 }
 
-// link gives f, made by unnamed (tmp is "") or under the name tmp, the name
-// path; it fails with an error wrapping fs.ErrExist if path exists.
-func link(f *os.File, tmp, path string) error {
+// link gives f, made by unnamed (tmp is "") or under the name tmp in d,
+// the name base in d; it fails with an error wrapping fs.ErrExist if base
+// exists.
+func link(f *os.File, tmp string, d *Dir, base string) error {
+	var err error
 	if tmp != "" {
-		return os.Link(tmp, path)
+		err = unix.Linkat(d.fd, tmp, d.fd, base, 0)
+	} else {
+		err = unix.Linkat(unix.AT_FDCWD, fmt.Sprintf("/proc/self/fd/%d", f.Fd()), d.fd, base, unix.AT_SYMLINK_FOLLOW)
 	}
-	err := unix.Linkat(unix.AT_FDCWD, fmt.Sprintf("/proc/self/fd/%d", f.Fd()), unix.AT_FDCWD, path, unix.AT_SYMLINK_FOLLOW)
 	if err != nil {
-		return &os.LinkError{Op: "link", Old: f.Name(), New: path, Err: err}
+		return &os.LinkError{Op: "link", Old: f.Name(), New: filepath.Join(d.path, base), Err: err}
 	}
 	return nil
 }

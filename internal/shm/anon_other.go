@@ -5,6 +5,9 @@ package shm
 import (
 	"errors"
 	"os"
+	"path/filepath"
+
+	"golang.org/x/sys/unix"
 )
 
 // Without memfd, an anonymous queue is a temporary file removed at once: it
@@ -33,10 +36,15 @@ func Sync(f *os.File) error { return f.Sync() }
 func OnDisk(dir string) (bool, error) { return true, nil }
 
 // unnamed is not available here: Create uses a temporary name.
-func unnamed(dir string, mode os.FileMode) (*os.File, error) { return nil, errors.ErrUnsupported }
+func unnamed(d *Dir, mode os.FileMode) (*os.File, error) { return nil, errors.ErrUnsupported }
 
-// link gives f, made under the name tmp, the name path.
-func link(f *os.File, tmp, path string) error { return os.Link(tmp, path) }
+// link gives f, made under the name tmp in d, the name base in d.
+func link(f *os.File, tmp string, d *Dir, base string) error {
+	if err := unix.Linkat(d.fd, tmp, d.fd, base, 0); err != nil {
+		return &os.LinkError{Op: "link", Old: f.Name(), New: filepath.Join(d.path, base), Err: err}
+	}
+	return nil
+}
 
 // CannotFault reports false: without memfd seals, any queue file may be
 // shrunk or punched under its mappings.

@@ -67,48 +67,34 @@ func DefaultDir() string {
 	return filepath.Join(base, fmt.Sprintf("mpq-%d", os.Getuid()))
 }
 
-// EnsureDir creates dir (mode 0700) and its missing parents. When private is
-// set (the default directory, which lives in a shared place such as
-// /dev/shm) an existing dir must be a real directory owned by this user and
-// closed to others, so that nobody else can plant or read queues in it. It
-// returns undo, which removes the directories it made if they are still
-// empty: a call that fails after EnsureDir leaves no directory behind.
+// EnsureDir creates dir (mode 0700) and its missing parents, walking the
+// path as [OpenDir] does: a directory that another user could redirect or
+// fill gives an error wrapping ErrUnsafeDir. When private is set (the
+// default directory, which lives in a shared place such as /dev/shm) an
+// existing dir must also pass CheckPrivate. It returns undo, which removes
+// the directories it made if they are still empty: a call that fails
+// after EnsureDir leaves no directory behind.
 //
 // Another call may use a directory this one made before undo removes it
 // (an Open of another queue there): it then finds the directory gone, and
 // should call EnsureDir again.
 func EnsureDir(dir string, private bool) (undo func(), err error) {
-	var missing []string // deepest first
-	for p := filepath.Clean(dir); ; p = filepath.Dir(p) {
-		if _, err := os.Lstat(p); err == nil || !errors.Is(err, fs.ErrNotExist) || p == filepath.Dir(p) {
-			break
-		}
-		missing = append(missing, p)
-	}
-	var made []string // deepest first: only those this call made
+	d, made, err := chase(dir, true)
 	undo = func() {
-		for _, p := range made {
-			if os.Remove(p) != nil {
+		for i := len(made) - 1; i >= 0; i-- {
+			if removeDir(made[i]) != nil {
 				return
 			}
 		}
 	}
-	for i := len(missing) - 1; i >= 0; i-- {
-		err := os.Mkdir(missing[i], 0o700)
-		if err == nil {
-			made = append([]string{missing[i]}, made...)
-		} else if !errors.Is(err, fs.ErrExist) {
-			undo()
-			return nil, Explain("make queue directory "+dir, err)
-		}
-	}
-	if fi, err := os.Stat(dir); err != nil || !fi.IsDir() {
+	if err != nil {
 		undo()
-		if err == nil {
-			err = &fs.PathError{Op: "mkdir", Path: dir, Err: unix.ENOTDIR}
+		if errors.Is(err, ErrUnsafeDir) {
+			return nil, err
 		}
 		return nil, Explain("make queue directory "+dir, err)
 	}
+	d.Close()
 	if private {
 		if err := CheckPrivate(dir); err != nil {
 			undo()
@@ -118,9 +104,19 @@ func EnsureDir(dir string, private bool) (undo func(), err error) {
 	return undo, nil
 }
 
-// CheckPrivate returns an error unless dir is a real directory (not a
-// symbolic link) owned by this user with no permissions for others. A
-// missing dir passes: opening anything in it will fail.
+// removeDir removes the empty directory p, found as OpenDir finds it.
+func removeDir(p string) error {
+	d, err := OpenDir(filepath.Dir(p))
+	if err != nil {
+		return err
+	}
+	defer d.Close()
+	return unix.Unlinkat(d.fd, filepath.Base(p), unix.AT_REMOVEDIR)
+}
+
+// CheckPrivate returns an error wrapping ErrUnsafeDir unless dir is a real
+// directory (not a symbolic link) owned by this user with no permissions
+// for others. A missing dir passes: opening anything in it will fail.
 func CheckPrivate(dir string) error {
 	var st unix.Stat_t
 	err := unix.Lstat(dir, &st)
@@ -130,10 +126,20 @@ func CheckPrivate(dir string) error {
 	if err != nil {
 		return fmt.Errorf("mpq: queue directory %s: %w", dir, err)
 	}
-	if st.Mode&unix.S_IFMT != unix.S_IFDIR || int(st.Uid) != os.Getuid() || st.Mode&0o077 != 0 {
-		return fmt.Errorf("mpq: queue directory %s is not a private directory of this user (want mode 0700, owner uid %d)", dir, os.Getuid())
+	what := ""
+	switch {
+	case st.Mode&unix.S_IFMT == unix.S_IFLNK:
+		what = "a symbolic link owned by " + who(st.Uid)
+	case st.Mode&unix.S_IFMT != unix.S_IFDIR:
+		what = "not a directory"
+	case int(st.Uid) != os.Getuid():
+		what = fmt.Sprintf("a directory of %s", who(st.Uid))
+	case st.Mode&0o077 != 0:
+		what = fmt.Sprintf("open to others (mode %04o)", st.Mode&0o7777)
+	default:
+		return nil
 	}
-	return nil
+	return &unsafeDirError{dir, fmt.Sprintf("the default queue directory must be a directory of this user, %s, closed to others (mode 0700), and it is %s: remove it (mpq makes it again), or set the Dir option (mpq --dir) to another directory", who(uint32(os.Getuid())), what)}
 }
 
 // ErrNotRegular is returned by OpenFile for a path that is not a regular
@@ -141,49 +147,83 @@ func CheckPrivate(dir string) error {
 var ErrNotRegular = errors.New("not a regular file")
 
 // OpenFile opens an existing queue file for reading and writing, never
-// following a symbolic link and never blocking on a FIFO.
+// following a symbolic link (ErrSymlink), never blocking on a FIFO, and
+// finding its directory as [OpenDir] does.
 func OpenFile(path string) (*os.File, error) {
-	f, err := os.OpenFile(path, os.O_RDWR|unix.O_NOFOLLOW|unix.O_NONBLOCK, 0)
+	return openFile(path, (*Dir).OpenFile)
+}
+
+// OpenReadOnly opens an existing queue file for reading, as OpenFile.
+func OpenReadOnly(path string) (*os.File, error) {
+	return openFile(path, (*Dir).OpenReadOnly)
+}
+
+func openFile(path string, open func(*Dir, string) (*os.File, error)) (*os.File, error) {
+	dir, base := filepath.Split(path)
+	d, err := OpenDir(dir)
 	if err != nil {
-		if errors.Is(err, unix.EISDIR) {
-			err = &fs.PathError{Op: "open", Path: path, Err: ErrNotRegular}
-		}
-		if errors.Is(err, unix.EMFILE) || errors.Is(err, unix.ENFILE) || errors.Is(err, unix.EROFS) || errors.Is(err, unix.EACCES) || errors.Is(err, unix.EPERM) {
-			err = Explain("open queue file "+path, err)
+		if errors.Is(err, unix.EMFILE) || errors.Is(err, unix.ENFILE) || errors.Is(err, unix.EACCES) {
+			err = Explain("open queue directory "+filepath.Clean(dir), err)
 		}
 		return nil, err
 	}
-	if fi, err := f.Stat(); err != nil || !fi.Mode().IsRegular() {
-		f.Close()
-		return nil, &fs.PathError{Op: "open", Path: path, Err: ErrNotRegular}
+	defer d.Close()
+	return open(d, base)
+}
+
+// Remove removes the files names from the directory dir (found as
+// [OpenDir] finds it): a symbolic link itself, never its target. The
+// first name must exist (else an error wrapping fs.ErrNotExist); the
+// others are removed if they do.
+func Remove(dir string, names ...string) error {
+	d, err := OpenDir(dir)
+	if err != nil {
+		return err
 	}
-	return f, nil
+	defer d.Close()
+	return d.RemoveFiles(names...)
 }
 
 // Create makes a queue file at path atomically: it writes a complete file
 // without a name (or under a temporary one), runs init on it and its
-// mapping, then links it into place. It fails with an error wrapping
-// fs.ErrExist if path exists. The returned file and mapping are the new
-// queue's.
+// mapping, then links it into place, all in the directory found as
+// [OpenDir] finds it. It fails with an error wrapping fs.ErrExist if path
+// exists (even as a symbolic link, which it never follows). The returned
+// file and mapping are the new queue's.
 func Create(path string, mode os.FileMode, size int64, init func(f *os.File, mem []byte) error) (*os.File, []byte, error) {
 	dir, base := filepath.Split(path)
+	dir = filepath.Clean(dir)
+	d, err := OpenDir(dir)
+	if err != nil {
+		if errors.Is(err, ErrUnsafeDir) {
+			return nil, nil, err
+		}
+		return nil, nil, Explain("create queue file in "+dir, err)
+	}
+	defer d.Close()
 	// An unnamed file where the system has them: a process killed while
 	// it reserves a large queue then leaves nothing behind.
-	f, err := unnamed(filepath.Clean(dir), mode)
+	f, err := unnamed(d, mode)
 	tmp := ""
 	if errors.Is(err, errors.ErrUnsupported) {
-		tmp = filepath.Join(dir, fmt.Sprintf(".%s.%d.%x.tmp", base, os.Getpid(), rand.Uint64()))
-		f, err = os.OpenFile(tmp, os.O_RDWR|os.O_CREATE|os.O_EXCL|unix.O_NOFOLLOW, mode.Perm())
+		tmp = fmt.Sprintf(".%s.%d.%x.tmp", base, os.Getpid(), rand.Uint64())
+		var fd int
+		fd, err = unix.Openat(d.fd, tmp, unix.O_RDWR|unix.O_CREAT|unix.O_EXCL|unix.O_NOFOLLOW|unix.O_CLOEXEC, uint32(mode.Perm()))
+		if err == nil {
+			f = os.NewFile(uintptr(fd), filepath.Join(dir, tmp))
+		} else {
+			err = &fs.PathError{Op: "create", Path: filepath.Join(dir, tmp), Err: err}
+		}
 	}
 	if err != nil {
-		return nil, nil, Explain("create queue file in "+filepath.Clean(dir), err)
+		return nil, nil, Explain("create queue file in "+dir, err)
 	}
 	if tmp != "" {
-		defer os.Remove(tmp)
+		defer unix.Unlinkat(d.fd, tmp, 0)
 	}
-	mem, err := setup(f, mode, size, filepath.Clean(dir), init)
+	mem, err := setup(f, mode, size, dir, init)
 	if err == nil {
-		if err = link(f, tmp, path); err != nil {
+		if err = link(f, tmp, d, base); err != nil {
 			Unmap(mem)
 			if errors.Is(err, fs.ErrExist) {
 				err = &fs.PathError{Op: "create", Path: path, Err: fs.ErrExist}

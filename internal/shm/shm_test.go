@@ -122,6 +122,13 @@ func TestEnsureDir(t *testing.T) {
 	if err := os.Chmod(open, 0o777); err != nil {
 		t.Fatal(err)
 	}
+	sticky := filepath.Join(base, "sticky")
+	if err := os.Mkdir(sticky, 0o700); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.Chmod(sticky, os.ModeSticky|0o777); err != nil {
+		t.Fatal(err)
+	}
 	link := filepath.Join(base, "link")
 	if err := os.Symlink(filepath.Join(base, "newtrue"), link); err != nil {
 		t.Fatal(err)
@@ -135,7 +142,9 @@ func TestEnsureDir(t *testing.T) {
 		private, wantErr bool
 	}{
 		{open, true, true},
-		{open, false, false}, // an explicit Dir is the user's business
+		{open, false, true}, // anyone could replace what is in it
+		{sticky, true, true},
+		{sticky, false, false}, // as /tmp: an explicit Dir may be shared
 		{link, true, true},
 		{link, false, false},
 		{file, true, true},

@@ -47,7 +47,7 @@ func Nobody(t testing.TB) (uid, gid int) {
 func Public(t testing.TB) string {
 	t.Helper()
 	dir := t.TempDir()
-	if err := os.Chmod(dir, 0o1777); err != nil {
+	if err := os.Chmod(dir, os.ModeSticky|0o777); err != nil {
 		t.Fatal(err)
 	}
 	// t.TempDir's parent is closed to others.
