@@ -58,10 +58,15 @@ func newLockID() uint32 {
 // createLockFile makes the lock file of a new queue file at path, of mode
 // lockMode(perm), and returns it with the id it took.
 func createLockFile(path string, perm fs.FileMode) (*os.File, uint32, error) {
+	d, err := shm.OpenDir(filepath.Dir(path))
+	if err != nil {
+		return nil, 0, shm.Explain("open the queue's directory", err)
+	}
+	defer d.Close()
 	for {
 		id := newLockID()
 		lp := lockPath(path, id)
-		f, err := os.OpenFile(lp, os.O_RDWR|os.O_CREATE|os.O_EXCL|unix.O_NOFOLLOW, lockMode(perm))
+		f, err := d.OpenAt(filepath.Base(lp), os.O_RDWR|os.O_CREATE|os.O_EXCL, lockMode(perm))
 		if errors.Is(err, fs.ErrExist) {
 			continue // another queue's, made when this one's id came up
 		}
@@ -89,12 +94,18 @@ func openLockFile(q *os.File, path string, g ring.Geometry) (lf *os.File, made b
 	}
 	lp := lockPath(path, g.LockID)
 	want := lockMode(fs.FileMode(qs.Mode).Perm())
-	lf, err = os.OpenFile(lp, os.O_RDWR|unix.O_NOFOLLOW|unix.O_NONBLOCK, 0)
+	d, err := shm.OpenDir(filepath.Dir(path))
+	if err != nil {
+		return nil, false, shm.Explain("open the queue's directory", err)
+	}
+	defer d.Close()
+	name := filepath.Base(lp)
+	lf, err = d.OpenAt(name, os.O_RDWR|unix.O_NONBLOCK, 0)
 	if errors.Is(err, fs.ErrNotExist) {
-		lf, err = os.OpenFile(lp, os.O_RDWR|os.O_CREATE|os.O_EXCL|unix.O_NOFOLLOW, want)
+		lf, err = d.OpenAt(name, os.O_RDWR|os.O_CREATE|os.O_EXCL, want)
 		made = err == nil
 		if errors.Is(err, fs.ErrExist) { // made by another process meanwhile
-			lf, err = os.OpenFile(lp, os.O_RDWR|unix.O_NOFOLLOW|unix.O_NONBLOCK, 0)
+			lf, err = d.OpenAt(name, os.O_RDWR|unix.O_NONBLOCK, 0)
 		}
 	}
 	if err != nil {

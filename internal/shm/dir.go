@@ -314,3 +314,14 @@ func (d *Dir) ReadDir() ([]fs.DirEntry, error) {
 	defer f.Close()
 	return f.ReadDir(-1)
 }
+
+// OpenAt opens name in d with flags (O_NOFOLLOW and O_CLOEXEC are always
+// added) and, if it creates it, permission bits perm: for files of a queue
+// other than its queue file, which OpenFile and Create handle.
+func (d *Dir) OpenAt(name string, flags int, perm os.FileMode) (*os.File, error) {
+	fd, err := unix.Openat(d.fd, name, flags|unix.O_NOFOLLOW|unix.O_CLOEXEC, uint32(perm.Perm()))
+	if err != nil {
+		return nil, &fs.PathError{Op: "open", Path: filepath.Join(d.path, name), Err: err}
+	}
+	return os.NewFile(uintptr(fd), filepath.Join(d.path, name)), nil
+}
