@@ -101,6 +101,63 @@
 //     its result ([ErrEncode]), never reported later. A message that does not
 //     decode gives [ErrDecode] and the next Get goes on with the next one.
 //
+// # Security
+//
+// Who may do what to a named queue is decided by the permissions of its
+// file and its directory; to a listener, by [ListenOptions].AllowUIDs and
+// Key. Each line below is tested with the other party as a real process,
+// of another user where it matters.
+//
+// A named queue:
+//   - A writer (a user who may write the queue file) is trusted with the
+//     queue: it can put, take, seal and remove, and it can damage it. Damage
+//     makes nobody hang: the first process to read it records it in the
+//     file and wakes every waiter, and from then on every call in every
+//     process fails with [ErrCorrupt], saying what was found and how to fix
+//     it, until a durable queue is recovered (closed everywhere and opened
+//     again) or the queue is removed. [Stats].Corrupt and mpq stat say so.
+//   - A reader (read permission alone, such as Mode 0640 for a group that
+//     monitors) can read every message in the file and [Inspect] the queue,
+//     and nothing else: it can neither take, put, seal nor change anything,
+//     nor block a writer. Attached processes show that they are alive with
+//     locks on the queue's lock file, .NAME.mpq.ID.lock, which only the
+//     queue's writers may open; the read locks a reader may take on the
+//     queue file stop nobody.
+//   - A stranger (neither) can do nothing to it, nor make this process
+//     create, open or remove files elsewhere: a queue directory reached
+//     through a symbolic link of another user, owned by another user, or on
+//     a path through a directory everyone may write to without the sticky
+//     bit is refused with [ErrUnsafeDir], and a queue file that is a
+//     symbolic link is never opened ([Remove] removes the link itself).
+//     Whoever may write the directory may still remove queue files in it,
+//     or make one under a name first: use a directory only you can write
+//     to, as the default one is.
+//   - A writer stopped (SIGSTOP, a debugger) while it holds the producers'
+//     lock holds up other Puts, each until its context ends, and Seal until
+//     it goes on or dies; holding the consumers' lock, other Gets; holding
+//     the open lock (while it opens, recovers or removes the queue with
+//     [RemoveIf]), Opens: [OpenContext] waits as long as its context says,
+//     [Open] [OpenWait]. A killed one holds up nobody for more than a few
+//     milliseconds.
+//
+// A listener ([Listen]):
+//   - A user not in AllowUIDs cannot connect: without AllowUIDs the socket
+//     file is mode 0600; with it the socket is 0666 and such a peer is
+//     turned away with [ErrPeerRejected] before any handshake.
+//   - An allowed user without the Key fails with [ErrAuth] and never gets a
+//     ring descriptor, even by relaying a real dialer's handshake: the MACs
+//     bind both processes' pids and uids and the socket file. Across pid
+//     namespaces only the socket file is bound, so keep the socket in a
+//     directory only trusted users can write. Without a Key, any process of
+//     an allowed user connects.
+//   - A stalled peer (silent, or stopped in mid-handshake) delays nobody:
+//     handshakes run concurrently, at most MaxHandshakes at once (the oldest
+//     is dropped to admit a new peer), each cut off after HandshakeTimeout.
+//   - Two Listens of one stale name never remove each other's socket.
+//
+// An anonymous queue and a Conn's rings reach only the processes that are
+// handed their descriptors.
+//
 // # Other backends
 //
 // [MessageQueue] names the calls a program needs of any queue: Put, TryPut,
@@ -136,8 +193,9 @@
 //     end to a child should close its own copy, or the peer sees no EOF when
 //     the child dies (as with Python's Pipe and Unix pipes).
 //   - Listen and Dial check the peer's user id; processes of other users
-//     are turned away unless listed in AllowUIDs. Without a Key, any process
-//     of an allowed user may connect.
+//     are turned away unless listed in AllowUIDs, and the socket's
+//     directory must let them through (Listen says which one does not).
+//     Without a Key, any process of an allowed user may connect.
 //   - Producers copy their messages into the ring one at a time (under a lock
 //     that only producers take), and so do consumers: a producer stopped in
 //     the middle of a copy (SIGSTOP, a debugger) delays other producers, not
@@ -167,7 +225,10 @@
 // those locks when it closes any descriptor of the queue file, after which
 // the others may take it for dead. So there: open each queue once per
 // process, and keep the descriptors from [Queue.File] and those given to
-// [OpenFile] open until the queue is closed.
+// [OpenFile] open until the queue is closed. Named queues there keep those
+// locks in the queue file (OpenFile could not find a lock file from a
+// descriptor), so a user who may read a queue can wedge it: give read
+// permission only to those who may write.
 //
 // Reserving a queue's storage: on Linux with fallocate, which allocates
 // without writing and can back a file in use; before that, a queue of
