@@ -572,12 +572,11 @@ func TestTypedCBORBombs(t *testing.T) {
 				if err := q.Put(ctx, tt.msg); err != nil {
 					t.Fatal(err)
 				}
+				// No time bound here (a loaded machine under -race makes any
+				// one flaky): what the limits bound is the work, and the
+				// allocation check below is its measure.
 				var err error
-				start := time.Now()
 				n := allocated(func() { err = get() })
-				if d := time.Since(start); d > 2*time.Second {
-					t.Errorf("view %d: decoding took %v", i, d)
-				}
 				if !errors.Is(err, mpq.ErrDecode) || !strings.Contains(err.Error(), "codec cbor") {
 					t.Errorf("view %d: got %v; want an error wrapping %v naming the codec", i, err, mpq.ErrDecode)
 				}
