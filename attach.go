@@ -162,7 +162,7 @@ func join(ctx context.Context, f *os.File, mem *[]byte, size *int64, g ring.Geom
 				return nil, release, err
 			}
 		}
-		lf, made, err := openLockFile(f, path, g)
+		lf, made, err := openLockFile(f, path, g, *mem)
 		if err != nil {
 			return nil, release, err
 		}

@@ -120,7 +120,7 @@
 //     monitors) can read every message in the file and [Inspect] the queue,
 //     and nothing else: it can neither take, put, seal nor change anything,
 //     nor block a writer. Attached processes show that they are alive with
-//     locks on the queue's lock file, .NAME.mpq.ID.lock, which only the
+//     locks on the queue's lock file, .mpq-ID.lock, which only the
 //     queue's writers may open; the read locks a reader may take on the
 //     queue file stop nobody.
 //   - A stranger (neither) can do nothing to it, nor make this process

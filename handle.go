@@ -34,12 +34,15 @@ type handle struct {
 
 	sleepers [2]sleepers // for data, for space: see sleep
 	closed   chan struct{}
+	file     fileID // of f, in the register of handles here
 }
 
 // newHandle makes the handle of a ring attached to in this process.
 func newHandle(f *os.File, lt *liveness.Table, mem []byte, r *ring.Ring, spin time.Duration) *handle {
 	h := &handle{f: f, lt: lt, mem: mem, r: r, spin: spin, closed: make(chan struct{})}
 	h.idle.L = &h.wmu
+	h.file = fileOf(f)
+	here.add(h.file, 1)
 	return h
 }
 
@@ -108,6 +111,7 @@ func (h *handle) close(first func()) error {
 	h.unmapped = true
 	shm.Unmap(h.mem)
 	h.wmu.Unlock()
+	here.add(h.file, -1)
 	err := h.lt.Close()
 	if e := h.f.Close(); err == nil {
 		err = e

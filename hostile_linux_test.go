@@ -45,7 +45,7 @@ func runReadLocker() error {
 	} else {
 		testutil.Say("locked the queue file")
 	}
-	locks, _ := filepath.Glob(filepath.Join(dir, "."+name+".mpq.*.lock"))
+	locks, _ := filepath.Glob(filepath.Join(dir, ".mpq-*.lock"))
 	testutil.Say("lock files %d", len(locks))
 	for _, lp := range locks {
 		_, err := os.Open(lp)

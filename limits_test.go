@@ -306,7 +306,7 @@ func checkClean(t *testing.T, a limitAttempt) {
 }
 
 // dirFiles lists the names in dir and below it, but for the lock file of
-// each queue file there (.NAME.mpq.ID.lock): a lock file left without its
+// each queue file there (.mpq-ID.lock): a lock file left without its
 // queue is listed.
 func dirFiles(dir string) []string {
 	var names []string

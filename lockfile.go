@@ -2,12 +2,16 @@ package mpq
 
 import (
 	"context"
+	"encoding/binary"
 	"errors"
 	"fmt"
+	"io"
 	"io/fs"
 	"math/rand/v2"
 	"os"
 	"path/filepath"
+	"sync"
+	"time"
 
 	"golang.org/x/sys/unix"
 
@@ -17,7 +21,7 @@ import (
 )
 
 // A named queue's processes prove that they are alive with locks on a lock
-// file beside the queue file, .NAME.mpq.ID.lock, rather than on the queue
+// file beside the queue file, .mpq-ID.lock, rather than on the queue
 // file itself. Anyone who may read a file may take read locks on it, and a
 // read lock on a byte keeps everyone else from locking it for writing: a
 // process that could only read the queue could then keep every process
@@ -26,18 +30,21 @@ import (
 // (read and write for each class of users with write permission on the
 // queue file, nothing for the others), so a reader cannot lock it. ID, a
 // random number in the queue's header, tells this queue's lock file from
-// those of earlier queues of the same name, so a queue made while another
-// of the same name is being removed never shares its locks.
+// those of other queues, so a queue made while another of the same name is
+// being removed never shares its locks. The lock file records the inode
+// of its queue file, so that a copy of the queue file (which has the same
+// id) is not taken for the queue while the original is in use.
 //
 // An anonymous queue has no readers besides the processes it was handed
 // to: its locks stay in its file. So do those of named queues on systems
 // other than Linux, where a descriptor's path cannot be found (see
 // lockFiles).
 
-// lockPath is the path of the lock file of the queue file at path.
+// lockPath is the path of the lock file of the queue file at path. It is
+// named after the queue's id alone, so that the queue file keeps its lock
+// file when it is renamed, or linked under another name, in its directory.
 func lockPath(path string, id uint32) string {
-	dir, base := filepath.Split(path)
-	return filepath.Join(dir, fmt.Sprintf(".%s.%08x.lock", base, id))
+	return filepath.Join(filepath.Dir(path), fmt.Sprintf(".mpq-%08x.lock", id))
 }
 
 // lockMode is the mode of the lock file of a queue file of mode perm.
@@ -57,7 +64,11 @@ func newLockID() uint32 {
 
 // createLockFile makes the lock file of a new queue file at path, of mode
 // lockMode(perm), and returns it with the id it took.
-func createLockFile(path string, perm fs.FileMode) (*os.File, uint32, error) {
+func createLockFile(q *os.File, path string, perm fs.FileMode) (*os.File, uint32, error) {
+	var qs unix.Stat_t
+	if err := unix.Fstat(int(q.Fd()), &qs); err != nil {
+		return nil, 0, fmt.Errorf("mpq: examine the new queue file: %w", err)
+	}
 	d, err := shm.OpenDir(filepath.Dir(path))
 	if err != nil {
 		return nil, 0, shm.Explain("open the queue's directory", err)
@@ -73,21 +84,29 @@ func createLockFile(path string, perm fs.FileMode) (*os.File, uint32, error) {
 		if err != nil {
 			return nil, 0, shm.Explain("create the queue's lock file", err)
 		}
-		if err := f.Chmod(lockMode(perm)); err != nil { // whatever the umask
+		err = f.Chmod(lockMode(perm)) // whatever the umask
+		if err == nil {
+			err = writeInode(f, qs.Ino)
+		}
+		if err != nil {
 			f.Close()
-			os.Remove(lp)
-			return nil, 0, shm.Explain("set the mode of the queue's lock file", err)
+			d.Remove(filepath.Base(lp))
+			return nil, 0, shm.Explain("make the queue's lock file", err)
 		}
 		return f, id, nil
 	}
 }
 
-// openLockFile opens the lock file of the queue file q at path, whose
-// header is g, making it if it is missing (a durable queue copied or
-// restored without it; made says so). A lock file that is not a regular
-// file, belongs to someone else than q's owner, root or this user, or is
-// open to users who may not write q is refused: its owner could lock it.
-func openLockFile(q *os.File, path string, g ring.Geometry) (lf *os.File, made bool, err error) {
+// openLockFile opens the lock file of the queue file q at path, mapped at
+// mem with header g. A missing one is made (for a durable queue copied or
+// restored without it; made says so), unless a process the queue's table
+// records may still be attached to the queue through a lock file
+// elsewhere: the queue file was moved or linked in from another directory
+// while in use, and sharing its processes' locks is the only safe way to
+// open it. A lock file that is not a regular file, belongs to someone else
+// than q's owner, root or this user, or is open to users who may not write
+// q is refused: its owner could lock it.
+func openLockFile(q *os.File, path string, g ring.Geometry, mem []byte) (lf *os.File, made bool, err error) {
 	var qs unix.Stat_t
 	if err := unix.Fstat(int(q.Fd()), &qs); err != nil {
 		return nil, false, fmt.Errorf("mpq: examine queue file %s: %w", path, err)
@@ -102,29 +121,102 @@ func openLockFile(q *os.File, path string, g ring.Geometry) (lf *os.File, made b
 	name := filepath.Base(lp)
 	lf, err = d.OpenAt(name, os.O_RDWR|unix.O_NONBLOCK, 0)
 	if errors.Is(err, fs.ErrNotExist) {
+		if a, ok := stillAttached(mem, &qs); ok {
+			return nil, false, fmt.Errorf("mpq: the lock file %s of queue file %s is missing while process %d, which attached to the queue at %s and has not closed it, still has it mapped: %w: the queue file was moved or linked here from another directory while in use, or its lock file removed; open the queue where it was made, or stop that process first", lp, path, a.PID, a.Since.Format(time.RFC3339), fs.ErrNotExist)
+		}
 		lf, err = d.OpenAt(name, os.O_RDWR|os.O_CREATE|os.O_EXCL, want)
 		made = err == nil
+		if made {
+			if err = writeInode(lf, qs.Ino); err != nil {
+				lf.Close()
+				d.Remove(name)
+				return nil, false, fmt.Errorf("mpq: write the lock file %s: %w", lp, err)
+			}
+		}
 		if errors.Is(err, fs.ErrExist) { // made by another process meanwhile
 			lf, err = d.OpenAt(name, os.O_RDWR|unix.O_NONBLOCK, 0)
 		}
 	}
 	if err != nil {
 		if errors.Is(err, fs.ErrPermission) {
-			return nil, false, fmt.Errorf("mpq: open the lock file %s: %w: it is open only to the users who may write the queue (its processes lock it to show they are alive), and this user (uid %d) may not: open the queue as one of them, or look at it with Inspect (mpq stat), which needs only read access", lp, err, unix.Geteuid())
+			return nil, false, lockPermission(d, name, lp, &qs, err)
 		}
 		if errors.Is(err, unix.ELOOP) {
 			return nil, false, fmt.Errorf("mpq: open the lock file %s: %w: it is a symbolic link, which a queue's lock file never is: remove it (mpq rm removes the queue with it)", lp, fs.ErrPermission)
 		}
 		return nil, false, shm.Explain("open the queue's lock file "+lp, err)
 	}
-	if err := checkLockFile(lf, lp, &qs, want, made); err != nil {
+	err = checkLockFile(lf, lp, &qs, want, made)
+	if err == nil && !made {
+		err = checkInode(lf, lp, path, qs.Ino)
+	}
+	if err != nil {
 		lf.Close()
 		if made {
-			os.Remove(lp)
+			d.Remove(name)
 		}
 		return nil, false, err
 	}
 	return lf, made, nil
+}
+
+// lockPermission explains why the lock file name in d, at lp, of a queue
+// file of status qs could not be opened: err, a permission error. The
+// queue file itself was opened for writing, so this user may write it.
+func lockPermission(d *shm.Dir, name, lp string, qs *unix.Stat_t, err error) error {
+	var ls unix.Stat_t
+	if d.Stat(name, &ls) == nil && (ls.Uid != qs.Uid || ls.Gid != qs.Gid) {
+		return fmt.Errorf("mpq: open the lock file %s: %w: it belongs to uid %d, group %d, and the queue file to uid %d, group %d, whose users may not open it: chown %d:%d %s (or open the queue once as root, which does)", lp, err, ls.Uid, ls.Gid, qs.Uid, qs.Gid, qs.Uid, qs.Gid, lp)
+	}
+	return fmt.Errorf("mpq: open the lock file %s: %w: it is open only to the users who may write the queue (its processes lock it to show they are alive), and this user (uid %d) may not: open the queue as one of them, or look at it with Inspect (mpq stat), which needs only read access", lp, err, unix.Geteuid())
+}
+
+// writeInode records in the lock file lf the inode of its queue file.
+func writeInode(lf *os.File, ino uint64) error {
+	var b [8]byte
+	binary.NativeEndian.PutUint64(b[:], ino)
+	_, err := lf.WriteAt(b[:], 0)
+	return err
+}
+
+// checkInode checks that the lock file lf at lp is the lock file of the
+// queue file at path, of inode ino. One that records another inode is of
+// a copy of the queue, or of the file this one was restored from: it is
+// taken over if no process holds a lock on it, and refused otherwise.
+func checkInode(lf *os.File, lp, path string, ino uint64) error {
+	var b [8]byte
+	n, err := lf.ReadAt(b[:], 0)
+	if n == 0 && err == io.EOF {
+		return nil // being made by another process, for this queue file
+	}
+	if n == len(b) && binary.NativeEndian.Uint64(b[:]) == ino {
+		return nil
+	}
+	if n != len(b) && err != nil && err != io.EOF {
+		return fmt.Errorf("mpq: read the lock file %s: %w", lp, err)
+	}
+	if unlocked(lf) {
+		return writeInode(lf, ino)
+	}
+	return fmt.Errorf("mpq: the lock file %s is in use by another queue file of the same id (inode %d, not %d: a copy of %s, or the file it was copied from): %w: only one of them can be open at a time; remove the copy, or close the other first", lp, binary.NativeEndian.Uint64(b[:]), ino, path, fs.ErrExist)
+}
+
+// stillAttached returns an attachment the table of mem, the mapping of
+// the queue file of status qs, records of a process that may still be
+// attached to that file.
+func stillAttached(mem []byte, qs *unix.Stat_t) (ring.Attachment, bool) {
+	for _, a := range ring.Recorded(mem) {
+		if a.PID == os.Getpid() {
+			if here.has(fileID{uint64(qs.Dev), qs.Ino}) {
+				return a, true
+			}
+			continue
+		}
+		if mayUse(a, uint64(qs.Dev), qs.Ino) {
+			return a, true
+		}
+	}
+	return ring.Attachment{}, false
 }
 
 // checkLockFile checks the lock file lf at lp of a queue file whose status
@@ -142,9 +234,10 @@ func checkLockFile(lf *os.File, lp string, qs *unix.Stat_t, want fs.FileMode, ma
 	if ls.Uid != qs.Uid && ls.Uid != 0 && ls.Uid != me {
 		return fmt.Errorf("mpq: the lock file %s belongs to uid %d, not to the queue's owner (uid %d): %w: whoever owns it could keep the queue's processes from attaching; remove it if no process has the queue open, and open the queue again", lp, ls.Uid, qs.Uid, fs.ErrPermission)
 	}
-	if made && me == 0 && qs.Uid != 0 {
-		// Root made it for a queue of another user's: theirs, so that
-		// they can open it.
+	if me == 0 && ls.Uid != qs.Uid {
+		// Root made it for a queue of another user's, or the queue file
+		// was given to another user since: theirs, so that they can open
+		// it.
 		if err := lf.Chown(int(qs.Uid), int(qs.Gid)); err != nil {
 			return fmt.Errorf("mpq: give the lock file %s to the queue's owner: %w", lp, err)
 		}
@@ -187,18 +280,19 @@ var errRemoved = fmt.Errorf("%w: the queue was removed: a descriptor of a remove
 // lockForRemove takes the open lock of the queue file f at path, waiting
 // until ctx is done, for RemoveIf.
 func lockForRemove(ctx context.Context, f *os.File, path string) (release func(), err error) {
-	page := make([]byte, ring.PageSize)
-	if n, err := f.ReadAt(page, 0); n < len(page) {
+	// The header and the process table.
+	head := make([]byte, ring.EntryOffset)
+	if n, err := f.ReadAt(head, 0); n < len(head) {
 		return nil, fmt.Errorf("%w: cannot read its header: %v", ErrCorrupt, err)
 	}
-	g, err := ring.ReadHeader(page)
+	g, err := ring.ReadHeader(head)
 	if err != nil {
 		return nil, err
 	}
 	if !g.LockFile {
 		return liveness.LockOpen(ctx, f, openLockOffset)
 	}
-	lf, _, err := openLockFile(f, path, g)
+	lf, _, err := openLockFile(f, path, g, head)
 	if err != nil {
 		return nil, err
 	}
@@ -222,4 +316,42 @@ func lockObserver(f *os.File, mem []byte) (lt *liveness.Table, done func()) {
 		}
 	}
 	return liveness.Observe(nil, ring.MaxProcs, ring.SlotOffset), func() {}
+}
+
+// A fileID names a file: its device and inode.
+type fileID struct{ dev, ino uint64 }
+
+// fileOf is the fileID of f; zero if it cannot be examined.
+func fileOf(f *os.File) fileID {
+	var st unix.Stat_t
+	if unix.Fstat(int(f.Fd()), &st) != nil {
+		return fileID{}
+	}
+	return fileID{uint64(st.Dev), st.Ino}
+}
+
+// handlesHere counts the open handles of this process on each file: the
+// process's own attachments, which /proc cannot tell from the mapping
+// that the attach under way has just made.
+type handlesHere struct {
+	mu sync.Mutex
+	n  map[fileID]int
+}
+
+var here = handlesHere{n: map[fileID]int{}}
+
+// add counts d more handles on id.
+func (hh *handlesHere) add(id fileID, d int) {
+	hh.mu.Lock()
+	defer hh.mu.Unlock()
+	if hh.n[id] += d; hh.n[id] <= 0 {
+		delete(hh.n, id)
+	}
+}
+
+// has reports whether this process has a handle on id.
+func (hh *handlesHere) has(id fileID) bool {
+	hh.mu.Lock()
+	defer hh.mu.Unlock()
+	return hh.n[id] > 0
 }

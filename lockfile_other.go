@@ -6,6 +6,8 @@ import (
 	"errors"
 	"fmt"
 	"os"
+
+	"github.com/mpq-go/mpq/internal/ring"
 )
 
 // lockFiles says whether new named queues keep their locks in a lock file
@@ -17,3 +19,9 @@ const lockFiles = false
 func fdPath(f *os.File) (string, error) {
 	return "", fmt.Errorf("mpq: open queue file %s: %w: this system cannot find the lock file of a named queue's descriptor: open the queue by name", f.Name(), errors.ErrUnsupported)
 }
+
+// unlocked is never needed here: there are no lock files.
+func unlocked(*os.File) bool { return false }
+
+// mayUse is never needed here: there are no lock files.
+func mayUse(ring.Attachment, uint64, uint64) bool { return true }

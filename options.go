@@ -58,7 +58,7 @@ type Options struct {
 	// Users given read permission alone may read the messages and Inspect
 	// the queue (mpq stat) but neither take nor alter anything: the queue's
 	// processes show that they are alive with locks on its lock file,
-	// .NAME.mpq.ID.lock beside it, whose mode gives read and write to each
+	// .mpq-ID.lock beside it, whose mode gives read and write to each
 	// class of users that Mode lets write and nothing to the others, so a
 	// reader cannot lock it. See Security in the package documentation.
 	Mode os.FileMode

@@ -181,7 +181,7 @@ func create(ctx context.Context, name, path string, s settings) (*Queue, race, e
 	f, mem, err := shm.Create(path, s.mode, ring.MinSize(g.Capacity), func(f *os.File, mem []byte) error {
 		locks := f
 		if lockFiles {
-			lf, id, err := createLockFile(path, s.mode)
+			lf, id, err := createLockFile(f, path, s.mode)
 			if err != nil {
 				return err
 			}
@@ -219,9 +219,9 @@ func create(ctx context.Context, name, path string, s settings) (*Queue, race, e
 		if err := shm.SyncDir(s.dir); err != nil {
 			// Nobody has attached: they wait for the open lock, and then
 			// find the file gone, as after RemoveIf.
-			os.Remove(path)
+			shm.Remove(s.dir, queueFiles(name)...)
+			made.release() // its lock file too, before undo removes the directory
 			undo()
-			made.release()
 			shm.Unmap(mem)
 			f.Close()
 			return nil, noRace, fmt.Errorf("mpq: create queue %s in %s: flush the directory: %w", name, s.dir, err)
@@ -308,8 +308,10 @@ func newAnonymous(s settings) (*handle, error) {
 // uses its own duplicate of f; on Linux the caller may close f (see the
 // package documentation for other systems). f may also be a descriptor of
 // a named queue (its [Queue.File]): OpenFile then finds the queue's lock
-// file beside it, and refuses, with an error wrapping fs.ErrNotExist, a
-// queue that has been removed meanwhile. opts may be nil; of its fields
+// file beside it, so its directory must be reachable by path from this
+// process (not so in another mount namespace or a chroot that lacks it:
+// share the directory, not the file alone), and it refuses, with an error
+// wrapping fs.ErrNotExist, a queue that has been removed meanwhile. opts may be nil; of its fields
 // only Spin, Lease and Sync apply (the others are still checked).
 func OpenFile(f *os.File, opts *Options) (*Queue, error) {
 	s, err := opts.settings()

@@ -49,10 +49,6 @@ func Attach(f *os.File, slots int, off func(slot int) int64) (*Table, error) {
 	return t, nil
 }
 
-// openSem serializes the open lock within this process (POSIX locks do
-// not), as a mutex a waiter can give up on.
-var openSem = make(chan struct{}, 1)
-
 // AttachFirst is Attach for a caller that must know whether it is the only
 // attached process, and act on it before anyone else attaches: it takes an
 // exclusive lock on the byte at openOff, waiting for it, before taking a
@@ -222,17 +218,16 @@ func (t *Table) LockOpen(ctx context.Context, openOff int64) (release func(), er
 // lockOpen takes the exclusive lock on the byte at openOff of lf, waiting
 // for it until ctx is done, and returns the function that releases it.
 func lockOpen(ctx context.Context, lf *os.File, openOff int64) (release func(), err error) {
-	select {
-	case openSem <- struct{}{}:
-	case <-ctx.Done():
-		return nil, ctx.Err()
+	leave, err := enterProcess(ctx, lf)
+	if err != nil {
+		return nil, err
 	}
 	if err := lockWait(ctx, lf, openOff); err != nil {
-		<-openSem
+		leave()
 		return nil, err
 	}
 	return func() {
 		unlock(lf, openOff)
-		<-openSem
+		leave()
 	}, nil
 }

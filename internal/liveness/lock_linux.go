@@ -3,6 +3,7 @@
 package liveness
 
 import (
+	"context"
 	"fmt"
 	"io"
 	"os"
@@ -57,3 +58,7 @@ const (
 	cmdTryLock = unix.F_OFD_SETLK
 	cmdUnlock  = unix.F_OFD_SETLK
 )
+
+// enterProcess is nothing here: open-file-description locks taken through
+// two open file descriptions conflict within one process too.
+func enterProcess(context.Context, *os.File) (leave func(), err error) { return func() {}, nil }

@@ -3,6 +3,7 @@
 package liveness
 
 import (
+	"context"
 	"fmt"
 	"io"
 	"os"
@@ -102,3 +103,33 @@ const (
 	cmdTryLock = unix.F_SETLK
 	cmdUnlock  = unix.F_SETLK
 )
+
+// The open locks this process holds, by file: POSIX locks do not keep two
+// attachments of one process apart, so these do.
+var (
+	procMu   sync.Mutex
+	procSems = map[[2]uint64]chan struct{}{}
+)
+
+// enterProcess takes this process's lock on the file f, waiting for it
+// until ctx is done, and returns the function that lets go of it.
+func enterProcess(ctx context.Context, f *os.File) (leave func(), err error) {
+	var st unix.Stat_t
+	if err := unix.Fstat(int(f.Fd()), &st); err != nil {
+		return nil, fmt.Errorf("mpq: examine queue file for opening: %w", err)
+	}
+	k := [2]uint64{uint64(st.Dev), uint64(st.Ino)}
+	procMu.Lock()
+	c := procSems[k]
+	if c == nil {
+		c = make(chan struct{}, 1)
+		procSems[k] = c
+	}
+	procMu.Unlock()
+	select {
+	case c <- struct{}{}:
+		return func() { <-c }, nil
+	case <-ctx.Done():
+		return nil, ctx.Err()
+	}
+}

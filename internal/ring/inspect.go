@@ -200,3 +200,26 @@ type selfEnv struct {
 }
 
 func (e selfEnv) Held(slot int) bool { return slot == e.slot || e.Env.Held(slot) }
+
+// An Attachment is a process that a queue's table records as attached and
+// not closed: attached still, or dead without closing.
+type Attachment struct {
+	PID   int
+	Since time.Time
+}
+
+// Recorded lists the attachments the process table of mem records: for a
+// caller that cannot test the slots' locks and must know who might still
+// be attached.
+func Recorded(mem []byte) []Attachment {
+	var as []Attachment
+	for slot := range MaxProcs {
+		if atomic.LoadUint32(slotU32(mem, slot, slotGen))&genMask == 0 {
+			continue
+		}
+		if pid := atomic.LoadUint32(slotU32(mem, slot, slotPID)); pid != 0 {
+			as = append(as, Attachment{PID: int(pid), Since: time.Unix(0, atomic.LoadInt64(slotI64(mem, slot, slotSince)))})
+		}
+	}
+	return as
+}

@@ -328,6 +328,7 @@ func (r *Ring) Close(release func()) error {
 		return ErrClosed
 	}
 	r.clearWaiterBits()
+	r.clearPID()
 	if release != nil {
 		release()
 	}
@@ -341,6 +342,14 @@ func (r *Ring) clearWaiterBits() {
 	bit := uint64(1) << (r.slot % 64)
 	atomic.AndUint64(&r.w.dataMask[r.slot/64], ^bit)
 	atomic.AndUint64(&r.w.spaceMask[r.slot/64], ^bit)
+}
+
+// clearPID records in this process's slot that it closed the queue: a
+// slot that still names a pid is of a process that is attached or died
+// attached (see Recorded).
+func (r *Ring) clearPID() {
+	defer r.guard(nil, debug.SetPanicOnFault(true), nil, nil)
+	atomic.StoreUint32(slotU32(r.mem, r.slot, slotPID), 0)
 }
 
 // Closed reports whether Close has been called.

@@ -325,3 +325,9 @@ func (d *Dir) OpenAt(name string, flags int, perm os.FileMode) (*os.File, error)
 	}
 	return os.NewFile(uintptr(fd), filepath.Join(d.path, name)), nil
 }
+
+// Stat fills st with the status of name in d, not following a symbolic
+// link.
+func (d *Dir) Stat(name string, st *unix.Stat_t) error {
+	return unix.Fstatat(d.fd, name, st, unix.AT_SYMLINK_NOFOLLOW)
+}

@@ -14,10 +14,8 @@ import (
 
 // TestLockFileChownedQueue: root makes a queue and gives its file to
 // another user (chown), the usual way to provision a service's queue. The
-// lock file stays root's, mode 0600, so the queue's owner can no longer
-// open the queue, and is told that it "may not write the queue". A root
-// Open does not fix it either (checkLockFile chowns only a lock file it
-// has just made). Review finding.
+// next Open by root gives the lock file to the queue file's owner too, who
+// can then open the queue.
 func TestLockFileChownedQueue(t *testing.T) {
 	uid, gid := testutil.Nobody(t)
 	dir := testutil.Public(t)

@@ -20,12 +20,11 @@ func waitingInLockWait() bool {
 	return strings.Contains(string(buf[:runtime.Stack(buf, true)]), "liveness.lockWait")
 }
 
-// TestOpenSemWedgesOtherQueues: a goroutine waiting for the open lock of
-// queue a, held by another (stalled) process, holds the process-wide
-// openSem while it waits, so a Create of an unrelated queue b in the same
-// process blocks until the waiter gives up (here: never, its context has
-// no deadline). Review finding: openSem is taken before lockWait.
-func TestOpenSemWedgesOtherQueues(t *testing.T) {
+// TestOpenLockWaitWedgesNoOtherQueue: a goroutine waiting for the open lock of
+// queue a, held by another (stalled) process, does not hold up a Create
+// of an unrelated queue b in the same process (it did, when a process-wide
+// semaphore was held across the wait).
+func TestOpenLockWaitWedgesNoOtherQueue(t *testing.T) {
 	dir := t.TempDir()
 	q, err := mpq.Create("a", &mpq.Options{Dir: dir, Capacity: 64 << 10})
 	if err != nil {
