@@ -45,11 +45,11 @@ func Inspect(name string, opts *Options) (Stats, error) {
 		return Stats{}, fmt.Errorf("mpq: inspect queue %s: %w", name, err)
 	}
 	defer f.Close()
-	return inspectFile(name, f)
+	return inspectFile(name, path, f)
 }
 
-// inspectFile is Inspect of the queue file f.
-func inspectFile(name string, f *os.File) (Stats, error) {
+// inspectFile is Inspect of the queue file f at path.
+func inspectFile(name, path string, f *os.File) (Stats, error) {
 	size, err := shm.Size(f)
 	if err != nil {
 		return Stats{}, fmt.Errorf("mpq: inspect queue %s: %w", name, err)
@@ -69,6 +69,7 @@ func inspectFile(name string, f *os.File) (Stats, error) {
 	}
 	st := statsOf(name, snap.Geometry, snap.Counts)
 	st.FileSize, st.Backed = fileBacking(f)
+	st.LockFile = lockFileOf(path, snap.Geometry)
 	st.Stale = snap.Stale
 	st.Procs, st.Gone = procsOf(snap.Procs), procsOf(snap.Gone)
 	return st, nil

@@ -355,3 +355,12 @@ func (hh *handlesHere) has(id fileID) bool {
 	defer hh.mu.Unlock()
 	return hh.n[id] > 0
 }
+
+// lockFileOf is the path of the lock file of the queue at path with
+// header g; "" if it has none.
+func lockFileOf(path string, g ring.Geometry) string {
+	if path == "" || !g.LockFile {
+		return ""
+	}
+	return lockPath(path, g.LockID)
+}

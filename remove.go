@@ -153,7 +153,7 @@ func RemoveIf(name string, opts *Options, ok func(Stats) error) error {
 	if !d.Holds(files[0], f) {
 		return fmt.Errorf("mpq: queue %s was removed meanwhile: %w", name, fs.ErrNotExist)
 	}
-	st, err := inspectFile(name, f)
+	st, err := inspectFile(name, path, f)
 	if err != nil {
 		return err
 	}

@@ -55,6 +55,11 @@ type Stats struct {
 	// removed; the other fields are the counters as they are. Inspect
 	// also reports here positions that no process has found damaged yet.
 	Corrupt string
+	// LockFile is the path of the queue's lock file, .mpq-ID.lock beside
+	// it, where its processes hold the locks that show they are alive (see
+	// [Options].Mode); "" for an anonymous queue, which holds them in its
+	// own file, and for a handle opened with OpenFile.
+	LockFile string
 }
 
 // Attached describes a process attached to a queue.
@@ -85,6 +90,7 @@ func (q *Queue) Stats() Stats {
 	}
 	s := statsOf(q.name, q.r.Geometry(), c)
 	s.FileSize, s.Backed = fileBacking(q.f)
+	s.LockFile = lockFileOf(q.path, q.r.Geometry())
 	if snap, err := q.r.Observe(); err == nil {
 		s.Procs, s.Gone = procsOf(snap.Procs), procsOf(snap.Gone)
 	}

@@ -24,7 +24,9 @@ func newGcCmd(e *env) *cobra.Command {
   - queues that no running process has open and that hold no messages
     (with --force, also those still holding messages);
   - socket files of Listeners whose process is gone;
-  - temporary files left by a process that died while creating a queue.
+  - temporary files left by a process that died while creating a queue;
+  - lock files (.mpq-ID.lock) of queues that are gone, older than a
+    minute, that no process holds.
 Queues a running process has open are always kept, as are files gc cannot
 read (remove those with mpq rm --force NAME).
 
@@ -73,6 +75,7 @@ func (g *gc) run() error {
 	for _, name := range names {
 		g.queue(name)
 	}
+	g.orphanLocks(dir, ents)
 	for _, ent := range ents {
 		path := filepath.Join(dir, ent.Name())
 		switch {

@@ -212,6 +212,9 @@ type Attachment struct {
 // caller that cannot test the slots' locks and must know who might still
 // be attached.
 func Recorded(mem []byte) []Attachment {
+	if len(mem) < EntryOffset {
+		return nil // a file cut short of its table: it records no one
+	}
 	var as []Attachment
 	for slot := range MaxProcs {
 		if atomic.LoadUint32(slotU32(mem, slot, slotGen))&genMask == 0 {
