@@ -156,23 +156,32 @@ func mapFile(f *os.File, size int64, path string) ([]byte, error) {
 func join(ctx context.Context, f *os.File, mem *[]byte, size *int64, g ring.Geometry, path string) (lt *liveness.Table, release func(), err error) {
 	release = func() {}
 	locks := f // the file whose bytes the processes lock
+	// ours reports whether the lock file is still the queue's, once its
+	// locks are held: a copy of the queue may have taken it over between
+	// openLockFile and the locking, or mpq gc removed it.
+	ours := func() bool { return true }
 	if g.LockFile {
 		if path == "" {
 			if path, err = fdPath(f); err != nil {
 				return nil, release, err
 			}
 		}
-		lf, made, err := openLockFile(f, path, g, *mem)
-		if err != nil {
+		var (
+			lf   *os.File
+			made bool
+		)
+		if lf, made, err = openLockFile(f, path, g, *mem); err != nil {
 			return nil, release, err
 		}
 		defer lf.Close() // the table locks through its own reopening of it
-		defer func(lp string) {
-			if made && errors.Is(err, errUnlinked) {
+		lp, ino := lockPath(path, g.LockID), fileOf(f).ino
+		defer func() {
+			if made && errors.Is(err, errUnlinked) && !linked(f, path) && lockStillOurs(lf, lp, ino) {
 				os.Remove(lp) // made for a queue removed meanwhile
 			}
-		}(lockPath(path, g.LockID))
+		}()
 		locks = lf
+		ours = func() bool { return lockStillOurs(lf, lp, ino) }
 	}
 	switch {
 	case g.Durable:
@@ -181,7 +190,7 @@ func join(ctx context.Context, f *os.File, mem *[]byte, size *int64, g ring.Geom
 		if err != nil {
 			return nil, func() {}, err
 		}
-		if path != "" && !linked(f, path) {
+		if path != "" && (!linked(f, path) || !ours()) {
 			err = errUnlinked
 		} else if alone {
 			err = recoverFile(f, mem, size, g, dirOf(f, path))
@@ -192,7 +201,7 @@ func join(ctx context.Context, f *os.File, mem *[]byte, size *int64, g ring.Geom
 		if release, err = liveness.LockOpen(ctx, locks, openLockOffset); err != nil {
 			return nil, func() {}, err
 		}
-		if lt, err = liveness.Attach(locks, ring.MaxProcs, ring.SlotOffset); err == nil && !linked(f, path) {
+		if lt, err = liveness.Attach(locks, ring.MaxProcs, ring.SlotOffset); err == nil && (!linked(f, path) || !ours()) {
 			err = errUnlinked
 		}
 	default:

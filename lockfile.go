@@ -10,6 +10,7 @@ import (
 	"math/rand/v2"
 	"os"
 	"path/filepath"
+	"strings"
 	"sync"
 	"time"
 
@@ -76,25 +77,42 @@ func createLockFile(q *os.File, path string, perm fs.FileMode) (*os.File, uint32
 	defer d.Close()
 	for {
 		id := newLockID()
-		lp := lockPath(path, id)
-		f, err := d.OpenAt(filepath.Base(lp), os.O_RDWR|os.O_CREATE|os.O_EXCL, lockMode(perm))
+		f, err := makeLockFile(d, filepath.Base(lockPath(path, id)), lockMode(perm), qs.Ino)
 		if errors.Is(err, fs.ErrExist) {
 			continue // another queue's, made when this one's id came up
 		}
 		if err != nil {
-			return nil, 0, shm.Explain("create the queue's lock file", err)
-		}
-		err = f.Chmod(lockMode(perm)) // whatever the umask
-		if err == nil {
-			err = writeInode(f, qs.Ino)
-		}
-		if err != nil {
-			f.Close()
-			d.Remove(filepath.Base(lp))
 			return nil, 0, shm.Explain("make the queue's lock file", err)
 		}
 		return f, id, nil
 	}
+}
+
+// makeLockFile makes the lock file name in d, of mode perm, recording the
+// inode ino of its queue file. It is written under a temporary name and
+// linked into place complete, so that nobody ever sees a lock file without
+// its inode; a name that exists gives an error wrapping fs.ErrExist.
+func makeLockFile(d *shm.Dir, name string, perm fs.FileMode, ino uint64) (*os.File, error) {
+	// Named as the temporary files of queue files are, which mpq gc
+	// removes once their process is gone.
+	tmp := fmt.Sprintf(".%s.mpq.%d.%x.tmp", strings.TrimPrefix(name, "."), os.Getpid(), rand.Uint64())
+	f, err := d.OpenAt(tmp, os.O_RDWR|os.O_CREATE|os.O_EXCL, perm)
+	if err != nil {
+		return nil, err
+	}
+	defer d.Remove(tmp)
+	err = f.Chmod(perm) // whatever the umask
+	if err == nil {
+		err = writeInode(f, ino)
+	}
+	if err == nil {
+		err = d.Link(tmp, name)
+	}
+	if err != nil {
+		f.Close()
+		return nil, err
+	}
+	return f, nil
 }
 
 // openLockFile opens the lock file of the queue file q at path, mapped at
@@ -124,15 +142,8 @@ func openLockFile(q *os.File, path string, g ring.Geometry, mem []byte) (lf *os.
 		if a, ok := stillAttached(mem, &qs); ok {
 			return nil, false, fmt.Errorf("mpq: the lock file %s of queue file %s is missing while process %d, which attached to the queue at %s and has not closed it, still has it mapped: %w: the queue file was moved or linked here from another directory while in use, or its lock file removed; open the queue where it was made, or stop that process first", lp, path, a.PID, a.Since.Format(time.RFC3339), fs.ErrNotExist)
 		}
-		lf, err = d.OpenAt(name, os.O_RDWR|os.O_CREATE|os.O_EXCL, want)
+		lf, err = makeLockFile(d, name, want, qs.Ino)
 		made = err == nil
-		if made {
-			if err = writeInode(lf, qs.Ino); err != nil {
-				lf.Close()
-				d.Remove(name)
-				return nil, false, fmt.Errorf("mpq: write the lock file %s: %w", lp, err)
-			}
-		}
 		if errors.Is(err, fs.ErrExist) { // made by another process meanwhile
 			lf, err = d.OpenAt(name, os.O_RDWR|unix.O_NONBLOCK, 0)
 		}
@@ -186,12 +197,11 @@ func writeInode(lf *os.File, ino uint64) error {
 func checkInode(lf *os.File, lp, path string, ino uint64) error {
 	var b [8]byte
 	n, err := lf.ReadAt(b[:], 0)
-	if n == 0 && err == io.EOF {
-		return nil // being made by another process, for this queue file
-	}
 	if n == len(b) && binary.NativeEndian.Uint64(b[:]) == ino {
 		return nil
 	}
+	// Lock files are made complete (makeLockFile): a short one was cut
+	// or emptied, and is no more this queue file's than another's.
 	if n != len(b) && err != nil && err != io.EOF {
 		return fmt.Errorf("mpq: read the lock file %s: %w", lp, err)
 	}
@@ -363,4 +373,19 @@ func lockFileOf(path string, g ring.Geometry) string {
 		return ""
 	}
 	return lockPath(path, g.LockID)
+}
+
+// lockStillOurs reports whether the lock file lf is still at lp and
+// records the inode ino of its queue file.
+func lockStillOurs(lf *os.File, lp string, ino uint64) bool {
+	var b [8]byte
+	if n, _ := lf.ReadAt(b[:], 0); n != len(b) || binary.NativeEndian.Uint64(b[:]) != ino {
+		return false
+	}
+	fi, err := lf.Stat()
+	if err != nil {
+		return false
+	}
+	li, err := os.Lstat(lp)
+	return err == nil && os.SameFile(fi, li)
 }

@@ -57,10 +57,13 @@ func mayUse(a ring.Attachment, dev, ino uint64) bool {
 	if err != nil || len(maps) == 0 {
 		return true // not ours to read, or gone meanwhile
 	}
-	// address perms offset major:minor inode path
-	want := fmt.Sprintf("%02x:%02x %d ", unix.Major(dev), unix.Minor(dev), ino)
+	// address perms offset major:minor inode path. Only the inode is
+	// compared: the device shown is not always stat's (btrfs shows the
+	// superblock's, not the subvolume's; older overlayfs the lower file's),
+	// and a wrong match costs a refusal, not a second lock file.
+	want := strconv.FormatUint(ino, 10)
 	for _, l := range strings.Split(string(maps), "\n") {
-		if f := strings.Fields(l); len(f) >= 5 && f[3]+" "+f[4]+" " == want {
+		if f := strings.Fields(l); len(f) >= 5 && f[4] == want {
 			return true
 		}
 	}

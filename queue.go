@@ -103,11 +103,12 @@ func open(ctx context.Context, name string, opts *Options, mayExist bool) (*Queu
 	// Each pass either opens the file at path or makes it; another process
 	// may make, or remove, the file between the two, and then we look
 	// again.
-	for vanished := 0; ; {
+	for vanished, unlinkedAgain := 0, 0; ; {
 		if mayExist {
 			q, missing, err := openExisting(ctx, name, path, s)
-			if errors.Is(err, errUnlinked) {
-				continue // removed while we opened it: look again
+			if errors.Is(err, errUnlinked) && unlinkedAgain < 1000 {
+				unlinkedAgain++
+				continue // removed (or its lock file taken) while we opened it: look again
 			}
 			if !missing || s.noCreate {
 				return q, err

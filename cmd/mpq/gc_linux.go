@@ -37,20 +37,32 @@ func (g *gc) orphanLocks(dir string, ents []os.DirEntry) {
 			continue
 		}
 		path := filepath.Join(dir, name)
-		if fi, err := os.Lstat(path); err != nil || time.Since(fi.ModTime()) < orphanAge || !unlocked(path) {
+		if fi, err := os.Lstat(path); err != nil || time.Since(fi.ModTime()) < orphanAge {
 			continue
 		}
-		g.remove(path, "lock file "+name+" of no queue")
+		g.removeUnlocked(path, "lock file "+name+" of no queue")
 	}
 }
 
-// unlocked reports whether no process holds a lock on the file at path.
-func unlocked(path string) bool {
-	f, err := os.OpenFile(path, os.O_RDONLY|unix.O_NOFOLLOW|unix.O_NONBLOCK, 0)
+// removeUnlocked removes the file at path, what it is, if no process holds
+// a lock on it. It decides and removes holding a lock on all of it, so
+// that no process takes one meanwhile: one waiting for the open lock then
+// finds the file gone, and looks again.
+func (g *gc) removeUnlocked(path, what string) {
+	f, err := os.OpenFile(path, os.O_RDWR|unix.O_NOFOLLOW|unix.O_NONBLOCK, 0)
 	if err != nil {
-		return false
+		return
 	}
 	defer f.Close()
-	lk := &unix.Flock_t{Type: unix.F_WRLCK, Start: 0, Len: 0}
-	return unix.FcntlFlock(f.Fd(), unix.F_OFD_GETLK, lk) == nil && lk.Type == unix.F_UNLCK
+	all := &unix.Flock_t{Type: unix.F_WRLCK, Start: 0, Len: 0}
+	if g.dryRun {
+		if unix.FcntlFlock(f.Fd(), unix.F_OFD_GETLK, all) == nil && all.Type == unix.F_UNLCK {
+			g.remove(path, what)
+		}
+		return
+	}
+	if unix.FcntlFlock(f.Fd(), unix.F_OFD_SETLK, all) != nil {
+		return // held
+	}
+	g.remove(path, what)
 }

@@ -331,3 +331,13 @@ func (d *Dir) OpenAt(name string, flags int, perm os.FileMode) (*os.File, error)
 func (d *Dir) Stat(name string, st *unix.Stat_t) error {
 	return unix.Fstatat(d.fd, name, st, unix.AT_SYMLINK_NOFOLLOW)
 }
+
+// Link gives the file old in d the name new in d too, failing with an
+// error wrapping fs.ErrExist if new exists: a file made under a temporary
+// name appears under its own complete, or not at all.
+func (d *Dir) Link(old, new string) error {
+	if err := unix.Linkat(d.fd, old, d.fd, new, 0); err != nil {
+		return &fs.PathError{Op: "link", Path: filepath.Join(d.path, new), Err: err}
+	}
+	return nil
+}

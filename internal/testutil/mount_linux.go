@@ -62,6 +62,37 @@ func Ext4(t testing.TB, size int64) string {
 	return dir
 }
 
+// Btrfs mounts a new btrfs file system of size bytes, in an image file of
+// the test's, on a new temporary directory and returns the directory.
+// Skipped, or failed when CI=true, where that is impossible (no root, no
+// mkfs.btrfs).
+func Btrfs(t testing.TB, size int64) string {
+	t.Helper()
+	base := t.TempDir()
+	img, dir := filepath.Join(base, "btrfs.img"), filepath.Join(base, "btrfs")
+	if err := os.Mkdir(dir, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(img, nil, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.Truncate(img, size); err != nil {
+		t.Fatal(err)
+	}
+	mkfs, err := exec.LookPath("mkfs.btrfs")
+	if err != nil {
+		cannot(t, "make a btrfs file system: mkfs.btrfs not found (Debian package btrfs-progs)")
+	}
+	if out, err := exec.Command(mkfs, "-q", img).CombinedOutput(); err != nil {
+		cannot(t, fmt.Sprintf("mkfs.btrfs %s: %v\n%s", img, err, out))
+	}
+	if out, err := exec.Command("mount", "-o", "loop", img, dir).CombinedOutput(); err != nil {
+		cannot(t, fmt.Sprintf("mount -o loop %s %s: %v\n%s", img, dir, err, out))
+	}
+	t.Cleanup(func() { unmount(t, dir) })
+	return dir
+}
+
 // ReadOnly mounts a read-only tmpfs on a new temporary directory and
 // returns the directory. Skipped, or failed when CI=true, where that is
 // not possible.

@@ -7,7 +7,6 @@ import (
 	"fmt"
 	"io/fs"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"strings"
 	"testing"
@@ -17,12 +16,10 @@ import (
 	"github.com/mpq-go/mpq/internal/testutil"
 )
 
-// TestEmptyLockFileSharedByCopy: a lock file left empty (its maker was
-// killed between creating it and writing the queue file's inode into it,
-// or it is being made right now) is taken by checkInode as "this queue
-// file's" for every opener, and never gets an inode written: a copy of the
-// queue file and the original can then be open at once, sharing slots and
-// the open lock, which the inode check exists to prevent.
+// TestEmptyLockFileSharedByCopy: a lock file cut short (lock files are
+// made complete, so only damage or an older maker leaves one) is no queue
+// file's: the first opener takes it over, and a copy of the queue file
+// and the original are never open at once on it.
 func TestEmptyLockFileSharedByCopy(t *testing.T) {
 	dir := t.TempDir()
 	opts := &mpq.Options{Dir: dir, Capacity: 64 << 10, Durable: true}
@@ -58,15 +55,12 @@ func TestEmptyLockFileSharedByCopy(t *testing.T) {
 }
 
 // TestStillAttachedBtrfsDev: on btrfs, stat's st_dev is the subvolume's
-// anonymous device while /proc/PID/maps shows the superblock's, so mayUse
-// never finds the queue file in a live process's maps: a queue file moved
-// to another directory while another process has it open gets a new lock
-// file, and a second process attaches beside the first with locks the
-// first does not hold (for a durable queue: alone, recovering it under
-// the live process). The same holds for overlayfs on kernels whose maps
-// show the underlying file.
+// anonymous device while /proc/PID/maps shows the superblock's; a queue
+// file moved to another directory while another process has it open is
+// still refused there (the maps are matched by inode), not given a new
+// lock file beside the one the first process holds.
 func TestStillAttachedBtrfsDev(t *testing.T) {
-	root := btrfsDir(t)
+	root := testutil.Btrfs(t, 300<<20)
 	a, b := filepath.Join(root, "a"), filepath.Join(root, "b")
 	for _, d := range []string{a, b} {
 		if err := os.MkdirAll(d, 0o755); err != nil {
@@ -91,35 +85,4 @@ func TestStillAttachedBtrfsDev(t *testing.T) {
 	if !errors.Is(err, fs.ErrNotExist) || !strings.Contains(err.Error(), fmt.Sprintf("process %d", c.Pid())) {
 		t.Fatalf("on btrfs, Open of the moved file while process %d has it open: %v; want fs.ErrNotExist naming it", c.Pid(), err)
 	}
-}
-
-// btrfsDir mounts a fresh btrfs file system on a loop device for the test.
-func btrfsDir(t *testing.T) string {
-	t.Helper()
-	fail := t.Skipf
-	if os.Getenv("CI") == "true" {
-		fail = t.Fatalf
-	}
-	if os.Geteuid() != 0 {
-		fail("needs root to mount btrfs")
-	}
-	if _, err := exec.LookPath("mkfs.btrfs"); err != nil {
-		fail("needs mkfs.btrfs (btrfs-progs)")
-	}
-	img := filepath.Join(t.TempDir(), "btrfs.img")
-	mnt := t.TempDir()
-	if err := os.WriteFile(img, nil, 0o600); err != nil {
-		t.Fatal(err)
-	}
-	if err := os.Truncate(img, 300<<20); err != nil {
-		t.Fatal(err)
-	}
-	if out, err := exec.Command("mkfs.btrfs", "-q", img).CombinedOutput(); err != nil {
-		fail("mkfs.btrfs: %v: %s", err, out)
-	}
-	if out, err := exec.Command("mount", "-o", "loop", img, mnt).CombinedOutput(); err != nil {
-		fail("mount btrfs: %v: %s", err, out)
-	}
-	t.Cleanup(func() { exec.Command("umount", mnt).Run() })
-	return mnt
 }
