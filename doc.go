@@ -100,6 +100,12 @@
 //   - A typed Put or Send encodes before it returns: an encoding error is
 //     its result ([ErrEncode]), never reported later. A message that does not
 //     decode gives [ErrDecode] and the next Get goes on with the next one.
+//   - A user who may only read a queue reads it and nothing more: it cannot
+//     block, take from or change it. A stranger cannot reach it, nor make
+//     this process follow another user's symbolic link. A writer that damages
+//     it makes every call fail with [ErrCorrupt], never hang. A stalled peer
+//     holds up others only within their contexts, and delays no listener's
+//     handshakes. Security, below, says who can do what, exactly.
 //
 // # Security
 //
