@@ -266,30 +266,38 @@ func searchable(mode uint32, owner, uid int) bool {
 // temporary name, sets the mode, and links it into place, so the socket is
 // never reachable with other permissions and a live one is never replaced.
 func bindSocket(path string, mode os.FileMode) (*net.UnixListener, socketID, error) {
+	dir, base := filepath.Dir(path), filepath.Base(path)
+	// Through the checked directory's descriptor, not its path: someone
+	// who owns a directory on the way could point the path elsewhere once
+	// it has been checked.
+	d, err := shm.OpenDir(dir)
+	if err != nil {
+		return nil, socketID{}, err
+	}
+	defer d.Close()
 	var rnd [8]byte
 	rand.Read(rnd[:])
-	dir := filepath.Dir(path)
-	tmp := filepath.Join(dir, fmt.Sprintf(".%x.sock", rnd))
-	ln, err := net.ListenUnix("unix", &net.UnixAddr{Name: tmp, Net: "unix"})
+	tmp := fmt.Sprintf(".%x.sock", rnd)
+	ln, err := net.ListenUnix("unix", &net.UnixAddr{Name: d.At(tmp), Net: "unix"})
 	if err != nil {
 		return nil, socketID{}, shm.Explain("make a listening socket in "+dir, err)
 	}
 	ln.SetUnlinkOnClose(false)
-	defer os.Remove(tmp)
+	defer d.Remove(tmp)
 	fail := func(err error) (*net.UnixListener, socketID, error) {
 		ln.Close()
 		return nil, socketID{}, err
 	}
-	if err := os.Chmod(tmp, mode); err != nil {
+	if err := d.Chmod(tmp, mode); err != nil {
 		return fail(shm.Explain("make a listening socket in "+dir, err))
 	}
 	var st unix.Stat_t
-	if err := unix.Lstat(tmp, &st); err != nil {
+	if err := d.Stat(tmp, &st); err != nil {
 		return fail(shm.Explain("make a listening socket in "+dir, err))
 	}
-	err = os.Link(tmp, path)
+	err = d.Link(tmp, base)
 	if errors.Is(err, fs.ErrExist) {
-		err = replaceStale(tmp, path)
+		err = replaceStale(d, tmp, path)
 	}
 	if err != nil {
 		return fail(err)
@@ -297,29 +305,31 @@ func bindSocket(path string, mode os.FileMode) (*net.UnixListener, socketID, err
 	return ln, socketID{dev: uint64(st.Dev), ino: uint64(st.Ino)}, nil
 }
 
-// replaceStale links tmp to path in place of a socket file nobody listens
-// on. It holds the lock of path's lock file throughout the check, the
-// removal and the link, so that of several Listens that find the same
-// stale socket one replaces it and the others find the new one live; a
-// Listen that finds no file links without the lock, which removes nothing.
-func replaceStale(tmp, path string) error {
-	unlock, err := lockName(path)
+// replaceStale links tmp in d to path's name in place of a socket file
+// nobody listens on. It holds the lock of path's lock file throughout the
+// check, the removal and the link, so that of several Listens that find
+// the same stale socket one replaces it and the others find the new one
+// live; a Listen that finds no file links without the lock, which removes
+// nothing.
+func replaceStale(d *shm.Dir, tmp, path string) error {
+	unlock, err := lockName(d, path)
 	if err != nil {
 		return err
 	}
 	defer unlock()
+	base := filepath.Base(path)
 	for range 3 {
-		err := os.Link(tmp, path)
+		err := d.Link(tmp, base)
 		if !errors.Is(err, fs.ErrExist) {
 			if err != nil {
 				return shm.Explain("link the listening socket to "+path, err)
 			}
 			return nil
 		}
-		if !staleSocket(path) {
+		if !staleSocket(d, base) {
 			return fmt.Errorf("a listener is running at %s, or a file that is not a socket is there: %w", path, fs.ErrExist)
 		}
-		if err := os.Remove(path); err != nil && !errors.Is(err, fs.ErrNotExist) {
+		if err := d.Remove(base); err != nil && !errors.Is(err, fs.ErrNotExist) {
 			return shm.Explain("remove the stale socket "+path, err)
 		}
 	}
@@ -336,12 +346,18 @@ const lockTimeout = 5 * time.Second
 // go. The file stays. Only its owner (and root) may open it: anyone who
 // could would also be able to hold the lock, and keep a listener from
 // coming back after a crash.
-func lockName(path string) (unlock func(), err error) {
+func lockName(d *shm.Dir, path string) (unlock func(), err error) {
 	lock := filepath.Join(filepath.Dir(path), "."+filepath.Base(path)+".lock")
-	fd, err := unix.Open(lock, unix.O_RDONLY|unix.O_CREAT|unix.O_CLOEXEC|unix.O_NOFOLLOW, 0o600)
+	lf, err := d.OpenAt(filepath.Base(lock), os.O_RDONLY|os.O_CREATE, 0o600)
 	if err != nil {
 		return nil, shm.Explain("open the lock file "+lock, err)
 	}
+	fd, err := unix.Dup(int(lf.Fd()))
+	lf.Close()
+	if err != nil {
+		return nil, shm.Explain("open the lock file "+lock, err)
+	}
+	unix.CloseOnExec(fd)
 	for wait, deadline := time.Millisecond, time.Now().Add(lockTimeout); ; wait = min(2*wait, 50*time.Millisecond) {
 		err = unix.Flock(fd, unix.LOCK_EX|unix.LOCK_NB)
 		if err == nil {
@@ -358,13 +374,13 @@ func lockName(path string) (unlock func(), err error) {
 	}
 }
 
-// staleSocket reports whether path is a socket nobody listens on.
-func staleSocket(path string) bool {
-	fi, err := os.Lstat(path)
-	if err != nil || fi.Mode()&fs.ModeSocket == 0 {
+// staleSocket reports whether name in d is a socket nobody listens on.
+func staleSocket(d *shm.Dir, name string) bool {
+	var st unix.Stat_t
+	if err := d.Stat(name, &st); err != nil || st.Mode&unix.S_IFMT != unix.S_IFSOCK {
 		return false
 	}
-	c, err := net.DialTimeout("unix", path, time.Second)
+	c, err := net.DialTimeout("unix", d.At(name), time.Second)
 	if err == nil {
 		c.Close()
 		return false

@@ -341,3 +341,19 @@ func (d *Dir) Link(old, new string) error {
 	}
 	return nil
 }
+
+// Chmod sets the permission bits of name in d, following no symbolic link
+// at its end (one there gives an error).
+func (d *Dir) Chmod(name string, mode os.FileMode) error {
+	var st unix.Stat_t
+	if err := d.Stat(name, &st); err != nil {
+		return &fs.PathError{Op: "chmod", Path: filepath.Join(d.path, name), Err: err}
+	}
+	if st.Mode&unix.S_IFMT == unix.S_IFLNK {
+		return &fs.PathError{Op: "chmod", Path: filepath.Join(d.path, name), Err: ErrSymlink}
+	}
+	if err := unix.Fchmodat(d.fd, name, uint32(mode.Perm()), 0); err != nil {
+		return &fs.PathError{Op: "chmod", Path: filepath.Join(d.path, name), Err: err}
+	}
+	return nil
+}

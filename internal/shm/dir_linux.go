@@ -2,7 +2,11 @@
 
 package shm
 
-import "golang.org/x/sys/unix"
+import (
+	"strconv"
+
+	"golang.org/x/sys/unix"
+)
 
 // dirFlags open a directory to resolve names in, without needing the
 // right to list it.
@@ -38,4 +42,11 @@ func step(dirfd int, name string) (node, error) {
 	}
 	unix.Close(fd)
 	return node{}, unix.ENOTDIR
+}
+
+// At returns a path that names name in d whatever happens to d's path
+// meanwhile, for calls that take only a path (bind(2) of a socket):
+// through d's descriptor in /proc/self/fd.
+func (d *Dir) At(name string) string {
+	return "/proc/self/fd/" + strconv.Itoa(d.fd) + "/" + name
 }

@@ -2,7 +2,11 @@
 
 package shm
 
-import "golang.org/x/sys/unix"
+import (
+	"path/filepath"
+
+	"golang.org/x/sys/unix"
+)
 
 // dirFlags open a directory to resolve names in. Without O_PATH that
 // takes the right to read it.
@@ -55,3 +59,8 @@ func step(dirfd int, name string) (node, error) {
 	}
 	return node{}, unix.EAGAIN
 }
+
+// At returns a path that names name in d, for calls that take only a
+// path (bind(2) of a socket): here, with no /proc, d's path, which may
+// have changed since d was checked.
+func (d *Dir) At(name string) string { return filepath.Join(d.path, name) }
