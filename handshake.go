@@ -122,8 +122,8 @@ func (l *Listener) checkReply(b []byte, hello handshake.Hello, peer peerCred) (h
 	}
 	bind := handshake.Binding{
 		ListenerNS: hello.NS, DialerNS: reply.NS,
-		ListenerPID: os.Getpid(), DialerPID: peer.pid,
-		ListenerUID: os.Geteuid(), DialerUID: peer.uid,
+		ListenerPID: l.pid, DialerPID: peer.pid,
+		ListenerUID: l.uid, DialerUID: peer.uid,
 		SocketDev: l.sock.dev, SocketIno: l.sock.ino,
 	}
 	if !reply.MAC.Equal(handshake.DialerMAC(key, hello.Nonce, reply.Nonce, bind)) {
@@ -281,7 +281,7 @@ func readHello(sock *net.UnixConn, allow []int) (peerCred, handshake.Hello, erro
 	if err != nil {
 		return peer, hello, err
 	}
-	if !uidAllowed(peer.uid, allow) {
+	if !uidAllowed(peer.uid, os.Geteuid(), allow) {
 		return peer, hello, fmt.Errorf("%w: the listener runs as uid %d", ErrPeerRejected, peer.uid)
 	}
 	b := make([]byte, handshake.HelloSize)
@@ -435,9 +435,9 @@ func receivedFiles(oob []byte) ([]*os.File, error) {
 }
 
 // uidAllowed reports whether a peer running as uid may connect: it runs as
-// this process's user or one of allow.
-func uidAllowed(uid int, allow []int) bool {
-	if uid == os.Getuid() {
+// self (this side's user, as its peer sees it) or one of allow.
+func uidAllowed(uid, self int, allow []int) bool {
+	if uid == self {
 		return true
 	}
 	for _, a := range allow {

@@ -8,11 +8,10 @@ import (
 	"github.com/mpq-go/mpq"
 )
 
-// review: failing test: Inspect's check of the positions (free <= head <=
-// tail <= free+capacity) reads head, then tail, then head again, without
-// the locks, so on a busy sound queue a consumer that moves head past the
-// tail read before (or a producer that moves tail a ring ahead of the
-// older head) makes Inspect, and mpq stat, call the queue CORRUPT.
+// TestInspectBusyQueueNotCorrupt: Inspect's check of the positions (free
+// <= head <= tail <= free+capacity) reads them without the locks while a
+// busy queue moves them; it must never call a sound queue CORRUPT (it
+// reports only an inconsistency that reads the same twice).
 func TestInspectBusyQueueNotCorrupt(t *testing.T) {
 	dir := t.TempDir()
 	opts := &mpq.Options{Dir: dir, Capacity: 4096}

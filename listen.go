@@ -85,6 +85,10 @@ type Listener struct {
 	opts       ListenOptions
 	ln         *net.UnixListener
 	sock       socketID // of the socket file, removed by Close only if still ours
+	// The user and process the socket was made by, which peers see
+	// (SO_PEERCRED holds the credentials of listen(2)) whatever this
+	// process's effective uid has become since: bound into the MACs.
+	uid, pid int
 
 	ctx        context.Context // canceled by Close: ends the handshakes in flight
 	cancel     context.CancelFunc
@@ -204,7 +208,7 @@ func Listen(name string, opts *ListenOptions) (*Listener, error) {
 		return nil, fmt.Errorf("mpq: listen %s: %w", name, err)
 	}
 	l := &Listener{
-		name: name, path: path, opts: o, ln: ln, sock: id,
+		name: name, path: path, opts: o, ln: ln, sock: id, uid: os.Geteuid(), pid: os.Getpid(),
 		done: make(chan struct{}), looped: make(chan struct{}),
 		wake: make(chan struct{}, 1), room: make(chan struct{}, 1),
 	}
@@ -230,9 +234,14 @@ func socketPath(dir, name string) (string, error) {
 // socket, judged by the directories' mode bits (see
 // [ListenOptions].AllowUIDs).
 func checkReach(dir string, uids []int) error {
-	abs, err := filepath.Abs(dir)
+	// The directories the socket really is under: those of the path with
+	// its symbolic links resolved, not of the path as written.
+	abs, err := filepath.EvalSymlinks(dir)
+	if err == nil {
+		abs, err = filepath.Abs(abs)
+	}
 	if err != nil {
-		return err
+		return fmt.Errorf("mpq: check that the allowed users can reach %s: %w", dir, err)
 	}
 	for p := abs; ; p = filepath.Dir(p) {
 		var st unix.Stat_t
@@ -447,7 +456,7 @@ func (l *Listener) waitRoom() bool {
 // its handshake, dropping the oldest one in flight if MaxHandshakes are.
 func (l *Listener) start(sock *net.UnixConn) {
 	peer, err := peerCredOf(sock)
-	if err == nil && !uidAllowed(peer.uid, l.opts.AllowUIDs) {
+	if err == nil && !uidAllowed(peer.uid, l.uid, l.opts.AllowUIDs) {
 		err = reject(sock, peer.uid)
 	}
 	if err != nil {

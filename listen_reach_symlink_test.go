@@ -11,11 +11,11 @@ import (
 	"github.com/mpq-go/mpq/internal/testutil"
 )
 
-// review: failing test: Listen's reach check for AllowUIDs walks the
-// lexical parents of Dir, not the directories Dir really is in: a Dir
-// reached through a symbolic link (of this user, which OpenDir follows) to
-// a directory below a private one passes, and the allowed user then gets
-// "permission denied" at connect.
+// TestListenAllowUIDsReachThroughSymlink: Listen's reach check for
+// AllowUIDs walks the directories Dir really is in, not its lexical
+// parents: a Dir reached through a symbolic link (of this user, which the
+// directory walk follows) to a directory below a private one is refused,
+// rather than leaving the allowed user "permission denied" at connect.
 func TestListenAllowUIDsReachThroughSymlink(t *testing.T) {
 	private := t.TempDir()
 	if err := os.Chmod(private, 0o700); err != nil {

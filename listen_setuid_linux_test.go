@@ -47,11 +47,10 @@ func runListenThenDrop() error {
 	return nil
 }
 
-// review: failing test: the listener binds its own uid into the MACs as
-// os.Geteuid() at the handshake, but the dialer sees the credentials the
-// listening socket took at listen(): a listener that changes its euid after
-// Listen (a daemon that drops root) fails every keyed handshake with
-// ErrAuth.
+// TestListenKeyAfterSetuid: a listener that changes its euid after Listen
+// (a daemon that drops root) still completes keyed handshakes: it binds
+// into the MACs the credentials its socket took at listen(), which are
+// what the dialer sees.
 func TestListenKeyAfterSetuid(t *testing.T) {
 	uid, gid := testutil.Nobody(t)
 	dir := testutil.Public(t)

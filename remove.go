@@ -9,8 +9,6 @@ import (
 	"slices"
 	"strings"
 
-	"golang.org/x/sys/unix"
-
 	"github.com/mpq-go/mpq/internal/shm"
 )
 
@@ -31,7 +29,14 @@ func Remove(name string, opts *Options) error {
 	}
 	// Opened first, for the id of its lock file; a file that is no queue
 	// has none.
-	f, ferr := os.OpenFile(path, os.O_RDONLY|unix.O_NOFOLLOW|unix.O_NONBLOCK, 0)
+	var (
+		f    *os.File
+		ferr = fs.ErrNotExist
+	)
+	if d, err := shm.OpenDir(s.dir); err == nil {
+		f, ferr = d.OpenReadOnly(name + shm.Ext)
+		d.Close()
+	}
 	if ferr == nil {
 		defer f.Close()
 	}

@@ -175,11 +175,38 @@ func observeCounts(mem []byte, w words, capacity uint64) Counts {
 		c.Used = min(tail-free, capacity)
 	}
 	c.Corrupt = corruptDetail(mem, w)
-	if head := atomic.LoadUint64(w.head); c.Corrupt == "" && (free > head || head > tail || tail-free > capacity) {
-		// Damage no process has found yet (the observer writes nothing).
-		c.Corrupt = fmt.Sprintf("positions free %d, head %d, tail %d inconsistent with capacity %d", free, head, tail, capacity)
+	if c.Corrupt == "" {
+		c.Corrupt = inconsistentPositions(w, capacity)
 	}
 	return c
+}
+
+// inconsistentPositions says what is wrong with the positions of a queue
+// that no process has found damaged yet (the observer writes nothing), or
+// "". They are read without locks while Puts and Gets move them, so a
+// snapshot may be torn: only one that reads the same twice in a row is
+// reported. Damage stays put; a busy queue's positions do not.
+func inconsistentPositions(w words, capacity uint64) string {
+	read := func() (free, head, tail uint64) {
+		head = atomic.LoadUint64(w.head)
+		free = head
+		if atomic.LoadUint32(w.inFlight) != 0 {
+			free = atomic.LoadUint64(w.free)
+		}
+		return free, head, atomic.LoadUint64(w.tail)
+	}
+	free, head, tail := read()
+	for range 100 {
+		if free <= head && head <= tail && tail-free <= capacity {
+			return ""
+		}
+		f, h, t := read()
+		if f == free && h == head && t == tail {
+			return fmt.Sprintf("positions free %d, head %d, tail %d inconsistent with capacity %d", free, head, tail, capacity)
+		}
+		free, head, tail = f, h, t
+	}
+	return "" // moving all along: a queue in use, whose users check it
 }
 
 // Observe is the package-level Observe of this ring's memory, with this
