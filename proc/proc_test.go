@@ -586,18 +586,34 @@ func TestStartContext(t *testing.T) {
 	})
 }
 
+// grandchildReady reads what middle and its child put into out, in
+// whichever order they come (the child may be ready before middle says
+// whom it started): the grandchild's pid, and its "ready".
+func grandchildReady(t *testing.T, out *mpq.Queue) int {
+	t.Helper()
+	gc, ready := 0, false
+	for range 2 {
+		m := get(t, out)
+		switch _, err := fmt.Sscanf(m, "grandchild %d", &gc); {
+		case err == nil:
+		case m == "ready" && !ready:
+			ready = true
+		default:
+			t.Fatalf("got %q; want \"grandchild PID\" and \"ready\"", m)
+		}
+	}
+	if gc == 0 || !ready {
+		t.Fatalf("grandchild %d, ready %v; want both", gc, ready)
+	}
+	return gc
+}
+
 func TestParentDeathTerminatesChild(t *testing.T) {
 	for _, stubbornChild := range []bool{false, true} {
 		t.Run(fmt.Sprintf("stubborn=%v", stubbornChild), func(t *testing.T) {
 			out := newQueue(t)
 			m := start(t, middle, nil, out, stubbornChild, false)
-			var gc int
-			if _, err := fmt.Sscanf(get(t, out), "grandchild %d", &gc); err != nil {
-				t.Fatal(err)
-			}
-			if got := get(t, out); got != "ready" {
-				t.Fatalf("got %q; want ready", got)
-			}
+			gc := grandchildReady(t, out)
 			if !alive(gc) {
 				t.Fatalf("grandchild %d is not running", gc)
 			}
@@ -620,14 +636,8 @@ func TestParentDeathTerminatesChild(t *testing.T) {
 func TestDetached(t *testing.T) {
 	out := newQueue(t)
 	m := start(t, middle, nil, out, false, true)
-	var gc int
-	if _, err := fmt.Sscanf(get(t, out), "grandchild %d", &gc); err != nil {
-		t.Fatal(err)
-	}
+	gc := grandchildReady(t, out)
 	defer syscall.Kill(gc, syscall.SIGKILL)
-	if got := get(t, out); got != "ready" {
-		t.Fatalf("got %q; want ready", got)
-	}
 	if sid, err := unix.Getsid(gc); err != nil || sid != gc {
 		t.Errorf("detached child %d is in session %d (%v); want a session of its own", gc, sid, err)
 	}
