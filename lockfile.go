@@ -140,12 +140,18 @@ func openLockFile(q *os.File, path string, g ring.Geometry, mem []byte) (lf *os.
 	lf, err = d.OpenAt(name, os.O_RDWR|unix.O_NONBLOCK, 0)
 	if errors.Is(err, fs.ErrNotExist) {
 		if a, ok := stillAttached(mem, &qs); ok {
-			return nil, false, fmt.Errorf("mpq: the lock file %s of queue file %s is missing while process %d, which attached to the queue at %s and has not closed it, still has it mapped: %w: the queue file was moved or linked here from another directory while in use, or its lock file removed; open the queue where it was made, or stop that process first", lp, path, a.PID, a.Since.Format(time.RFC3339), fs.ErrNotExist)
-		}
-		lf, err = makeLockFile(d, name, want, qs.Ino)
-		made = err == nil
-		if errors.Is(err, fs.ErrExist) { // made by another process meanwhile
+			// A process attaches only once its lock file is in place:
+			// this one may have made it since we looked.
 			lf, err = d.OpenAt(name, os.O_RDWR|unix.O_NONBLOCK, 0)
+			if errors.Is(err, fs.ErrNotExist) {
+				return nil, false, fmt.Errorf("mpq: the lock file %s of queue file %s is missing while process %d, which attached to the queue at %s and has not closed it, still has it mapped: %w: the queue file was moved or linked here from another directory while in use, or its lock file removed; open the queue where it was made, or stop that process first", lp, path, a.PID, a.Since.Format(time.RFC3339), fs.ErrNotExist)
+			}
+		} else {
+			lf, err = makeLockFile(d, name, want, qs.Ino)
+			made = err == nil
+			if errors.Is(err, fs.ErrExist) { // made by another process meanwhile
+				lf, err = d.OpenAt(name, os.O_RDWR|unix.O_NONBLOCK, 0)
+			}
 		}
 	}
 	if err != nil {
