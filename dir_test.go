@@ -339,14 +339,10 @@ func runSwap() error {
 // for the lock files of the queues it holds.
 func dirNames(t *testing.T, dir string) []string {
 	t.Helper()
-	es, err := os.ReadDir(dir)
-	if err != nil {
-		t.Fatal(err)
-	}
 	var names []string
-	for _, e := range es {
-		if !isLockOfQueue(filepath.Join(dir, e.Name())) {
-			names = append(names, e.Name())
+	for _, n := range testutil.Names(t, dir) {
+		if !isLockOfQueue(filepath.Join(dir, n)) {
+			names = append(names, n)
 		}
 	}
 	return names

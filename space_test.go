@@ -52,20 +52,6 @@ func fill(t *testing.T, dir string) string {
 	return p
 }
 
-// entries lists dir.
-func entries(t *testing.T, dir string) []string {
-	t.Helper()
-	es, err := os.ReadDir(dir)
-	if err != nil {
-		t.Fatal(err)
-	}
-	var names []string
-	for _, e := range es {
-		names = append(names, e.Name())
-	}
-	return names
-}
-
 // checkNoSpace checks that err is ErrNoSpace, also matches ENOSPC, and that
 // its message says where, how much, and the fix.
 func checkNoSpace(t *testing.T, err error, wants ...string) {
@@ -98,7 +84,7 @@ func TestNoSpaceOnCreate(t *testing.T) {
 				t.Fatal("an 8 MiB queue on a 2 MiB tmpfs was made")
 			}
 			checkNoSpace(t, err, tc.dir, "tmpfs at "+mnt, "8.1 MiB", "free of 2.0 MiB", "smaller Capacity")
-			if got := entries(t, mnt); len(got) != 0 {
+			if got := testutil.Names(t, mnt); len(got) != 0 {
 				t.Errorf("the failed call left %q behind", got)
 			}
 		})
@@ -382,7 +368,7 @@ func TestMemoryCgroup(t *testing.T) {
 	}
 	c.Expect("small ok", 60*time.Second)
 	c.Succeed(30 * time.Second)
-	if got := entries(t, mnt); len(got) != 0 {
+	if got := testutil.Names(t, mnt); len(got) != 0 {
 		t.Errorf("the refused Open left %q behind", got)
 	}
 }

@@ -107,10 +107,10 @@ func TestUnsafeDir(t *testing.T) {
 			t.Errorf("%s mpq %s: exit status %d, output %q; want 1, saying %q", strings.Join(tc.env, " "), strings.Join(tc.args, " "), code, out, tc.want)
 		}
 	}
-	if got, want := entries(t, target), []string{"passwd"}; !slices.Equal(got, want) {
+	if got, want := testutil.Names(t, target), []string{"passwd"}; !slices.Equal(got, want) {
 		t.Errorf("the target holds %q; want %q", got, want)
 	}
-	if got := entries(t, home); len(got) != 0 {
+	if got := testutil.Names(t, home); len(got) != 0 {
 		t.Errorf("nobody's directory holds %q; want nothing", got)
 	}
 
@@ -141,21 +141,7 @@ func TestUnsafeDir(t *testing.T) {
 			}
 		}
 	}
-	if got, want := entries(t, target), []string{"passwd"}; !slices.Equal(got, want) {
+	if got, want := testutil.Names(t, target), []string{"passwd"}; !slices.Equal(got, want) {
 		t.Errorf("after create and rm through root's link the target holds %q; want %q", got, want)
 	}
-}
-
-// entries lists dir.
-func entries(t *testing.T, dir string) []string {
-	t.Helper()
-	es, err := os.ReadDir(dir)
-	if err != nil {
-		t.Fatal(err)
-	}
-	var names []string
-	for _, e := range es {
-		names = append(names, e.Name())
-	}
-	return names
 }

@@ -35,31 +35,9 @@ func Tmpfs(t testing.TB, size int64) string {
 // Skipped, or failed when CI=true, where that is not possible.
 func Ext4(t testing.TB, size int64) string {
 	t.Helper()
-	base := t.TempDir()
-	img, dir := filepath.Join(base, "ext4.img"), filepath.Join(base, "ext4")
-	if err := os.Mkdir(dir, 0o755); err != nil {
-		t.Fatal(err)
-	}
-	if err := os.WriteFile(img, nil, 0o600); err != nil {
-		t.Fatal(err)
-	}
-	if err := os.Truncate(img, size); err != nil {
-		t.Fatal(err)
-	}
-	mkfs, err := exec.LookPath("mkfs.ext4")
-	if err != nil {
-		cannot(t, "make an ext4 file system: mkfs.ext4 not found (Debian package e2fsprogs)")
-	}
 	// No reserved blocks, no lazy initialization: the free space the
 	// test sees is the free space a user sees.
-	if out, err := exec.Command(mkfs, "-q", "-F", "-m", "0", "-E", "lazy_itable_init=0,lazy_journal_init=0", img).CombinedOutput(); err != nil {
-		cannot(t, fmt.Sprintf("mkfs.ext4 %s: %v\n%s", img, err, out))
-	}
-	if out, err := exec.Command("mount", "-o", "loop", img, dir).CombinedOutput(); err != nil {
-		cannot(t, fmt.Sprintf("mount -o loop %s %s: %v\n%s", img, dir, err, out))
-	}
-	t.Cleanup(func() { unmount(t, dir) })
-	return dir
+	return loopMount(t, "ext4", "e2fsprogs", size, "-q", "-F", "-m", "0", "-E", "lazy_itable_init=0,lazy_journal_init=0")
 }
 
 // Btrfs mounts a new btrfs file system of size bytes, in an image file of
@@ -68,8 +46,17 @@ func Ext4(t testing.TB, size int64) string {
 // mkfs.btrfs).
 func Btrfs(t testing.TB, size int64) string {
 	t.Helper()
+	return loopMount(t, "btrfs", "btrfs-progs", size, "-q")
+}
+
+// loopMount makes a file system of type fs (its mkfs.FS from Debian's
+// package pkg, run with args) in an image file of size bytes, mounts it on
+// a new temporary directory, and returns the directory; the test's cleanup
+// unmounts it.
+func loopMount(t testing.TB, fs, pkg string, size int64, args ...string) string {
+	t.Helper()
 	base := t.TempDir()
-	img, dir := filepath.Join(base, "btrfs.img"), filepath.Join(base, "btrfs")
+	img, dir := filepath.Join(base, fs+".img"), filepath.Join(base, fs)
 	if err := os.Mkdir(dir, 0o755); err != nil {
 		t.Fatal(err)
 	}
@@ -79,12 +66,12 @@ func Btrfs(t testing.TB, size int64) string {
 	if err := os.Truncate(img, size); err != nil {
 		t.Fatal(err)
 	}
-	mkfs, err := exec.LookPath("mkfs.btrfs")
+	mkfs, err := exec.LookPath("mkfs." + fs)
 	if err != nil {
-		cannot(t, "make a btrfs file system: mkfs.btrfs not found (Debian package btrfs-progs)")
+		cannot(t, fmt.Sprintf("make a %s file system: mkfs.%s not found (Debian package %s)", fs, fs, pkg))
 	}
-	if out, err := exec.Command(mkfs, "-q", img).CombinedOutput(); err != nil {
-		cannot(t, fmt.Sprintf("mkfs.btrfs %s: %v\n%s", img, err, out))
+	if out, err := exec.Command(mkfs, append(args, img)...).CombinedOutput(); err != nil {
+		cannot(t, fmt.Sprintf("mkfs.%s %s: %v\n%s", fs, img, err, out))
 	}
 	if out, err := exec.Command("mount", "-o", "loop", img, dir).CombinedOutput(); err != nil {
 		cannot(t, fmt.Sprintf("mount -o loop %s %s: %v\n%s", img, dir, err, out))

@@ -91,3 +91,17 @@ func cannot(t testing.TB, why string) {
 	}
 	t.Skipf("cannot %s (run as root, as CI does)", why)
 }
+
+// Names lists the names in dir, sorted.
+func Names(t testing.TB, dir string) []string {
+	t.Helper()
+	es, err := os.ReadDir(dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var names []string
+	for _, e := range es {
+		names = append(names, e.Name())
+	}
+	return names
+}
