@@ -89,3 +89,60 @@ func TestBlockingCancel(t *testing.T) {
 		t.Errorf("full queue has Len %d; want %d: a canceled Put wrote", l, n)
 	}
 }
+
+func init() {
+	testutil.Register("drain-woken", func() error {
+		mpq.SetSleepSlice(time.Hour)
+		return runDrain()
+	})
+}
+
+// TestSealWakesBlockedConsumers seals an empty queue while consumer
+// processes sleep in Get, each sleep in the kernel made to last an hour:
+// all of them return io.EOF only if Seal woke them (one still blocked 30 s
+// after it fails the test). How long they took is logged, not asserted.
+func TestSealWakesBlockedConsumers(t *testing.T) {
+	testutil.CheckGoroutines(t)
+	const consumers = 5
+	dir := t.TempDir()
+	q, err := mpq.Create("seal", &mpq.Options{Dir: dir})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer q.Close()
+	var cs []*testutil.Child
+	for range consumers {
+		cs = append(cs, testutil.Start(t, "drain-woken", namedQueue(dir, "seal")))
+	}
+	for _, c := range cs {
+		c.Expect("waiting", 30*time.Second)
+	}
+	// All asleep in the kernel (their slots say so), where none wakes by
+	// itself.
+	for deadline := time.Now().Add(30 * time.Second); ; {
+		asleep := 0
+		for _, p := range q.Stats().Procs {
+			if p.WaitingData {
+				asleep++
+			}
+		}
+		if asleep == consumers {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("%d of %d consumers asleep after 30 s", asleep, consumers)
+		}
+		time.Sleep(time.Millisecond)
+	}
+	t0 := time.Now()
+	if err := q.Seal(); err != nil {
+		t.Fatal(err)
+	}
+	for _, c := range cs {
+		c.Expect("eof", 30*time.Second)
+	}
+	t.Logf("all %d blocked consumers had io.EOF %v after Seal", consumers, time.Since(t0))
+	for _, c := range cs {
+		c.Succeed(10 * time.Second)
+	}
+}

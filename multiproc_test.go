@@ -499,55 +499,6 @@ func TestSealAcrossProcesses(t *testing.T) {
 	}
 }
 
-// TestSealWakesBlockedConsumers seals an empty queue while consumer
-// processes sleep in Get: all wake with io.EOF within 10ms (best of three
-// tries). A sleeper looks again on its own within 25ms, so that five of them
-// all return within 10ms shows that Seal woke them, bar a rare coincidence.
-func TestSealWakesBlockedConsumers(t *testing.T) {
-	testutil.CheckGoroutines(t)
-	const consumers, bound, tries = 5, 10 * time.Millisecond, 3
-	var worst []time.Duration
-	for try := range tries {
-		dir := t.TempDir()
-		q, err := mpq.Create("seal", &mpq.Options{Dir: dir})
-		if err != nil {
-			t.Fatal(err)
-		}
-		var cs []*testutil.Child
-		for range consumers {
-			cs = append(cs, testutil.Start(t, "drain", namedQueue(dir, "seal")))
-		}
-		for _, c := range cs {
-			c.Expect("waiting", 30*time.Second)
-		}
-		// Let them all go to sleep: each counts a wait per sleep.
-		deadline := time.Now().Add(10 * time.Second)
-		for q.Stats().Waits < 2*consumers && time.Now().Before(deadline) {
-			time.Sleep(time.Millisecond)
-		}
-		time.Sleep(30 * time.Millisecond)
-		t0 := time.Now()
-		if err := q.Seal(); err != nil {
-			t.Fatal(err)
-		}
-		var d time.Duration
-		for _, c := range cs {
-			c.Expect("eof", 10*time.Second)
-			d = time.Since(t0)
-		}
-		for _, c := range cs {
-			c.Succeed(10 * time.Second)
-		}
-		q.Close()
-		worst = append(worst, d)
-		if d < bound {
-			t.Logf("try %d: all %d blocked consumers had io.EOF %v after Seal", try, consumers, d)
-			return
-		}
-	}
-	t.Errorf("blocked consumers had io.EOF %v after Seal; want < %v", worst, bound)
-}
-
 // TestCloseAcrossProcesses checks that closing a handle, in this process or
 // another, disturbs nobody else, and that Stats().Procs lists exactly the
 // attached handles: a closed handle, a process that exited and a killed one
