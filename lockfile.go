@@ -201,20 +201,32 @@ func writeInode(lf *os.File, ino uint64) error {
 // a copy of the queue, or of the file this one was restored from: it is
 // taken over if no process holds a lock on it, and refused otherwise.
 func checkInode(lf *os.File, lp, path string, ino uint64) error {
-	var b [8]byte
-	n, err := lf.ReadAt(b[:], 0)
-	if n == len(b) && binary.NativeEndian.Uint64(b[:]) == ino {
-		return nil
-	}
 	// Lock files are made complete (makeLockFile): a short one was cut
 	// or emptied, and is no more this queue file's than another's.
-	if n != len(b) && err != nil && err != io.EOF {
+	got, err := recordedInode(lf)
+	if err == nil && got == ino {
+		return nil
+	}
+	if err != nil && err != io.EOF {
 		return fmt.Errorf("mpq: read the lock file %s: %w", lp, err)
 	}
 	if unlocked(lf) {
 		return writeInode(lf, ino)
 	}
-	return fmt.Errorf("mpq: the lock file %s is in use by another queue file of the same id (inode %d, not %d: a copy of %s, or the file it was copied from): %w: only one of them can be open at a time; remove the copy, or close the other first", lp, binary.NativeEndian.Uint64(b[:]), ino, path, fs.ErrExist)
+	return fmt.Errorf("mpq: the lock file %s is in use by another queue file of the same id (inode %d, not %d: a copy of %s, or the file it was copied from): %w: only one of them can be open at a time; remove the copy, or close the other first", lp, got, ino, path, fs.ErrExist)
+}
+
+// recordedInode is the inode of the queue file that the lock file lf
+// records; io.EOF if it records none (it is cut short).
+func recordedInode(lf *os.File) (uint64, error) {
+	var b [8]byte
+	if n, err := lf.ReadAt(b[:], 0); n < len(b) {
+		if err == nil {
+			err = io.EOF
+		}
+		return 0, err
+	}
+	return binary.NativeEndian.Uint64(b[:]), nil
 }
 
 // stillAttached returns an attachment the table of mem, the mapping of
@@ -228,7 +240,7 @@ func stillAttached(mem []byte, qs *unix.Stat_t) (ring.Attachment, bool) {
 			}
 			continue
 		}
-		if mayUse(a, uint64(qs.Dev), qs.Ino) {
+		if mayUse(a, qs.Ino) {
 			return a, true
 		}
 	}
@@ -384,8 +396,7 @@ func lockFileOf(path string, g ring.Geometry) string {
 // lockStillOurs reports whether the lock file lf is still at lp and
 // records the inode ino of its queue file.
 func lockStillOurs(lf *os.File, lp string, ino uint64) bool {
-	var b [8]byte
-	if n, _ := lf.ReadAt(b[:], 0); n != len(b) || binary.NativeEndian.Uint64(b[:]) != ino {
+	if got, err := recordedInode(lf); err != nil || got != ino {
 		return false
 	}
 	fi, err := lf.Stat()

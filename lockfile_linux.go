@@ -45,11 +45,11 @@ var (
 )
 
 // mayUse reports whether the process a records may still be attached to
-// the queue file of device dev and inode ino: a process of its pid exists,
+// the queue file of inode ino: a process of its pid exists,
 // started before a's attachment (a pid reused since started after it), and
 // maps that file (a copy of a queue file records the processes of the
 // original, which map the original). Unsure is yes.
-func mayUse(a ring.Attachment, dev, ino uint64) bool {
+func mayUse(a ring.Attachment, ino uint64) bool {
 	if !mayRun(a) {
 		return false
 	}

@@ -253,21 +253,12 @@ func byPath(f *os.File, path string) *os.File {
 	if err != nil {
 		return f
 	}
-	if a, b := statOf(f), statOf(nf); a == nil || b == nil || !os.SameFile(a, b) {
+	if id := fileOf(f); id == (fileID{}) || fileOf(nf) != id {
 		nf.Close()
 		return f
 	}
 	f.Close()
 	return nf
-}
-
-// statOf is f's FileInfo, or nil.
-func statOf(f *os.File) os.FileInfo {
-	fi, err := f.Stat()
-	if err != nil {
-		return nil
-	}
-	return fi
 }
 
 // New creates an anonymous queue, which has no name and is reachable only
