@@ -412,6 +412,20 @@ func (p *Pool[In, Out]) Stats() PoolStats {
 	return s
 }
 
+// Pids returns the process IDs of the workers alive now, in no particular
+// order.
+func (p *Pool[In, Out]) Pids() []int {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	var pids []int
+	for _, w := range p.workers {
+		if w != nil {
+			pids = append(pids, w.p.pid)
+		}
+	}
+	return pids
+}
+
 // Close stops the pool taking tasks, waits for the calls in flight to
 // finish (with their retries), then lets the workers drain the tasks queue
 // and exit, and reaps them. After Close no worker process, zombie,

@@ -200,6 +200,7 @@ func (w *taskWorker[In, Out]) chunk(ctx context.Context, d *mpq.Delivery) error 
 	if w.b.abandoned(call) {
 		return ack(d)
 	}
+	poolHook("received")
 	d.Extend(mpq.MaxLease) // only a death gives it back
 	atomic.StoreUint32(w.s.phase, phaseIdle)
 	atomic.StoreUint64(w.s.chunk, id)
@@ -237,6 +238,7 @@ func (w *taskWorker[In, Out]) chunk(ctx context.Context, d *mpq.Delivery) error 
 		return err
 	}
 	w.done += n
+	poolHook("reported")
 	err = ack(d)
 	w.idle()
 	return err
