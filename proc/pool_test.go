@@ -323,7 +323,9 @@ func TestPoolAttempts(t *testing.T) {
 			return a.Signal == 0 && a.Exited == proc.ExitPanic && a.Panic && strings.Contains(a.Message, "goroutine panics")
 		}, nil, "goroutine panics"},
 		{"exit", func(a proc.Attempt) bool { return a.Exited == 7 && a.Signal == 0 }, nil, "status 7"},
-		{"sleep", func(a proc.Attempt) bool { return a.Timeout == 300*time.Millisecond && errors.Is(a, proc.ErrTaskTimeout) },
+		{"sleep", func(a proc.Attempt) bool {
+			return a.Timeout == 300*time.Millisecond && errors.Is(a, proc.ErrTaskTimeout)
+		},
 			proc.ErrTaskTimeout, "ran past TaskTimeout 300ms"},
 	} {
 		t.Run(tc.do, func(t *testing.T) {
