@@ -41,6 +41,7 @@ const (
 	slotPhase     = 12 // uint32: phase*
 	slotStarted   = 16 // int64: monotonic nanoseconds the task started, 0 if none (TaskTimeout only)
 	slotWorkerPID = 24 // uint32: the worker's pid, written when it starts
+	slotReady     = 28 // uint32: 1 once the worker has run Init
 )
 
 // Phases of a worker, in slotPhase.
@@ -111,6 +112,7 @@ type slot struct {
 	phase   *uint32
 	started *int64
 	pid     *uint32
+	ready   *uint32
 }
 
 // slot returns slot i.
@@ -118,7 +120,7 @@ func (b *board) slot(i int) slot {
 	o := boardSlots + i*slotBytes
 	return slot{
 		chunk: b.u64(o + slotChunk), pos: b.u32(o + slotPos), phase: b.u32(o + slotPhase),
-		started: b.i64(o + slotStarted), pid: b.u32(o + slotWorkerPID),
+		started: b.i64(o + slotStarted), pid: b.u32(o + slotWorkerPID), ready: b.u32(o + slotReady),
 	}
 }
 
@@ -129,6 +131,7 @@ func (s slot) clear() {
 	atomic.StoreUint32(s.phase, phaseIdle)
 	atomic.StoreInt64(s.started, 0)
 	atomic.StoreUint32(s.pid, 0)
+	atomic.StoreUint32(s.ready, 0)
 }
 
 // A mark is what a slot says its worker is doing.

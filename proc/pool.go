@@ -145,7 +145,6 @@ type PoolStats struct {
 type poolWorker struct {
 	slot     int
 	p        *Process
-	ready    bool
 	timedOut *mark    // what the slot said when TaskTimeout killed it
 	returns  []uint64 // chunks given back while its death was not yet seen
 }

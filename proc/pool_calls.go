@@ -58,7 +58,7 @@ func (p *Pool[In, Out]) chunkOf(c *call[In, Out], ins []In, base int) (*chunk[In
 func (p *Pool[In, Out]) send(ctx context.Context, k *chunk[In, Out]) error {
 	var buf bytes.Buffer
 	buf.Write(make([]byte, chunkHeader))
-	err := encMode.NewEncoder(&buf).Encode(k.ins)
+	err := p.task.ins.encode(&buf, k.ins)
 	if err == nil && buf.Len() <= p.maxTask {
 		msg := buf.Bytes()
 		putChunkHead(msg, k.id, k.c.id, len(k.ins))

@@ -4,6 +4,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"sync/atomic"
 	"time"
 )
 
@@ -32,7 +33,7 @@ func (p *Pool[In, Out]) collect() {
 		p.mu.Lock()
 		switch h.kind {
 		case reportReady:
-			p.readyLocked(h.slot)
+			p.readyLocked(h.slot, h.pid)
 		case reportResults:
 			p.resultsLocked(h, msg[reportHeader:])
 		case reportReturned:
@@ -42,12 +43,11 @@ func (p *Pool[In, Out]) collect() {
 	}
 }
 
-// readyLocked records that the worker in slot is ready.
-func (p *Pool[In, Out]) readyLocked(slot int) {
-	if slot < 0 || slot >= len(p.workers) || p.workers[slot] == nil || p.workers[slot].ready {
-		return
+// readyLocked records that worker pid, in slot, is ready.
+func (p *Pool[In, Out]) readyLocked(slot, pid int) {
+	if slot < 0 || slot >= len(p.workers) || p.workers[slot] == nil || p.workers[slot].p.pid != pid {
+		return // exited since
 	}
-	p.workers[slot].ready = true
 	p.nready++
 	if p.nready == len(p.workers) {
 		p.readyDoneLocked()
@@ -69,18 +69,18 @@ func (p *Pool[In, Out]) resultsLocked(h reportHead, body []byte) {
 	if k == nil {
 		return // its call ended, or another report covered it
 	}
-	var r wireResults[Out]
-	if err := decMode.Unmarshal(body, &r); err != nil || len(r.Outs) != h.n || h.first+h.n > len(k.ins) || h.first < 0 {
+	if h.first < 0 || h.n < 0 || h.first+h.n > len(k.ins) {
 		return // not from a worker of this pool: the chunk runs again when returned
 	}
-	pid := 0
-	if h.slot >= 0 && h.slot < len(p.workers) && p.workers[h.slot] != nil {
-		pid = p.workers[h.slot].p.pid
+	outs, fails, err := decodeResults(p.task.outs, body, h.n)
+	if err != nil {
+		return
 	}
+	pid := h.pid
 	var failed map[int]wireFail
-	if len(r.Fails) > 0 {
-		failed = make(map[int]wireFail, len(r.Fails))
-		for _, f := range r.Fails {
+	if len(fails) > 0 {
+		failed = make(map[int]wireFail, len(fails))
+		for _, f := range fails {
 			failed[int(f.Pos)] = f
 		}
 	}
@@ -108,7 +108,7 @@ func (p *Pool[In, Out]) resultsLocked(h reportHead, body []byte) {
 			}
 			continue
 		}
-		p.settleLocked(c, i, r.Outs[j], nil)
+		p.settleLocked(c, i, outs[j], nil)
 	}
 	if k.nrep >= len(k.ins) {
 		p.dropLocked(k)
@@ -333,7 +333,9 @@ func (p *Pool[In, Out]) diedLocked(w *poolWorker) {
 	p.workers[w.slot] = nil
 	p.alive--
 	err := w.p.Wait()
-	m, _ := p.board.slot(w.slot).read()
+	s := p.board.slot(w.slot)
+	m, _ := s.read()
+	ready := atomic.LoadUint32(s.ready) == 1
 	switch {
 	case w.timedOut != nil:
 		p.chargeLocked(w.timedOut.chunk, int(w.timedOut.pos),
@@ -350,7 +352,7 @@ func (p *Pool[In, Out]) diedLocked(w *poolWorker) {
 		return
 	}
 	var e *ExitError
-	if !w.ready && err != nil && !(errors.As(err, &e) && e.Signal != 0) {
+	if !ready && err != nil && !(errors.As(err, &e) && e.Signal != 0) {
 		// Init failed, or the worker could not start: not by chance.
 		p.broken = fmt.Errorf("%w: %v", ErrInitFailed, err)
 		p.failAllLocked(p.broken)
@@ -361,9 +363,7 @@ func (p *Pool[In, Out]) diedLocked(w *poolWorker) {
 	if err == nil && p.state >= poolSealed {
 		return // drained: not replaced
 	}
-	if w.ready || err != nil {
-		p.stats.Replaced++
-	}
+	p.stats.Replaced++
 	p.restarts = append(p.restarts, w.slot)
 	p.restartLocked()
 }

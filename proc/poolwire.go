@@ -9,23 +9,24 @@ import (
 // What passes between a pool and its workers.
 //
 // A task message (tasks queue, pool to workers) is a chunk: a header, then
-// the CBOR array of the chunk's inputs.
+// the chunk's inputs (see sliceCodec).
 //
 //	[0:8]   chunk ID
 //	[8:16]  call ID
 //	[16:20] number of tasks
 //
 // A report (results queue, workers to pool) is a header, then for
-// reportResults the CBOR encoding of a wireResults.
+// reportResults the results (see encodeResults).
 //
 //	[0]     kind: report*
 //	[4:8]   the worker's slot
 //	[8:16]  chunk ID
 //	[16:20] first task of the chunk the report covers
 //	[20:24] number of tasks it covers
+//	[24:28] the worker's pid
 const (
 	chunkHeader  = 20
-	reportHeader = 24
+	reportHeader = 28
 )
 
 // Kinds of report.
@@ -34,13 +35,6 @@ const (
 	reportReturned = 2 // the chunk was delivered again: its holder died
 	reportReady    = 3 // the worker ran Init and waits for tasks
 )
-
-// wireResults are the results of consecutive tasks of a chunk. Outs holds
-// one value per task; those of failed tasks are zero and listed in Fails.
-type wireResults[Out any] struct {
-	Outs  []Out
-	Fails []wireFail `cbor:",omitempty"`
-}
 
 // wireFail is a task that returned an error or panicked.
 type wireFail struct {
@@ -75,6 +69,7 @@ type reportHead struct {
 	chunk uint64
 	first int
 	n     int
+	pid   int
 }
 
 // readReportHead reads a report's header.
@@ -85,6 +80,7 @@ func readReportHead(b []byte) (reportHead, error) {
 	return reportHead{
 		kind: b[0], slot: int(binary.LittleEndian.Uint32(b[4:])), chunk: binary.LittleEndian.Uint64(b[8:]),
 		first: int(binary.LittleEndian.Uint32(b[16:])), n: int(binary.LittleEndian.Uint32(b[20:])),
+		pid: int(binary.LittleEndian.Uint32(b[24:])),
 	}, nil
 }
 
@@ -94,5 +90,6 @@ func appendReportHead(b []byte, h reportHead) []byte {
 	b = binary.LittleEndian.AppendUint32(b, uint32(h.slot))
 	b = binary.LittleEndian.AppendUint64(b, h.chunk)
 	b = binary.LittleEndian.AppendUint32(b, uint32(h.first))
-	return binary.LittleEndian.AppendUint32(b, uint32(h.n))
+	b = binary.LittleEndian.AppendUint32(b, uint32(h.n))
+	return binary.LittleEndian.AppendUint32(b, uint32(h.pid))
 }

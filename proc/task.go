@@ -21,6 +21,8 @@ type Task[In, Out any] struct {
 	fn   func(context.Context, In) (Out, error)
 	work *Func // the worker process's function
 	err  error // why DefineTask refused it
+	ins  sliceCodec[In]
+	outs sliceCodec[Out]
 }
 
 // DefineTask registers fn under name as a task that a [Pool] of worker
@@ -46,7 +48,7 @@ type Task[In, Out any] struct {
 // or Out cannot travel, the Task records an error wrapping
 // [ErrInvalidFunc], which [Task.Err] and NewPool return.
 func DefineTask[In, Out any](name string, fn func(ctx context.Context, in In) (Out, error)) *Task[In, Out] {
-	t := &Task[In, Out]{name: name, fn: fn}
+	t := &Task[In, Out]{name: name, fn: fn, ins: codecOf[In](), outs: codecOf[Out]()}
 	switch {
 	case name == "":
 		t.err = fmt.Errorf("%w: empty task name", ErrInvalidFunc)
@@ -116,14 +118,15 @@ func (t *Task[In, Out]) serve(ctx context.Context, tasks, results *mpq.Queue, bf
 	}
 	defer b.close()
 	w := &taskWorker[In, Out]{t: t, tasks: tasks, results: results, b: b, s: b.slot(cfg.Slot), cfg: cfg,
-		maxReport: results.Stats().MaxMessage}
-	atomic.StoreUint32(w.s.pid, uint32(os.Getpid()))
+		maxReport: results.Stats().MaxMessage, pid: os.Getpid()}
+	atomic.StoreUint32(w.s.pid, uint32(w.pid))
 	if cfg.Init != "" {
 		if err := runInit(ctx, cfg); err != nil {
 			return fmt.Errorf("Init %s: %w", cfg.Init, err)
 		}
 	}
-	if err := results.Put(ctx, appendReportHead(nil, reportHead{kind: reportReady, slot: cfg.Slot})); err != nil {
+	atomic.StoreUint32(w.s.ready, 1)
+	if err := results.Put(ctx, appendReportHead(nil, reportHead{kind: reportReady, slot: cfg.Slot, pid: w.pid})); err != nil {
 		return err
 	}
 	for {
@@ -178,6 +181,7 @@ type taskWorker[In, Out any] struct {
 	s              slot
 	cfg            workerConfig
 	maxReport      int
+	pid            int
 	done           int // tasks run
 }
 
@@ -192,7 +196,7 @@ func (w *taskWorker[In, Out]) chunk(ctx context.Context, d *mpq.Delivery) error 
 	if d.Count() > 1 {
 		// Its holder died: the pool, which knows what the death cost,
 		// decides what to run again.
-		if err := w.results.Put(ctx, appendReportHead(nil, reportHead{kind: reportReturned, slot: w.cfg.Slot, chunk: id})); err != nil {
+		if err := w.results.Put(ctx, appendReportHead(nil, reportHead{kind: reportReturned, slot: w.cfg.Slot, chunk: id, pid: w.pid})); err != nil {
 			return err
 		}
 		return ack(d)
@@ -204,8 +208,8 @@ func (w *taskWorker[In, Out]) chunk(ctx context.Context, d *mpq.Delivery) error 
 	d.Extend(mpq.MaxLease) // only a death gives it back
 	atomic.StoreUint32(w.s.phase, phaseIdle)
 	atomic.StoreUint64(w.s.chunk, id)
-	var ins []In
-	if err := decMode.Unmarshal(data[chunkHeader:], &ins); err != nil || len(ins) != n {
+	ins, err := w.t.ins.decode(data[chunkHeader:], n)
+	if err != nil {
 		return fmt.Errorf("proc: pool: chunk %d: cannot decode %d inputs: %v", id, n, err)
 	}
 	outs := make([]Out, n)
@@ -283,8 +287,8 @@ func (w *taskWorker[In, Out]) run(ctx context.Context, in In, out *Out) (f *wire
 // for it fails its task.
 func (w *taskWorker[In, Out]) report(ctx context.Context, id uint64, first int, outs []Out, fails []wireFail) error {
 	var buf bytes.Buffer
-	buf.Write(appendReportHead(nil, reportHead{kind: reportResults, slot: w.cfg.Slot, chunk: id, first: first, n: len(outs)}))
-	err := encMode.NewEncoder(&buf).Encode(wireResults[Out]{Outs: outs, Fails: fails})
+	buf.Write(appendReportHead(nil, reportHead{kind: reportResults, slot: w.cfg.Slot, chunk: id, first: first, n: len(outs), pid: w.pid}))
+	err := encodeResults(w.t.outs, &buf, outs, fails)
 	if err == nil && buf.Len() <= w.maxReport {
 		return w.results.Put(ctx, buf.Bytes())
 	}
