@@ -58,6 +58,10 @@ type child struct {
 	closers []func() error // what to close after the function, in reverse
 }
 
+// current is this process's child state, if it is a child: a pool's
+// worker opens its Init's arguments with it.
+var current *child
+
 // onClose records a Close to run when the function has returned.
 func (c *child) onClose(f func() error) { c.closers = append(c.closers, f) }
 
@@ -74,6 +78,7 @@ func runChild(token string) {
 	syscall.CloseOnExec(payloadFD)
 	syscall.CloseOnExec(resultFD)
 	c := &child{out: os.NewFile(resultFD, "proc-result")}
+	current = c
 	pl, err := readPayload(token)
 	if err != nil {
 		// Not started by Start as we know it: say so where someone looks.

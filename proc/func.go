@@ -235,19 +235,8 @@ func (f *Func) Start(ctx context.Context, args ...any) (*Process, error) {
 // as well as the system's error number, and says how to fix it. A Start
 // that fails leaves nothing behind: no descriptor, and no child process.
 func (f *Func) StartWith(ctx context.Context, opts *Options, args ...any) (*Process, error) {
-	switch {
-	case f == nil:
-		return nil, fmt.Errorf("%w: nil *Func", ErrInvalidFunc)
-	case f.err != nil:
-		return nil, f.err
-	case os.Getenv(envChild) != "":
-		// A child whose main did not start with Main: starting another
-		// would repeat that forever.
-		return nil, fmt.Errorf("%w: this is a child process started for a function, running main instead", ErrNoMain)
-	case !mainCalled.Load():
-		return nil, ErrNoMain
-	case f.late:
-		return nil, fmt.Errorf("%w: %q was defined after Main ran, so a child process never defines it; define it in a package-level variable", ErrUnknownFunc, f.name)
+	if err := f.startable(); err != nil {
+		return nil, err
 	}
 	if err := ctx.Err(); err != nil {
 		return nil, err
@@ -258,4 +247,23 @@ func (f *Func) StartWith(ctx context.Context, opts *Options, args ...any) (*Proc
 	}
 	defer a.release()
 	return start(ctx, f, opts, a)
+}
+
+// startable returns why f cannot be started in this process, or nil.
+func (f *Func) startable() error {
+	switch {
+	case f == nil:
+		return fmt.Errorf("%w: nil *Func", ErrInvalidFunc)
+	case f.err != nil:
+		return f.err
+	case os.Getenv(envChild) != "":
+		// A child whose main did not start with Main: starting another
+		// would repeat that forever.
+		return fmt.Errorf("%w: this is a child process started for a function, running main instead", ErrNoMain)
+	case !mainCalled.Load():
+		return ErrNoMain
+	case f.late:
+		return fmt.Errorf("%w: %q was defined after Main ran, so a child process never defines it; define it in a package-level variable", ErrUnknownFunc, f.name)
+	}
+	return nil
 }
