@@ -1,9 +1,10 @@
-//go:build linux && mpqpool
+//go:build linux
 
 package bench
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"time"
 
@@ -17,7 +18,7 @@ import (
 var squareTask = proc.DefineTask("bench-square", func(_ context.Context, x int) (int, error) { return x * x, nil })
 
 // poolWarmup is the ints of the untimed Map that warms a pool before the
-// timed Map; baseline.py warms Python's pools with as many.
+// timing starts; baseline.py warms Python's pools with as many.
 const poolWarmup = 1000
 
 // mpqPoolBackend measures mpq's proc.Pool, run by the harness process with
@@ -27,54 +28,92 @@ type mpqPoolBackend struct{}
 
 func (mpqPoolBackend) supports(r row) bool { return r.pool() }
 
-func (mpqPoolBackend) measure(ctx context.Context, r row, lim limits) (Sample, error) {
+func (mpqPoolBackend) measure(ctx context.Context, r row, lim limits) (s Sample, err error) {
 	ctx, cancel := context.WithTimeout(ctx, lim.time+childTimeout)
 	defer cancel()
-	return measureMpqPool(ctx, r, lim)
-}
-
-// measureMpqPool makes a proc.Pool of squareTask with r.workers workers,
-// warms it with a Map of poolWarmup ints and then times r's operation:
-// one Map of lim.msgs ints (a throughput row), or Submit then Wait of one
-// int at a time (a round-trip row), like the echo round trips.
-func measureMpqPool(ctx context.Context, r row, lim limits) (s Sample, err error) {
 	p, err := proc.NewPool(ctx, squareTask, &proc.PoolOptions{Workers: r.workers})
 	if err != nil {
 		return Sample{}, err
 	}
 	defer func() {
-		if cerr := closePool(p); err == nil && cerr != nil {
-			err = cerr
+		if cerr := p.Close(); err == nil && cerr != nil {
+			err = fmt.Errorf("Close: %w", cerr)
 		}
 	}()
-	if err := mapSquares(ctx, p.Map, 0, poolWarmup, nil); err != nil {
+	if _, err := mapSquares(ctx, p, poolWarmup); err != nil {
 		return Sample{}, fmt.Errorf("warm-up Map: %w", err)
 	}
 	if r.kind == roundTrip {
-		e := &submitEnd{submit: func(x int) (func() (int, error), error) {
-			fut, err := p.Submit(ctx, x)
-			if err != nil {
-				return nil, err
-			}
-			return func() (int, error) { return fut.Wait(ctx) }, nil
-		}}
+		e := &submitEnd{p: p}
 		return timeRoundTrips(ctx, e, e, 0, lim)
 	}
-	var d time.Duration
-	if err := mapSquares(ctx, p.Map, 0, lim.msgs, &d); err != nil {
+	d, err := mapSquares(ctx, p, lim.msgs)
+	if err != nil {
 		return Sample{}, err
 	}
 	return rate(int64(lim.msgs), 0, d)
 }
 
-// closePool closes p and waits for its workers, returning what Close
-// returns if it returns an error.
-func closePool(p any) error {
-	switch c := p.(type) {
-	case interface{ Close() error }:
-		return c.Close()
-	case interface{ Close() }:
-		c.Close()
+// mapSquares maps squareTask over the ints 0 to n-1 in one Map, checks the
+// results and returns how long the Map took.
+func mapSquares(ctx context.Context, p *proc.Pool[int, int], n int) (time.Duration, error) {
+	ins := make([]int, n)
+	for i := range ins {
+		ins[i] = i
 	}
+	start := time.Now()
+	outs, err := p.Map(ctx, ins)
+	d := time.Since(start)
+	if err != nil {
+		return d, err
+	}
+	if len(outs) != n {
+		return d, fmt.Errorf("Map of %d ints returned %d results", n, len(outs))
+	}
+	for i, y := range outs {
+		if y != i*i {
+			return d, fmt.Errorf("Map: result %d is %d; want %d", i, y, i*i)
+		}
+	}
+	return d, nil
+}
+
+// submitEnd is a pool as an [endpoint], for [timeRoundTrips]: put submits
+// the next int, get waits for its square and checks it.
+type submitEnd struct {
+	p    *proc.Pool[int, int]
+	next int
+	fut  *proc.Future[int]
+}
+
+var errSubmitEndUsage = errors.New("bench: a submitEnd takes one put of one message, then one get")
+
+func (e *submitEnd) put(ctx context.Context, _ []byte, n int) error {
+	if n != 1 || e.fut != nil {
+		return errSubmitEndUsage
+	}
+	fut, err := e.p.Submit(ctx, e.next)
+	if err != nil {
+		return err
+	}
+	e.fut = fut
 	return nil
 }
+
+func (e *submitEnd) get(ctx context.Context) (int, int, error) {
+	if e.fut == nil {
+		return 0, 0, errSubmitEndUsage
+	}
+	y, err := e.fut.Wait(ctx)
+	x := e.next
+	e.fut, e.next = nil, e.next+1
+	if err != nil {
+		return 0, 0, err
+	}
+	if y != x*x {
+		return 0, 0, fmt.Errorf("Submit(%d): got %d; want %d", x, y, x*x)
+	}
+	return 1, 0, nil
+}
+
+func (e *submitEnd) closeWrite() error { return nil }
