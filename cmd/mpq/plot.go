@@ -24,8 +24,8 @@ import (
 	"github.com/mpq-go/mpq/cmd/mpq/internal/bench"
 )
 
-// The size of the chart: two panels side by side under a title. A PNG has
-// plotDPI pixels to the inch.
+// The size of the chart: two panels side by side under a title, three
+// with the pool Map row. A PNG has plotDPI pixels to the inch.
 const (
 	plotWidth  = 12 * vg.Inch
 	plotHeight = 5.5 * vg.Inch
@@ -65,8 +65,9 @@ func writePlot(path string, rep *bench.Report) error {
 
 // drawPlot draws rep on a new canvas of format ("png" or "svg"): a title
 // with the machine, the throughput of the 1->1 rows against message size,
-// the histograms of the round-trip rows, and a legend of the contenders
-// for both.
+// the histograms of the round-trip rows (the pool's Submit+Wait among
+// them), the pool Map's throughput if it was measured, and a legend of the
+// contenders for all.
 func drawPlot(rep *bench.Report, format string) (vg.CanvasWriterTo, error) {
 	var c vg.CanvasWriterTo
 	switch format {
@@ -96,6 +97,9 @@ func drawPlot(rep *bench.Report, format string) (vg.CanvasWriterTo, error) {
 	looks := plotLooks()
 	drawn := map[string]bool{}
 	panels := []*plot.Plot{plotThroughput(rep, looks, drawn), plotLatency(rep, looks, drawn)}
+	if p := plotPoolMap(rep, looks, drawn); p != nil {
+		panels = append(panels, p)
+	}
 
 	legend := plot.NewLegend()
 	legend.Top = true
@@ -117,7 +121,7 @@ func drawPlot(rep *bench.Report, format string) (vg.CanvasWriterTo, error) {
 	lc := draw.Crop(body, body.Size().X-legendW+2*pad, 0, 0, -2*pad)
 	legend.Draw(lc)
 
-	tiles := draw.Tiles{Rows: 1, Cols: 2, PadX: vg.Points(24)}
+	tiles := draw.Tiles{Rows: 1, Cols: len(panels), PadX: vg.Points(24)}
 	pc := draw.Crop(body, 0, -legendW, 0, 0)
 	for i, p := range panels {
 		p.Draw(tiles.At(pc, i, 0))
@@ -182,6 +186,7 @@ var plotPalette = []color.RGBA{
 	{0xd6, 0x27, 0x28, 0xff}, {0xff, 0x7f, 0x0e, 0xff}, {0x8c, 0x56, 0x4b, 0xff}, {0xbc, 0xbd, 0x22, 0xff},
 	{0x7f, 0x7f, 0x7f, 0xff}, {0xe3, 0x77, 0xc2, 0xff}, {0x94, 0x67, 0xbd, 0xff}, {0x17, 0xbe, 0xcf, 0xff},
 	{0x2c, 0xa0, 0x2c, 0xff}, {0x1f, 0x77, 0xb4, 0xff}, {0x00, 0x00, 0x00, 0xff}, {0x39, 0x3b, 0x79, 0xff},
+	{0x8b, 0x00, 0x00, 0xff}, {0x6b, 0x8e, 0x23, 0xff}, {0x00, 0x80, 0x80, 0xff},
 }
 
 // plotLooks gives every contender a plotLook by its place in the table,
@@ -204,7 +209,7 @@ func plotLooks() map[string]plotLook {
 // It marks the contenders it draws in drawn.
 func plotThroughput(rep *bench.Report, looks map[string]plotLook, drawn map[string]bool) *plot.Plot {
 	p := plot.New()
-	p.Title.Text = "Throughput, 1 producer -> 1 consumer (median of runs)"
+	p.Title.Text = "Throughput, 1 producer -> 1 consumer\n(median of runs)"
 	p.X.Label.Text = "message size"
 	p.Y.Label.Text = "messages per second"
 
@@ -266,16 +271,30 @@ func plotLatency(rep *bench.Report, looks map[string]plotLook, drawn map[string]
 
 	var rs []bench.Result
 	sizes := map[int]bool{}
+	pool := false // a pool's Submit+Wait, which has no message size
 	for _, r := range rep.Results {
 		if r.Kind == bench.KindRoundTrip && r.Error == "" && r.Hist != nil && r.Hist.Total() > 0 {
 			rs = append(rs, r)
-			sizes[r.Size] = true
+			if r.Workers > 0 {
+				pool = true
+			} else {
+				sizes[r.Size] = true
+			}
 		}
 	}
-	p.Title.Text = "Round trips, all runs, up to the slowest p99.9"
+	what := "Round trips"
 	if len(sizes) == 1 {
-		p.Title.Text = fmt.Sprintf("Round trips of %s, all runs, up to the slowest p99.9", plotSize(float64(rs[0].Size)))
+		for size := range sizes {
+			what = "Round trips of " + plotSize(float64(size))
+		}
 	}
+	switch {
+	case pool && len(sizes) == 0:
+		what = "Pool Submit+Wait"
+	case pool:
+		what += " and pool Submit+Wait"
+	}
+	p.Title.Text = what + "\nall runs, up to the slowest p99.9"
 	if len(rs) == 0 {
 		return plotEmpty(p, "no round-trip histograms measured")
 	}
@@ -321,6 +340,67 @@ func plotLatency(rep *bench.Report, looks map[string]plotLook, drawn map[string]
 	}
 	p.Y.Min, p.Y.Max = 0, p.Y.Max*1.05
 	return p
+}
+
+// plotPoolMap plots the median tasks/s of every contender on the pool Map
+// row, a point each, labelled with its figure, on a log scale; it returns
+// nil if the row has no figures. It marks the contenders it draws in drawn.
+func plotPoolMap(rep *bench.Report, looks map[string]plotLook, drawn map[string]bool) *plot.Plot {
+	var rs []bench.Result
+	for _, r := range rep.Results {
+		if r.Kind == bench.KindThroughput && r.Workers > 0 && r.Error == "" && r.Value > 0 && !math.IsInf(r.Value, 0) {
+			rs = append(rs, r)
+		}
+	}
+	if len(rs) == 0 {
+		return nil
+	}
+	p := plot.New()
+	p.Title.Text = rs[0].Case + "\n(median of runs)"
+	p.X.Label.Text = "contender (see the legend)"
+	p.Y.Label.Text = "tasks per second"
+	var ys []float64
+	var labels plotter.XYLabels
+	for i, r := range rs {
+		xy := plotter.XY{X: float64(i), Y: r.Value}
+		points, err := plotter.NewScatter(plotter.XYs{xy})
+		if err != nil {
+			continue
+		}
+		points.GlyphStyle = looks[r.Backend].glyphStyle()
+		points.GlyphStyle.Radius = vg.Points(5)
+		p.Add(points)
+		drawn[r.Backend] = true
+		ys = append(ys, r.Value)
+		labels.XYs = append(labels.XYs, xy)
+		labels.Labels = append(labels.Labels, plotSI3(r.Value))
+	}
+	if l, err := plotter.NewLabels(labels); err == nil {
+		for i := range l.TextStyle {
+			l.TextStyle[i].XAlign = draw.XCenter
+			l.TextStyle[i].YAlign = draw.YBottom
+		}
+		l.Offset = vg.Point{Y: vg.Points(8)}
+		p.Add(l)
+	}
+	p.X.Min, p.X.Max = -0.5, float64(len(rs))-0.5
+	p.X.Tick.Marker = plot.ConstantTicks{}
+	plotLogAxis(&p.Y, slices.Min(ys), slices.Max(ys)*2, plotSI) // room for the labels
+	return p
+}
+
+// plotSI3 formats a figure with three significant digits and a k, M or G
+// suffix: 4.21M.
+func plotSI3(v float64) string {
+	for _, u := range []struct {
+		f float64
+		s string
+	}{{1e9, "G"}, {1e6, "M"}, {1e3, "k"}} {
+		if v >= u.f {
+			return fmt.Sprintf("%.3g%s", v/u.f, u.s)
+		}
+	}
+	return fmt.Sprintf("%.3g", v)
 }
 
 // histOutline is the outline of h's buckets first to last, in µs, on an

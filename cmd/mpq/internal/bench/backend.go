@@ -38,7 +38,15 @@ type row struct {
 	producers int
 	consumers int
 	size      int // message bytes
+	// workers, if > 0, makes the row a process pool's: a throughput row
+	// maps tasks over that many worker processes, a round-trip row submits
+	// one task and waits for its result. Only the pool contenders (see
+	// [poolIDs]) run it, and they run nothing else.
+	workers int
 }
+
+// pool reports whether r is a process pool's row.
+func (r row) pool() bool { return r.workers > 0 }
 
 // rows lists every row in table order.
 var rows = []row{
@@ -49,11 +57,13 @@ var rows = []row{
 	{id: "rtt-64", title: "round trip 64 B", kind: roundTrip, producers: 1, consumers: 1, size: 64},
 	{id: "allocs", title: "allocs/msg 64 B", kind: allocs, size: 64},
 	{id: "idle", title: "blocked Get 2 s", kind: idleCPU},
+	{id: "pool-map", title: "pool Map x*x, 2 workers", kind: throughput, workers: 2},
+	{id: "pool-submit", title: "pool Submit+Wait, 2 workers", kind: roundTrip, workers: 2},
 }
 
 // limits bound one run of one backend: it stops at whichever comes first.
 type limits struct {
-	msgs   int           // messages (throughput) or round trips
+	msgs   int           // messages (throughput), round trips or pool tasks
 	time   time.Duration // wall time
 	warmup int           // round trips not timed
 }
@@ -129,7 +139,7 @@ type contender struct {
 
 // mpqIDs are the contenders whose figures ratios and targets are about;
 // every other contender is a baseline.
-var mpqIDs = []string{"mpq", "mpq-batch", "mpq-pipe", "mpq-pipe-append"}
+var mpqIDs = []string{"mpq", "mpq-batch", "mpq-pipe", "mpq-pipe-append", "mpq-pool"}
 
 // queueIDs are the contenders that move messages through a Queue: the
 // targets are about them unless they say otherwise.
@@ -174,4 +184,10 @@ var contenderTable = []contender{
 		note: "multiprocessing.Queue of bytes, bounded to ~4 MiB; separate processes"},
 	{id: "py-pipe", label: "py Pipe", python: true,
 		note: "multiprocessing.Pipe send_bytes / recv_bytes; separate processes"},
+	{id: "mpq-pool", label: "mpq proc.Pool",
+		note: "proc.Pool of worker processes: Map of a []int (pool-map), Submit then Wait (pool-submit); pool made and warmed untimed"},
+	{id: "py-pool", label: "py Pool.map", python: true, rows: []string{"pool-map"},
+		note: "multiprocessing.Pool(2).map(square, range(N)), default chunksize (N/8); fork; pool made and warmed untimed"},
+	{id: "py-executor", label: "py ProcessPoolExecutor", python: true,
+		note: "concurrent.futures.ProcessPoolExecutor(2, fork): map, default chunksize 1, in rounds of 500 within the time limit (pool-map); submit(square, x).result() (pool-submit)"},
 }

@@ -7,6 +7,10 @@ Each run prints one JSON object on one line of stdout:
         --size BYTES --count MSGS --seconds S
     baseline.py rtt --transport queue|pipe --size BYTES --count N \\
         --seconds S --warmup N [--hist MIN_NS,PER_DECADE,BUCKETS]
+    baseline.py pool --transport pool|executor --workers W --count N \\
+        --seconds S
+    baseline.py submit --workers W --count N --seconds S --warmup N \\
+        [--hist MIN_NS,PER_DECADE,BUCKETS]
     baseline.py version
 
 tput: P producer processes send up to MSGS messages in all (each stops
@@ -24,6 +28,20 @@ of Queues. With --hist it also counts the round trips in BUCKETS buckets,
 PER_DECADE to a factor of ten from MIN_NS nanoseconds (the first bucket
 takes the shorter times too, the last the longer ones), and reports them
 as "hist": {"min_ns", "per_decade", "counts"}.
+
+pool: the throughput, in tasks per second, of mapping square (x*x) over
+ints with W worker processes. pool is multiprocessing.Pool(W).map(square,
+range(N)), one call with its default chunksize; executor is
+concurrent.futures.ProcessPoolExecutor(W).map(square, ...) with its
+default chunksize of 1, which moves each task alone: it maps rounds of
+EXECUTOR_ROUND ints, one after the other, until N are done or S seconds
+have passed. The pool is made and warmed with a small map first, untimed.
+
+submit: the latency of ProcessPoolExecutor(W).submit(square, x).result(),
+one at a time, N times or for S seconds after N warm-up calls, reported as
+rtt reports its round trips.
+
+Both start their workers by fork (the default on Linux up to Python 3.13).
 """
 
 import argparse
@@ -32,10 +50,18 @@ import math
 import multiprocessing as mp
 import sys
 import time
+from concurrent.futures import ProcessPoolExecutor
 
 CTX = mp.get_context("fork")
 RING_BYTES = 4 << 20  # bound of the Queue, like mpq's default capacity
 STEP = 64  # messages between deadline checks
+EXECUTOR_ROUND = 500  # tasks of one ProcessPoolExecutor.map between deadline checks
+POOL_WARMUP = 1000  # tasks of the untimed map that warms a pool
+
+
+def square(x):
+    """The pool rows' task: module-level, so that a worker can unpickle it."""
+    return x * x
 
 
 def produce(send, size, count, seconds, barrier):
@@ -179,12 +205,75 @@ def rtt(a):
     else:
         ping.put(None)
     child.join()
+    return latencies(lat, total, a.hist)
+
+
+def pool_map(a):
+    clock = time.perf_counter_ns
+    if a.transport == "pool":
+        with CTX.Pool(a.workers) as pool:
+            pool.map(square, range(POOL_WARMUP))
+            t0 = clock()
+            out = pool.map(square, range(a.count))
+            secs = (clock() - t0) / 1e9
+            pool.close()
+            pool.join()
+        n = len(out)
+        check(out, 0)
+    else:
+        with ProcessPoolExecutor(a.workers, mp_context=CTX) as ex:
+            list(ex.map(square, range(POOL_WARMUP)))
+            n = 0
+            t0 = clock()
+            deadline = t0 + int(a.seconds * 1e9)
+            while n < a.count:
+                k = min(EXECUTOR_ROUND, a.count - n)
+                out = list(ex.map(square, range(n, n + k)))
+                check(out, n)
+                n += k
+                if clock() >= deadline:
+                    break
+            secs = (clock() - t0) / 1e9
+    return {"msgs": n, "seconds": secs, "msgs_per_sec": n / secs}
+
+
+def check(out, first):
+    """Exit unless out holds the squares of first, first+1, ..."""
+    for i, y in enumerate(out):
+        if y != (first + i) * (first + i):
+            sys.exit("task %d: got %r; want %d" % (first + i, y, (first + i) ** 2))
+
+
+def submit(a):
+    clock = time.perf_counter_ns
+    with ProcessPoolExecutor(a.workers, mp_context=CTX) as ex:
+        for x in range(a.warmup):
+            ex.submit(square, x).result()
+        lat = []
+        t0 = clock()
+        deadline = t0 + int(a.seconds * 1e9)
+        while len(lat) < a.count:
+            x = len(lat)
+            t = clock()
+            y = ex.submit(square, x).result()
+            now = clock()
+            if y != x * x:
+                sys.exit("task %d: got %r; want %d" % (x, y, x * x))
+            lat.append(now - t)
+            if now >= deadline:
+                break
+        total = clock() - t0
+    return latencies(lat, total, a.hist)
+
+
+def latencies(lat, total, hist):
+    """The rtt and submit report of the times lat (ns), taken over total."""
     lat.sort()
     out = {"msgs": len(lat), "seconds": total / 1e9,
            "p50_ns": lat[(len(lat) + 1) // 2 - 1],
            "p99_ns": lat[max(0, -(-99 * len(lat) // 100) - 1)]}
-    if a.hist:
-        out["hist"] = histogram(lat, a.hist)
+    if hist:
+        out["hist"] = histogram(lat, hist)
     return out
 
 
@@ -200,10 +289,14 @@ def histogram(lat, spec):
     return {"min_ns": min_ns, "per_decade": per_decade, "counts": counts}
 
 
+CASES = {"tput": tput, "rtt": rtt, "pool": pool_map, "submit": submit}
+
+
 def main():
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    p.add_argument("case", choices=["tput", "rtt", "version"])
-    p.add_argument("--transport", choices=["queue", "pipe"], default="queue")
+    p.add_argument("case", choices=list(CASES) + ["version"])
+    p.add_argument("--transport", choices=["queue", "pipe", "pool", "executor"], default="queue")
+    p.add_argument("--workers", type=int, default=2)
     p.add_argument("--producers", type=int, default=1)
     p.add_argument("--consumers", type=int, default=1)
     p.add_argument("--size", type=int, default=64)
@@ -215,9 +308,12 @@ def main():
     if a.case == "version":
         out = {}
     else:
-        out = (tput if a.case == "tput" else rtt)(a)
-        out.update(case=a.case, transport=a.transport, producers=a.producers,
-                   consumers=a.consumers, size=a.size)
+        out = CASES[a.case](a)
+        out.update(case=a.case, transport=a.transport)
+        if a.case in ("pool", "submit"):
+            out.update(workers=a.workers)
+        else:
+            out.update(producers=a.producers, consumers=a.consumers, size=a.size)
     out["python"] = sys.version.split()[0]
     print(json.dumps(out), flush=True)
 

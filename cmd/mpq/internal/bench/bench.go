@@ -13,6 +13,13 @@
 // (every Put, every 10 ms, never), in a new directory under TMPDIR, which
 // must not be tmpfs.
 //
+// The process pool rows have contenders of their own, which run nothing
+// else: mpq's proc.Pool, Python's multiprocessing.Pool and its
+// concurrent.futures.ProcessPoolExecutor, each with 2 worker processes,
+// mapping x*x over ints (tasks/s) and submitting one int at a time and
+// waiting for its square (latency). The pools are made and warmed before
+// the timing starts.
+//
 // # Child processes
 //
 // Producers, consumers and echo servers are separate processes: [Run]
@@ -24,8 +31,10 @@
 //	if bench.IsChild() {
 //		os.Exit(bench.ChildMain())
 //	}
+//	proc.Main()
 //
-// before anything else reads its arguments.
+// before anything else reads its arguments. The pool rows' workers are
+// that binary too, run by proc.Main, which must come next.
 //
 // # Platform support
 //
@@ -52,7 +61,8 @@ type Config struct {
 	// Reps is the repetitions of each measurement; the median is reported.
 	// Default 5, or 3 if Quick. The idle row takes at most 3 (each lasts 2 s).
 	Reps int
-	// Count, if > 0, is the message (or round-trip) limit of every run.
+	// Count, if > 0, is the message (round-trip, pool task) limit of
+	// every run.
 	Count int
 	// Python is the Python 3 interpreter of the baselines. Default python3.
 	Python string

@@ -7,6 +7,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"strings"
 	"testing"
@@ -246,4 +247,104 @@ func runCounted(t *testing.T, cfg Config) (*Report, []string) {
 		}
 	}
 	return rep, got
+}
+
+// TestPoolRows checks, without running anything, that the pool rows are
+// run by the pool contenders alone, which run nothing else, and the
+// limits of their runs.
+func TestPoolRows(t *testing.T) {
+	want := map[string]string{
+		"mpq-pool":    "pool-map pool-submit",
+		"py-pool":     "pool-map",
+		"py-executor": "pool-map pool-submit",
+	}
+	for _, c := range contenders("python3", "baseline.py") {
+		var got []string
+		for _, r := range rows {
+			if c.b.supports(r) && (r.pool() || want[c.id] != "") {
+				got = append(got, r.id)
+			}
+		}
+		if strings.Join(got, " ") != want[c.id] {
+			t.Errorf("%s supports %v of the pool rows and the others; want %q", c.id, got, want[c.id])
+		}
+	}
+
+	for _, c := range []struct {
+		cfg              Config
+		goTasks, pyTasks int
+	}{
+		{Config{}, 1_000_000, 1_000_000},
+		{Config{Quick: true}, 100_000, 100_000},
+		{Config{Quick: true, Count: 2000}, 2000, 2000},
+	} {
+		goB, pyB := c.cfg.budgets()
+		if goB.pool.msgs != c.goTasks || pyB.pool.msgs != c.pyTasks || pyB.pool.time <= 0 {
+			t.Errorf("%+v: got pool limits %+v (Go), %+v (Python); want %d tasks, %d and a time limit", c.cfg, goB.pool, pyB.pool, c.goTasks, c.pyTasks)
+		}
+	}
+}
+
+// TestPoolRun runs the pool rows with every pool contender, with a small
+// count, and checks the results, their comparison and the pool targets.
+func TestPoolRun(t *testing.T) {
+	needPython(t)
+	cfg := Config{Quick: true, Reps: 1, Count: 2000, Rows: []string{"pool-map", "pool-submit"}, Backends: poolIDs}
+	rep, got := runCounted(t, cfg)
+	want := []string{"pool-map/mpq-pool", "pool-map/py-pool", "pool-map/py-executor", "pool-submit/mpq-pool", "pool-submit/py-executor"}
+	if strings.Join(got, " ") != strings.Join(want, " ") {
+		t.Errorf("got results %v; want %v", got, want)
+	}
+	for _, r := range rep.Results {
+		if r.Workers != 2 || r.Size != 0 || r.Producers != 0 {
+			t.Errorf("%s/%s: got %d workers, size %d, %d producers; want 2 workers and no messages", r.Row, r.Backend, r.Workers, r.Size, r.Producers)
+		}
+		switch {
+		case r.Row == "pool-map" && r.Backend != "py-executor" && r.Median.Msgs != int64(cfg.Count):
+			t.Errorf("%s/%s: mapped %d tasks; want one Map of %d", r.Row, r.Backend, r.Median.Msgs, cfg.Count)
+		case r.Row == "pool-submit" && (r.Kind != KindRoundTrip || r.Hist == nil || r.Hist.Total() != r.Median.Msgs):
+			t.Errorf("%s/%s: kind %s, histogram %+v over %d round trips; want a round-trip histogram of them", r.Row, r.Backend, r.Kind, r.Hist, r.Median.Msgs)
+		}
+	}
+	var names []string
+	for _, r := range rep.Ratios {
+		names = append(names, r.Row+":"+r.Name)
+	}
+	wantNames := []string{"pool-map:mpq-pool/py-pool", "pool-map:mpq-pool/py-executor", "pool-submit:mpq-pool/py-executor"}
+	if strings.Join(names, " ") != strings.Join(wantNames, " ") {
+		t.Errorf("got ratios %v; want %v", names, wantNames)
+	}
+	judged := 0
+	for _, tg := range rep.Targets {
+		if strings.HasPrefix(tg.Name, "pool ") {
+			judged++
+			if tg.Status == "N/A" || tg.By != "mpq-pool" {
+				t.Errorf("target %q: got %q, status %s, by %q; want it judged on mpq-pool", tg.Name, tg.Got, tg.Status, tg.By)
+			}
+		}
+	}
+	if judged != 3 {
+		t.Errorf("got %d pool targets; want 3", judged)
+	}
+	var table strings.Builder
+	if err := printTable(&table, rep); err != nil {
+		t.Fatal(err)
+	}
+	for _, s := range []string{"pool Map x*x, 2 workers", "tasks/s (2.0k tasks)", "py ProcessPoolExecutor:", "pool/this"} {
+		if !strings.Contains(table.String(), s) {
+			t.Errorf("table lacks %q:\n%s", s, table.String())
+		}
+	}
+}
+
+// needPython skips the test if there is no python3, or fails it under
+// CI=true, where the baselines must run.
+func needPython(t *testing.T) {
+	t.Helper()
+	if _, err := exec.LookPath("python3"); err != nil {
+		if os.Getenv("CI") == "true" {
+			t.Fatal("no python3 for the baselines")
+		}
+		t.Skip("no python3")
+	}
 }

@@ -15,13 +15,16 @@ import (
 	"time"
 
 	"github.com/mpq-go/mpq/cmd/mpq/internal/bench"
+	"github.com/mpq-go/mpq/proc"
 )
 
-// TestMain lets the test binary serve as the harness's child processes.
+// TestMain lets the test binary serve as the harness's child processes,
+// and as the workers of the pool rows' proc.Pool.
 func TestMain(m *testing.M) {
 	if bench.IsChild() {
 		os.Exit(bench.ChildMain())
 	}
+	proc.Main()
 	os.Exit(m.Run())
 }
 

@@ -18,7 +18,9 @@ type chanBackend struct{}
 // chanCap is the buffer of the throughput channel.
 const chanCap = 1024
 
-func (chanBackend) supports(r row) bool { return r.kind == throughput || r.kind == roundTrip }
+func (chanBackend) supports(r row) bool {
+	return !r.pool() && (r.kind == throughput || r.kind == roundTrip)
+}
 
 func (chanBackend) measure(ctx context.Context, r row, lim limits) (Sample, error) {
 	switch r.kind {

@@ -15,21 +15,31 @@ import (
 type runBudget struct {
 	tput limits
 	rtt  limits
+	pool limits // pool-map: the tasks of one Map; pool-submit takes rtt's
 }
 
 // budgets returns the limits of Go and of Python runs. Python runs are
 // longer, since Python is slower, but stay bounded per the issue (200k
-// messages or 1 s).
+// messages or 1 s). A pool Map is one call over a million ints (100,000
+// if quick) in Go and in Python's Pool.map alike, whatever it takes; the
+// ProcessPoolExecutor, which moves each task alone, maps as many of them
+// as the Python time limit allows.
 func (c Config) budgets() (goB, pyB runBudget) {
-	goB = runBudget{limits{msgs: 20_000_000, time: 500 * time.Millisecond}, limits{msgs: 200_000, time: 500 * time.Millisecond, warmup: 2000}}
-	pyB = runBudget{limits{msgs: 200_000, time: time.Second}, limits{msgs: 200_000, time: time.Second, warmup: 1000}}
+	poolTasks := 1_000_000
+	goB = runBudget{limits{msgs: 20_000_000, time: 500 * time.Millisecond}, limits{msgs: 200_000, time: 500 * time.Millisecond, warmup: 2000},
+		limits{msgs: poolTasks}}
+	pyB = runBudget{limits{msgs: 200_000, time: time.Second}, limits{msgs: 200_000, time: time.Second, warmup: 1000},
+		limits{msgs: poolTasks, time: time.Second}}
 	if c.Quick {
-		goB = runBudget{limits{msgs: 20_000_000, time: 100 * time.Millisecond}, limits{msgs: 200_000, time: 100 * time.Millisecond, warmup: 500}}
-		pyB = runBudget{limits{msgs: 20_000, time: 200 * time.Millisecond}, limits{msgs: 20_000, time: 200 * time.Millisecond, warmup: 200}}
+		poolTasks = 100_000
+		goB = runBudget{limits{msgs: 20_000_000, time: 100 * time.Millisecond}, limits{msgs: 200_000, time: 100 * time.Millisecond, warmup: 500},
+			limits{msgs: poolTasks}}
+		pyB = runBudget{limits{msgs: 20_000, time: 200 * time.Millisecond}, limits{msgs: 20_000, time: 200 * time.Millisecond, warmup: 200},
+			limits{msgs: poolTasks, time: 200 * time.Millisecond}}
 	}
 	if c.Count > 0 {
 		for _, b := range []*runBudget{&goB, &pyB} {
-			b.tput.msgs, b.rtt.msgs = c.Count, c.Count
+			b.tput.msgs, b.rtt.msgs, b.pool.msgs = c.Count, c.Count, c.Count
 			b.rtt.warmup = min(b.rtt.warmup, c.Count)
 		}
 	}
@@ -41,6 +51,7 @@ func toJSON(b runBudget) Budget {
 	return Budget{
 		b.tput.msgs, b.tput.time.Seconds(),
 		b.rtt.msgs, b.rtt.time.Seconds(), b.rtt.warmup,
+		b.pool.msgs, b.pool.time.Seconds(),
 	}
 }
 
@@ -92,7 +103,7 @@ func measureAll(ctx context.Context, cfg Config, rs []row, cs []contender, progr
 		for _, c := range cs {
 			if c.b.supports(r) {
 				rr.es = append(rr.es, entry{c, &Result{Row: r.id, Case: r.title, Backend: c.id, Label: c.label,
-					Kind: r.kind.String(), Size: r.size, Producers: r.producers, Consumers: r.consumers}})
+					Kind: r.kind.String(), Size: r.size, Producers: r.producers, Consumers: r.consumers, Workers: r.workers}})
 			}
 		}
 		p.Total += rr.reps * len(rr.es)
@@ -113,8 +124,11 @@ func measureAll(ctx context.Context, cfg Config, rs []row, cs []contender, progr
 					b = pyB
 				}
 				lim := b.tput
-				if r.kind == roundTrip {
+				switch {
+				case r.kind == roundTrip:
 					lim = b.rtt
+				case r.pool():
+					lim = b.pool
 				}
 				if progress != nil {
 					p.Step = fmt.Sprintf("%s, %s: run %d of %d", r.title, e.c.label, rep+1, rr.reps)
@@ -150,6 +164,10 @@ func contenders(python, script string) []contender {
 		switch {
 		case c.id == "chan":
 			c.b = chanBackend{}
+		case c.id == "mpq-pool":
+			c.b = mpqPoolBackend{}
+		case slices.Contains(poolIDs, c.id):
+			c.b = &pyPoolBackend{python: python, script: script, transport: strings.TrimPrefix(c.id, "py-"), rows: c.rows}
 		case c.python:
 			c.b = &pyBackend{python: python, script: script, transport: strings.TrimPrefix(c.id, "py-")}
 		default:

@@ -25,7 +25,7 @@ type procBackend struct {
 const childTimeout = 60 * time.Second
 
 func (p *procBackend) supports(r row) bool {
-	if p.rows != nil && !slices.Contains(p.rows, r.id) {
+	if p.rows != nil && !slices.Contains(p.rows, r.id) || r.pool() {
 		return false
 	}
 	_, durable := p.t.(durableTransport) // one way only

@@ -46,6 +46,9 @@ type pyBackend struct {
 }
 
 func (p *pyBackend) supports(r row) bool {
+	if r.pool() {
+		return false
+	}
 	switch r.kind {
 	case throughput:
 		return p.transport == "queue" || r.producers == 1 && r.consumers == 1

@@ -58,6 +58,11 @@ type Budget struct {
 	RoundTrips        int     `json:"round_trips"`
 	RoundTripSeconds  float64 `json:"round_trip_seconds"`
 	Warmup            int     `json:"warmup_round_trips"`
+	// PoolMapTasks are the tasks of one pool-map run; a contender that
+	// moves each task alone (ProcessPoolExecutor.map) also stops after
+	// PoolMapSeconds, if that is not 0.
+	PoolMapTasks   int     `json:"pool_map_tasks"`
+	PoolMapSeconds float64 `json:"pool_map_seconds,omitempty"`
 }
 
 // A Result is the outcome of one row with one contender: the median of its
@@ -70,11 +75,15 @@ type Result struct {
 	// Kind is what the row measures: KindThroughput, KindRoundTrip,
 	// KindAllocs or KindIdleCPU. Size is its message size in bytes, and
 	// Producers and Consumers the processes (or goroutines) on each side
-	// of a throughput row.
+	// of a throughput row. Workers, if not 0, makes it a process pool's
+	// row, with that many worker processes: on a throughput row the
+	// messages are tasks mapped, on a round-trip row a round trip is a
+	// task submitted and its result awaited.
 	Kind      string `json:"kind"`
 	Size      int    `json:"size,omitempty"`
 	Producers int    `json:"producers,omitempty"`
 	Consumers int    `json:"consumers,omitempty"`
+	Workers   int    `json:"workers,omitempty"`
 	// Metric names the headline figure and Value is its median:
 	// msgs_per_sec, p50_ns, allocs_per_msg or cpu_percent.
 	Metric string  `json:"metric"`

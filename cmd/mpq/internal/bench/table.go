@@ -17,6 +17,10 @@ func printTable(w io.Writer, rep *Report) error {
 		m.CPU, m.NumCPU, m.GOMAXPROCS, m.Kernel, m.Go, m.GOOS, m.GOARCH, m.Python)
 	fmt.Fprintf(w, "settings: median of %d runs (idle: up to 3); a Go run stops at %d msgs or %gs (round trips: %d or %gs); a Python run at %d msgs or %gs\n",
 		s.Reps, s.Go.ThroughputMsgs, s.Go.ThroughputSeconds, s.Go.RoundTrips, s.Go.RoundTripSeconds, s.Python.ThroughputMsgs, s.Python.ThroughputSeconds)
+	if poolRows(rep) {
+		fmt.Fprintf(w, "          pool Map: one call over %d ints (ProcessPoolExecutor.map: rounds of 500 until %d or %gs); pool Submit+Wait: as round trips\n",
+			s.Go.PoolMapTasks, s.Python.PoolMapTasks, s.Python.PoolMapSeconds)
+	}
 	fmt.Fprintf(w, "          %s\n", s.MpqConfig)
 	if s.PipeConfig != "" {
 		fmt.Fprintf(w, "          %s\n", s.PipeConfig)
@@ -27,7 +31,7 @@ func printTable(w io.Writer, rep *Report) error {
 	fmt.Fprintf(w, "          %s\n\n", s.RatioNote)
 
 	tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', 0)
-	fmt.Fprintln(tw, "CASE\tBACKEND\tRESULT (median)\tRANGE OF RUNS\tmpq/this\tmpq(batch)/this\tpipe/this\t")
+	fmt.Fprintln(tw, "CASE\tBACKEND\tRESULT (median)\tRANGE OF RUNS\tmpq/this\tmpq(batch)/this\tpipe/this\tpool/this\t")
 	last := ""
 	for _, r := range rep.Results {
 		c := r.Case
@@ -35,22 +39,27 @@ func printTable(w io.Writer, rep *Report) error {
 			c = ""
 		}
 		last = r.Case
-		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\t%s\t\n", c, r.Label, describe(r), span(r),
-			ratioCell(rep.Ratios, r, "mpq"), ratioCell(rep.Ratios, r, "mpq-batch"), ratioCell(rep.Ratios, r, "mpq-pipe"))
+		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t\n", c, r.Label, describe(r), span(r),
+			ratioCell(rep.Ratios, r, "mpq"), ratioCell(rep.Ratios, r, "mpq-batch"), ratioCell(rep.Ratios, r, "mpq-pipe"),
+			ratioCell(rep.Ratios, r, "mpq-pool"))
 	}
 	if err := tw.Flush(); err != nil {
 		return err
 	}
 
 	fmt.Fprintln(w)
+	width := 19 // the legend's names, to the widest label's
+	for _, r := range rep.Results {
+		width = max(width, len(r.Label)+1)
+	}
 	seen := map[string]bool{}
 	for _, r := range rep.Results {
 		if !seen[r.Backend] {
 			seen[r.Backend] = true
-			fmt.Fprintf(w, "  %-19s %s\n", r.Label+":", s.Backends[r.Backend])
+			fmt.Fprintf(w, "  %-*s %s\n", width, r.Label+":", s.Backends[r.Backend])
 		}
 	}
-	fmt.Fprintf(w, "  %-19s %s\n", "sleeps/msg:", "mpq Stats.Waits (a Put or Get of any process sleeping in the kernel) per message")
+	fmt.Fprintf(w, "  %-*s %s\n", width, "sleeps/msg:", "mpq Stats.Waits (a Put or Get of any process sleeping in the kernel) per message")
 
 	fmt.Fprintln(w)
 	tw = tabwriter.NewWriter(w, 0, 0, 2, ' ', 0)
@@ -82,6 +91,9 @@ func describe(r Result) string {
 		return "ERROR: " + e
 	}
 	m := r.Median
+	if r.Metric == "msgs_per_sec" && r.Workers > 0 {
+		return fmt.Sprintf("%9s tasks/s (%s tasks)", si(m.MsgsPerSec), si(float64(m.Msgs)))
+	}
 	switch r.Metric {
 	case "msgs_per_sec":
 		return fmt.Sprintf("%9s msg/s %9.1f MB/s", si(m.MsgsPerSec), m.MBPerSec) + sleeps(m)
@@ -91,6 +103,16 @@ func describe(r Result) string {
 		return fmt.Sprintf("%.3g allocs/msg", r.Value)
 	}
 	return fmt.Sprintf("%.3f%% of a core (%.3f%% inside Get)", r.Value, m.CPUInWaitPct)
+}
+
+// poolRows reports whether rep has a process pool's row.
+func poolRows(rep *Report) bool {
+	for _, r := range rep.Results {
+		if r.Workers > 0 {
+			return true
+		}
+	}
+	return false
 }
 
 // sleeps formats how often mpq's callers slept per message, if they did.

@@ -24,6 +24,9 @@ type goal struct {
 // it, with Recv (mpq-pipe-append is shown, not judged).
 var pipeIDs = []string{"mpq-pipe"}
 
+// mpqPoolIDs are the contenders the pool goals judge.
+var mpqPoolIDs = []string{"mpq-pool"}
+
 // goals are the targets of the issue.
 var goals = []goal{
 	{name: "1->1 64 B vs python Queue", row: "1to1-64", baseline: "py-queue", limit: 100, unit: "x"},
@@ -34,6 +37,10 @@ var goals = []goal{
 	{name: "blocked consumer CPU", row: "idle", limit: 1, atMost: true, strict: true, unit: "% of a core"},
 	{name: "Pipe 1->1 64 B vs python Pipe", row: "1to1-64", baseline: "py-pipe", limit: 20, unit: "x", of: pipeIDs},
 	{name: "Pipe round trip 64 B p50", row: "rtt-64", limit: 5000, atMost: true, unit: "ns", of: pipeIDs},
+	{name: "pool Map vs python Pool.map", row: "pool-map", baseline: "py-pool", limit: 2, unit: "x", of: mpqPoolIDs},
+	{name: "pool Map vs python ProcessPoolExecutor.map", row: "pool-map", baseline: "py-executor", limit: 100, unit: "x", of: mpqPoolIDs},
+	// p50 at most 1/20 of the executor's: the executor's p50 over mpq's.
+	{name: "pool Submit+Wait p50 vs python executor submit", row: "pool-submit", baseline: "py-executor", limit: 20, unit: "x", of: mpqPoolIDs},
 }
 
 // contenders returns the ids of the contenders g judges.
