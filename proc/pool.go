@@ -96,8 +96,9 @@ type Pool[In, Out any] struct {
 	results    *mpq.Queue
 	maxTask    int // largest task message
 	board      *board
-	stopCtx    func() bool   // unregisters the watch on NewPool's ctx
-	collected  chan struct{} // closed when the collector has stopped
+	stopCtx    func() bool // unregisters the watch on NewPool's ctx
+	col        *collector
+	collected  chan struct{} // closed when the background reader has stopped
 	supervised chan struct{} // closed when the supervisor has stopped
 	deaths     chan *poolWorker
 	resubmit   chan struct{}   // wakes the resubmitter
@@ -163,6 +164,9 @@ type call[In, Out any] struct {
 	stream   chan streamItem[Out] // Stream: each settled task
 	chunks   map[uint64]bool      // chunks in the table, dropped when it ends
 	stopWait func() bool          // unregisters the watch on Submit's ctx
+	// interrupt, if set, stops the goroutine that waits for the call while
+	// it reads the results queue.
+	interrupt func()
 }
 
 // streamItem is a settled task of a Stream.
@@ -223,7 +227,7 @@ func NewPool[In, Out any](ctx context.Context, task *Task[In, Out], opts *PoolOp
 	}
 	p := &Pool[In, Out]{
 		task: task, o: o,
-		collected: make(chan struct{}), supervised: make(chan struct{}),
+		col: newCollector(), collected: make(chan struct{}), supervised: make(chan struct{}),
 		deaths: make(chan *poolWorker, o.Workers), resubmit: make(chan struct{}, 1),
 		gone:  make(chan struct{}),
 		ready: make(chan struct{}), calls: map[uint64]*call[In, Out]{}, chunks: map[uint64]*chunk[In, Out]{},
@@ -234,7 +238,7 @@ func NewPool[In, Out any](ctx context.Context, task *Task[In, Out], opts *PoolOp
 	if err := p.open(); err != nil {
 		return nil, err
 	}
-	go p.collect()
+	go p.background()
 	go p.supervise()
 	go p.resubmitter()
 	p.mu.Lock()

@@ -2,6 +2,7 @@ package proc_test
 
 import (
 	"context"
+	"fmt"
 	"testing"
 	"time"
 
@@ -30,7 +31,13 @@ func BenchmarkPoolMap(b *testing.B) {
 
 // BenchmarkPoolSubmit measures one Submit then Wait at a time.
 func BenchmarkPoolSubmit(b *testing.B) {
-	p := newPool(b, squareTask, &proc.PoolOptions{Workers: 2})
+	for _, w := range []int{1, 2} {
+		b.Run(fmt.Sprint("workers=", w), func(b *testing.B) { benchSubmit(b, w) })
+	}
+}
+
+func benchSubmit(b *testing.B, workers int) {
+	p := newPool(b, squareTask, &proc.PoolOptions{Workers: workers})
 	for b.Loop() {
 		f, err := p.Submit(b.Context(), 3)
 		if err != nil {

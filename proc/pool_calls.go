@@ -168,10 +168,8 @@ func (p *Pool[In, Out]) Map(ctx context.Context, ins []In) ([]Out, error) {
 			break
 		}
 	}
-	select {
-	case <-c.done:
-	case <-ctx.Done():
-		p.abandon(c, ctx.Err())
+	if err := p.wait(ctx, c); err != nil {
+		p.abandon(c, err)
 		<-c.done
 	}
 	if c.err != nil {
@@ -185,6 +183,7 @@ type Future[Out any] struct {
 	done <-chan struct{}
 	out  *Out
 	err  *error
+	wait func(ctx context.Context) error
 }
 
 // Wait waits for the task and returns its result, or the [*TaskError] that
@@ -197,15 +196,13 @@ func (f *Future[Out]) Wait(ctx context.Context) (Out, error) {
 	if ctx == nil {
 		return zero, mpq.ErrNilContext
 	}
-	select {
-	case <-f.done:
-		if *f.err != nil {
-			return zero, *f.err
-		}
-		return *f.out, nil
-	case <-ctx.Done():
-		return zero, ctx.Err()
+	if err := f.wait(ctx); err != nil {
+		return zero, err
 	}
+	if *f.err != nil {
+		return zero, *f.err
+	}
+	return *f.out, nil
 }
 
 // Done returns a channel that is closed when the result is known: Wait
@@ -254,7 +251,8 @@ func (p *Pool[In, Out]) Submit(ctx context.Context, in In) (*Future[Out], error)
 		}
 	default:
 	}
-	return &Future[Out]{done: c.done, out: &c.outs[0], err: &c.err}, nil
+	return &Future[Out]{done: c.done, out: &c.outs[0], err: &c.err,
+		wait: func(ctx context.Context) error { return p.wait(ctx, c) }}, nil
 }
 
 // Stream runs the task on each input of seq and yields the results as they

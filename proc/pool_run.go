@@ -3,45 +3,9 @@ package proc
 import (
 	"errors"
 	"fmt"
-	"io"
 	"sync/atomic"
 	"time"
 )
-
-// collect reads the workers' reports until the results queue is sealed and
-// drained (Close) or closed (Terminate).
-func (p *Pool[In, Out]) collect() {
-	defer close(p.collected)
-	var buf []byte
-	for {
-		msg, err := p.results.AppendGet(bgCtx, buf[:0])
-		if err != nil {
-			if !errors.Is(err, io.EOF) {
-				p.mu.Lock()
-				if p.state != poolTerminated {
-					p.failAllLocked(fmt.Errorf("%w: results queue: %v", ErrPoolClosed, err))
-				}
-				p.mu.Unlock()
-			}
-			return
-		}
-		buf = msg
-		h, err := readReportHead(msg)
-		if err != nil {
-			continue
-		}
-		p.mu.Lock()
-		switch h.kind {
-		case reportReady:
-			p.readyLocked(h.slot, h.pid)
-		case reportResults:
-			p.resultsLocked(h, msg[reportHeader:])
-		case reportReturned:
-			p.returnedLocked(h.chunk)
-		}
-		p.mu.Unlock()
-	}
-}
 
 // readyLocked records that worker pid, in slot, is ready.
 func (p *Pool[In, Out]) readyLocked(slot, pid int) {
@@ -257,6 +221,9 @@ func (p *Pool[In, Out]) endLocked(c *call[In, Out], err error) {
 		c.stopWait()
 	}
 	close(c.done)
+	if c.interrupt != nil {
+		c.interrupt()
+	}
 	if len(p.calls) == 0 {
 		p.idle.Broadcast()
 	}
