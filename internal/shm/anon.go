@@ -28,5 +28,8 @@ func MemfdLabel(link string) (label string, ok bool) {
 	if name == memfdBase {
 		return "", true
 	}
-	return strings.CutPrefix(name, memfdBase+":")
+	if label, ok = strings.CutPrefix(name, memfdBase+":"); !ok {
+		return "", false
+	}
+	return label, true
 }
