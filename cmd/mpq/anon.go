@@ -172,12 +172,16 @@ func findAnonymousNamed(name string) (*anonQueue, error) {
 
 // anonErr is how stat reports an anonymous queue it cannot read.
 func anonErr(q *anonQueue, err error) error {
-	pids := q.pids()
-	who := fmt.Sprintf("process %d", pids[0])
-	if len(pids) > 1 {
-		who = fmt.Sprintf("processes %s", joinInts(pids))
+	return fail(exitFailure, "anonymous queue %s (%s) cannot be read (%v); it is not a queue, or a damaged one, and goes when nothing holds it (now %s)", q.name, q.path(), err, q.holdersText())
+}
+
+// holdersText is "process 42", or "processes 42, 43": those holding q.
+func (a *anonQueue) holdersText() string {
+	pids := a.pids()
+	if len(pids) == 1 {
+		return "process " + strconv.Itoa(pids[0])
 	}
-	return fail(exitFailure, "anonymous queue %s (%s) cannot be read (%v); it is not a queue, or a damaged one: it goes once %s close it", q.name, q.path(), err, who)
+	return "processes " + joinInts(pids)
 }
 
 func joinInts(ns []int) string {

@@ -239,7 +239,7 @@ func statAnonymous(e *env, a *anonQueue, asJSON bool) error {
 		return writeJSON(e.stdout, anonJSON(a, s, nil))
 	}
 	s.Name = a.name
-	return printStat(e.stdout, a.path()+" (memfd of process "+joinInts(a.pids())+", anonymous)", nil, s, anonFix)
+	return printStat(e.stdout, a.path()+" (anonymous, held by "+a.holdersText()+")", nil, s, anonFix)
 }
 
 // printStat prints s, the queue whose file is file, and the file system
