@@ -227,7 +227,9 @@
 // queues and open-file-description locks (F_OFD_SETLK) for liveness. Other
 // Unix systems build and work with fallbacks: waiters poll every 200µs
 // instead of sleeping on a futex, anonymous queues are unlinked temporary
-// files, and liveness uses process-associated POSIX locks. A process loses
+// files (whose Options.Label is accepted and not visible: Stats.Label is
+// "", and mpq ls does not find them), and liveness uses process-associated
+// POSIX locks. A process loses
 // those locks when it closes any descriptor of the queue file, after which
 // the others may take it for dead. So there: open each queue once per
 // process, and keep the descriptors from [Queue.File] and those given to

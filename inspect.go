@@ -48,6 +48,23 @@ func Inspect(name string, opts *Options) (Stats, error) {
 	return inspectFile(name, path, f)
 }
 
+// InspectFile is [Inspect] of the queue whose file is f, which it neither
+// closes nor attaches to: it maps f read-only, writes nothing and takes no
+// lock. f may be any descriptor of a queue, such as one opened through
+// /proc/PID/fd/N of a process that holds an anonymous queue (as mpq ls
+// does to list them). Stats.Name is "", and Stats.Label is the label of
+// an anonymous queue (see [Options].Label): on Linux, what its memfd's name
+// says; "" elsewhere. It returns ErrCorrupt or ErrIncompatible for a file
+// it cannot read as a queue.
+func InspectFile(f *os.File) (Stats, error) {
+	st, err := inspectFile(f.Name(), "", f)
+	if err != nil {
+		return Stats{}, err
+	}
+	st.Name, st.Label = "", shm.LabelOf(f)
+	return st, nil
+}
+
 // inspectFile is Inspect of the queue file f at path.
 func inspectFile(name, path string, f *os.File) (Stats, error) {
 	size, err := shm.Size(f)

@@ -4,7 +4,10 @@ import (
 	"fmt"
 	"math"
 	"os"
+	"strings"
 	"time"
+	"unicode"
+	"unicode/utf8"
 
 	"github.com/mpq-go/mpq/internal/ring"
 	"github.com/mpq-go/mpq/internal/shm"
@@ -105,7 +108,21 @@ type Options struct {
 	// capacity, maximum message size and durability) if missing. Recorded
 	// when the queue is created.
 	DeadLetter string
+
+	// Label names an anonymous queue made by [New] for those who look at
+	// it from outside, such as "pool square: tasks": mpq ls, top and stat
+	// show it, and [Stats].Label holds it. On Linux it is the name of the
+	// queue's memfd, "mpq:" + Label (an unlabelled queue's is "mpq"), which
+	// /proc/PID/fd shows; on other systems it is accepted and not visible
+	// (Stats.Label is ""). At most [MaxLabel] bytes of valid UTF-8, without
+	// control characters or '/'. Default "": no label. A named queue's name
+	// is its label: Open and Create refuse a Label, with ErrInvalidOptions;
+	// OpenFile and Inspect check it and ignore it.
+	Label string
 }
+
+// MaxLabel is the longest Options.Label, in bytes.
+const MaxLabel = 200
 
 const (
 	defaultCapacity = 4 << 20
@@ -123,6 +140,7 @@ type settings struct {
 	spin     time.Duration
 	lease    time.Duration
 	sync     SyncPolicy
+	label    string
 }
 
 func (o *Options) settings() (settings, error) {
@@ -143,6 +161,9 @@ func (o *Options) settings() (settings, error) {
 		if err := shm.CheckName(o.DeadLetter); err != nil {
 			return s, fmt.Errorf("%w: DeadLetter: %w", ErrInvalidOptions, err)
 		}
+	}
+	if err := checkLabel(o.Label); err != nil {
+		return s, err
 	}
 	if o.Mode&^os.ModePerm != 0 {
 		return s, fmt.Errorf("%w: Mode %v has bits other than permissions", ErrInvalidOptions, o.Mode)
@@ -184,5 +205,23 @@ func (o *Options) settings() (settings, error) {
 		s.lease = defaultLease
 	}
 	s.sync = o.Sync
+	s.label = o.Label
 	return s, nil
+}
+
+// checkLabel refuses a Label that could not name a memfd, or that would
+// garble the lines of mpq ls and top.
+func checkLabel(label string) error {
+	const fix = "give a short printable text, such as \"pool square: tasks\""
+	switch {
+	case len(label) > MaxLabel:
+		return fmt.Errorf("%w: Label of %d bytes is longer than MaxLabel (%d): %s", ErrInvalidOptions, len(label), MaxLabel, fix)
+	case !utf8.ValidString(label):
+		return fmt.Errorf("%w: Label %q is not valid UTF-8: %s", ErrInvalidOptions, label, fix)
+	case strings.ContainsRune(label, '/'):
+		return fmt.Errorf("%w: Label %q contains '/': %s", ErrInvalidOptions, label, fix)
+	case strings.IndexFunc(label, unicode.IsControl) >= 0:
+		return fmt.Errorf("%w: Label %q contains a control character: %s", ErrInvalidOptions, label, fix)
+	}
+	return nil
 }

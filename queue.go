@@ -91,6 +91,9 @@ func open(ctx context.Context, name string, opts *Options, mayExist bool) (*Queu
 	if s.noCreate && !mayExist {
 		return nil, fmt.Errorf("%w: Create with NoCreate set", ErrInvalidOptions)
 	}
+	if s.label != "" {
+		return nil, fmt.Errorf("%w: Label %q on named queue %s: a named queue's name is its label; drop Label, or make an anonymous queue with New", ErrInvalidOptions, s.label, name)
+	}
 	path, err := shm.Path(s.dir, name)
 	if err != nil {
 		return nil, err
@@ -284,7 +287,7 @@ func newAnonymous(s settings) (*handle, error) {
 	}
 	g := s.geometry
 	g.Created = time.Now()
-	f, mem, err := shm.Anonymous(ring.MinSize(g.Capacity), func(mem []byte) error { return ring.Init(mem, g) })
+	f, mem, err := shm.Anonymous(s.label, ring.MinSize(g.Capacity), func(mem []byte) error { return ring.Init(mem, g) })
 	if err != nil {
 		return nil, err
 	}

@@ -11,6 +11,7 @@ import (
 // Stats is a snapshot of a queue's state, read from its header.
 type Stats struct {
 	Name          string     // queue name; "" if anonymous
+	Label         string     // an anonymous queue's Options.Label, on Linux; "" if none
 	Capacity      int        // ring size in bytes
 	MaxMessage    int        // largest message accepted
 	Created       time.Time  // when the queue file was created
@@ -89,6 +90,9 @@ func (q *Queue) Stats() Stats {
 		return Stats{}
 	}
 	s := statsOf(q.name, q.r.Geometry(), c)
+	if q.name == "" {
+		s.Label = shm.LabelOf(q.f)
+	}
 	s.FileSize, s.Backed = fileBacking(q.f)
 	s.LockFile = lockFileOf(q.path, q.r.Geometry())
 	if snap, err := q.r.Observe(); err == nil {

@@ -22,6 +22,9 @@ import (
 type queueJSON struct {
 	Name          string     `json:"name"`
 	Path          string     `json:"path"`
+	Label         string     `json:"label,omitempty"`     // an anonymous queue's Options.Label
+	Anonymous     bool       `json:"anonymous,omitempty"` // made by mpq.New: Name is @PID:LABEL
+	PID           int        `json:"pid,omitempty"`       // the lowest process ID holding an anonymous queue
 	Error         string     `json:"error,omitempty"`
 	Capacity      int        `json:"capacity,omitempty"`
 	MaxMessage    int        `json:"max_message_size,omitempty"`
@@ -95,6 +98,13 @@ func toJSON(dir string, fsys *mpq.FileSystem, s mpq.Stats, err error, name strin
 	return q
 }
 
+// anonJSON is toJSON of the anonymous queue a.
+func anonJSON(a *anonQueue, s mpq.Stats, err error) queueJSON {
+	q := toJSON("", nil, s, err, a.name)
+	q.Path, q.Label, q.Anonymous, q.PID = a.path(), a.label, true, a.holders[0].pid
+	return q
+}
+
 // role names what a process has done with the queue.
 func role(p mpq.Attached) string {
 	switch {
@@ -151,6 +161,9 @@ older mpq: the next process to open it reserves the rest), and the file
 system it is on, with its size and free space. It reads the queue without
 attaching to it.
 
+` + anonHelp + ` A NAME of that form
+is looked for among the anonymous queues first.
+
 ` + urlHelp + `
 A shm: URL's queue is shown as that name's in its directory. For a queue
 on NATS, stat shows what the server says of its stream and consumer:
@@ -161,7 +174,8 @@ one that does not exist is exit status 3.`,
 		Example: `  mpq stat jobs
   mpq stat jobs --json | jq .len
   mpq stat nats://127.0.0.1:4222/jobs
-  mpq stat 'shm:jobs?dir=/var/lib/app/queues' --json`,
+  mpq stat 'shm:jobs?dir=/var/lib/app/queues' --json
+  mpq stat '@4242:pool square: tasks'`,
 		Args: exactArgs(1, "a queue name"),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			r, err := e.ref(args[0])
@@ -172,6 +186,20 @@ one that does not exist is exit status 3.`,
 				return statNATS(cmd.Context(), e, r, asJSON)
 			}
 			name := r.name
+			if r.u == nil {
+				a, err := findAnonymousNamed(name)
+				if err != nil {
+					return err
+				}
+				if a != nil {
+					return statAnonymous(e, a, asJSON)
+				}
+				if anonName.MatchString(name) {
+					if _, err := mpq.Inspect(name, e.opts()); errors.Is(err, fs.ErrNotExist) {
+						return fail(exitMissing, "no anonymous queue %s: no process this user may inspect holds one by that label or descriptor (see them with: mpq ls), and no queue of that name is in %s", name, e.queueDir())
+					}
+				}
+			}
 			var s mpq.Stats
 			if r.u == nil {
 				s, err = e.inspect(name)
@@ -185,7 +213,7 @@ one that does not exist is exit status 3.`,
 			if asJSON {
 				return writeJSON(e.stdout, toJSON(r.dir, fsys, s, nil, name))
 			}
-			return printStat(e.stdout, r.dir, fsys, s)
+			return printStat(e.stdout, filepath.Join(r.dir, s.Name+".mpq"), fsys, s, corruptFix(s))
 		},
 	}
 	c.Flags().BoolVar(&asJSON, "json", false, "print JSON for scripts")
@@ -198,7 +226,26 @@ func writeJSON(w io.Writer, v any) error {
 	return enc.Encode(v)
 }
 
-func printStat(w io.Writer, dir string, fsys *mpq.FileSystem, s mpq.Stats) error {
+// statAnonymous is mpq stat of the anonymous queue a.
+func statAnonymous(e *env, a *anonQueue, asJSON bool) error {
+	s, ok, err := a.inspect()
+	if !ok {
+		return fail(exitMissing, "anonymous queue %s is gone: every process that held it has closed it", a.name)
+	}
+	if err != nil {
+		return anonErr(a, err)
+	}
+	if asJSON {
+		return writeJSON(e.stdout, anonJSON(a, s, nil))
+	}
+	s.Name = a.name
+	return printStat(e.stdout, a.path()+" (anonymous, held by "+a.holdersText()+")", nil, s, anonFix)
+}
+
+// printStat prints s, the queue whose file is file, and the file system
+// fsys it is on (nil: not shown); fix says how the queue is repaired if it
+// is corrupt.
+func printStat(w io.Writer, file string, fsys *mpq.FileSystem, s mpq.Stats, fix string) error {
 	tw := tabwriter.NewWriter(w, 0, 8, 2, ' ', 0)
 	var flags []string
 	for _, f := range []struct {
@@ -214,11 +261,14 @@ func printStat(w io.Writer, dir string, fsys *mpq.FileSystem, s mpq.Stats) error
 		flags = append(flags, "-")
 	}
 	fmt.Fprintf(tw, "queue\t%s\n", s.Name)
+	if s.Label != "" {
+		fmt.Fprintf(tw, "label\t%s\n", s.Label)
+	}
 	if s.Corrupt != "" {
 		fmt.Fprintf(tw, "CORRUPT\t%s\n", s.Corrupt)
-		fmt.Fprintf(tw, "\tevery put, get and seal fails until it is %s\n", corruptFix(s))
+		fmt.Fprintf(tw, "\tevery put, get and seal fails until it is %s\n", fix)
 	}
-	fmt.Fprintf(tw, "file\t%s\n", filepath.Join(dir, s.Name+".mpq"))
+	fmt.Fprintf(tw, "file\t%s\n", file)
 	fmt.Fprintf(tw, "file size\t%s\n", describeFile(s))
 	if fsys != nil {
 		fmt.Fprintf(tw, "file system\t%s\n", describeFS(fsys))
@@ -265,7 +315,7 @@ func printStat(w io.Writer, dir string, fsys *mpq.FileSystem, s mpq.Stats) error
 }
 
 func newLsCmd(e *env) *cobra.Command {
-	var asJSON bool
+	var asJSON, anonymous bool
 	c := &cobra.Command{
 		Use:     "ls",
 		Aliases: []string{"list"},
@@ -275,9 +325,14 @@ per-user default) with its depth, bytes used, counters and processes, and
 then the file system the directory is on, with its size and free space.
 It reads each queue without attaching to it; a file it cannot read is
 listed with the reason. STATE says "not backed" of a queue whose file is
-sparse (see mpq stat).`,
+sparse (see mpq stat).
+
+` + anonHelp + ` --anonymous=false leaves
+them out. In --json they have "anonymous": true, their "label" and "pid"
+(the lowest), and for "path" the /proc/PID/fd/N they are read through.`,
 		Example: `  mpq ls
-  mpq ls --dir /var/lib/app/queues --json`,
+  mpq ls --dir /var/lib/app/queues --json
+  mpq ls --anonymous=false`,
 		Args: exactArgs(0, "no arguments"),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			dir := e.queueDir()
@@ -286,43 +341,65 @@ sparse (see mpq stat).`,
 				return fail(exitFailure, "%v", err)
 			}
 			fsys := statFS(dir)
+			var anon []anonRow
+			if anonymous {
+				anon = anonymousRows()
+			}
 			if asJSON {
 				out := []queueJSON{}
 				for _, n := range names {
 					s, err := mpq.Inspect(n, e.opts())
 					out = append(out, toJSON(dir, fsys, s, err, n))
 				}
+				for _, a := range anon {
+					out = append(out, anonJSON(a.q, a.stats, a.err))
+				}
 				return writeJSON(e.stdout, out)
 			}
 			if len(names) == 0 {
 				fmt.Fprintf(e.stderr, "no queues in %s; make one with: mpq create%s NAME\n", dir, e.dirArg())
-				return nil
+				if len(anon) == 0 {
+					return nil
+				}
 			}
 			tw := tabwriter.NewWriter(e.stdout, 0, 8, 2, ' ', 0)
 			fmt.Fprintf(tw, "NAME\tDEPTH\tUSED\tCAPACITY\tPUTS\tGETS\tPROCS\tSTATE\n")
 			for _, n := range names {
 				s, err := mpq.Inspect(n, e.opts())
-				if err != nil {
-					fmt.Fprintf(tw, "%s\t-\t-\t-\t-\t-\t-\tunreadable: %v\n", n, err)
-					continue
-				}
-				fmt.Fprintf(tw, "%s\t%d\t%s\t%s\t%d\t%d\t%d\t%s\n", n, s.Len, humanize.IBytes(uint64(s.Used)),
-					humanize.IBytes(uint64(s.Capacity)), s.Puts, s.Gets, len(s.Procs), state(s))
+				lsRow(tw, n, s, err)
+			}
+			for _, a := range anon {
+				lsRow(tw, a.q.name, a.stats, a.err)
 			}
 			if err := tw.Flush(); err != nil {
 				return err
 			}
-			if fsys != nil {
+			if len(names) > 0 && fsys != nil {
 				fmt.Fprintf(e.stdout, "file system of %s: %s\n", dir, describeFS(fsys))
 			}
 			return nil
 		},
 	}
 	c.Flags().BoolVar(&asJSON, "json", false, "print JSON for scripts")
+	c.Flags().BoolVar(&anonymous, "anonymous", true, "list the anonymous queues open in processes too (Linux)")
 	return c
 }
 
-// corruptFix says how to repair a corrupt queue.
+// lsRow prints the line of mpq ls of queue name, whose Stats are s, or
+// which could not be read (err).
+func lsRow(w io.Writer, name string, s mpq.Stats, err error) {
+	if err != nil {
+		fmt.Fprintf(w, "%s\t-\t-\t-\t-\t-\t-\tunreadable: %v\n", name, err)
+		return
+	}
+	fmt.Fprintf(w, "%s\t%d\t%s\t%s\t%d\t%d\t%d\t%s\n", name, s.Len, humanize.IBytes(uint64(s.Used)),
+		humanize.IBytes(uint64(s.Capacity)), s.Puts, s.Gets, len(s.Procs), state(s))
+}
+
+// anonFix says how a corrupt anonymous queue is got rid of.
+const anonFix = "closed by every process that holds it (an anonymous queue has no recovery: it goes then)"
+
+// corruptFix says how to repair a corrupt named queue.
 func corruptFix(s mpq.Stats) string {
 	if s.Durable {
 		return "repaired: close it in every process, then open it again (mpq get " + s.Name +

@@ -21,6 +21,7 @@ import (
 
 func newTopCmd(e *env) *cobra.Command {
 	var interval time.Duration
+	var anonymous bool
 	c := &cobra.Command{
 		Use:   "top",
 		Short: "Watch every queue of the directory live, full screen",
@@ -42,7 +43,10 @@ The columns are:
          queue
 
 top reads the queues without attaching to them. It needs a terminal: for
-a script, use 'mpq ls' or 'mpq ls --json'.`,
+a script, use 'mpq ls' or 'mpq ls --json'.
+
+` + anonHelp + ` The header counts them
+apart ("3 queues  2 anonymous"); --anonymous=false leaves them out.`,
 		Example: `  mpq top
   mpq top --dir /var/lib/app/queues --interval 250ms`,
 		Args: exactArgs(0, "no arguments"),
@@ -59,7 +63,7 @@ a script, use 'mpq ls' or 'mpq ls --json'.`,
 				ctx = context.Background()
 			}
 			m := newTopModel(e.queueDir(), interval, lipgloss.NewRenderer(out), func() topSnapshot {
-				return topTake(e.dir, e.opts())
+				return topTake(e.dir, e.opts(), anonymous)
 			})
 			// The root command's context owns the signals: SIGINT and
 			// SIGTERM cancel it, and the program then restores the
@@ -79,6 +83,7 @@ a script, use 'mpq ls' or 'mpq ls --json'.`,
 		},
 	}
 	c.Flags().DurationVar(&interval, "interval", time.Second, "time between refreshes")
+	c.Flags().BoolVar(&anonymous, "anonymous", true, "show the anonymous queues open in processes too (Linux)")
 	return c
 }
 
@@ -87,18 +92,21 @@ type topQueue struct {
 	name  string
 	stats mpq.Stats
 	err   error // reading the queue failed (a corrupt file, say)
+	anon  bool  // an anonymous queue, named @PID:LABEL
 }
 
-// topSnapshot is one refresh: every queue of the directory, sorted by name.
+// topSnapshot is one refresh: every queue of the directory, sorted by name,
+// then the anonymous ones.
 type topSnapshot struct {
 	at     time.Time
 	queues []topQueue
 	err    error // listing the directory failed
 }
 
-// topTake inspects every queue in dir. A queue removed between the listing
-// and its inspection is left out; any other error is kept for its row.
-func topTake(dir string, opts *mpq.Options) topSnapshot {
+// topTake inspects every queue in dir, and if anonymous the anonymous
+// queues. A queue removed between the listing and its inspection is left
+// out; any other error is kept for its row.
+func topTake(dir string, opts *mpq.Options, anonymous bool) topSnapshot {
 	s := topSnapshot{at: time.Now()}
 	names, err := mpq.List(dir)
 	if err != nil && !errors.Is(err, fs.ErrNotExist) { // no directory: no queues yet
@@ -111,6 +119,11 @@ func topTake(dir string, opts *mpq.Options) topSnapshot {
 			continue
 		}
 		s.queues = append(s.queues, topQueue{name: name, stats: st, err: err})
+	}
+	if anonymous {
+		for _, a := range anonymousRows() {
+			s.queues = append(s.queues, topQueue{name: a.q.name, stats: a.stats, err: a.err, anon: true})
+		}
 	}
 	return s
 }
@@ -450,11 +463,21 @@ func (m *topModel) View() string {
 	}
 	parts := []string{"mpq top", m.dir}
 	if m.snap != nil {
-		queues := strconv.Itoa(len(m.snap.queues)) + " queues"
-		if len(m.snap.queues) == 1 {
+		anon := 0
+		for _, q := range m.snap.queues {
+			if q.anon {
+				anon++
+			}
+		}
+		named := len(m.snap.queues) - anon
+		queues := strconv.Itoa(named) + " queues"
+		if named == 1 {
 			queues = "1 queue"
 		}
 		parts = append(parts, m.snap.at.Format("15:04:05"), queues)
+		if anon > 0 {
+			parts = append(parts, strconv.Itoa(anon)+" anonymous")
+		}
 	}
 	parts = append(parts, "q quits")
 	header := ansi.Truncate(strings.Join(parts, "  "), width, "…")

@@ -8,18 +8,33 @@ import (
 	"io/fs"
 	"os"
 	"path/filepath"
+	"strconv"
 
 	"golang.org/x/sys/unix"
 )
 
-// anonymous makes an unnamed file in memory (a memfd), and returns with it
-// where it lives for error messages: Memory.
-func anonymous() (*os.File, string, error) {
-	fd, err := unix.MemfdCreate("mpq", unix.MFD_CLOEXEC|unix.MFD_ALLOW_SEALING)
+// anonymous makes an unnamed file in memory (a memfd) named for label (see
+// MemfdName), and returns with it where it lives for error messages:
+// Memory.
+func anonymous(label string) (*os.File, string, error) {
+	name := MemfdName(label)
+	fd, err := unix.MemfdCreate(name, unix.MFD_CLOEXEC|unix.MFD_ALLOW_SEALING)
 	if err != nil {
 		return nil, "", Explain("memfd_create", err)
 	}
-	return os.NewFile(uintptr(fd), "memfd:mpq"), Memory, nil
+	return os.NewFile(uintptr(fd), "memfd:"+name), Memory, nil
+}
+
+// LabelOf returns the label of the anonymous queue file f, as its memfd's
+// name holds it (see MemfdName); "" if it has none, or f is no memfd that
+// Anonymous made.
+func LabelOf(f *os.File) string {
+	link, err := os.Readlink("/proc/self/fd/" + strconv.Itoa(int(f.Fd())))
+	if err != nil {
+		return ""
+	}
+	label, _ := MemfdLabel(link)
+	return label
 }
 
 // sealSize forbids changing the size of a memfd, so that a process it is

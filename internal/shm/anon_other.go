@@ -11,9 +11,9 @@ import (
 )
 
 // Without memfd, an anonymous queue is a temporary file removed at once: it
-// lives on while descriptors to it are open.
+// lives on while descriptors to it are open. The label has nowhere to go.
 // It returns the directory it was made in, for error messages.
-func anonymous() (*os.File, string, error) {
+func anonymous(label string) (*os.File, string, error) {
 	f, err := os.CreateTemp("", ".mpq-anon-*")
 	if err != nil {
 		return nil, "", Explain("create an anonymous queue file in "+os.TempDir(), err)
@@ -21,6 +21,10 @@ func anonymous() (*os.File, string, error) {
 	os.Remove(f.Name())
 	return f, os.TempDir(), nil
 }
+
+// LabelOf returns "": without memfd, an anonymous queue's file has no name
+// to hold its label.
+func LabelOf(f *os.File) string { return "" }
 
 // sealSize does nothing: only memfds take seals.
 func sealSize(f *os.File) error { return nil }

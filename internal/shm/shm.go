@@ -262,10 +262,10 @@ func setup(f *os.File, mode os.FileMode, size int64, dir string, init func(*os.F
 	return mem, nil
 }
 
-// Anonymous creates an unnamed queue file of size bytes (a memfd on Linux)
-// and runs init on its mapping.
-func Anonymous(size int64, init func(mem []byte) error) (*os.File, []byte, error) {
-	f, dir, err := anonymous()
+// Anonymous creates an unnamed queue file of size bytes (a memfd on Linux,
+// named for label: see MemfdName) and runs init on its mapping.
+func Anonymous(label string, size int64, init func(mem []byte) error) (*os.File, []byte, error) {
+	f, dir, err := anonymous(label)
 	if err != nil {
 		return nil, nil, err
 	}

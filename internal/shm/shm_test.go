@@ -288,7 +288,7 @@ func TestOpenFile(t *testing.T) {
 }
 
 func TestAnonymous(t *testing.T) {
-	f, mem, err := Anonymous(8192, func(mem []byte) error {
+	f, mem, err := Anonymous("", 8192, func(mem []byte) error {
 		copy(mem[100:], "anon")
 		return nil
 	})
@@ -318,13 +318,13 @@ func TestAnonymous(t *testing.T) {
 		t.Error(err)
 	}
 	initErr := errors.New("init failed")
-	if _, _, err := Anonymous(4096, func([]byte) error { return initErr }); !errors.Is(err, initErr) {
+	if _, _, err := Anonymous("", 4096, func([]byte) error { return initErr }); !errors.Is(err, initErr) {
 		t.Errorf("Anonymous with a failing init: got %v; want %v", err, initErr)
 	}
 }
 
 func TestMapSizes(t *testing.T) {
-	f, mem, err := Anonymous(4096, func([]byte) error { return nil })
+	f, mem, err := Anonymous("", 4096, func([]byte) error { return nil })
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -334,6 +334,30 @@ func TestMapSizes(t *testing.T) {
 		if m, err := Map(f, size); err == nil {
 			Unmap(m)
 			t.Errorf("Map(%d) succeeded", size)
+		}
+	}
+}
+
+// MemfdLabel reads back the label MemfdName put in a memfd's name, as
+// /proc/PID/fd shows it, and recognises nothing else as a queue's.
+func TestMemfdLabel(t *testing.T) {
+	for _, tc := range []struct {
+		link  string
+		label string
+		ok    bool
+	}{
+		{"/memfd:" + MemfdName("") + " (deleted)", "", true},
+		{"/memfd:" + MemfdName("pool sq: tasks") + " (deleted)", "pool sq: tasks", true},
+		{"/memfd:mpq:x (deleted) (deleted)", "x (deleted)", true},
+		{"/memfd:mpq-proc-args (deleted)", "", false},
+		{"/memfd:mpqx (deleted)", "", false},
+		{"/memfd:mpq", "", false},
+		{"/dev/shm/mpq-0/jobs.mpq", "", false},
+		{"socket:[1234]", "", false},
+	} {
+		label, ok := MemfdLabel(tc.link)
+		if label != tc.label || ok != tc.ok {
+			t.Errorf("MemfdLabel(%q): got %q, %v; want %q, %v", tc.link, label, ok, tc.label, tc.ok)
 		}
 	}
 }
