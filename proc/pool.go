@@ -5,8 +5,10 @@ import (
 	"fmt"
 	"reflect"
 	"runtime"
+	"strings"
 	"sync"
 	"time"
+	"unicode/utf8"
 
 	"github.com/mpq-go/mpq"
 )
@@ -318,7 +320,7 @@ func resolvePool(opts *PoolOptions) (PoolOptions, error) {
 // open makes the pool's queues and board.
 func (p *Pool[In, Out]) open() (err error) {
 	qopts := func(what string) *mpq.Options {
-		return &mpq.Options{Capacity: p.o.Capacity}
+		return &mpq.Options{Capacity: p.o.Capacity, Label: poolLabel(p.task.name, what)}
 	}
 	if p.tasks, err = mpq.New(qopts("tasks")); err != nil {
 		return fmt.Errorf("proc: pool %s: tasks queue: %w", p.task.name, err)
@@ -334,6 +336,24 @@ func (p *Pool[In, Out]) open() (err error) {
 	}
 	p.maxTask = p.tasks.Stats().MaxMessage
 	return nil
+}
+
+// poolLabel is the label of a pool's queue, "pool NAME: what", shown by
+// mpq ls, top and stat: characters a label cannot hold become '_', and a
+// long name is cut.
+func poolLabel(name, what string) string {
+	name = strings.Map(func(r rune) rune {
+		if r == '/' || r < 0x20 || r == 0x7f || (r >= 0x80 && r < 0xa0) || r == utf8.RuneError {
+			return '_'
+		}
+		return r
+	}, name)
+	max := mpq.MaxLabel - len("pool : ") - len(what)
+	for len(name) > max {
+		_, n := utf8.DecodeLastRuneInString(name)
+		name = name[:len(name)-n]
+	}
+	return "pool " + name + ": " + what
 }
 
 // startLocked starts a worker in slot i.

@@ -6,6 +6,7 @@ import (
 	"context"
 	"errors"
 	"os"
+	"slices"
 	"strconv"
 	"strings"
 	"syscall"
@@ -121,5 +122,27 @@ func TestPoolParentDies(t *testing.T) {
 			b, err := os.ReadFile("/proc/" + strconv.Itoa(pid) + "/stat")
 			return err != nil || strings.Contains(string(b), ") Z ")
 		})
+	}
+}
+
+// TestPoolQueuesLabelled checks that a pool's queues are memfds named for
+// what they are, which mpq ls, top and stat show.
+func TestPoolQueuesLabelled(t *testing.T) {
+	newPool(t, squareTask, &proc.PoolOptions{Workers: 1})
+	fds, err := testutil.OpenFDs()
+	if err != nil {
+		t.Fatal(err)
+	}
+	var found []string
+	for _, link := range fds {
+		if strings.HasPrefix(link, "/memfd:mpq:pool square") {
+			found = append(found, link)
+		}
+	}
+	slices.Sort(found)
+	found = slices.Compact(found) // a queue may be open more than once
+	want := []string{"/memfd:mpq:pool square: results (deleted)", "/memfd:mpq:pool square: tasks (deleted)"}
+	if !slices.Equal(found, want) {
+		t.Errorf("pool queues open: %q; want %q", found, want)
 	}
 }
