@@ -3,6 +3,7 @@ package proc_test
 import (
 	"context"
 	"fmt"
+	"slices"
 	"testing"
 	"time"
 
@@ -38,7 +39,9 @@ func BenchmarkPoolSubmit(b *testing.B) {
 
 func benchSubmit(b *testing.B, workers int) {
 	p := newPool(b, squareTask, &proc.PoolOptions{Workers: workers})
+	var lat []time.Duration
 	for b.Loop() {
+		t0 := time.Now()
 		f, err := p.Submit(b.Context(), 3)
 		if err != nil {
 			b.Fatal(err)
@@ -46,7 +49,11 @@ func benchSubmit(b *testing.B, workers int) {
 		if _, err := f.Wait(b.Context()); err != nil {
 			b.Fatal(err)
 		}
+		lat = append(lat, time.Since(t0))
 	}
+	slices.Sort(lat)
+	b.ReportMetric(float64(lat[len(lat)/2].Nanoseconds()), "p50-ns")
+	b.ReportMetric(float64(lat[len(lat)*99/100].Nanoseconds()), "p99-ns")
 }
 
 // BenchmarkPoolCancel measures how long Map takes to return once its ctx

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"io"
 	"sync"
+	"time"
 
 	"github.com/mpq-go/mpq"
 )
@@ -25,6 +26,10 @@ type collector struct {
 	idle    chan struct{}      // wakes the background reader when the last waiter leaves
 }
 
+// bgPause is how long the background reader leaves the results queue
+// alone after the last waiter left.
+const bgPause = time.Millisecond
+
 func newCollector() *collector {
 	c := &collector{tok: make(chan struct{}, 1), idle: make(chan struct{}, 1)}
 	c.tok <- struct{}{}
@@ -37,12 +42,21 @@ func (p *Pool[In, Out]) background() {
 	defer close(p.collected)
 	col := p.col
 	var buf []byte
+	pause := time.NewTimer(time.Hour)
+	defer pause.Stop()
 	for {
 		col.mu.Lock()
 		for col.waiters > 0 {
 			col.mu.Unlock()
 			select {
 			case <-col.idle:
+			case <-p.life.Done():
+			}
+			// A caller that submits and waits in a loop comes back at
+			// once: leave it the token.
+			pause.Reset(bgPause)
+			select {
+			case <-pause.C:
 			case <-p.life.Done():
 			}
 			col.mu.Lock()
