@@ -149,3 +149,46 @@ func (c exampleCase) verify(t *testing.T, lines []string, pid string) {
 		t.Errorf("the last line is not the parent's last:\n%s", text)
 	}
 }
+
+// TestPoolExample runs examples/pool: a worker killed midway is replaced,
+// and the parent gets every result, checked against a sieve.
+func TestPoolExample(t *testing.T) {
+	gobin, err := exec.LookPath("go")
+	if err != nil {
+		t.Skipf("no go command to build the examples: %v", err)
+	}
+	lines, pid := runExample(t, gobin, "pool")
+	text := strings.Join(lines, "\n")
+	ready := regexp.MustCompile(`^worker (\d+): ready$`)
+	start := regexp.MustCompile(`^parent (\d+): pool of workers (\d+) and (\d+), counting the primes below 3000 numbers$`)
+	kill := regexp.MustCompile(`^parent (\d+): killing worker (\d+) with SIGKILL, \d+ of 3000 tasks done$`)
+	end := regexp.MustCompile(`^parent (\d+): all 3000 results back, in order and correct; worker (\d+) was replaced by (\d+); [01] task\(s\) run again, none lost$`)
+	var workers []string
+	var started, killed, ended []string
+	for _, l := range lines {
+		switch {
+		case ready.MatchString(l):
+			workers = append(workers, ready.FindStringSubmatch(l)[1])
+		case start.MatchString(l):
+			started = start.FindStringSubmatch(l)
+		case kill.MatchString(l):
+			killed = kill.FindStringSubmatch(l)
+		case end.MatchString(l):
+			ended = end.FindStringSubmatch(l)
+		default:
+			t.Fatalf("unexpected line %q in:\n%s", l, text)
+		}
+	}
+	if started == nil || killed == nil || ended == nil || lines[len(lines)-1] != ended[0] {
+		t.Fatalf("missing lines, or the last is not the summary:\n%s", text)
+	}
+	if p := fmt.Sprint(pid); started[1] != p || killed[1] != p || ended[1] != p {
+		t.Errorf("parent lines not from the parent %s:\n%s", p, text)
+	}
+	if killed[2] != started[2] && killed[2] != started[3] || ended[2] != killed[2] {
+		t.Errorf("the killed worker is not one of the pool's:\n%s", text)
+	}
+	if len(workers) != 3 || !slices.Contains(workers, ended[3]) || ended[3] == started[2] || ended[3] == started[3] {
+		t.Errorf("workers ready: %v; want the two first and the replacement %s:\n%s", workers, ended[3], text)
+	}
+}

@@ -13,8 +13,8 @@ import (
 
 func newDemoCmd(e *env) *cobra.Command {
 	return &cobra.Command{
-		Use:   "demo [queue|pipe]",
-		Short: "Watch processes talk through a queue and a pipe",
+		Use:   "demo [queue|pipe|pool]",
+		Short: "Watch processes talk through a queue and a pipe, and a pool lose a worker",
 		Long: `demo starts child processes (this program again) and shows them talking:
 
   queue  a writer process puts A, B and C into an anonymous queue while a
@@ -23,22 +23,27 @@ func newDemoCmd(e *env) *cobra.Command {
   pipe   a sender process sends 0 to 4 over a one-way Pipe to a receiver
          process, which prints each; the sender closes its end when done,
          and the receiver stops.
+  pool   a pool of two worker processes counts the primes below each of
+         3,000 numbers; the parent SIGKILLs one worker midway, the pool
+         replaces it and runs its task again, and every result comes back
+         once, in order.
 
-With no argument it runs both. Every line says which process (PID) prints
+With no argument it runs all three. Every line says which process (PID) prints
 it. The queues and pipes are anonymous: nothing is left behind, in the
-queue directory or elsewhere. The demos are the programs examples/queue
-and examples/pipe of the mpq sources, whose code is package
+queue directory or elsewhere. The demos are the programs examples/queue,
+examples/pipe and examples/pool of the mpq sources, whose code is package
 github.com/mpq-go/mpq/examples.`,
 		Example: `  mpq demo
   mpq demo queue
-  mpq demo pipe`,
-		ValidArgs: []string{"queue", "pipe"},
+  mpq demo pipe
+  mpq demo pool`,
+		ValidArgs: []string{"queue", "pipe", "pool"},
 		Args: func(c *cobra.Command, args []string) error {
 			if len(args) > 1 {
-				return usage("demo: want at most one of queue or pipe, got %d arguments", len(args))
+				return usage("demo: want at most one of queue, pipe or pool, got %d arguments", len(args))
 			}
-			if len(args) == 1 && args[0] != "queue" && args[0] != "pipe" {
-				return usage("demo: unknown demo %q: want queue or pipe", args[0])
+			if len(args) == 1 && args[0] != "queue" && args[0] != "pipe" && args[0] != "pool" {
+				return usage("demo: unknown demo %q: want queue, pipe or pool", args[0])
 			}
 			return nil
 		},
@@ -63,9 +68,11 @@ var demos = []struct {
 		"writer %d and reader %d, processes of their own, passed A, B and C through a queue in shared memory"},
 	{"pipe", "a sender process sends numbers to a receiver process over a one-way pipe", examples.Pipe,
 		"sender %d sent 0 to 4 to receiver %d over a pipe"},
+	{"pool", "a pool of two worker processes counts primes; the parent kills one midway", examples.Pool,
+		"pool worker %d was killed midway, worker %d replaced it, and every result came back once"},
 }
 
-// runDemo runs the queue demo, the pipe demo, or both if which is "".
+// runDemo runs the demo which, or all of them if which is "".
 func runDemo(ctx context.Context, e *env, which string) error {
 	var saw, code []string
 	for _, d := range demos {
@@ -84,8 +91,11 @@ func runDemo(ctx context.Context, e *env, which string) error {
 		code = append(code, "examples/"+d.name)
 	}
 	fmt.Fprintf(e.stdout, "\nWhat you saw: %s.\n", strings.Join(saw, "; "))
-	fmt.Fprintf(e.stdout, "This is the code of %s in the mpq sources (package github.com/mpq-go/mpq/examples); read on with 'go doc github.com/mpq-go/mpq' and 'go doc github.com/mpq-go/mpq/proc'.\n",
-		strings.Join(code, " and "))
+	list := code[len(code)-1]
+	if len(code) > 1 {
+		list = strings.Join(code[:len(code)-1], ", ") + " and " + list
+	}
+	fmt.Fprintf(e.stdout, "This is the code of %s in the mpq sources (package github.com/mpq-go/mpq/examples); read on with 'go doc github.com/mpq-go/mpq' and 'go doc github.com/mpq-go/mpq/proc'.\n", list)
 	return nil
 }
 

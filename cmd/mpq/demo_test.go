@@ -123,6 +123,24 @@ func checkPipeDemo(t *testing.T, out demoLines, parent string) (sender, receiver
 	return s, r
 }
 
+// checkPoolDemo checks the output of the pool demo: two workers, one of
+// them killed and replaced, every result back. It returns the killed
+// worker's and its replacement's process IDs.
+func checkPoolDemo(t *testing.T, out demoLines, parent string) (killed, replacement string) {
+	t.Helper()
+	_, m := out.find(t, `parent `+parent+`: pool of workers (\d+) and (\d+), counting the primes below 3000 numbers`)
+	a, b := m[1], m[2]
+	_, k := out.find(t, `parent `+parent+`: killing worker (\d+) with SIGKILL, \d+ of 3000 tasks done`)
+	_, e := out.find(t, `parent `+parent+`: all 3000 results back, in order and correct; worker (\d+) was replaced by (\d+); [01] task\(s\) run again, none lost`)
+	if k[1] != a && k[1] != b || e[1] != k[1] || e[2] == a || e[2] == b || e[2] == parent {
+		t.Errorf("workers %s and %s, killed %s, replaced by %s: want one of the two killed and a new process", a, b, k[1], e[2])
+	}
+	for _, w := range []string{a, b, e[2]} {
+		out.find(t, `worker `+w+`: ready`)
+	}
+	return k[1], e[2]
+}
+
 // demoCheckGone checks that the demo's child processes are gone (reaped).
 func demoCheckGone(t *testing.T, pids ...string) {
 	t.Helper()
@@ -148,41 +166,45 @@ func TestDemo(t *testing.T) {
 	if slices.Contains([]string{w, r}, s) || slices.Contains([]string{w, r}, pr) {
 		t.Errorf("pipe processes %s, %s are among the queue demo's %s, %s", s, pr, w, r)
 	}
+	k, rep := checkPoolDemo(t, out, parent)
 	out.before(t, `== queue: .*`, `parent \d+: started writer \d+ and reader \d+`)
 	out.before(t, `parent \d+: reader done`, `== pipe: .*`)
-	out.before(t, `parent \d+: both done`, `What you saw: .*`)
+	out.before(t, `parent \d+: both done`, `== pool: .*`)
+	out.before(t, `parent \d+: all 3000 results back.*`, `What you saw: .*`)
 	last := out[len(out)-2:]
-	for _, want := range []string{"writer " + w, "reader " + r, "sender " + s, "receiver " + pr, "examples/queue", "examples/pipe", "go doc github.com/mpq-go/mpq"} {
+	for _, want := range []string{"writer " + w, "reader " + r, "sender " + s, "receiver " + pr, "worker " + k, "worker " + rep,
+		"examples/queue, examples/pipe and examples/pool", "go doc github.com/mpq-go/mpq"} {
 		if !strings.Contains(strings.Join(last, "\n"), want) {
 			t.Errorf("the last lines lack %q:\n%s", want, strings.Join(last, "\n"))
 		}
 	}
-	demoCheckGone(t, w, r, s, pr)
+	demoCheckGone(t, w, r, s, pr, k, rep)
 }
 
 func TestDemoOne(t *testing.T) {
-	for _, which := range []string{"queue", "pipe"} {
+	for _, which := range []string{"queue", "pipe", "pool"} {
 		t.Run(which, func(t *testing.T) {
 			code, stdout, stderr := demoRun(t, "demo", which)
 			if code != 0 || stderr != "" {
 				t.Fatalf("mpq demo %s: exit status %d, stderr:\n%s\nstdout:\n%s", which, code, stderr, stdout)
 			}
 			out := demoLines(strings.Split(strings.TrimSuffix(stdout, "\n"), "\n"))
-			_, m := out.find(t, `parent (\d+): started .*`)
+			_, m := out.find(t, `parent (\d+): (started|pool of) .*`)
 			parent := m[1]
-			var pids []string
-			other := "pipe"
-			if which == "queue" {
-				w, r := checkQueueDemo(t, out, parent)
-				pids = []string{w, r}
-			} else {
-				other = "queue"
-				s, r := checkPipeDemo(t, out, parent)
-				pids = []string{s, r}
+			var a, b string
+			switch which {
+			case "queue":
+				a, b = checkQueueDemo(t, out, parent)
+			case "pipe":
+				a, b = checkPipeDemo(t, out, parent)
+			case "pool":
+				a, b = checkPoolDemo(t, out, parent)
 			}
-			demoCheckGone(t, pids...)
-			if strings.Contains(stdout, "== "+other) || strings.Contains(stdout, "examples/"+other) {
-				t.Errorf("mpq demo %s shows the %s demo too:\n%s", which, other, stdout)
+			demoCheckGone(t, a, b)
+			for _, other := range []string{"queue", "pipe", "pool"} {
+				if other != which && (strings.Contains(stdout, "== "+other) || strings.Contains(stdout, "examples/"+other)) {
+					t.Errorf("mpq demo %s shows the %s demo too:\n%s", which, other, stdout)
+				}
 			}
 			out.find(t, `This is the code of examples/`+which+` in the mpq sources \(package github.com/mpq-go/mpq/examples\).*`)
 		})
@@ -195,7 +217,7 @@ func TestDemoUsage(t *testing.T) {
 		want string
 	}{
 		{[]string{"demo", "queues"}, `unknown demo "queues"`},
-		{[]string{"demo", "queue", "pipe"}, "want at most one"},
+		{[]string{"demo", "queue", "pipe"}, "want at most one of queue, pipe or pool"},
 		{[]string{"demo", "--bogus"}, "unknown flag"},
 	} {
 		t.Run(strings.Join(tc.args, " "), func(t *testing.T) {
