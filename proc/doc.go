@@ -51,6 +51,59 @@
 // Close its own copy: the peer sees io.EOF only when every copy of the end
 // is closed or its process gone.
 //
+// # Pools
+//
+// A [Pool] runs a [Task] in a set of worker processes, as Python's
+// multiprocessing.Pool and concurrent.futures.ProcessPoolExecutor do:
+//
+//	var square = proc.DefineTask("square", func(ctx context.Context, x int) (int, error) {
+//		return x * x, nil
+//	})
+//
+//	func main() {
+//		proc.Main()
+//		p, err := proc.NewPool(ctx, square, &proc.PoolOptions{Workers: 4})
+//		...
+//		defer p.Close()
+//		squares, err := p.Map(ctx, []int{1, 2, 3}) // in input order
+//		f, err := p.Submit(ctx, 7)                  // then f.Wait(ctx)
+//		for sq, err := range p.Stream(ctx, seq) {   // as they complete
+//			...
+//		}
+//	}
+//
+// Unlike Python's pools, a pool survives its workers dying. A worker
+// killed at any point, by any signal (or by [PoolOptions.TaskTimeout]), is
+// replaced, and the task it was running runs again; every other task,
+// worker and call goes on, and each result comes back exactly once. A task
+// that kills its worker every time fails, after [PoolOptions.MaxAttempts],
+// with a [*TaskError] naming its index and how each attempt ended (the
+// error it returned, the value it panicked with and the stack, the signal,
+// the timeout); it stalls nothing else. Because a task may run more than
+// once (its worker died after running it, before the pool had its
+// result), tasks should be idempotent.
+//
+// Cancelling the ctx of Map or Submit returns at once (tens of
+// microseconds) and abandons that call's tasks only. A pool's workers die
+// with the process that made it, as every child of proc does. Close lets
+// the calls in flight finish; Terminate stops everything at once; after
+// either, no worker, zombie, descriptor, queue or goroutine is left.
+//
+// From Python, call by call:
+//
+//	Pool(n, initializer, initargs, maxtasksperchild)  NewPool(ctx, task, &PoolOptions{Workers, Init, InitArgs, MaxTasksPerWorker})
+//	ProcessPoolExecutor(max_workers, ...)              the same
+//	pool.map(f, xs), executor.map(f, xs)               p.Map(ctx, xs) (chunked as Pool.map is)
+//	pool.imap_unordered(f, xs)                         p.Stream(ctx, seq)
+//	pool.apply_async(f, (x,)), executor.submit(f, x)   p.Submit(ctx, x), then Future.Wait(ctx)
+//	pool.close(); pool.join(), executor.shutdown()     p.Close()
+//	pool.terminate()                                   p.Terminate()
+//	(no equivalent)                                    p.Stats(), p.Pids()
+//
+// The function is named once, by DefineTask, rather than passed to each
+// call, and Map, Submit and Stream take plain values (CBOR, or their bytes
+// for fixed-size numbers; see [DefineTask]).
+//
 // # Stopping
 //
 // [Process.Terminate] sends SIGTERM, which the child turns into cancelling
