@@ -51,14 +51,16 @@ func chaosSum(data []byte) uint32 {
 
 // A chaosAudit counts the results of the chaos test.
 type chaosAudit struct {
-	mu     sync.Mutex
-	want   map[uint64]uint32 // checksum by ID, of every task submitted
-	got    map[uint64]int    // results by ID
-	wrong  int
-	failed []error
-	last   time.Time
-	worst  time.Duration // longest gap between two results
-	nextID uint64
+	mu      sync.Mutex
+	want    map[uint64]uint32 // checksum by ID, of every task submitted
+	got     map[uint64]int    // results by ID
+	wrong   int
+	failed  []error
+	last    time.Time
+	worst   time.Duration // longest gap between two results
+	sent    map[uint64]time.Time
+	slowest time.Duration // longest from a task\'s submission to its result
+	nextID  uint64
 }
 
 func (a *chaosAudit) tasks(n int) []chaosIn {
@@ -73,6 +75,7 @@ func (a *chaosAudit) tasks(n int) []chaosIn {
 		}
 		ins[i] = chaosIn{ID: a.nextID, Data: d}
 		a.want[a.nextID] = chaosSum(d)
+		a.sent[a.nextID] = time.Now()
 	}
 	return ins
 }
@@ -90,6 +93,9 @@ func (a *chaosAudit) result(out chaosOut, err error) {
 		return
 	}
 	a.got[out.ID]++
+	if lat := now.Sub(a.sent[out.ID]); lat > a.slowest {
+		a.slowest = lat
+	}
 	if sum, ok := a.want[out.ID]; !ok || sum != out.Sum {
 		a.wrong++
 	}
@@ -147,13 +153,13 @@ func running(pid int) bool {
 func TestPoolChaos(t *testing.T) {
 	kills := testutil.EnvInt("MPQ_POOL_CHAOS_KILLS", 100)
 	p := newPool(t, chaosTask, &proc.PoolOptions{Workers: 4, MaxAttempts: 1000})
-	a := &chaosAudit{want: map[uint64]uint32{}, got: map[uint64]int{}}
+	a := &chaosAudit{want: map[uint64]uint32{}, got: map[uint64]int{}, sent: map[uint64]time.Time{}}
 
 	// Calm: the worst gap between results with no deaths.
 	for i := range 3 {
 		a.round(t, p, i, 500)
 	}
-	calm := a.worst
+	calm, calmSlowest := a.worst, a.slowest
 
 	done := make(chan struct{})
 	killed := 0
@@ -173,7 +179,7 @@ func TestPoolChaos(t *testing.T) {
 		}
 	}()
 	a.mu.Lock()
-	a.worst, a.last = 0, time.Time{}
+	a.worst, a.last, a.slowest = 0, time.Time{}, 0
 	a.mu.Unlock()
 	start := time.Now()
 	for i := 0; ; i++ {
@@ -200,8 +206,9 @@ func TestPoolChaos(t *testing.T) {
 		}
 	}
 	s := p.Stats()
-	t.Logf("%d kills in %v; %d tasks; lost %d, duplicate %d, wrong %d, failed %d; retried %d, replaced %d; worst gap between results %v (calm: %v)",
-		killed, chaos.Round(time.Millisecond), len(a.want), lost, dup, a.wrong, len(a.failed), s.Retried, s.Replaced, a.worst, calm)
+	t.Logf("%d kills in %v; %d tasks; lost %d, duplicate %d, wrong %d, failed %d; retried %d, replaced %d; worst gap between results %v (calm %v), slowest task %v (calm %v)",
+		killed, chaos.Round(time.Millisecond), len(a.want), lost, dup, a.wrong, len(a.failed), s.Retried, s.Replaced,
+		a.worst.Round(time.Millisecond), calm.Round(time.Millisecond), a.slowest.Round(time.Millisecond), calmSlowest.Round(time.Millisecond))
 	if lost != 0 || dup != 0 || a.wrong != 0 || len(a.failed) != 0 {
 		t.Errorf("audit: lost %d, duplicate %d, wrong %d, failed %d (first: %v); want 0 of each",
 			lost, dup, a.wrong, len(a.failed), append(a.failed, nil)[0])
