@@ -6,9 +6,11 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"testing"
 
+	"github.com/mpq-go/mpq"
 	"github.com/mpq-go/mpq/proc"
 )
 
@@ -61,4 +63,102 @@ func TestPoolTaskExitsZero(t *testing.T) {
 	if s := p.Stats(); s.Failed != 1 || s.Retried != int64(proc.DefaultMaxAttempts-1) || s.InFlight != 0 {
 		t.Errorf("Stats = %+v; want 1 failed, %d retried, nothing in flight", s, proc.DefaultMaxAttempts-1)
 	}
+}
+
+// A picky is a value that encodes whatever it holds but refuses to decode
+// 13, as a type with a validating UnmarshalCBOR (or UnmarshalBinary) may.
+type picky struct{ N int }
+
+func (v picky) MarshalCBOR() ([]byte, error) {
+	if v.N < 0 || v.N > 23 {
+		return nil, fmt.Errorf("picky %d: out of range", v.N)
+	}
+	return []byte{byte(v.N)}, nil // CBOR's small unsigned integer
+}
+
+func (v *picky) UnmarshalCBOR(b []byte) error {
+	if len(b) != 1 || b[0] > 23 || b[0] == 13 {
+		return fmt.Errorf("picky: %x refused", b)
+	}
+	v.N = int(b[0])
+	return nil
+}
+
+var pickyOutTask = proc.DefineTask("review-picky-out", func(ctx context.Context, x int) (picky, error) {
+	return picky{x}, nil
+})
+
+var pickyInTask = proc.DefineTask("review-picky-in", func(ctx context.Context, x picky) (int, error) {
+	return x.N * x.N, nil
+})
+
+// TestPoolUndecodable runs tasks whose result, or input, the pool or its
+// worker cannot decode although it was encoded: that task fails (an
+// attempt saying what could not be decoded), its neighbours in the chunk
+// come back, and nothing waits for ever. (A pool that dropped the report
+// of results, or a worker that exited on a chunk it could not decode,
+// would leave the task unsettled, its chunk redelivered for ever.)
+func TestPoolUndecodable(t *testing.T) {
+	ins := make([]int, 20)
+	for i := range ins {
+		ins[i] = i
+	}
+	check := func(t *testing.T, results func(yield func(int, error) bool)) {
+		t.Helper()
+		ok, failed := 0, 0
+		for x, err := range results {
+			var te *proc.TaskError
+			switch {
+			case errors.As(err, &te) && te.Index == 13 && len(te.Attempts) > 0 &&
+				errors.Is(err, mpq.ErrDecode) && strings.Contains(err.Error(), "refused"):
+				failed++
+			case err != nil:
+				t.Fatalf("Stream: %v; want one *TaskError, for #13, saying it cannot be decoded", err)
+			default:
+				ok++
+				_ = x
+			}
+		}
+		if ok != 19 || failed != 1 {
+			t.Errorf("%d results and %d failed; want 19 and 1 (#13)", ok, failed)
+		}
+	}
+	// A guard against the hang, not a measure of speed.
+	guard := func(t *testing.T) context.Context {
+		ctx, cancel := context.WithTimeout(t.Context(), timeout/4)
+		t.Cleanup(cancel)
+		return ctx
+	}
+	t.Run("result", func(t *testing.T) {
+		ctx := guard(t)
+		p := newPool(t, pickyOutTask, &proc.PoolOptions{Workers: 1})
+		check(t, func(yield func(int, error) bool) {
+			for out, err := range p.Stream(ctx, slices.Values(ins)) {
+				if !yield(out.N, err) {
+					return
+				}
+			}
+		})
+		if s := p.Stats(); s.InFlight != 0 || s.Done != 19 || s.Failed != 1 {
+			t.Errorf("Stats = %+v; want 19 done, 1 failed, nothing in flight", s)
+		}
+	})
+	t.Run("input", func(t *testing.T) {
+		ctx := guard(t)
+		p := newPool(t, pickyInTask, &proc.PoolOptions{Workers: 1})
+		pins := make([]picky, len(ins))
+		for i := range pins {
+			pins[i] = picky{i}
+		}
+		check(t, func(yield func(int, error) bool) {
+			for out, err := range p.Stream(ctx, slices.Values(pins)) {
+				if !yield(out, err) {
+					return
+				}
+			}
+		})
+		if s := p.Stats(); s.InFlight != 0 || s.Done != 19 || s.Failed != 1 || s.Replaced != 0 {
+			t.Errorf("Stats = %+v; want 19 done, 1 failed, nothing in flight, no worker replaced", s)
+		}
+	})
 }
