@@ -36,7 +36,7 @@ func (p *Pool[In, Out]) resultsLocked(h reportHead, body []byte) {
 	if h.first < 0 || h.n < 0 || h.first+h.n > len(k.ins) {
 		return // not from a worker of this pool: the chunk runs again when returned
 	}
-	outs, fails, err := decodeResults(p.task.outs, body, h.n)
+	outs, fails, err := decodeResults(p.task.outs, body, h.first, h.n)
 	if err != nil {
 		return
 	}

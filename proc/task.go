@@ -209,8 +209,11 @@ func (w *taskWorker[In, Out]) chunk(ctx context.Context, d *mpq.Delivery) error 
 	atomic.StoreUint32(w.s.phase, phaseIdle)
 	atomic.StoreUint64(w.s.chunk, id)
 	ins, err := w.t.ins.decode(data[chunkHeader:], n)
+	var bad []error // by position: the input's own decoding refused it
 	if err != nil {
-		return fmt.Errorf("proc: pool: chunk %d: cannot decode %d inputs: %v", id, n, err)
+		if ins, bad, err = w.t.ins.decodeEach(data[chunkHeader:], n); err != nil {
+			return fmt.Errorf("proc: pool: chunk %d: cannot decode %d inputs: %v", id, n, err)
+		}
 	}
 	outs := make([]Out, n)
 	var fails []wireFail
@@ -224,7 +227,9 @@ func (w *taskWorker[In, Out]) chunk(ctx context.Context, d *mpq.Delivery) error 
 			atomic.StoreInt64(w.s.started, monotonic())
 		}
 		atomic.StoreUint32(w.s.phase, phaseRunning)
-		if f := w.run(ctx, ins[i], &outs[i]); f != nil {
+		if bad != nil && bad[i] != nil {
+			fails = append(fails, undecodable(i, "input", bad[i]))
+		} else if f := w.run(ctx, ins[i], &outs[i]); f != nil {
 			f.Pos = uint32(i)
 			fails = append(fails, *f)
 		}
