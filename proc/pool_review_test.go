@@ -9,6 +9,7 @@ import (
 	"slices"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/mpq-go/mpq"
 	"github.com/mpq-go/mpq/proc"
@@ -161,4 +162,72 @@ func TestPoolUndecodable(t *testing.T) {
 			t.Errorf("Stats = %+v; want 19 done, 1 failed, nothing in flight, no worker replaced", s)
 		}
 	})
+}
+
+// A mark tells markTask what to do: wait until the file Release exists,
+// or else create the file Name in Dir.
+type mark struct {
+	Dir, Name, Release string
+}
+
+var markTask = proc.DefineTask("review-mark", func(ctx context.Context, m mark) (int, error) {
+	if m.Release != "" {
+		for {
+			if _, err := os.Stat(m.Release); err == nil {
+				return 0, nil
+			}
+			select {
+			case <-ctx.Done():
+				return 0, ctx.Err()
+			case <-time.After(time.Millisecond):
+			}
+		}
+	}
+	return 0, os.WriteFile(filepath.Join(m.Dir, m.Name), nil, 0o600)
+})
+
+// TestPoolAbandonedNotRun abandons more calls than the board's ring of
+// abandoned calls holds while their tasks wait in the tasks queue: as
+// Submit's doc says, none of them runs (no worker took it yet).
+func TestPoolAbandonedNotRun(t *testing.T) {
+	dir := t.TempDir()
+	release := filepath.Join(dir, "release")
+	p := newPool(t, markTask, &proc.PoolOptions{Workers: 1})
+	blocker, err := p.Submit(t.Context(), mark{Release: release})
+	if err != nil {
+		t.Fatal(err)
+	}
+	const calls = 100
+	var fs []*proc.Future[int]
+	var cancels []context.CancelFunc
+	for i := range calls {
+		ctx, cancel := context.WithCancel(t.Context())
+		defer cancel()
+		f, err := p.Submit(ctx, mark{Dir: dir, Name: fmt.Sprint("ran-", i)})
+		if err != nil {
+			t.Fatal(err)
+		}
+		fs, cancels = append(fs, f), append(cancels, cancel)
+	}
+	for i, f := range fs {
+		cancels[i]()
+		if _, err := f.Wait(t.Context()); !errors.Is(err, context.Canceled) {
+			t.Fatalf("call %d: Wait after its ctx ended = %v; want context.Canceled", i, err)
+		}
+	}
+	if err := os.WriteFile(release, nil, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := blocker.Wait(t.Context()); err != nil {
+		t.Fatal(err)
+	}
+	// One worker, tasks in order: once this is done, every abandoned task
+	// was taken and skipped, or run.
+	if _, err := p.Map(t.Context(), []mark{{Dir: dir, Name: "last"}}); err != nil {
+		t.Fatal(err)
+	}
+	ran, _ := filepath.Glob(filepath.Join(dir, "ran-*"))
+	if len(ran) > 0 {
+		t.Errorf("%d of %d abandoned tasks ran (%s...); want none", len(ran), calls, filepath.Base(ran[0]))
+	}
 }
