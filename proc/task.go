@@ -310,6 +310,7 @@ func (w *taskWorker[In, Out]) report(ctx context.Context, id uint64, first int, 
 		if err := w.report(ctx, id, first, outs[:half], lo); err != nil {
 			return err
 		}
+		poolHook("split")
 		return w.report(ctx, id, first+half, outs[half:], hi)
 	}
 	why := fmt.Errorf("%w: its result takes %d bytes, more than the pool's results queue takes (%d); raise PoolOptions.Capacity", mpq.ErrTooLarge, buf.Len(), w.maxReport)
