@@ -54,3 +54,28 @@ func big(x int) []byte {
 var bigTask = proc.DefineTask("review-big", func(ctx context.Context, x int) ([]byte, error) {
 	return big(x), nil
 })
+
+// TestPoolWorkerDiesAfterReturned kills a task's worker, then the worker
+// that took the chunk again, after it said the chunk came back and before
+// it acknowledged it: the chunk comes back twice, runs again once, and only
+// the first death, mid-task, costs an attempt.
+func TestPoolWorkerDiesAfterReturned(t *testing.T) {
+	dir := t.TempDir()
+	marker := filepath.Join(dir, "hook")
+	p := newPool(t, jobTask, &proc.PoolOptions{Workers: 2,
+		Proc: &proc.Options{Env: append(os.Environ(), "MPQ_POOL_HOOK=returned:"+marker)}})
+	js := jobs(100, "", dir)
+	js[40].Do = "killonce"
+	outs, err := p.Map(t.Context(), js)
+	if err != nil {
+		t.Fatal(err)
+	}
+	checkSquares(t, outs)
+	if _, err := os.Stat(marker); err != nil {
+		t.Fatalf("no worker died after saying a chunk came back: %v", err)
+	}
+	waitFor(t, "both dead workers replaced", func() bool { return p.Stats().Replaced == 2 })
+	if s := p.Stats(); s.Retried != 1 || s.Done != 100 || s.Failed != 0 || s.InFlight != 0 {
+		t.Errorf("Stats = %+v; want 1 retried, none failed, 100 done, nothing in flight", s)
+	}
+}

@@ -199,6 +199,7 @@ func (w *taskWorker[In, Out]) chunk(ctx context.Context, d *mpq.Delivery) error 
 		if err := w.results.Put(ctx, appendReportHead(nil, reportHead{kind: reportReturned, slot: w.cfg.Slot, chunk: id, pid: w.pid})); err != nil {
 			return err
 		}
+		poolHook("returned")
 		return ack(d)
 	}
 	if w.b.abandoned(call) {
