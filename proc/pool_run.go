@@ -36,7 +36,7 @@ func (p *Pool[In, Out]) resultsLocked(h reportHead, body []byte) {
 	if h.first < 0 || h.n < 0 || h.first+h.n > len(k.ins) {
 		return // not from a worker of this pool: the chunk runs again when returned
 	}
-	outs, fails, err := decodeResults(p.task.outs, body, h.n)
+	outs, fails, err := decodeResults(p.task.outs, body, h.first, h.n)
 	if err != nil {
 		return
 	}
@@ -307,7 +307,8 @@ func (p *Pool[In, Out]) diedLocked(w *poolWorker) {
 	case w.timedOut != nil:
 		p.chargeLocked(w.timedOut.chunk, int(w.timedOut.pos),
 			Attempt{Pid: w.p.pid, Timeout: p.o.TaskTimeout})
-	case err != nil && m.phase == phaseRunning:
+	case m.phase == phaseRunning:
+		// Even an exit with status 0: a task called os.Exit(0).
 		p.chargeLocked(m.chunk, int(m.pos), deathAttempt(w.p.pid, err))
 	}
 	for _, id := range w.returns {

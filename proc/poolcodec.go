@@ -6,6 +6,9 @@ import (
 	"fmt"
 	"reflect"
 	"unsafe"
+
+	"github.com/fxamacker/cbor/v2"
+	"github.com/mpq-go/mpq"
 )
 
 // A sliceCodec encodes the inputs of a chunk, or the outputs of a report.
@@ -70,6 +73,35 @@ func (c sliceCodec[T]) decode(data []byte, n int) ([]T, error) {
 	return vs, nil
 }
 
+// decodeEach decodes n values from data one by one, once decode failed: a
+// value of a type whose own decoding refuses what its encoding wrote.
+// errs[i] says why value i could not be decoded, or is nil; err is set only
+// if data is not an array of n values.
+func (c sliceCodec[T]) decodeEach(data []byte, n int) (vs []T, errs []error, err error) {
+	if c.raw {
+		return nil, nil, fmt.Errorf("%d bytes for %d values of %d bytes", len(data), n, c.size)
+	}
+	var raws []cbor.RawMessage
+	if err := decMode.Unmarshal(data, &raws); err != nil {
+		return nil, nil, err
+	}
+	if len(raws) != n {
+		return nil, nil, fmt.Errorf("%d values; want %d", len(raws), n)
+	}
+	vs, errs = make([]T, n), make([]error, n)
+	for i, r := range raws {
+		errs[i] = decMode.Unmarshal(r, &vs[i])
+	}
+	return vs, errs, nil
+}
+
+// undecodable is the failed attempt of task pos of a chunk whose input or
+// result (what) was encoded but cannot be decoded.
+func undecodable(pos int, what string, err error) wireFail {
+	why := fmt.Errorf("%w: its %s: %v", mpq.ErrDecode, what, err)
+	return wireFail{Pos: uint32(pos), Message: why.Error(), Is: matches(why)}
+}
+
 // A report of results is its header, then the length of the outputs'
 // encoding (uint32), the outputs, and the failures (CBOR, if any).
 
@@ -87,8 +119,10 @@ func encodeResults[Out any](c sliceCodec[Out], b *bytes.Buffer, outs []Out, fail
 	return nil
 }
 
-// decodeResults decodes the body of a report of n results.
-func decodeResults[Out any](c sliceCodec[Out], body []byte, n int) ([]Out, []wireFail, error) {
+// decodeResults decodes the body of a report of n results, of tasks
+// first.. of their chunk: a result that cannot be decoded is one more
+// failure.
+func decodeResults[Out any](c sliceCodec[Out], body []byte, first, n int) ([]Out, []wireFail, error) {
 	if len(body) < 4 {
 		return nil, nil, errShortMessage
 	}
@@ -97,8 +131,17 @@ func decodeResults[Out any](c sliceCodec[Out], body []byte, n int) ([]Out, []wir
 		return nil, nil, fmt.Errorf("outputs of %d bytes in a report of %d", l, len(body))
 	}
 	outs, err := c.decode(body[4:4+l], n)
+	var bad []wireFail
 	if err != nil {
-		return nil, nil, err
+		var errs []error
+		if outs, errs, err = c.decodeEach(body[4:4+l], n); err != nil {
+			return nil, nil, err
+		}
+		for j, e := range errs {
+			if e != nil {
+				bad = append(bad, undecodable(first+j, "result", e))
+			}
+		}
 	}
 	var fails []wireFail
 	if rest := body[4+l:]; len(rest) > 0 {
@@ -106,5 +149,5 @@ func decodeResults[Out any](c sliceCodec[Out], body []byte, n int) ([]Out, []wir
 			return nil, nil, err
 		}
 	}
-	return outs, fails, nil
+	return outs, append(fails, bad...), nil
 }

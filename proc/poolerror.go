@@ -137,6 +137,9 @@ func failAttempt(pid int, f wireFail) Attempt {
 // deathAttempt is the attempt a worker's death while it ran the task
 // makes.
 func deathAttempt(pid int, err error) Attempt {
+	if err == nil {
+		return Attempt{Pid: pid, Message: "worker exited with status 0 while running the task"}
+	}
 	a := Attempt{Pid: pid, Message: fmt.Sprint(err)}
 	var e *ExitError
 	if errors.As(err, &e) {

@@ -199,6 +199,7 @@ func (w *taskWorker[In, Out]) chunk(ctx context.Context, d *mpq.Delivery) error 
 		if err := w.results.Put(ctx, appendReportHead(nil, reportHead{kind: reportReturned, slot: w.cfg.Slot, chunk: id, pid: w.pid})); err != nil {
 			return err
 		}
+		poolHook("returned")
 		return ack(d)
 	}
 	if w.b.abandoned(call) {
@@ -209,8 +210,11 @@ func (w *taskWorker[In, Out]) chunk(ctx context.Context, d *mpq.Delivery) error 
 	atomic.StoreUint32(w.s.phase, phaseIdle)
 	atomic.StoreUint64(w.s.chunk, id)
 	ins, err := w.t.ins.decode(data[chunkHeader:], n)
+	var bad []error // by position: the input's own decoding refused it
 	if err != nil {
-		return fmt.Errorf("proc: pool: chunk %d: cannot decode %d inputs: %v", id, n, err)
+		if ins, bad, err = w.t.ins.decodeEach(data[chunkHeader:], n); err != nil {
+			return fmt.Errorf("proc: pool: chunk %d: cannot decode %d inputs: %v", id, n, err)
+		}
 	}
 	outs := make([]Out, n)
 	var fails []wireFail
@@ -224,7 +228,9 @@ func (w *taskWorker[In, Out]) chunk(ctx context.Context, d *mpq.Delivery) error 
 			atomic.StoreInt64(w.s.started, monotonic())
 		}
 		atomic.StoreUint32(w.s.phase, phaseRunning)
-		if f := w.run(ctx, ins[i], &outs[i]); f != nil {
+		if bad != nil && bad[i] != nil {
+			fails = append(fails, undecodable(i, "input", bad[i]))
+		} else if f := w.run(ctx, ins[i], &outs[i]); f != nil {
 			f.Pos = uint32(i)
 			fails = append(fails, *f)
 		}
@@ -305,6 +311,7 @@ func (w *taskWorker[In, Out]) report(ctx context.Context, id uint64, first int, 
 		if err := w.report(ctx, id, first, outs[:half], lo); err != nil {
 			return err
 		}
+		poolHook("split")
 		return w.report(ctx, id, first+half, outs[half:], hi)
 	}
 	why := fmt.Errorf("%w: its result takes %d bytes, more than the pool's results queue takes (%d); raise PoolOptions.Capacity", mpq.ErrTooLarge, buf.Len(), w.maxReport)
