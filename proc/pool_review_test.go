@@ -59,6 +59,20 @@ func TestPoolUndecodableInput(t *testing.T) {
 	if err != nil || !slices.Equal(outs, []int{3}) {
 		t.Errorf("Map of an input that decodes: %v, %v; want [3], nil", outs, err)
 	}
+	// In one chunk with it, its neighbours run.
+	sum, failed := 0, 0
+	for out, err := range p.Stream(ctx, slices.Values([]withErr{{X: 1}, {X: 2, Err: errors.New("x")}, {X: 3}})) {
+		if err != nil {
+			if !errors.As(err, &te) || te.Index != 1 {
+				t.Errorf("Stream: %v; want a *TaskError for #1", err)
+			}
+			failed++
+		}
+		sum += out
+	}
+	if sum != 4 || failed != 1 {
+		t.Errorf("Stream: results summing to %d, %d failed; want 4, 1", sum, failed)
+	}
 }
 
 type big [20 << 10]byte

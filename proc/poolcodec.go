@@ -3,9 +3,14 @@ package proc
 import (
 	"bytes"
 	"encoding/binary"
+	"errors"
 	"fmt"
 	"reflect"
 	"unsafe"
+
+	"github.com/fxamacker/cbor/v2"
+
+	"github.com/mpq-go/mpq"
 )
 
 // A sliceCodec encodes the inputs of a chunk, or the outputs of a report.
@@ -68,6 +73,33 @@ func (c sliceCodec[T]) decode(data []byte, n int) ([]T, error) {
 		return nil, fmt.Errorf("%d values; want %d", len(vs), n)
 	}
 	return vs, nil
+}
+
+// decodeEach decodes n CBOR values from data one by one, for a chunk that
+// did not decode as a whole, and returns the failures of those that do not
+// decode (zero in their place), which must not run.
+func (c sliceCodec[T]) decodeEach(data []byte, n int) ([]T, []wireFail, error) {
+	var raws []cbor.RawMessage
+	if c.raw {
+		return nil, nil, errors.New("fixed-size values do not fail one by one")
+	}
+	if err := decMode.Unmarshal(data, &raws); err != nil {
+		return nil, nil, err
+	}
+	if len(raws) != n {
+		return nil, nil, fmt.Errorf("%d values; want %d", len(raws), n)
+	}
+	vs := make([]T, n)
+	var fails []wireFail
+	for i, r := range raws {
+		if err := decMode.Unmarshal(r, &vs[i]); err != nil {
+			var zero T
+			vs[i] = zero
+			why := fmt.Errorf("%w: its input: %v", mpq.ErrDecode, err)
+			fails = append(fails, wireFail{Pos: uint32(i), Message: why.Error(), Is: matches(why)})
+		}
+	}
+	return vs, fails, nil
 }
 
 // A report of results is its header, then the length of the outputs'

@@ -209,13 +209,24 @@ func (w *taskWorker[In, Out]) chunk(ctx context.Context, d *mpq.Delivery) error 
 	atomic.StoreUint32(w.s.phase, phaseIdle)
 	atomic.StoreUint64(w.s.chunk, id)
 	ins, err := w.t.ins.decode(data[chunkHeader:], n)
-	if err != nil {
-		return fmt.Errorf("proc: pool: chunk %d: cannot decode %d inputs: %v", id, n, err)
-	}
-	outs := make([]Out, n)
 	var fails []wireFail
+	if err != nil {
+		// An input that encoded and does not decode (an interface
+		// field, say) fails its task; exiting would only have the
+		// chunk delivered again, to worker after worker.
+		var err2 error
+		if ins, fails, err2 = w.t.ins.decodeEach(data[chunkHeader:], n); err2 != nil {
+			return fmt.Errorf("proc: pool: chunk %d: cannot decode %d inputs: %v", id, n, err)
+		}
+	}
+	bad := fails // in the order of their Pos
+	outs := make([]Out, n)
 	gen := w.b.gen()
 	for i := range ins {
+		if len(bad) > 0 && int(bad[0].Pos) == i {
+			bad = bad[1:]
+			continue
+		}
 		if w.cfg.Timed {
 			atomic.StoreInt64(w.s.started, 0)
 		}
