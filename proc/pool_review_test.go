@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"math"
 	"slices"
+	"strings"
 	"testing"
 
 	"github.com/mpq-go/mpq"
@@ -91,6 +92,8 @@ func TestPoolResultTypeTooLarge(t *testing.T) {
 	}
 	if !errors.Is(err, mpq.ErrInvalidOptions) {
 		t.Errorf("NewPool of a %d-byte result type with Capacity 64 KiB: %v; want ErrInvalidOptions", len(big{}), err)
+	} else if !strings.Contains(err.Error(), "raise PoolOptions.Capacity") {
+		t.Errorf("NewPool's error %q does not say to raise Capacity", err)
 	}
 	p = newPool(t, bigOutTask, &proc.PoolOptions{Workers: 1, Capacity: 256 << 10})
 	if outs, err := p.Map(t.Context(), []int{1, 2}); err != nil || len(outs) != 2 {
