@@ -196,8 +196,12 @@ func (f *Future[Out]) Wait(ctx context.Context) (Out, error) {
 	if ctx == nil {
 		return zero, mpq.ErrNilContext
 	}
-	if err := f.wait(ctx); err != nil {
-		return zero, err
+	select {
+	case <-f.done: // known: whatever ctx says
+	default:
+		if err := f.wait(ctx); err != nil {
+			return zero, err
+		}
 	}
 	if *f.err != nil {
 		return zero, *f.err
