@@ -86,7 +86,39 @@ func unfitValue(p reflect.Type) string {
 	case p.Kind() == reflect.Interface:
 		return "a plain value needs a concrete type"
 	}
-	return unfit(p)
+	if why := unfit(p); why != "" || flat(p) {
+		return why // a fixed-size value travels as its bytes
+	}
+	return uncodable(p, map[reflect.Type]bool{})
+}
+
+// uncodable says what in a value of type t CBOR cannot encode, or returns
+// "".
+func uncodable(t reflect.Type, seen map[reflect.Type]bool) string {
+	if seen[t] {
+		return ""
+	}
+	seen[t] = true
+	switch t.Kind() {
+	case reflect.Chan, reflect.Func, reflect.UnsafePointer, reflect.Complex64, reflect.Complex128:
+		return fmt.Sprintf("it holds a %v, which cannot be encoded as CBOR", t)
+	case reflect.Pointer, reflect.Slice, reflect.Array:
+		return uncodable(t.Elem(), seen)
+	case reflect.Map:
+		if why := uncodable(t.Key(), seen); why != "" {
+			return why
+		}
+		return uncodable(t.Elem(), seen)
+	case reflect.Struct:
+		for i := range t.NumField() {
+			if f := t.Field(i); f.IsExported() {
+				if why := uncodable(f.Type, seen); why != "" {
+					return why
+				}
+			}
+		}
+	}
+	return ""
 }
 
 // Name returns the name the task was defined with.
