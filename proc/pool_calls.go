@@ -450,7 +450,10 @@ func (p *Pool[In, Out]) Pids() []int {
 
 // Close stops the pool taking tasks, waits for the calls in flight to
 // finish (with their retries), then lets the workers drain the tasks queue
-// and exit, and reaps them. After Close no worker process, zombie,
+// and exit, and reaps them. A Stream in flight is a call in flight: it
+// keeps taking inputs from its seq, and Close waits until its seq ends or
+// its loop stops (for ever, for an endless seq nobody stops; Terminate
+// ends it). After Close no worker process, zombie,
 // descriptor, queue or goroutine of the pool is left. Calls made after
 // Close began return [ErrPoolClosed]. Close is idempotent; it returns nil,
 // or the error that broke the pool (ErrInitFailed).

@@ -39,6 +39,12 @@ type Task[In, Out any] struct {
 // copied and not otherwise encoded), so they cannot be or hold queues,
 // conns, files, channels or functions. Only exported struct fields travel.
 //
+// fn's ctx is the worker process's, as for [Define]'s functions: it is
+// cancelled only when that process is being stopped (SIGTERM, SIGINT, its
+// parent's death), not when the call that submitted the task ends or is
+// abandoned (the task then runs to its end and its result is dropped), nor
+// by TaskTimeout or [Pool.Terminate] (which kill the worker).
+//
 // A task may run more than once for one input: a worker that dies after
 // running it and before the pool has its result makes the pool run it
 // again (the caller still gets one result). Make tasks idempotent, or
