@@ -38,6 +38,8 @@ type Task[In, Out any] struct {
 // CBOR, as [Func.Start]'s plain arguments do ([]byte as a byte string,
 // copied and not otherwise encoded), so they cannot be or hold queues,
 // conns, files, channels or functions. Only exported struct fields travel.
+// Fixed-size numbers and bools, and arrays of them, travel as their bytes
+// in memory instead, exactly (NaN payloads too), with no encoding.
 //
 // fn's ctx is the worker process's, as for [Define]'s functions: it is
 // cancelled only when that process is being stopped (SIGTERM, SIGINT, its
