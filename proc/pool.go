@@ -1,6 +1,7 @@
 package proc
 
 import (
+	"bytes"
 	"context"
 	"fmt"
 	"reflect"
@@ -54,7 +55,9 @@ type PoolOptions struct {
 	// Capacity is the size in bytes of each of the pool's two queues (tasks
 	// and results; see mpq.Options.Capacity), which bounds the tasks waiting
 	// for a worker: Map and Submit wait while the tasks queue is full. A
-	// chunk of tasks, or of results, larger than a quarter of it is split.
+	// chunk of tasks, or of results, larger than a quarter of it is split;
+	// a single input or result larger than that fails its task. NewPool
+	// refuses a Capacity too small for a zero result (a large array type).
 	// Default 4 MiB.
 	Capacity int
 
@@ -335,6 +338,20 @@ func (p *Pool[In, Out]) open() (err error) {
 		return fmt.Errorf("proc: pool %s: %w", p.task.name, err)
 	}
 	p.maxTask = p.tasks.Stats().MaxMessage
+	// A worker reports a result too large as a failure with a zero
+	// result: that report, with room for its message, must fit.
+	var b bytes.Buffer
+	b.Write(make([]byte, reportHeader))
+	fail := []wireFail{{Message: strings.Repeat(" ", 512)}}
+	if err := encodeResults(p.task.outs, &b, make([]Out, 1), fail); err == nil && b.Len() > p.results.Stats().MaxMessage {
+		p.tasks.Close()
+		p.results.Close()
+		p.board.close()
+		var z bytes.Buffer
+		p.task.outs.encode(&z, make([]Out, 1))
+		return fmt.Errorf("%w: proc: pool %s: a result of type %v takes %d bytes even when zero, too many for the results queue (messages up to %d bytes); raise PoolOptions.Capacity",
+			mpq.ErrInvalidOptions, p.task.name, reflect.TypeFor[Out](), z.Len(), p.results.Stats().MaxMessage)
+	}
 	return nil
 }
 

@@ -196,8 +196,12 @@ func (f *Future[Out]) Wait(ctx context.Context) (Out, error) {
 	if ctx == nil {
 		return zero, mpq.ErrNilContext
 	}
-	if err := f.wait(ctx); err != nil {
-		return zero, err
+	select {
+	case <-f.done: // known: whatever ctx says
+	default:
+		if err := f.wait(ctx); err != nil {
+			return zero, err
+		}
 	}
 	if *f.err != nil {
 		return zero, *f.err
@@ -265,7 +269,9 @@ func (p *Pool[In, Out]) Submit(ctx context.Context, in In) (*Future[Out], error)
 // seq is read by another goroutine, at most 4 chunks of 256 inputs per
 // worker ahead of the results taken: a long or endless seq is fine.
 // Breaking out of the loop abandons the tasks in flight; Stream's loop
-// returns only once the goroutine reading seq has stopped.
+// returns only once the goroutine reading seq has stopped. A panic in seq
+// abandons them too, and is raised again in the goroutine ranging over the
+// Stream, with the value seq panicked with.
 func (p *Pool[In, Out]) Stream(ctx context.Context, seq iter.Seq[In]) iter.Seq2[Out, error] {
 	return func(yield func(Out, error) bool) {
 		var zero Out
@@ -311,6 +317,9 @@ func (p *Pool[In, Out]) Stream(ctx context.Context, seq iter.Seq[In]) iter.Seq2[
 				total = n
 				select {
 				case err := <-feedErr:
+					if sp, ok := err.(seqPanic); ok {
+						panic(sp.v) // in the caller's goroutine, as any iterator's
+					}
 					total = -2 // stop after the error
 					if p.life.Err() != nil {
 						err = ErrPoolClosed
@@ -339,9 +348,15 @@ func (p *Pool[In, Out]) feed(ctx context.Context, c *call[In, Out], seq iter.Seq
 	defer close(fed)
 	items := make(chan In)
 	read := make(chan struct{})
+	var panicked *seqPanic
 	go func() {
 		defer close(read)
 		defer close(items)
+		defer func() {
+			if r := recover(); r != nil {
+				panicked = &seqPanic{r}
+			}
+		}()
 		for in := range seq {
 			select {
 			case tokens <- struct{}{}:
@@ -395,11 +410,20 @@ func (p *Pool[In, Out]) feed(ctx context.Context, c *call[In, Out], seq iter.Seq
 	if stopErr == nil && ctx.Err() != nil {
 		stopErr = ctx.Err()
 	}
+	if panicked != nil {
+		stopErr = *panicked
+	}
 	if stopErr != nil {
 		feedErr <- stopErr
 	}
 	fed <- n
 }
+
+// seqPanic carries a panic of Stream's seq to the goroutine ranging over
+// the Stream.
+type seqPanic struct{ v any }
+
+func (e seqPanic) Error() string { return fmt.Sprint("proc: Stream's seq panicked: ", e.v) }
 
 // Stats returns the pool's counters.
 func (p *Pool[In, Out]) Stats() PoolStats {
@@ -426,7 +450,10 @@ func (p *Pool[In, Out]) Pids() []int {
 
 // Close stops the pool taking tasks, waits for the calls in flight to
 // finish (with their retries), then lets the workers drain the tasks queue
-// and exit, and reaps them. After Close no worker process, zombie,
+// and exit, and reaps them. A Stream in flight is a call in flight: it
+// keeps taking inputs from its seq, and Close waits until its seq ends or
+// its loop stops (for ever, for an endless seq nobody stops; Terminate
+// ends it). After Close no worker process, zombie,
 // descriptor, queue or goroutine of the pool is left. Calls made after
 // Close began return [ErrPoolClosed]. Close is idempotent; it returns nil,
 // or the error that broke the pool (ErrInitFailed).

@@ -5,6 +5,8 @@ import (
 	"fmt"
 	"sync/atomic"
 	"time"
+
+	"github.com/mpq-go/mpq"
 )
 
 // readyLocked records that worker pid, in slot, is ready.
@@ -38,7 +40,13 @@ func (p *Pool[In, Out]) resultsLocked(h reportHead, body []byte) {
 	}
 	outs, fails, err := decodeResults(p.task.outs, body, h.first, h.n)
 	if err != nil {
-		return
+		// The worker acknowledges the chunk after this report: fail
+		// its tasks here, or nothing ever settles them.
+		why := fmt.Errorf("%w: its result: %v", mpq.ErrDecode, err)
+		outs, fails = make([]Out, h.n), make([]wireFail, h.n)
+		for j := range fails {
+			fails[j] = wireFail{Pos: uint32(h.first + j), Message: why.Error(), Is: matches(why)}
+		}
 	}
 	pid := h.pid
 	var failed map[int]wireFail

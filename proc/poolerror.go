@@ -42,7 +42,8 @@ type TaskError struct {
 }
 
 // Error describes the task and each attempt: "proc: task square #17 failed
-// after 3 attempts: 1: pid 12: killed by signal killed; 2: ...".
+// after 3 attempts: 1: pid 12: worker killed by signal killed; 2: ...", or
+// "proc: task square #17 could not be sent: ..." and Err.
 func (e *TaskError) Error() string {
 	var b strings.Builder
 	fmt.Fprintf(&b, "proc: task %s #%d ", e.Task, e.Index)
@@ -97,8 +98,9 @@ type Attempt struct {
 	is []error
 }
 
-// Error describes the attempt: "pid 12: killed by signal killed", "pid 12:
-// panic: boom", "pid 12: ran past TaskTimeout 1s", or the task's error
+// Error describes the attempt: "pid 12: worker killed by signal killed",
+// "pid 12: worker exited with status 7", "pid 12: panic: boom", "pid 12:
+// ran past TaskTimeout 1s; its worker was killed", or the task's error
 // after the pid.
 func (a Attempt) Error() string {
 	p := fmt.Sprintf("pid %d: ", a.Pid)

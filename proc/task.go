@@ -38,6 +38,14 @@ type Task[In, Out any] struct {
 // CBOR, as [Func.Start]'s plain arguments do ([]byte as a byte string,
 // copied and not otherwise encoded), so they cannot be or hold queues,
 // conns, files, channels or functions. Only exported struct fields travel.
+// Fixed-size numbers and bools, and arrays of them, travel as their bytes
+// in memory instead, exactly (NaN payloads too), with no encoding.
+//
+// fn's ctx is the worker process's, as for [Define]'s functions: it is
+// cancelled only when that process is being stopped (SIGTERM, SIGINT, its
+// parent's death), not when the call that submitted the task ends or is
+// abandoned (the task then runs to its end and its result is dropped), nor
+// by TaskTimeout or [Pool.Terminate] (which kill the worker).
 //
 // A task may run more than once for one input: a worker that dies after
 // running it and before the pool has its result makes the pool run it
@@ -86,7 +94,39 @@ func unfitValue(p reflect.Type) string {
 	case p.Kind() == reflect.Interface:
 		return "a plain value needs a concrete type"
 	}
-	return unfit(p)
+	if why := unfit(p); why != "" || flat(p) {
+		return why // a fixed-size value travels as its bytes
+	}
+	return uncodable(p, map[reflect.Type]bool{})
+}
+
+// uncodable says what in a value of type t CBOR cannot encode, or returns
+// "".
+func uncodable(t reflect.Type, seen map[reflect.Type]bool) string {
+	if seen[t] {
+		return ""
+	}
+	seen[t] = true
+	switch t.Kind() {
+	case reflect.Chan, reflect.Func, reflect.UnsafePointer, reflect.Complex64, reflect.Complex128:
+		return fmt.Sprintf("it holds a %v, which cannot be encoded as CBOR", t)
+	case reflect.Pointer, reflect.Slice, reflect.Array:
+		return uncodable(t.Elem(), seen)
+	case reflect.Map:
+		if why := uncodable(t.Key(), seen); why != "" {
+			return why
+		}
+		return uncodable(t.Elem(), seen)
+	case reflect.Struct:
+		for i := range t.NumField() {
+			if f := t.Field(i); f.IsExported() {
+				if why := uncodable(f.Type, seen); why != "" {
+					return why
+				}
+			}
+		}
+	}
+	return ""
 }
 
 // Name returns the name the task was defined with.
