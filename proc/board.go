@@ -27,14 +27,19 @@ type board struct {
 	mem []byte
 }
 
-// Layout of the board. The header holds the abandoned calls: a ring of
-// the last boardCancels call IDs, and a generation bumped after each is
-// written. Slots follow, one cache line each.
+// Layout of the board. The header holds the abandoned calls whose chunks
+// may still wait in the tasks queue: a set of call IDs in boardCancels
+// entries (0 for a free entry), of which the first boardHigh may be in
+// use, and a generation bumped after each change, which a running worker
+// watches between tasks. The pool removes a call once every chunk of it
+// has come back (run, skipped or returned), so the set holds only the
+// calls that still have chunks waiting.
 const (
-	boardGen      = 0  // uint64: abandoned calls recorded so far
-	boardCancels  = 64 // [cancelRing]uint64: their IDs, the latest at gen-1 % cancelRing
-	cancelRing    = 64
-	boardSlots    = 1024
+	boardGen      = 0  // uint64: changes to the set so far
+	boardHigh     = 8  // uint64: entries that may be in use
+	boardCancels  = 64 // [cancelSet]uint64: call IDs
+	cancelSet     = 1024
+	boardSlots    = boardCancels + cancelSet*8
 	slotBytes     = 64
 	slotChunk     = 0  // uint64: the chunk held, 0 for none
 	slotPos       = 8  // uint32: the task of the chunk being run
@@ -152,20 +157,47 @@ func (s slot) read() (m mark, ok bool) {
 	return m, atomic.LoadInt64(s.started) == m.started
 }
 
-// abandon records that the tasks of call are no longer wanted.
-func (b *board) abandon(call uint64) {
-	g := atomic.LoadUint64(b.u64(boardGen))
-	atomic.StoreUint64(b.u64(boardCancels+int(g%cancelRing)*8), call)
-	atomic.StoreUint64(b.u64(boardGen), g+1)
+// abandon records that the tasks of call are no longer wanted, and
+// reports whether it could: the set holds cancelSet calls at most. The
+// pool alone writes the set, under its lock.
+func (b *board) abandon(call uint64) bool {
+	high := int(atomic.LoadUint64(b.u64(boardHigh)))
+	i := 0
+	for i < high && atomic.LoadUint64(b.u64(boardCancels+i*8)) != 0 {
+		i++
+	}
+	if i == cancelSet {
+		return false
+	}
+	atomic.StoreUint64(b.u64(boardCancels+i*8), call)
+	if i == high {
+		atomic.StoreUint64(b.u64(boardHigh), uint64(high+1))
+	}
+	atomic.AddUint64(b.u64(boardGen), 1)
+	return true
 }
 
-// gen returns the count of abandoned calls, which changes when one more is.
+// forget removes call from the set: none of its chunks is left to skip.
+func (b *board) forget(call uint64) {
+	high := int(atomic.LoadUint64(b.u64(boardHigh)))
+	for i := range high {
+		if atomic.LoadUint64(b.u64(boardCancels+i*8)) == call {
+			atomic.StoreUint64(b.u64(boardCancels+i*8), 0)
+		}
+	}
+	for high > 0 && atomic.LoadUint64(b.u64(boardCancels+(high-1)*8)) == 0 {
+		high--
+	}
+	atomic.StoreUint64(b.u64(boardHigh), uint64(high))
+}
+
+// gen returns a count that changes when a call is abandoned.
 func (b *board) gen() uint64 { return atomic.LoadUint64(b.u64(boardGen)) }
 
-// abandoned reports whether call is one of the last cancelRing calls
-// abandoned.
+// abandoned reports whether call is in the set of abandoned calls.
 func (b *board) abandoned(call uint64) bool {
-	for i := range cancelRing {
+	high := min(int(atomic.LoadUint64(b.u64(boardHigh))), cancelSet)
+	for i := range high {
 		if atomic.LoadUint64(b.u64(boardCancels+i*8)) == call {
 			return true
 		}

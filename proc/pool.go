@@ -167,7 +167,8 @@ type call[In, Out any] struct {
 	done     chan struct{} // closed when it ends
 	ended    bool
 	stream   chan streamItem[Out] // Stream: each settled task
-	chunks   map[uint64]bool      // chunks in the table, dropped when it ends
+	chunks   map[uint64]bool      // its chunks in the table
+	onBoard  bool                 // ended, and on the board's set of abandoned calls
 	stopWait func() bool          // unregisters the watch on Submit's ctx
 	// interrupt, if set, stops the goroutine that waits for the call while
 	// it reads the results queue.

@@ -80,9 +80,15 @@ func (p *Pool[In, Out]) send(ctx context.Context, k *chunk[In, Out]) error {
 		if err != nil {
 			why = fmt.Errorf("%w: its input: %v", mpq.ErrEncode, err)
 		}
-		p.stats.Failed++
+		if !k.c.ended {
+			p.stats.Failed++
+		}
 		var zero Out
 		p.settleLocked(k.c, k.index(0), zero, &TaskError{Task: p.task.name, Index: k.index(0), Err: why})
+		p.mu.Unlock()
+		return nil
+	}
+	if k.c.ended {
 		p.mu.Unlock()
 		return nil
 	}
@@ -93,15 +99,14 @@ func (p *Pool[In, Out]) send(ctx context.Context, k *chunk[In, Out]) error {
 		if k.idx != nil {
 			n.idx = k.idx[r[0]:r[1]]
 		}
-		if k.c.ended {
-			p.mu.Unlock()
-			return nil
-		}
 		p.addLocked(n)
 		parts[j] = n
 	}
 	p.mu.Unlock()
 	if err := p.send(ctx, parts[0]); err != nil {
+		p.mu.Lock()
+		p.dropLocked(parts[1])
+		p.mu.Unlock()
 		return err
 	}
 	return p.send(ctx, parts[1])
@@ -135,8 +140,9 @@ func (p *Pool[In, Out]) chunkSize(n int) int {
 // a [*TaskError] naming the task's index, its attempts and how each
 // failed; the other tasks of the call are abandoned. If ctx ends first,
 // Map returns ctx.Err() at once and the call's tasks are abandoned: those
-// not yet taken by a worker are not run, and those running finish but
-// their results are dropped; no other call is affected. After Close or
+// not yet taken by a worker are not run (unless more than 1024 abandoned
+// calls have tasks waiting at once), and those running finish but their
+// results are dropped; no other call is affected. After Close or
 // Terminate it returns [ErrPoolClosed].
 func (p *Pool[In, Out]) Map(ctx context.Context, ins []In) ([]Out, error) {
 	if ctx == nil {
@@ -330,6 +336,14 @@ func (p *Pool[In, Out]) Stream(ctx context.Context, seq iter.Seq[In]) iter.Seq2[
 				}
 			case <-sctx.Done():
 				err := ctx.Err()
+				if err == nil {
+					err = ErrPoolClosed
+				}
+				yield(zero, err)
+				return
+			case <-c.done:
+				// Ended by the pool: Terminate, or its results queue failed.
+				err := c.err
 				if err == nil {
 					err = ErrPoolClosed
 				}

@@ -118,6 +118,10 @@ func (p *Pool[In, Out]) handle(msg []byte) {
 		p.resultsLocked(h, msg[reportHeader:])
 	case reportReturned:
 		p.returnedLocked(h.chunk)
+	case reportSkipped:
+		if k := p.chunks[h.chunk]; k != nil {
+			p.dropLocked(k)
+		}
 	}
 	p.mu.Unlock()
 }

@@ -76,10 +76,10 @@ func TestPoolUndecodableInput(t *testing.T) {
 	}
 }
 
-type big [20 << 10]byte
+type bigResult [20 << 10]byte
 
-var bigOutTask = proc.DefineTask("review-bigout", func(ctx context.Context, x int) (big, error) {
-	return big{}, nil
+var bigOutTask = proc.DefineTask("review-bigout", func(ctx context.Context, x int) (bigResult, error) {
+	return bigResult{}, nil
 })
 
 // TestPoolResultTypeTooLarge: a result type whose every value is larger
@@ -91,7 +91,7 @@ func TestPoolResultTypeTooLarge(t *testing.T) {
 		p.Terminate()
 	}
 	if !errors.Is(err, mpq.ErrInvalidOptions) {
-		t.Errorf("NewPool of a %d-byte result type with Capacity 64 KiB: %v; want ErrInvalidOptions", len(big{}), err)
+		t.Errorf("NewPool of a %d-byte result type with Capacity 64 KiB: %v; want ErrInvalidOptions", len(bigResult{}), err)
 	} else if !strings.Contains(err.Error(), "raise PoolOptions.Capacity") {
 		t.Errorf("NewPool's error %q does not say to raise Capacity", err)
 	}

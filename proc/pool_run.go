@@ -71,7 +71,7 @@ func (p *Pool[In, Out]) resultsLocked(h reportHead, body []byte) {
 		}
 		k.nrep++
 		i := k.index(pos)
-		if c.settled[i] {
+		if c.ended || c.settled[i] {
 			continue
 		}
 		if f, ok := failed[pos]; ok {
@@ -158,10 +158,15 @@ func (p *Pool[In, Out]) addLocked(k *chunk[In, Out]) {
 	k.c.chunks[k.id] = true
 }
 
-// dropLocked removes k from the table.
+// dropLocked removes k from the table; the last chunk of an ended call
+// takes the call off the board's set of abandoned calls.
 func (p *Pool[In, Out]) dropLocked(k *chunk[In, Out]) {
 	delete(p.chunks, k.id)
 	delete(k.c.chunks, k.id)
+	if c := k.c; c.onBoard && len(c.chunks) == 0 {
+		c.onBoard = false
+		p.board.forget(c.id)
+	}
 }
 
 // failLocked records a failed attempt of task i of c, and reports whether
@@ -208,7 +213,10 @@ func (p *Pool[In, Out]) settleLocked(c *call[In, Out], i int, out Out, err error
 }
 
 // endLocked ends call c with err (nil: every task is done): its chunks
-// still in flight are abandoned.
+// still in flight are abandoned. They stay in the table, their call on the
+// board's set of abandoned calls, until each comes back (skipped by a
+// worker, or run, or returned), so that no worker runs one that waits in
+// the tasks queue.
 func (p *Pool[In, Out]) endLocked(c *call[In, Out], err error) {
 	if c.ended {
 		return
@@ -216,14 +224,10 @@ func (p *Pool[In, Out]) endLocked(c *call[In, Out], err error) {
 	c.ended = true
 	c.err = err
 	if len(c.chunks) > 0 {
-		p.board.abandon(c.id)
-	}
-	for id := range c.chunks {
-		delete(p.chunks, id)
+		c.onBoard = p.board.abandon(c.id)
 	}
 	p.stats.InFlight -= c.open
 	c.open = 0
-	c.chunks = nil
 	delete(p.calls, c.id)
 	if c.stopWait != nil {
 		c.stopWait()
@@ -368,7 +372,7 @@ func (p *Pool[In, Out]) chargeLocked(id uint64, pos int, a Attempt) {
 	}
 	k.suspect = pos
 	i := k.index(pos)
-	if !k.c.settled[i] {
+	if !k.c.ended && !k.c.settled[i] {
 		p.failLocked(k.c, i, a)
 	}
 }
@@ -391,6 +395,9 @@ func (p *Pool[In, Out]) resubmitter() {
 			k := p.pending[0]
 			p.pending = p.pending[1:]
 			ended := k.c.ended
+			if ended {
+				p.dropLocked(k)
+			}
 			p.mu.Unlock()
 			if !ended {
 				p.send(p.life, k)

@@ -34,6 +34,7 @@ const (
 	reportResults  = 1 // results of tasks first..first+n-1 of the chunk
 	reportReturned = 2 // the chunk was delivered again: its holder died
 	reportReady    = 3 // the worker ran Init and waits for tasks
+	reportSkipped  = 4 // the chunk's call was abandoned: its tasks were not run (or not all)
 )
 
 // wireFail is a task that returned an error or panicked.

@@ -243,7 +243,7 @@ func (w *taskWorker[In, Out]) chunk(ctx context.Context, d *mpq.Delivery) error 
 		return ack(d)
 	}
 	if w.b.abandoned(call) {
-		return ack(d)
+		return w.skip(ctx, d, id)
 	}
 	poolHook("received")
 	d.Extend(mpq.MaxLease) // only a death gives it back
@@ -278,7 +278,7 @@ func (w *taskWorker[In, Out]) chunk(ctx context.Context, d *mpq.Delivery) error 
 			gen = g
 			if w.b.abandoned(call) {
 				w.idle()
-				return ack(d)
+				return w.skip(ctx, d, id)
 			}
 		}
 	}
@@ -292,6 +292,15 @@ func (w *taskWorker[In, Out]) chunk(ctx context.Context, d *mpq.Delivery) error 
 	err = ack(d)
 	w.idle()
 	return err
+}
+
+// skip tells the pool that chunk id, of an abandoned call, is done with
+// unrun (the pool then forgets it), and acknowledges it.
+func (w *taskWorker[In, Out]) skip(ctx context.Context, d *mpq.Delivery, id uint64) error {
+	if err := w.results.Put(ctx, appendReportHead(nil, reportHead{kind: reportSkipped, slot: w.cfg.Slot, chunk: id, pid: w.pid})); err != nil {
+		return err
+	}
+	return ack(d)
 }
 
 // idle marks the slot as holding nothing.
