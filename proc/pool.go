@@ -115,7 +115,8 @@ type Pool[In, Out any] struct {
 	mu       sync.Mutex
 	state    poolState
 	ready    chan struct{} // closed when the first workers are ready (or init failed)
-	nready   int
+	nready   int    // slots whose worker has been ready at least once
+	wasReady []bool // by slot
 	broken   error // why the pool can run nothing (ErrInitFailed)
 	calls    map[uint64]*call[In, Out]
 	chunks   map[uint64]*chunk[In, Out]
@@ -237,7 +238,7 @@ func NewPool[In, Out any](ctx context.Context, task *Task[In, Out], opts *PoolOp
 		deaths: make(chan *poolWorker, o.Workers), resubmit: make(chan struct{}, 1),
 		gone:  make(chan struct{}),
 		ready: make(chan struct{}), calls: map[uint64]*call[In, Out]{}, chunks: map[uint64]*chunk[In, Out]{},
-		workers: make([]*poolWorker, o.Workers),
+		workers: make([]*poolWorker, o.Workers), wasReady: make([]bool, o.Workers),
 	}
 	p.idle = sync.NewCond(&p.mu)
 	p.life, p.kill = context.WithCancel(context.Background())

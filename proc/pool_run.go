@@ -14,6 +14,10 @@ func (p *Pool[In, Out]) readyLocked(slot, pid int) {
 	if slot < 0 || slot >= len(p.workers) || p.workers[slot] == nil || p.workers[slot].p.pid != pid {
 		return // exited since
 	}
+	if p.wasReady[slot] {
+		return // a replacement: NewPool waits for one worker per slot
+	}
+	p.wasReady[slot] = true
 	p.nready++
 	if p.nready == len(p.workers) {
 		p.readyDoneLocked()
