@@ -115,9 +115,9 @@ type Pool[In, Out any] struct {
 	mu       sync.Mutex
 	state    poolState
 	ready    chan struct{} // closed when the first workers are ready (or init failed)
-	nready   int    // slots whose worker has been ready at least once
-	wasReady []bool // by slot
-	broken   error // why the pool can run nothing (ErrInitFailed)
+	nready   int           // slots whose worker has been ready at least once
+	wasReady []bool        // by slot
+	broken   error         // why the pool can run nothing (ErrInitFailed)
 	calls    map[uint64]*call[In, Out]
 	chunks   map[uint64]*chunk[In, Out]
 	nextID   uint64
