@@ -151,7 +151,9 @@
 //
 // Linux is the first-class platform: the kernel signals a child when its
 // parent dies (PR_SET_PDEATHSIG, with real-time signal 40, which the child
-// handles: functions should leave that signal alone), children are started
+// handles; a pool's worker also handles real-time signal 41, by which the
+// pool cancels the running task of an abandoned call: functions should
+// leave both signals alone), children are started
 // through /proc/self/exe (so a program replaced on disk since it started
 // still starts itself), and they read their arguments from a memfd. On
 // other Unix systems, a child checks every 200ms whether its parent process

@@ -141,8 +141,9 @@ func (p *Pool[In, Out]) chunkSize(n int) int {
 // failed; the other tasks of the call are abandoned. If ctx ends first,
 // Map returns ctx.Err() at once and the call's tasks are abandoned: those
 // not yet taken by a worker are not run (unless more than 1024 abandoned
-// calls have tasks waiting at once), and those running finish but their
-// results are dropped; no other call is affected. After Close or
+// calls have tasks waiting at once), and those running have their ctx
+// cancelled (on Linux; elsewhere they run to their end) and their results
+// dropped; no other call is affected. After Close or
 // Terminate it returns [ErrPoolClosed].
 func (p *Pool[In, Out]) Map(ctx context.Context, ins []In) ([]Out, error) {
 	if ctx == nil {
@@ -222,8 +223,8 @@ func (f *Future[Out]) Done() <-chan struct{} { return f.done }
 // Submit submits one task, as ProcessPoolExecutor.submit and
 // Pool.apply_async do, and returns a Future for its result. It waits while
 // the tasks queue is full. If ctx ends before the task is done, the task
-// is abandoned (not run if no worker took it yet; its result dropped if
-// one did), and Wait returns ctx.Err().
+// is abandoned (not run if no worker took it yet; its ctx cancelled and
+// its result dropped if one did), and Wait returns ctx.Err().
 //
 // Submit returns an error at once for an input that cannot be encoded or
 // is larger than the tasks queue takes (a [*TaskError]), after Close or

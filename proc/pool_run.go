@@ -230,6 +230,18 @@ func (p *Pool[In, Out]) endLocked(c *call[In, Out], err error) {
 	if len(c.chunks) > 0 {
 		c.onBoard = p.board.abandon(c.id)
 	}
+	if c.onBoard && sigAbandoned != 0 {
+		// Workers running its tasks cancel their ctx.
+		for _, w := range p.workers {
+			if w == nil {
+				continue
+			}
+			m, _ := p.board.slot(w.slot).read()
+			if k := p.chunks[m.chunk]; k != nil && k.c == c && m.phase == phaseRunning {
+				w.p.Signal(sigAbandoned)
+			}
+		}
+	}
 	p.stats.InFlight -= c.open
 	c.open = 0
 	delete(p.calls, c.id)

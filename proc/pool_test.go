@@ -8,6 +8,7 @@ import (
 	"io/fs"
 	"os"
 	"path/filepath"
+	"runtime"
 	"slices"
 	"strings"
 	"syscall"
@@ -75,6 +76,9 @@ var jobTask = proc.DefineTask("job", func(ctx context.Context, j job) (done, err
 	case "sleep":
 		time.Sleep(time.Hour) // ignores ctx: only TaskTimeout stops it
 	case "slow":
+		if j.Dir != "" {
+			once(j.Dir, fmt.Sprint("started-", j.X))
+		}
 		select {
 		case <-time.After(j.Wait):
 		case <-ctx.Done():
@@ -543,5 +547,42 @@ func TestPoolOptions(t *testing.T) {
 	}
 	if _, err := proc.NewPool[int, int](t.Context(), nil, nil); !errors.Is(err, proc.ErrInvalidFunc) {
 		t.Errorf("NewPool(nil task) = %v; want ErrInvalidFunc", err)
+	}
+}
+
+// TestPoolCancelStopsRunningTask checks that abandoning a call cancels the
+// ctx of its task that a worker is running: the only worker is free again
+// for the next call, long before the task's hour is up.
+func TestPoolCancelStopsRunningTask(t *testing.T) {
+	if runtime.GOOS != "linux" {
+		t.Skip("a running task of an abandoned call is cancelled on Linux only")
+	}
+	dir := t.TempDir()
+	p := newPool(t, jobTask, &proc.PoolOptions{Workers: 1})
+	ctx, cancel := context.WithCancel(t.Context())
+	errc := make(chan error, 1)
+	go func() {
+		_, err := p.Map(ctx, []job{{X: 1, Do: "slow", Wait: time.Hour, Dir: dir}})
+		errc <- err
+	}()
+	waitFor(t, "the task running", func() bool {
+		_, err := os.Stat(filepath.Join(dir, "started-1"))
+		return err == nil
+	})
+	cancel()
+	if err := <-errc; !errors.Is(err, context.Canceled) {
+		t.Fatalf("Map: %v; want context.Canceled", err)
+	}
+	wctx, wcancel := context.WithTimeout(t.Context(), timeout)
+	defer wcancel()
+	f, err := p.Submit(wctx, job{X: 3})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got, err := f.Wait(wctx); err != nil || got.Sq != 9 {
+		t.Fatalf("the next task: %v, %v; want 9 (the abandoned task still holds the only worker?)", got, err)
+	}
+	if s := p.Stats(); s.Retried != 0 || s.Failed != 0 || s.Replaced != 0 {
+		t.Errorf("Stats = %+v; want no attempt charged and no worker replaced for an abandoned task", s)
 	}
 }

@@ -16,6 +16,11 @@ import (
 // free in Go programs.
 const sigParentDied = syscall.Signal(40)
 
+// sigAbandoned is the signal a pool sends a worker running a task of a
+// call it abandoned: real-time signal 41, which the worker handles by
+// cancelling the task's ctx.
+const sigAbandoned = syscall.Signal(41)
+
 // sysProcAttr makes a child receive sigParentDied when this process dies
 // (the kernel's parent-death signal), or, if detached, puts it in a session
 // of its own.

@@ -78,3 +78,7 @@ func queueFile(q *mpq.Queue) (*os.File, bool, error) {
 	}, k)
 	return f, false, nil
 }
+
+// sigAbandoned is 0 here: a running task of an abandoned call is not
+// told, and runs to its end.
+const sigAbandoned = syscall.Signal(0)

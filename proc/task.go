@@ -7,8 +7,10 @@ import (
 	"fmt"
 	"io"
 	"os"
+	"os/signal"
 	"reflect"
 	"runtime/debug"
+	"sync"
 	"sync/atomic"
 
 	"github.com/mpq-go/mpq"
@@ -41,11 +43,13 @@ type Task[In, Out any] struct {
 // Fixed-size numbers and bools, and arrays of them, travel as their bytes
 // in memory instead, exactly (NaN payloads too), with no encoding.
 //
-// fn's ctx is the worker process's, as for [Define]'s functions: it is
-// cancelled only when that process is being stopped (SIGTERM, SIGINT, its
-// parent's death), not when the call that submitted the task ends or is
-// abandoned (the task then runs to its end and its result is dropped), nor
-// by TaskTimeout or [Pool.Terminate] (which kill the worker).
+// fn's ctx ends when the call that submitted the task is abandoned (its
+// ctx ended, another of its tasks failed for good, or Terminate; on Linux,
+// where the pool tells the worker with real-time signal 41, which task
+// functions should leave alone), and when the worker process is being
+// stopped (SIGTERM, SIGINT, its parent's death). A task that honours it
+// stops early; its result is dropped. TaskTimeout does not cancel it: it
+// kills the worker.
 //
 // A task may run more than once for one input: a worker that dies after
 // running it and before the pool has its result makes the pool run it
@@ -160,6 +164,18 @@ func (t *Task[In, Out]) serve(ctx context.Context, tasks, results *mpq.Queue, bf
 	w := &taskWorker[In, Out]{t: t, tasks: tasks, results: results, b: b, s: b.slot(cfg.Slot), cfg: cfg,
 		maxReport: results.Stats().MaxMessage, pid: os.Getpid()}
 	atomic.StoreUint32(w.s.pid, uint32(w.pid))
+	if sigAbandoned != 0 {
+		// Before the first chunk: the pool signals only a worker that
+		// runs one, and the signal's default action would kill it.
+		sigs := make(chan os.Signal, 1)
+		signal.Notify(sigs, sigAbandoned)
+		defer signal.Stop(sigs)
+		go func() {
+			for range sigs {
+				w.signalled()
+			}
+		}()
+	}
 	if cfg.Init != "" {
 		if err := runInit(ctx, cfg); err != nil {
 			return fmt.Errorf("Init %s: %w", cfg.Init, err)
@@ -223,6 +239,38 @@ type taskWorker[In, Out any] struct {
 	maxReport      int
 	pid            int
 	done           int // tasks run
+
+	mu      sync.Mutex
+	call    uint64             // the call of the chunk running
+	abandon context.CancelFunc // cancels its tasks' ctx; nil between chunks
+}
+
+// running returns the ctx of the tasks of a chunk of call, which the pool's
+// signal (sigAbandoned) cancels once it has abandoned call; stop ends it.
+func (w *taskWorker[In, Out]) running(ctx context.Context, call uint64) (context.Context, func()) {
+	if sigAbandoned == 0 {
+		return ctx, func() {}
+	}
+	tctx, cancel := context.WithCancel(ctx)
+	w.mu.Lock()
+	w.call, w.abandon = call, cancel
+	w.mu.Unlock()
+	return tctx, func() {
+		w.mu.Lock()
+		w.abandon = nil
+		w.mu.Unlock()
+		cancel()
+	}
+}
+
+// signalled cancels the running tasks if their call was abandoned: the
+// pool's signal may come late, when another chunk runs.
+func (w *taskWorker[In, Out]) signalled() {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	if w.abandon != nil && w.b.abandoned(w.call) {
+		w.abandon()
+	}
 }
 
 // chunk runs the chunk of tasks d holds, puts the results and acknowledges
@@ -258,6 +306,8 @@ func (w *taskWorker[In, Out]) chunk(ctx context.Context, d *mpq.Delivery) error 
 	}
 	outs := make([]Out, n)
 	var fails []wireFail
+	tctx, stop := w.running(ctx, call)
+	defer stop()
 	gen := w.b.gen()
 	for i := range ins {
 		if w.cfg.Timed {
@@ -270,7 +320,7 @@ func (w *taskWorker[In, Out]) chunk(ctx context.Context, d *mpq.Delivery) error 
 		atomic.StoreUint32(w.s.phase, phaseRunning)
 		if bad != nil && bad[i] != nil {
 			fails = append(fails, undecodable(i, "input", bad[i]))
-		} else if f := w.run(ctx, ins[i], &outs[i]); f != nil {
+		} else if f := w.run(tctx, ins[i], &outs[i]); f != nil {
 			f.Pos = uint32(i)
 			fails = append(fails, *f)
 		}
