@@ -121,43 +121,60 @@ func unfit(p reflect.Type) string {
 	case reflect.Chan, reflect.Func, reflect.UnsafePointer:
 		return fmt.Sprintf("a %v cannot be sent to another process", p.Kind())
 	}
-	return holdsResource(p, map[reflect.Type]bool{})
+	return holdsResource(p)
 }
 
 // holdsResource says which queue, conn or file type a plain value of type t
 // holds, which would not survive the trip, or returns "".
-func holdsResource(t reflect.Type, seen map[reflect.Type]bool) string {
-	if seen[t] {
+func holdsResource(t reflect.Type) string {
+	return within(t, func(t reflect.Type) string {
+		switch t {
+		case queueType, connType, fileType:
+			return fmt.Sprintf("it holds a %v; pass queues, conns and files as arguments of their own", t)
+		}
+		if t.Kind() == reflect.Struct && t.PkgPath() == mpqPath && !hasExported(t) {
+			// A TypedQueue, TypedConn, Listener...: only its state, which
+			// does not travel, makes it what it is.
+			return fmt.Sprintf("a %v cannot be sent to another process; pass its *mpq.Queue or *mpq.Conn and make the view there", t)
+		}
 		return ""
-	}
-	seen[t] = true
-	switch t {
-	case queueType, connType, fileType:
-		return fmt.Sprintf("it holds a %v; pass queues, conns and files as arguments of their own", t)
-	}
-	if t.Kind() == reflect.Struct && t.PkgPath() == mpqPath && !hasExported(t) {
-		// A TypedQueue, TypedConn, Listener...: only its state, which
-		// does not travel, makes it what it is.
-		return fmt.Sprintf("a %v cannot be sent to another process; pass its *mpq.Queue or *mpq.Conn and make the view there", t)
-	}
-	switch t.Kind() {
-	case reflect.Pointer, reflect.Slice, reflect.Array:
-		return holdsResource(t.Elem(), seen)
-	case reflect.Map:
-		if why := holdsResource(t.Key(), seen); why != "" {
+	})
+}
+
+// within returns what bad says of t or of the first type inside a value of
+// t that it refuses (elements, keys, exported fields: what travels as
+// CBOR), or "".
+func within(t reflect.Type, bad func(reflect.Type) string) string {
+	seen := map[reflect.Type]bool{}
+	var walk func(t reflect.Type) string
+	walk = func(t reflect.Type) string {
+		if seen[t] {
+			return ""
+		}
+		seen[t] = true
+		if why := bad(t); why != "" {
 			return why
 		}
-		return holdsResource(t.Elem(), seen)
-	case reflect.Struct:
-		for i := range t.NumField() {
-			if f := t.Field(i); f.IsExported() {
-				if why := holdsResource(f.Type, seen); why != "" {
-					return why
+		switch t.Kind() {
+		case reflect.Pointer, reflect.Slice, reflect.Array:
+			return walk(t.Elem())
+		case reflect.Map:
+			if why := walk(t.Key()); why != "" {
+				return why
+			}
+			return walk(t.Elem())
+		case reflect.Struct:
+			for i := range t.NumField() {
+				if f := t.Field(i); f.IsExported() {
+					if why := walk(f.Type); why != "" {
+						return why
+					}
 				}
 			}
 		}
+		return ""
 	}
-	return ""
+	return walk(t)
 }
 
 // mpqPath is the import path of package mpq.

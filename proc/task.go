@@ -101,36 +101,19 @@ func unfitValue(p reflect.Type) string {
 	if why := unfit(p); why != "" || flat(p) {
 		return why // a fixed-size value travels as its bytes
 	}
-	return uncodable(p, map[reflect.Type]bool{})
+	return uncodable(p)
 }
 
 // uncodable says what in a value of type t CBOR cannot encode, or returns
 // "".
-func uncodable(t reflect.Type, seen map[reflect.Type]bool) string {
-	if seen[t] {
+func uncodable(t reflect.Type) string {
+	return within(t, func(t reflect.Type) string {
+		switch t.Kind() {
+		case reflect.Chan, reflect.Func, reflect.UnsafePointer, reflect.Complex64, reflect.Complex128:
+			return fmt.Sprintf("it holds a %v, which cannot be encoded as CBOR", t)
+		}
 		return ""
-	}
-	seen[t] = true
-	switch t.Kind() {
-	case reflect.Chan, reflect.Func, reflect.UnsafePointer, reflect.Complex64, reflect.Complex128:
-		return fmt.Sprintf("it holds a %v, which cannot be encoded as CBOR", t)
-	case reflect.Pointer, reflect.Slice, reflect.Array:
-		return uncodable(t.Elem(), seen)
-	case reflect.Map:
-		if why := uncodable(t.Key(), seen); why != "" {
-			return why
-		}
-		return uncodable(t.Elem(), seen)
-	case reflect.Struct:
-		for i := range t.NumField() {
-			if f := t.Field(i); f.IsExported() {
-				if why := uncodable(f.Type, seen); why != "" {
-					return why
-				}
-			}
-		}
-	}
-	return ""
+	})
 }
 
 // Name returns the name the task was defined with.
