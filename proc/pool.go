@@ -95,22 +95,22 @@ const (
 //
 // A Pool's methods are safe for concurrent use by multiple goroutines.
 type Pool[In, Out any] struct {
-	task       *Task[In, Out]
-	o          PoolOptions // resolved
-	tasks      *mpq.Queue
-	results    *mpq.Queue
-	maxTask    int // largest task message
-	board      *board
-	stopCtx    func() bool // unregisters the watch on NewPool's ctx
-	col        *collector
-	collected  chan struct{} // closed when the background reader has stopped
-	supervised chan struct{} // closed when the supervisor has stopped
-	deaths     chan *poolWorker
-	resubmit   chan struct{}   // wakes the resubmitter
-	life       context.Context // cancelled by Terminate
-	kill       context.CancelFunc
-	gone       chan struct{} // closed when every worker has exited, after Close or Terminate
-	closeOnce  sync.Once
+	task      *Task[In, Out]
+	o         PoolOptions // resolved
+	tasks     *mpq.Queue
+	results   *mpq.Queue
+	maxTask   int // largest task message
+	board     *board
+	stopCtx   func() bool // unregisters the watch on NewPool's ctx
+	col       *collector
+	collected chan struct{}  // closed when the background reader has stopped
+	loops     sync.WaitGroup // the supervisor and the resubmitter
+	deaths    chan *poolWorker
+	resubmit  chan struct{}   // wakes the resubmitter
+	life      context.Context // cancelled by Terminate
+	kill      context.CancelFunc
+	gone      chan struct{} // closed when every worker has exited, after Close or Terminate
+	closeOnce sync.Once
 
 	mu       sync.Mutex
 	state    poolState
@@ -234,7 +234,7 @@ func NewPool[In, Out any](ctx context.Context, task *Task[In, Out], opts *PoolOp
 	}
 	p := &Pool[In, Out]{
 		task: task, o: o,
-		col: newCollector(), collected: make(chan struct{}), supervised: make(chan struct{}),
+		col: newCollector(), collected: make(chan struct{}),
 		deaths: make(chan *poolWorker, o.Workers), resubmit: make(chan struct{}, 1),
 		gone:  make(chan struct{}),
 		ready: make(chan struct{}), calls: map[uint64]*call[In, Out]{}, chunks: map[uint64]*chunk[In, Out]{},
@@ -246,6 +246,7 @@ func NewPool[In, Out any](ctx context.Context, task *Task[In, Out], opts *PoolOp
 		return nil, err
 	}
 	go p.background()
+	p.loops.Add(2)
 	go p.supervise()
 	go p.resubmitter()
 	p.mu.Lock()

@@ -10,8 +10,6 @@ import (
 	"github.com/mpq-go/mpq"
 )
 
-var bgCtx = context.Background()
-
 // newCall registers a call of n tasks (Stream: 0, added as they come).
 func (p *Pool[In, Out]) newCall(n int, stream bool) (*call[In, Out], error) {
 	p.mu.Lock()
@@ -523,6 +521,7 @@ func (p *Pool[In, Out]) Terminate() error {
 // and frees its queues and board.
 func (p *Pool[In, Out]) finish() error {
 	<-p.gone
+	p.loops.Wait()
 	p.closeOnce.Do(func() {
 		if p.stopCtx != nil {
 			p.stopCtx()

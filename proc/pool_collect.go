@@ -69,7 +69,7 @@ func (p *Pool[In, Out]) background() {
 			col.tok <- struct{}{}
 			continue
 		}
-		ctx, cancel := context.WithCancel(bgCtx)
+		ctx, cancel := context.WithCancel(context.Background())
 		col.bgStop = cancel
 		col.mu.Unlock()
 		var err error

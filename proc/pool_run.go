@@ -267,7 +267,7 @@ func (p *Pool[In, Out]) failAllLocked(err error) {
 // supervise handles workers' deaths and TaskTimeout until every worker
 // has exited after Close or Terminate.
 func (p *Pool[In, Out]) supervise() {
-	defer close(p.supervised)
+	defer p.loops.Done()
 	var tick <-chan time.Time
 	if p.o.TaskTimeout > 0 {
 		t := time.NewTicker(min(max(p.o.TaskTimeout/8, time.Millisecond), 100*time.Millisecond))
@@ -395,6 +395,7 @@ func (p *Pool[In, Out]) chargeLocked(id uint64, pos int, a Attempt) {
 
 // resubmitter puts the chunks queued by againLocked.
 func (p *Pool[In, Out]) resubmitter() {
+	defer p.loops.Done()
 	for {
 		select {
 		case <-p.resubmit:
