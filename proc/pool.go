@@ -161,7 +161,6 @@ type call[In, Out any] struct {
 	id       uint64
 	outs     []Out  // Map and Submit
 	settled  []bool // by task index
-	left     int    // tasks not yet settled (Map and Submit)
 	open     int    // tasks submitted and not yet settled
 	fails    map[int][]Attempt
 	err      error         // why it ended early: a task failed for good, ctx, the pool

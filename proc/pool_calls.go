@@ -21,7 +21,7 @@ func (p *Pool[In, Out]) newCall(n int, stream bool) (*call[In, Out], error) {
 		return nil, ErrPoolClosed
 	}
 	p.nextID++
-	c := &call[In, Out]{id: p.nextID, settled: make([]bool, n), left: n, open: n,
+	c := &call[In, Out]{id: p.nextID, settled: make([]bool, n), open: n,
 		done: make(chan struct{}), chunks: map[uint64]bool{}}
 	if !stream {
 		c.outs = make([]Out, n)

@@ -211,7 +211,7 @@ func (p *Pool[In, Out]) settleLocked(c *call[In, Out], i int, out Out, err error
 		return
 	}
 	c.outs[i] = out
-	if c.left--; c.left == 0 {
+	if c.open == 0 { // every task of a Map or Submit is settled
 		p.endLocked(c, nil)
 	}
 }
