@@ -69,4 +69,9 @@ func TestRepairTakenAfterPadding(t *testing.T) {
 	if _, _, err := a.Receive(nil, time.Hour, Block(nil)); err != ErrEmpty {
 		t.Errorf("Receive on the drained ring: %v; want ErrEmpty", err)
 	}
+	// The death took nothing from the counts: 6 put, 6 taken (the 4 by
+	// Get, the 2 by Receive; redelivery is not another take).
+	if c, err := a.Counts(); err != nil || c.Puts != 6 || c.Gets != 6 || c.Len != 0 {
+		t.Errorf("Counts = %+v, %v; want 6 puts, 6 gets, none waiting", c, err)
+	}
 }
