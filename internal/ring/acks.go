@@ -127,9 +127,15 @@ func (r *Ring) receiveLocked(dst []byte, lease time.Duration) ([]byte, Delivery,
 		d := r.hold(i, h, now, lease, 1)
 		atomic.AddUint32(r.w.inFlight, 1)
 		hook(HookReceive)
+		// Counted before it is marked taken: repair moves head over a
+		// taken record without counting it, so a death after the mark
+		// must find it counted. (A death between the count and the mark
+		// leaves it ready, to be taken and counted again: Gets, and Puts
+		// after the recount, then count it once too often and Len stays
+		// right, as after a Get that dies before moving head.)
+		atomic.StoreUint64(r.w.gets, atomic.LoadUint64(r.w.gets)+1)
 		storeHeader(r.data, h&r.mask, withState(hdr, stateTaken, i))
 		hook(HookTaken)
-		atomic.StoreUint64(r.w.gets, atomic.LoadUint64(r.w.gets)+1)
 		atomic.StoreUint64(r.w.head, h+size) // commit
 		return r.copyOut(dst, h, hdr), d, nil
 	}
